@@ -1,0 +1,79 @@
+//! Wiring into `lambda_runtime`: JSON `tracing` logs, SDK clients built once, and the mapping of
+//! handler errors onto Lambda error types (`Retryable.*` / `NonRetryable.*`).
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use lambda_runtime::{Diagnostic, LambdaEvent};
+use serde_json::Value;
+use steadfast_core::aws::sdk::{client_config, AutoScaling, Ec2, Route53, Timeouts};
+use steadfast_core::retry::Retry;
+
+use crate::config::Config;
+use crate::handler::{HandlerError, Outcome, PeerDns};
+
+impl From<HandlerError> for Diagnostic {
+    fn from(e: HandlerError) -> Self {
+        Diagnostic {
+            error_type: e.error_type(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
+/// JSON logs to stdout (CloudWatch), filtered by `RUST_LOG` (default `info`).
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(true)
+        .with_span_list(false)
+        .without_time()
+        .with_target(false)
+        .init();
+}
+
+pub type SdkPeerDns = PeerDns<Route53, AutoScaling, Ec2>;
+
+/// Builds the handler with SDK adapters. The AWS endpoint comes from the usual chain
+/// (`AWS_ENDPOINT_URL` points it at an emulator).
+pub async fn build(config: Config) -> SdkPeerDns {
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let clients = client_config(&sdk, Timeouts::default());
+    let retry = Retry::with_deadline(config.retry_deadline);
+    PeerDns::new(
+        config,
+        Route53::new(clients.route53, retry),
+        AutoScaling::new(clients.autoscaling, retry),
+        Ec2::new(clients.ec2, retry),
+    )
+}
+
+/// One invocation. The retry deadline never runs past 1 s before the invocation's own deadline.
+pub async fn invoke(handler: &SdkPeerDns, event: LambdaEvent<Value>) -> Result<Outcome, HandlerError> {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let left = Duration::from_millis(event.context.deadline.saturating_sub(now_ms));
+    tracing::debug!(request_id = %event.context.request_id, remaining_ms = left.as_millis() as u64, "invocation");
+    if left > Duration::from_secs(2) && left - Duration::from_secs(1) < handler.config.retry_deadline {
+        let mut cfg = handler.config.clone();
+        cfg.retry_deadline = left - Duration::from_secs(1);
+        let shortened = PeerDns::new(
+            cfg.clone(),
+            handler.dns.clone().with_retry(Retry::with_deadline(cfg.retry_deadline)),
+            handler
+                .groups
+                .clone()
+                .with_retry(Retry::with_deadline(cfg.retry_deadline)),
+            handler
+                .compute
+                .clone()
+                .with_retry(Retry::with_deadline(cfg.retry_deadline)),
+        );
+        return shortened.handle(&event.payload).await;
+    }
+    handler.handle(&event.payload).await
+}

@@ -1,0 +1,155 @@
+//! The disk tools: `blkid -p`, `mkfs.ext4`, `e2fsck -p`, `resize2fs`, `mount`. Each run has a
+//! deadline and its failure names the command and what it printed.
+
+use std::path::Path;
+use std::time::Duration;
+
+use tokio::process::Command;
+
+use crate::error::{BootstrapError, Result};
+use crate::format::{parse_blkid_export, Probe};
+
+#[derive(Debug)]
+pub struct Output {
+    pub status: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+pub async fn run(cmd: &str, args: &[&str], timeout: Duration) -> Result<Output> {
+    let line = format!("{cmd} {}", args.join(" "));
+    let child = Command::new(cmd)
+        .args(args)
+        .env("LC_ALL", "C")
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(timeout, child)
+        .await
+        .map_err(|_| BootstrapError::Command {
+            command: line.clone(),
+            status: format!("no exit within {timeout:?}"),
+            stderr: String::new(),
+        })?
+        .map_err(|e| BootstrapError::Command {
+            command: line.clone(),
+            status: "could not start".into(),
+            stderr: e.to_string(),
+        })?;
+    Ok(Output {
+        status: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    })
+}
+
+async fn run_ok(cmd: &str, args: &[&str], timeout: Duration) -> Result<Output> {
+    let out = run(cmd, args, timeout).await?;
+    if out.status != 0 {
+        return Err(BootstrapError::Command {
+            command: format!("{cmd} {}", args.join(" ")),
+            status: format!("exit {}", out.status),
+            stderr: out.stderr.trim().to_string(),
+        });
+    }
+    Ok(out)
+}
+
+/// `blkid -p -o export <dev>`: low-level probe that reads the device itself (no cache).
+pub async fn probe(dev: &Path) -> Result<Probe> {
+    let d = dev.to_string_lossy();
+    let out = run("blkid", &["-p", "-o", "export", &d], Duration::from_secs(30)).await?;
+    match out.status {
+        0 => Ok(parse_blkid_export(&out.stdout)),
+        // 2: nothing found on the device.
+        2 => Ok(Probe::Blank),
+        s => Err(BootstrapError::Command {
+            command: format!("blkid -p -o export {d}"),
+            status: format!("exit {s}"),
+            stderr: out.stderr.trim().to_string(),
+        }),
+    }
+}
+
+pub async fn mkfs_ext4(dev: &Path, label: &str) -> Result<()> {
+    let d = dev.to_string_lossy();
+    // -F: the device may be a loop device or an image; no lazy init so the first write is not slowed.
+    run_ok(
+        "mkfs.ext4",
+        &[
+            "-q",
+            "-F",
+            "-L",
+            label,
+            "-E",
+            "lazy_itable_init=0,lazy_journal_init=0",
+            &d,
+        ],
+        Duration::from_secs(600),
+    )
+    .await?;
+    Ok(())
+}
+
+/// `e2fsck -p`: exit 0 clean, 1 errors corrected; anything else stops us.
+pub async fn fsck(dev: &Path) -> Result<bool> {
+    let d = dev.to_string_lossy();
+    let out = run("e2fsck", &["-p", &d], Duration::from_secs(1800)).await?;
+    match out.status {
+        0 => Ok(false),
+        1 => Ok(true),
+        s => Err(BootstrapError::Command {
+            command: format!("e2fsck -p {d}"),
+            status: format!("exit {s} (the filesystem needs a manual fsck)"),
+            stderr: format!("{}{}", out.stdout.trim(), out.stderr.trim()),
+        }),
+    }
+}
+
+/// Grows the filesystem to fill the device when the volume was enlarged. Returns whether it grew.
+pub async fn grow(dev: &Path) -> Result<bool> {
+    let d = dev.to_string_lossy();
+    let out = run_ok("resize2fs", &[&d], Duration::from_secs(1800)).await?;
+    Ok(!format!("{}{}", out.stdout, out.stderr).contains("Nothing to do"))
+}
+
+/// The device mounted at `path`, from `/proc/self/mountinfo`.
+pub fn mounted_device(path: &Path) -> Result<Option<String>> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").map_err(BootstrapError::io("/proc/self/mountinfo"))?;
+    let want = path.to_string_lossy();
+    let mut found = None;
+    for line in info.lines() {
+        let fields: Vec<&str> = line.split(' ').collect();
+        let Some(dash) = fields.iter().position(|f| *f == "-") else {
+            continue;
+        };
+        if fields.get(4).map(|m| unescape(m)) == Some(want.to_string()) {
+            found = fields.get(dash + 2).map(|s| s.to_string());
+        }
+    }
+    Ok(found)
+}
+
+fn unescape(s: &str) -> String {
+    s.replace("\\040", " ")
+        .replace("\\011", "\t")
+        .replace("\\012", "\n")
+        .replace("\\134", "\\")
+}
+
+/// Whether the mounted source `mounted` is the device `dev` (after resolving symlinks).
+pub fn same_device(mounted: &str, dev: &Path) -> bool {
+    let canon = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    canon(Path::new(mounted)) == canon(dev)
+}
+
+pub async fn mount(dev: &Path, at: &Path) -> Result<()> {
+    std::fs::create_dir_all(at).map_err(BootstrapError::io(at))?;
+    let (d, a) = (dev.to_string_lossy(), at.to_string_lossy());
+    run_ok(
+        "mount",
+        &["-t", "ext4", "-o", "noatime", &d, &a],
+        Duration::from_secs(120),
+    )
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,180 @@
+//! Waiting for DNS (DESIGN decision 6 and "Verified: etcd 3.5 behaviour"): through the system
+//! resolver, as etcd will resolve.
+//!
+//! - Always: this peer's own name must resolve to this instance's address.
+//! - On a fresh data dir: every peer's name must resolve, each to a distinct address, or etcd
+//!   would silently bootstrap a partial cluster.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::{Duration, Instant};
+
+use steadfast_core::{Cluster, PeerIndex};
+
+use crate::error::{BootstrapError, Result};
+
+pub async fn resolve(name: &str) -> std::result::Result<Vec<Ipv4Addr>, String> {
+    match tokio::time::timeout(Duration::from_secs(3), tokio::net::lookup_host((name, 0))).await {
+        Err(_) => Err("no answer within 3 s".into()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Ok(Ok(addrs)) => {
+            let mut v: Vec<Ipv4Addr> = addrs
+                .filter_map(|a| match a.ip() {
+                    IpAddr::V4(ip) => Some(ip),
+                    IpAddr::V6(_) => None,
+                })
+                .collect();
+            v.sort();
+            v.dedup();
+            Ok(v)
+        }
+    }
+}
+
+/// Problems with the names right now; empty when etcd may start.
+pub fn check_names(
+    cluster: &Cluster,
+    me: PeerIndex,
+    my_ip: Ipv4Addr,
+    answers: &BTreeMap<PeerIndex, std::result::Result<Vec<Ipv4Addr>, String>>,
+    fresh: bool,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    let own = cluster.peer_host(me);
+    match answers.get(&me) {
+        Some(Ok(ips)) if ips == &vec![my_ip] => {}
+        Some(Ok(ips)) => problems.push(format!("{own} resolves to {}", fmt_ips(ips))),
+        Some(Err(e)) => problems.push(format!("{own} does not resolve: {e}")),
+        None => problems.push(format!("{own} was not looked up")),
+    }
+    if fresh {
+        let mut owners: BTreeMap<Ipv4Addr, Vec<String>> = BTreeMap::new();
+        for p in cluster.peers() {
+            match answers.get(&p) {
+                Some(Ok(ips)) if ips.len() == 1 => owners.entry(ips[0]).or_default().push(cluster.peer_host(p)),
+                Some(Ok(ips)) if p != me => {
+                    problems.push(format!("{} resolves to {}", cluster.peer_host(p), fmt_ips(ips)))
+                }
+                Some(Err(e)) if p != me => problems.push(format!("{} does not resolve: {e}", cluster.peer_host(p))),
+                _ => {}
+            }
+        }
+        for (ip, names) in owners {
+            if names.len() > 1 {
+                problems.push(format!("{} share the address {ip}", names.join(" and ")));
+            }
+        }
+    }
+    problems
+}
+
+fn fmt_ips(ips: &[Ipv4Addr]) -> String {
+    if ips.is_empty() {
+        "no address".into()
+    } else {
+        ips.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// Polls until [`check_names`] is happy, up to `deadline`.
+pub async fn wait(cluster: &Cluster, me: PeerIndex, my_ip: Ipv4Addr, fresh: bool, deadline: Duration) -> Result<()> {
+    let start = Instant::now();
+    let mut pause = Duration::from_millis(50);
+    loop {
+        let mut answers = BTreeMap::new();
+        let peers: Vec<PeerIndex> = if fresh { cluster.peers().collect() } else { vec![me] };
+        for p in peers {
+            answers.insert(p, resolve(&cluster.peer_host(p)).await);
+        }
+        let problems = check_names(cluster, me, my_ip, &answers, fresh);
+        if problems.is_empty() {
+            return Ok(());
+        }
+        if start.elapsed() + pause > deadline {
+            let found = match answers.get(&me) {
+                Some(Ok(ips)) => fmt_ips(ips),
+                Some(Err(e)) => format!("nothing ({e})"),
+                None => "nothing".into(),
+            };
+            return Err(BootstrapError::DnsMismatch {
+                name: cluster.peer_host(me),
+                found: format!("{found}; all problems: {}", problems.join("; ")),
+                expected: my_ip.to_string(),
+                secs: deadline.as_secs(),
+            });
+        }
+        tracing::debug!(step = "dns", problems = ?problems, "waiting for DNS");
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(1));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use steadfast_core::{ClusterName, Domain};
+
+    #[test]
+    fn table() {
+        let c = Cluster::new(
+            ClusterName::new("main").unwrap(),
+            Domain::new("etcd.internal").unwrap(),
+            3,
+            3,
+        )
+        .unwrap();
+        let me = c.peer(1).unwrap();
+        let ip = |s: &str| -> Ipv4Addr { s.parse().unwrap() };
+        let all = |a: &str, b: &str, cc: &str| {
+            BTreeMap::from([
+                (c.peer(0).unwrap(), Ok(vec![ip(a)])),
+                (me, Ok(vec![ip(b)])),
+                (c.peer(2).unwrap(), Ok(vec![ip(cc)])),
+            ])
+        };
+        assert!(check_names(
+            &c,
+            me,
+            ip("127.0.2.4"),
+            &all("127.0.1.4", "127.0.2.4", "127.0.3.4"),
+            true
+        )
+        .is_empty());
+        // Own name stale.
+        let p = check_names(
+            &c,
+            me,
+            ip("127.0.2.9"),
+            &all("127.0.1.4", "127.0.2.4", "127.0.3.4"),
+            false,
+        );
+        assert_eq!(p.len(), 1);
+        assert!(
+            p[0].contains("peer-1.main.etcd.internal resolves to 127.0.2.4"),
+            "{p:?}"
+        );
+        // Fresh: two names on one address.
+        let p = check_names(
+            &c,
+            me,
+            ip("127.0.2.4"),
+            &all("127.0.1.4", "127.0.2.4", "127.0.1.4"),
+            true,
+        );
+        assert!(p.iter().any(|s| s.contains("share the address 127.0.1.4")), "{p:?}");
+        // Not fresh: others do not matter.
+        assert!(check_names(
+            &c,
+            me,
+            ip("127.0.2.4"),
+            &all("127.0.1.4", "127.0.2.4", "127.0.1.4"),
+            false
+        )
+        .is_empty());
+        // Fresh: one does not resolve.
+        let mut a = all("127.0.1.4", "127.0.2.4", "127.0.3.4");
+        a.insert(c.peer(2).unwrap(), Err("NXDOMAIN".into()));
+        let p = check_names(&c, me, ip("127.0.2.4"), &a, true);
+        assert!(p[0].contains("peer-2.main.etcd.internal does not resolve"), "{p:?}");
+    }
+}

@@ -1,0 +1,162 @@
+//! etcd's environment file, written atomically (temp file + fsync + rename).
+
+use std::io::Write;
+use std::net::Ipv4Addr;
+use std::path::Path;
+
+use steadfast_core::vocab::{Transport, CLIENT_PORT, METRICS_PORT, PEER_PORT};
+use steadfast_core::{Cluster, PeerIndex};
+
+use crate::error::{BootstrapError, Result};
+
+/// `new` on a fresh data dir (bootstrap through SRV discovery), `existing` when the member's
+/// data is there (etcd then ignores the discovery flags and rejoins as the same member).
+pub fn is_fresh(data_dir: &Path) -> bool {
+    !data_dir.join("member").join("snap").exists() && !data_dir.join("member").join("wal").exists()
+}
+
+pub fn render(
+    cluster: &Cluster,
+    peer: PeerIndex,
+    ip: Ipv4Addr,
+    data_dir: &Path,
+    fresh: bool,
+    transport: Transport,
+) -> Vec<(String, String)> {
+    let scheme = match transport {
+        Transport::Plain => "http",
+        Transport::Tls => "https",
+    };
+    let host = cluster.peer_host(peer);
+    vec![
+        ("ETCD_NAME".into(), cluster.member_name(peer)),
+        ("ETCD_DATA_DIR".into(), data_dir.to_string_lossy().into_owned()),
+        ("ETCD_DISCOVERY_SRV".into(), cluster.cluster_domain()),
+        (
+            "ETCD_INITIAL_ADVERTISE_PEER_URLS".into(),
+            format!("{scheme}://{host}:{PEER_PORT}"),
+        ),
+        (
+            "ETCD_ADVERTISE_CLIENT_URLS".into(),
+            format!("{scheme}://{host}:{CLIENT_PORT}"),
+        ),
+        ("ETCD_LISTEN_PEER_URLS".into(), format!("{scheme}://{ip}:{PEER_PORT}")),
+        (
+            "ETCD_LISTEN_CLIENT_URLS".into(),
+            format!("{scheme}://{ip}:{CLIENT_PORT}"),
+        ),
+        ("ETCD_LISTEN_METRICS_URLS".into(), format!("http://{ip}:{METRICS_PORT}")),
+        (
+            "ETCD_INITIAL_CLUSTER_TOKEN".into(),
+            cluster.initial_cluster_token().to_string(),
+        ),
+        (
+            "ETCD_INITIAL_CLUSTER_STATE".into(),
+            if fresh { "new" } else { "existing" }.into(),
+        ),
+        ("ETCD_STRICT_RECONFIG_CHECK".into(), "true".into()),
+    ]
+}
+
+pub fn to_text(vars: &[(String, String)]) -> String {
+    let mut s = String::from("# Written by node-bootstrap prepare; do not edit (it is rewritten at every boot).\n");
+    for (k, v) in vars {
+        s.push_str(&format!("{k}={v}\n"));
+    }
+    s
+}
+
+/// Writes `contents` to `path` atomically: a reader sees the old file or the new one, never half.
+pub fn write_atomic(path: &Path, contents: &str) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(BootstrapError::io(dir))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        std::process::id()
+    ));
+    let mut f = std::fs::File::create(&tmp).map_err(BootstrapError::io(&tmp))?;
+    f.write_all(contents.as_bytes()).map_err(BootstrapError::io(&tmp))?;
+    f.sync_all().map_err(BootstrapError::io(&tmp))?;
+    drop(f);
+    std::fs::rename(&tmp, path).map_err(BootstrapError::io(path))?;
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// Parses a file written by [`to_text`] (for `run`).
+pub fn parse(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .filter_map(|l| l.split_once('=').map(|(k, v)| (k.trim().to_string(), v.to_string())))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use steadfast_core::{ClusterName, Domain};
+
+    #[test]
+    fn renders_and_round_trips() {
+        let c = Cluster::new(
+            ClusterName::new("main").unwrap(),
+            Domain::new("etcd.internal").unwrap(),
+            9,
+            3,
+        )
+        .unwrap();
+        let vars = render(
+            &c,
+            c.peer(4).unwrap(),
+            "127.0.2.7".parse().unwrap(),
+            Path::new("/var/lib/etcd"),
+            true,
+            Transport::Plain,
+        );
+        let get = |k: &str| vars.iter().find(|(kk, _)| kk == k).map(|(_, v)| v.as_str()).unwrap();
+        assert_eq!(get("ETCD_NAME"), "peer-4");
+        assert_eq!(get("ETCD_DISCOVERY_SRV"), "main.etcd.internal");
+        assert_eq!(
+            get("ETCD_INITIAL_ADVERTISE_PEER_URLS"),
+            "http://peer-4.main.etcd.internal:2380"
+        );
+        assert_eq!(get("ETCD_LISTEN_PEER_URLS"), "http://127.0.2.7:2380");
+        assert_eq!(get("ETCD_LISTEN_METRICS_URLS"), "http://127.0.2.7:2381");
+        assert_eq!(get("ETCD_INITIAL_CLUSTER_STATE"), "new");
+        assert_eq!(get("ETCD_INITIAL_CLUSTER_TOKEN"), "main");
+        assert_eq!(get("ETCD_STRICT_RECONFIG_CHECK"), "true");
+        assert!(vars.iter().all(|(k, _)| k.starts_with("ETCD_")));
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("etcd.env");
+        write_atomic(&p, &to_text(&vars)).unwrap();
+        assert_eq!(parse(&std::fs::read_to_string(&p).unwrap()), vars);
+        let existing = render(
+            &c,
+            c.peer(4).unwrap(),
+            "127.0.2.7".parse().unwrap(),
+            Path::new("/x"),
+            false,
+            Transport::Tls,
+        );
+        assert!(existing.contains(&("ETCD_INITIAL_CLUSTER_STATE".into(), "existing".into())));
+        assert!(existing.contains(&(
+            "ETCD_ADVERTISE_CLIENT_URLS".into(),
+            "https://peer-4.main.etcd.internal:2379".into()
+        )));
+    }
+
+    #[test]
+    fn freshness() {
+        let d = tempfile::tempdir().unwrap();
+        assert!(is_fresh(d.path()));
+        std::fs::create_dir_all(d.path().join("lost+found")).unwrap();
+        assert!(is_fresh(d.path()));
+        std::fs::create_dir_all(d.path().join("member/wal")).unwrap();
+        assert!(!is_fresh(d.path()));
+    }
+}

@@ -1,0 +1,119 @@
+//! node-bootstrap's one error type. Every refusal names the thing it refused and why; AWS errors
+//! keep their codes (through `steadfast_core::Error`).
+
+use std::path::PathBuf;
+
+pub type Result<T, E = BootstrapError> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BootstrapError {
+    #[error(transparent)]
+    Aws(#[from] steadfast_core::Error),
+
+    #[error("instance metadata (IMDSv2): {0}")]
+    Imds(String),
+
+    #[error("instance {instance} has no {tag} tag; node-bootstrap only runs on steadfast peer instances")]
+    MissingTag { instance: String, tag: &'static str },
+
+    #[error("no volume tagged {cluster_tag}={cluster} {peer_tag}={peer}")]
+    NoVolume {
+        cluster: String,
+        peer: u32,
+        cluster_tag: &'static str,
+        peer_tag: &'static str,
+    },
+
+    #[error("{count} volumes are tagged for cluster {cluster} peer {peer} ({ids}); refusing to guess which one holds its data")]
+    SeveralVolumes {
+        cluster: String,
+        peer: u32,
+        count: usize,
+        ids: String,
+    },
+
+    #[error("volume {volume} is in {volume_az} but this instance is in {instance_az}; an EBS volume can only attach in its own zone")]
+    WrongZone {
+        volume: String,
+        volume_az: String,
+        instance_az: String,
+    },
+
+    #[error("volume {volume} is attached to {holder}, which is {state}: refusing to attach it here (two instances must never serve one peer)")]
+    HeldByLiveInstance {
+        volume: String,
+        holder: String,
+        state: String,
+    },
+
+    #[error("{what} did not happen within {secs} s: {detail}")]
+    Timeout {
+        what: &'static str,
+        secs: u64,
+        detail: String,
+    },
+
+    #[error("no block device for volume {volume} under {root}: {detail}")]
+    NoDevice {
+        volume: String,
+        root: PathBuf,
+        detail: String,
+    },
+
+    #[error("DATA LOSS DETECTED: volume {volume} ({device}) is blank but tagged {tag}; it held this peer's data before. Refusing to format it and refusing to start etcd. Restore the volume from a snapshot, or remove the tag only if you are certain the data is gone")]
+    DataLoss {
+        volume: String,
+        device: String,
+        tag: &'static str,
+    },
+
+    #[error("volume {volume} ({device}) holds {found}, not this peer's ext4 filesystem labelled {expected}; refusing to touch it")]
+    ForeignFilesystem {
+        volume: String,
+        device: String,
+        found: String,
+        expected: String,
+    },
+
+    #[error("{command} failed ({status}): {stderr}")]
+    Command {
+        command: String,
+        status: String,
+        stderr: String,
+    },
+
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("{path} is already a mount point of {device}, not of {expected}; refusing to mount over it")]
+    MountedElsewhere {
+        path: PathBuf,
+        device: String,
+        expected: String,
+    },
+
+    #[error("{name} resolves to {found}, not to this instance's address {expected} (waited {secs} s)")]
+    DnsMismatch {
+        name: String,
+        found: String,
+        expected: String,
+        secs: u64,
+    },
+
+    #[error("etcd: {0}")]
+    Etcd(String),
+
+    #[error("{0}")]
+    Config(String),
+}
+
+impl BootstrapError {
+    pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.into();
+        move |source| BootstrapError::Io { path, source }
+    }
+}

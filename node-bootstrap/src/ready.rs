@@ -1,0 +1,158 @@
+//! Readiness is real health (DESIGN decision 5): the local member answers, knows a leader,
+//! reports no errors, serves a linearizable read, and has applied at least the leader's commit
+//! index as it was when we started looking. Only then is the lifecycle action completed.
+
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use etcd_client::{Client, ConnectOptions};
+use steadfast_core::aws::{Compute, Groups, LifecycleResult};
+use steadfast_core::vocab::CLIENT_PORT;
+use tracing::info;
+
+use crate::error::{BootstrapError, Result};
+
+/// The tag AWS puts on every instance an ASG launches.
+pub const TAG_ASG_NAME: &str = "aws:autoscaling:groupName";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Readiness {
+    pub member_id: u64,
+    pub leader: u64,
+    pub applied_index: u64,
+    pub target_index: u64,
+    pub revision: i64,
+}
+
+async fn connect(endpoint: &str, timeout: Duration) -> std::result::Result<Client, String> {
+    let opts = ConnectOptions::new()
+        .with_timeout(timeout)
+        .with_connect_timeout(timeout);
+    tokio::time::timeout(timeout * 2, Client::connect([endpoint], Some(opts)))
+        .await
+        .map_err(|_| format!("{endpoint}: no connection within {:?}", timeout * 2))?
+        .map_err(|e| format!("{endpoint}: {e}"))
+}
+
+/// One look at the member at `ip`. `target` is the leader index to catch up to, fixed at the
+/// first look that saw a leader.
+async fn look(ip: Ipv4Addr, target: &mut Option<u64>, timeout: Duration) -> std::result::Result<Readiness, String> {
+    let endpoint = format!("http://{ip}:{CLIENT_PORT}");
+    let mut local = connect(&endpoint, timeout).await?;
+    let st = local.status().await.map_err(|e| format!("status: {e}"))?;
+    if !st.errors().is_empty() {
+        return Err(format!("member reports errors: {}", st.errors().join("; ")));
+    }
+    if st.leader() == 0 {
+        return Err("member knows no leader".into());
+    }
+    let member_id = st.header().map(|h| h.member_id()).unwrap_or_default();
+    if target.is_none() {
+        let idx = if st.leader() == member_id {
+            st.raft_index()
+        } else {
+            let members = local.member_list().await.map_err(|e| format!("member list: {e}"))?;
+            let leader = members
+                .members()
+                .iter()
+                .find(|m| m.id() == st.leader())
+                .ok_or_else(|| format!("leader {:x} is not in the member list", st.leader()))?;
+            let url = leader
+                .client_urls()
+                .first()
+                .ok_or_else(|| format!("leader {} publishes no client URL", leader.name()))?;
+            let mut lc = connect(url, timeout).await?;
+            lc.status()
+                .await
+                .map_err(|e| format!("leader status: {e}"))?
+                .raft_index()
+        };
+        *target = Some(idx);
+    }
+    let target_index = target.unwrap_or_default();
+    // A linearizable read goes through the leader: it proves the member serves.
+    let read = local
+        .get("steadfast/ready-probe", None)
+        .await
+        .map_err(|e| format!("linearizable read: {e}"))?;
+    let revision = read.header().map(|h| h.revision()).unwrap_or_default();
+    let st = local.status().await.map_err(|e| format!("status: {e}"))?;
+    if st.raft_applied_index() < target_index {
+        return Err(format!(
+            "applied index {} is behind the leader's {target_index}",
+            st.raft_applied_index()
+        ));
+    }
+    Ok(Readiness {
+        member_id,
+        leader: st.leader(),
+        applied_index: st.raft_applied_index(),
+        target_index,
+        revision,
+    })
+}
+
+/// Waits until the local member is healthy and caught up, up to `deadline`.
+pub async fn wait_ready(ip: Ipv4Addr, deadline: Duration) -> Result<Readiness> {
+    let start = Instant::now();
+    let mut target = None;
+    let mut pause = Duration::from_millis(50);
+    let mut last = String::new();
+    loop {
+        let remaining = deadline.saturating_sub(start.elapsed());
+        let per_call = remaining.clamp(Duration::from_millis(100), Duration::from_secs(2));
+        match look(ip, &mut target, per_call).await {
+            Ok(r) => {
+                info!(
+                    step = "ready",
+                    member_id = format!("{:x}", r.member_id),
+                    leader = format!("{:x}", r.leader),
+                    applied_index = r.applied_index,
+                    target_index = r.target_index,
+                    revision = r.revision,
+                    elapsed_ms = start.elapsed().as_millis() as u64,
+                    "etcd member healthy and caught up"
+                );
+                return Ok(r);
+            }
+            Err(e) => {
+                if e != last {
+                    tracing::debug!(step = "ready", reason = %e, "not ready yet");
+                    last = e;
+                }
+            }
+        }
+        if start.elapsed() + pause > deadline {
+            return Err(BootstrapError::Timeout {
+                what: "etcd becoming healthy and caught up",
+                secs: deadline.as_secs(),
+                detail: last,
+            });
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(500));
+    }
+}
+
+/// Completes the launch lifecycle action with CONTINUE, finding the ASG from the instance's
+/// `aws:autoscaling:groupName` tag.
+pub async fn complete_lifecycle<C: Compute, G: Groups>(
+    ec2: &C,
+    asg: &G,
+    instance_id: &str,
+    hook: &str,
+) -> Result<String> {
+    let found = ec2.describe_instances(&[instance_id.to_string()]).await?;
+    let group = found
+        .iter()
+        .find(|i| i.instance_id == instance_id)
+        .and_then(|i| i.tags.iter().find(|(k, _)| k == TAG_ASG_NAME).map(|(_, v)| v.clone()))
+        .ok_or_else(|| BootstrapError::MissingTag {
+            instance: instance_id.into(),
+            tag: TAG_ASG_NAME,
+        })?;
+    asg.complete_lifecycle_action(&group, hook, instance_id, LifecycleResult::Continue)
+        .await?;
+    info!(step = "lifecycle", group = %group, hook, instance = instance_id, result = "CONTINUE", "lifecycle action completed");
+    Ok(group)
+}

@@ -1,0 +1,72 @@
+//! `run`: prepare, start etcd with the written environment, wait for readiness, then wait on
+//! etcd and forward SIGTERM/SIGINT to it. Used by the sandbox and containers; systemd runs
+//! prepare and ready as separate units around etcd-member.service instead.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Instant;
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use tokio::process::Command;
+use tokio::signal::unix::{signal, SignalKind};
+use tracing::{info, warn};
+
+use crate::envfile;
+use crate::error::{BootstrapError, Result};
+
+/// Starts etcd with the variables of `env_file` (on top of this process's environment).
+pub fn spawn_etcd(etcd_bin: &Path, env_file: &Path) -> Result<tokio::process::Child> {
+    let text = std::fs::read_to_string(env_file).map_err(BootstrapError::io(env_file))?;
+    let vars = envfile::parse(&text);
+    let child = Command::new(etcd_bin)
+        .envs(vars)
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(BootstrapError::io(etcd_bin))?;
+    info!(step = "etcd-started", pid = child.id().unwrap_or_default(), bin = %etcd_bin.display(), "etcd started");
+    Ok(child)
+}
+
+/// Waits for etcd to exit, forwarding SIGTERM and SIGINT. Returns its exit code.
+pub async fn supervise(mut child: tokio::process::Child) -> Result<i32> {
+    let mut term = signal(SignalKind::terminate()).map_err(BootstrapError::io("SIGTERM handler"))?;
+    let mut int = signal(SignalKind::interrupt()).map_err(BootstrapError::io("SIGINT handler"))?;
+    let pid = child.id().map(|p| Pid::from_raw(p as i32));
+    loop {
+        tokio::select! {
+            status = child.wait() => {
+                let status = status.map_err(BootstrapError::io("wait for etcd"))?;
+                info!(step = "etcd-exited", status = %status, "etcd exited");
+                return Ok(status.code().unwrap_or(128 + 9));
+            }
+            _ = term.recv() => forward(pid, Signal::SIGTERM),
+            _ = int.recv() => forward(pid, Signal::SIGINT),
+        }
+    }
+}
+
+fn forward(pid: Option<Pid>, sig: Signal) {
+    if let Some(pid) = pid {
+        info!(step = "signal", signal = %sig, "forwarding signal to etcd");
+        if let Err(e) = kill(pid, sig) {
+            warn!(error = %e, "could not signal etcd");
+        }
+    }
+}
+
+/// Races readiness against etcd exiting early.
+pub async fn until_ready_or_exit<F, T>(child: &mut tokio::process::Child, ready: F) -> Result<T>
+where
+    F: std::future::Future<Output = Result<T>>,
+{
+    let start = Instant::now();
+    tokio::select! {
+        r = ready => r,
+        status = child.wait() => {
+            let status = status.map_err(BootstrapError::io("wait for etcd"))?;
+            Err(BootstrapError::Etcd(format!("etcd exited with {status} {} ms after start, before it was ready", start.elapsed().as_millis())))
+        }
+    }
+}

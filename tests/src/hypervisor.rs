@@ -1,0 +1,141 @@
+//! The hypervisor: presents an attached EBS volume to its instance's node as a block device.
+//! Each volume is an image file; when moto shows it attached, a loop device over the image is
+//! presented under the node's root as `sys/block/<nvmeXn1>/device/serial` (the volume id
+//! without its dash) and `dev/<nvmeXn1>` (a symlink to the loop device). When moto shows it
+//! detached, or the instance is gone, it is withdrawn and the loop device released.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::error::{Result, SandboxError};
+
+/// A volume presented to a node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Presented {
+    pub volume_id: String,
+    pub instance_id: String,
+    pub loop_device: String,
+    pub root: PathBuf,
+    pub name: String,
+}
+
+/// Creates a sparse image file of `size_mib`.
+pub fn create_image(path: &Path, size_mib: u64) -> Result<()> {
+    let f = std::fs::File::create(path).map_err(SandboxError::io(format!("create {}", path.display())))?;
+    f.set_len(size_mib * 1024 * 1024)
+        .map_err(SandboxError::io(format!("size {}", path.display())))?;
+    Ok(())
+}
+
+fn run(cmd: &str, args: &[&str]) -> Result<String> {
+    let out = Command::new(cmd)
+        .args(args)
+        .output()
+        .map_err(SandboxError::io(format!("run {cmd}")))?;
+    if !out.status.success() {
+        return Err(SandboxError::Setup(format!(
+            "{cmd} {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// Presents `image` for `volume_id` under `root` as NVMe device `name`.
+pub fn present(root: &Path, volume_id: &str, instance_id: &str, image: &Path, name: &str) -> Result<Presented> {
+    let loop_device = run("losetup", &["--find", "--show", &image.to_string_lossy()])?;
+    let sys = root.join("sys/block").join(name).join("device");
+    std::fs::create_dir_all(&sys).map_err(SandboxError::io(format!("mkdir {}", sys.display())))?;
+    std::fs::write(sys.join("serial"), format!("{}\n", volume_id.replacen('-', "", 1)))
+        .map_err(SandboxError::io("write serial"))?;
+    let dev = root.join("dev");
+    std::fs::create_dir_all(&dev).map_err(SandboxError::io(format!("mkdir {}", dev.display())))?;
+    let link = dev.join(name);
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(&loop_device, &link).map_err(SandboxError::io(format!("symlink {}", link.display())))?;
+    Ok(Presented {
+        volume_id: volume_id.into(),
+        instance_id: instance_id.into(),
+        loop_device,
+        root: root.into(),
+        name: name.into(),
+    })
+}
+
+/// Withdraws a presented device and releases its loop device (lazily, if still mounted somewhere).
+pub fn withdraw(p: &Presented) -> Result<()> {
+    let _ = std::fs::remove_file(p.root.join("dev").join(&p.name));
+    let _ = std::fs::remove_dir_all(p.root.join("sys/block").join(&p.name));
+    run("losetup", &["--detach", &p.loop_device]).map(|_| ())
+}
+
+/// Loop devices currently backed by files under `dir`.
+pub fn loops_under(dir: &Path) -> Vec<String> {
+    let Ok(out) = run("losetup", &["--list", "--noheadings", "--output", "NAME,BACK-FILE"]) else {
+        return vec![];
+    };
+    let d = dir.to_string_lossy().to_string();
+    out.lines()
+        .filter_map(|l| {
+            let mut it = l.split_whitespace();
+            let (name, file) = (it.next()?, it.next()?);
+            file.starts_with(&d).then(|| name.to_string())
+        })
+        .collect()
+}
+
+/// Keeps presented devices in step with moto's attachments.
+#[derive(Debug, Default)]
+pub struct Hypervisor {
+    /// volume id -> image file.
+    pub images: BTreeMap<String, PathBuf>,
+    /// instance id -> node root.
+    pub roots: BTreeMap<String, PathBuf>,
+    pub presented: BTreeMap<String, Presented>,
+}
+
+impl Hypervisor {
+    /// One pass: `attached` is (volume id, instance id) for every attachment moto calls attached.
+    /// Returns what changed, as (volume, instance, "presented" | "withdrawn").
+    pub fn sync(&mut self, attached: &[(String, String)]) -> Result<Vec<(String, String, &'static str)>> {
+        let mut changes = Vec::new();
+        let stale: Vec<String> = self
+            .presented
+            .iter()
+            .filter(|(v, p)| !attached.iter().any(|(av, ai)| av == *v && *ai == p.instance_id))
+            .map(|(v, _)| v.clone())
+            .collect();
+        for v in stale {
+            if let Some(p) = self.presented.remove(&v) {
+                withdraw(&p)?;
+                changes.push((p.volume_id, p.instance_id, "withdrawn"));
+            }
+        }
+        for (v, i) in attached {
+            if self.presented.contains_key(v) {
+                continue;
+            }
+            let (Some(image), Some(root)) = (self.images.get(v), self.roots.get(i)) else {
+                continue;
+            };
+            let p = present(root, v, i, image, "nvme1n1")?;
+            self.presented.insert(v.clone(), p);
+            changes.push((v.clone(), i.clone(), "presented"));
+        }
+        Ok(changes)
+    }
+
+    pub fn withdraw_all(&mut self) {
+        for (_, p) in std::mem::take(&mut self.presented) {
+            let _ = withdraw(&p);
+        }
+    }
+}
+
+impl Drop for Hypervisor {
+    fn drop(&mut self) {
+        self.withdraw_all();
+    }
+}
