@@ -1,0 +1,81 @@
+variable "region" {
+  description = "AWS region to deploy into."
+  type        = string
+  default     = "us-east-1"
+}
+
+variable "availability_zones" {
+  description = "Exactly three availability zone names, in zone-index order. When null, <region>a, <region>b and <region>c."
+  type        = list(string)
+  default     = null
+
+  validation {
+    condition     = var.availability_zones == null || try(length(distinct(var.availability_zones)) == 3 && length(var.availability_zones) == 3, false)
+    error_message = "The availability_zones must list exactly three distinct zone names."
+  }
+}
+
+variable "cluster_name" {
+  description = "Cluster name (a DNS label, at most 20 characters)."
+  type        = string
+  default     = "steadfast"
+}
+
+variable "domain" {
+  description = "Private zone domain D; peers are peer-N.<cluster_name>.<domain>."
+  type        = string
+  default     = "etcd.internal"
+}
+
+variable "vpc_cidr" {
+  description = "CIDR block of the example VPC."
+  type        = string
+  default     = "10.42.0.0/16"
+
+  validation {
+    condition     = can(cidrhost(var.vpc_cidr, 0)) && tonumber(split("/", var.vpc_cidr)[1]) <= 20
+    error_message = "The vpc_cidr must be a valid IPv4 CIDR block of /20 or larger."
+  }
+}
+
+variable "peer_count" {
+  description = "Number of etcd peers (odd, at least 3)."
+  type        = number
+  default     = 9
+}
+
+variable "instance_type" {
+  description = "Graviton instance type of the peers."
+  type        = string
+  default     = "m7g.large"
+}
+
+variable "enable_nat_gateway" {
+  description = "Create one NAT gateway so nodes can download etcd from GitHub. Not needed when etcd_archive_path is set: every AWS API the nodes use has a VPC endpoint here."
+  type        = bool
+  default     = true
+}
+
+variable "etcd_archive_path" {
+  description = "Optional local path of the etcd linux-arm64 tarball, mirrored into the artifacts bucket so that replacing a node never needs the internet."
+  type        = string
+  default     = null
+}
+
+variable "node_bootstrap_path" {
+  description = "Path of the aarch64 node-bootstrap binary. When null, the repository's build output target/aarch64-unknown-linux-gnu/release/node-bootstrap."
+  type        = string
+  default     = null
+}
+
+variable "lambda_zip_path" {
+  description = "Path of the peer-dns zip. When null, the repository's build output target/lambda/peer-dns/bootstrap.zip."
+  type        = string
+  default     = null
+}
+
+variable "alarm_email" {
+  description = "Optional e-mail address subscribed to the alarm topic (the subscription must be confirmed from the e-mail)."
+  type        = string
+  default     = null
+}

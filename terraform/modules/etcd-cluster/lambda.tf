@@ -1,0 +1,229 @@
+# peer-dns: points peer-N.C.D at the private IP of whatever instance holds slot N. Invoked by
+# the two ASG launch events of this cluster's ASGs and by a periodic sweep.
+#
+# Ownership rule (see README, "Updating the Lambda with cargo lambda deploy"):
+#   Terraform owns the configuration: name, role, runtime, architecture, handler, memory,
+#   timeout, environment, concurrency, DLQ, KMS key, tags.
+#   Terraform owns the code only at creation, unless lambda_code_managed_by_terraform = true.
+#   With the default (false), source_code_hash is left unset, so Terraform has no opinion on
+#   the deployed code: `cargo lambda deploy` updates it and a later apply neither fights nor
+#   reverts it. With true, the hash of lambda_zip_path is declared and apply uploads the zip
+#   whenever the deployed code differs.
+
+resource "aws_cloudwatch_log_group" "lambda" {
+  name              = local.lambda_log_group
+  retention_in_days = var.log_retention_days
+  kms_key_id        = local.kms_key_arn
+  tags              = local.common_tags
+}
+
+resource "aws_sqs_queue" "dlq" {
+  name                              = "${var.cluster_name}-peer-dns-dlq"
+  message_retention_seconds         = 1209600 # 14 days, the maximum
+  kms_master_key_id                 = local.kms_key_arn
+  kms_data_key_reuse_period_seconds = 300
+  tags                              = local.common_tags
+}
+
+# EventBridge delivers to the DLQ itself when it cannot invoke the function.
+data "aws_iam_policy_document" "dlq" {
+  statement {
+    sid       = "EventBridgeDeadLetters"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.dlq.arn]
+    principals {
+      type        = "Service"
+      identifiers = ["events.amazonaws.com"]
+    }
+    condition {
+      test     = "ArnEquals"
+      variable = "aws:SourceArn"
+      values = [
+        aws_cloudwatch_event_rule.lifecycle_action.arn,
+        aws_cloudwatch_event_rule.launch_successful.arn,
+        aws_cloudwatch_event_rule.sweep.arn,
+      ]
+    }
+  }
+
+  statement {
+    sid       = "DenyInsecureTransport"
+    effect    = "Deny"
+    actions   = ["sqs:*"]
+    resources = [aws_sqs_queue.dlq.arn]
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+}
+
+resource "aws_sqs_queue_policy" "dlq" {
+  queue_url = aws_sqs_queue.dlq.id
+  policy    = data.aws_iam_policy_document.dlq.json
+}
+
+resource "aws_lambda_function" "peer_dns" {
+  #checkov:skip=CKV_AWS_117:peer-dns only calls AWS APIs (Route 53, Auto Scaling, EC2); Route 53's API has no VPC endpoint, so placing it in the VPC would add a NAT dependency to the path that repairs DNS during an outage.
+  #checkov:skip=CKV_AWS_272:Code signing would reject the unsigned zips that the supported `cargo lambda deploy` workflow uploads.
+  #checkov:skip=CKV_AWS_50:X-Ray's PutTraceSegments supports no resource-level permissions, and this module grants no mutating action on Resource "*"; the function logs structured JSON spans instead.
+  function_name = local.lambda_function_name
+  description   = "steadfast ${var.cluster_name}: points peer-N.${local.cluster_domain} at the instance holding slot N"
+  role          = aws_iam_role.lambda.arn
+  runtime       = "provided.al2023"
+  architectures = ["arm64"]
+  handler       = "bootstrap"
+  memory_size   = var.lambda_memory_size
+  timeout       = var.lambda_timeout
+  kms_key_arn   = local.kms_key_arn
+
+  filename = var.lambda_zip_path
+  # Unset (null) by default: Terraform then never compares or re-uploads the code, so a
+  # `cargo lambda deploy` is left alone. See the ownership rule at the top of this file.
+  source_code_hash = var.lambda_code_managed_by_terraform ? filebase64sha256(var.lambda_zip_path) : null
+
+  reserved_concurrent_executions = var.lambda_reserved_concurrency
+
+  environment {
+    variables = {
+      STEADFAST_CLUSTER           = var.cluster_name
+      STEADFAST_HOSTED_ZONE_ID    = local.zone_id
+      STEADFAST_DOMAIN            = local.zone_domain
+      STEADFAST_RECORD_TTL        = tostring(var.record_ttl)
+      STEADFAST_PEER_COUNT        = tostring(var.peer_count)
+      STEADFAST_RETRY_DEADLINE_MS = tostring(var.lambda_retry_deadline_ms)
+    }
+  }
+
+  dead_letter_config {
+    target_arn = aws_sqs_queue.dlq.arn
+  }
+
+  logging_config {
+    log_format = "JSON"
+    log_group  = aws_cloudwatch_log_group.lambda.name
+  }
+
+  tags = local.common_tags
+
+  depends_on = [aws_iam_role_policy.lambda, aws_cloudwatch_log_group.lambda]
+
+  lifecycle {
+    precondition {
+      condition     = var.lambda_retry_deadline_ms < var.lambda_timeout * 1000
+      error_message = "lambda_retry_deadline_ms must be below lambda_timeout (in ms), so the function gives up cleanly before Lambda kills it."
+    }
+  }
+}
+
+# Async invocations (all of ours): a failed launch event is retried twice, and events older
+# than an hour are dropped to the DLQ (the sweep will have repaired the records long before).
+resource "aws_lambda_function_event_invoke_config" "peer_dns" {
+  function_name                = aws_lambda_function.peer_dns.function_name
+  maximum_retry_attempts       = 2
+  maximum_event_age_in_seconds = 3600
+}
+
+# --- EventBridge ------------------------------------------------------------------------------
+
+resource "aws_cloudwatch_event_rule" "lifecycle_action" {
+  name        = "${var.cluster_name}-peer-launch-lifecycle-action"
+  description = "steadfast ${var.cluster_name}: an instance of a peer ASG is waiting in Pending:Wait"
+  event_pattern = jsonencode({
+    source        = ["aws.autoscaling"]
+    "detail-type" = ["EC2 Instance-launch Lifecycle Action"]
+    detail = {
+      AutoScalingGroupName = local.asg_names
+    }
+  })
+  tags = local.common_tags
+}
+
+resource "aws_cloudwatch_event_rule" "launch_successful" {
+  name        = "${var.cluster_name}-peer-launch-successful"
+  description = "steadfast ${var.cluster_name}: an instance of a peer ASG is InService"
+  event_pattern = jsonencode({
+    source        = ["aws.autoscaling"]
+    "detail-type" = ["EC2 Instance Launch Successful"]
+    detail = {
+      AutoScalingGroupName = local.asg_names
+    }
+  })
+  tags = local.common_tags
+}
+
+resource "aws_cloudwatch_event_rule" "sweep" {
+  name                = "${var.cluster_name}-peer-dns-sweep"
+  description         = "steadfast ${var.cluster_name}: periodic sweep of every peer-N record"
+  schedule_expression = var.sweep_schedule
+  tags                = local.common_tags
+}
+
+resource "aws_cloudwatch_event_target" "lifecycle_action" {
+  rule = aws_cloudwatch_event_rule.lifecycle_action.name
+  arn  = aws_lambda_function.peer_dns.arn
+  retry_policy {
+    maximum_event_age_in_seconds = 3600
+    maximum_retry_attempts       = 20
+  }
+  dead_letter_config {
+    arn = aws_sqs_queue.dlq.arn
+  }
+}
+
+resource "aws_cloudwatch_event_target" "launch_successful" {
+  rule = aws_cloudwatch_event_rule.launch_successful.name
+  arn  = aws_lambda_function.peer_dns.arn
+  retry_policy {
+    maximum_event_age_in_seconds = 3600
+    maximum_retry_attempts       = 20
+  }
+  dead_letter_config {
+    arn = aws_sqs_queue.dlq.arn
+  }
+}
+
+resource "aws_cloudwatch_event_target" "sweep" {
+  rule = aws_cloudwatch_event_rule.sweep.name
+  arn  = aws_lambda_function.peer_dns.arn
+  # A missed sweep is superseded by the next one a minute later.
+  retry_policy {
+    maximum_event_age_in_seconds = 120
+    maximum_retry_attempts       = 2
+  }
+  dead_letter_config {
+    arn = aws_sqs_queue.dlq.arn
+  }
+}
+
+resource "aws_lambda_permission" "lifecycle_action" {
+  statement_id   = "AllowLifecycleActionRule"
+  action         = "lambda:InvokeFunction"
+  function_name  = aws_lambda_function.peer_dns.function_name
+  principal      = "events.amazonaws.com"
+  source_arn     = aws_cloudwatch_event_rule.lifecycle_action.arn
+  source_account = local.account_id
+}
+
+resource "aws_lambda_permission" "launch_successful" {
+  statement_id   = "AllowLaunchSuccessfulRule"
+  action         = "lambda:InvokeFunction"
+  function_name  = aws_lambda_function.peer_dns.function_name
+  principal      = "events.amazonaws.com"
+  source_arn     = aws_cloudwatch_event_rule.launch_successful.arn
+  source_account = local.account_id
+}
+
+resource "aws_lambda_permission" "sweep" {
+  statement_id   = "AllowSweepRule"
+  action         = "lambda:InvokeFunction"
+  function_name  = aws_lambda_function.peer_dns.function_name
+  principal      = "events.amazonaws.com"
+  source_arn     = aws_cloudwatch_event_rule.sweep.arn
+  source_account = local.account_id
+}

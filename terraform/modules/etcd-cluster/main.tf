@@ -1,0 +1,110 @@
+# steadfast etcd-cluster module: the whole deployment of one fixed-membership etcd cluster.
+#
+# Layout
+#   main.tf       data sources and the vocabulary (local.peers, names, tags)
+#   kms.tf        the customer managed key (unless kms_key_arn is given)
+#   storage.tf    one gp3 data volume per peer (the peer's identity), artifacts bucket + objects
+#   dns.tf        private zone, SRV records, seeded A records, client alias
+#   iam.tf        node role and Lambda role, least privilege
+#   network.tf    security groups
+#   nodes.tf      launch template + ASG + LAUNCHING hook per peer, cloud-init user-data
+#   lambda.tf     peer-dns function, log group, DLQ, EventBridge rules
+#   nlb.tf        internal client load balancer on 2379
+#   alarms.tf     CloudWatch alarms
+#   outputs.tf
+
+data "aws_partition" "current" {}
+data "aws_region" "current" {}
+data "aws_caller_identity" "current" {}
+
+# One entry per subnet: the subnet's AZ is the peer's (and its volume's) AZ.
+data "aws_subnet" "zone" {
+  count = length(var.subnet_ids)
+  id    = var.subnet_ids[count.index]
+}
+
+data "aws_ssm_parameter" "ami" {
+  count = var.ami_id == null ? 1 : 0
+  name  = var.ami_ssm_parameter
+}
+
+data "aws_ami" "node" {
+  # Looked up by exact ID, so no name-matching ("whoAMI") ambiguity: only to read its
+  # architecture and root device name.
+  filter {
+    name   = "image-id"
+    values = [local.ami_id]
+  }
+}
+
+locals {
+  partition  = data.aws_partition.current.partition
+  region     = data.aws_region.current.name
+  account_id = data.aws_caller_identity.current.account_id
+
+  cluster        = var.cluster_name
+  zone_domain    = var.domain                          # D
+  cluster_domain = "${var.cluster_name}.${var.domain}" # C.D
+  zone_count     = length(var.subnet_ids)              # Z
+
+  # The vocabulary, in one place. Peer N lives in zone N mod Z: its ASG's subnet and its
+  # volume's availability zone both come from this map, so they cannot disagree.
+  peers = {
+    for n in range(var.peer_count) : tostring(n) => {
+      index     = n
+      name      = "peer-${n}"
+      fqdn      = "peer-${n}.${var.cluster_name}.${var.domain}"
+      subnet_id = var.subnet_ids[n % length(var.subnet_ids)]
+      az        = data.aws_subnet.zone[n % length(var.subnet_ids)].availability_zone
+      asg_name  = "${var.cluster_name}-peer-${n}"
+      # Seed address from TEST-NET-1 (RFC 5737): distinct per peer, and nothing answers there.
+      seed_ip = "192.0.2.${n + 1}"
+    }
+  }
+
+  asg_names = [for k in sort(keys(local.peers)) : local.peers[k].asg_name]
+
+  srv_suffix      = var.tls_enabled ? "-ssl" : ""
+  srv_server_name = "_etcd-server${local.srv_suffix}._tcp.${local.cluster_domain}"
+  srv_client_name = "_etcd-client${local.srv_suffix}._tcp.${local.cluster_domain}"
+  client_alias    = "etcd.${local.cluster_domain}"
+
+  lifecycle_hook_name  = "${var.cluster_name}-launching"
+  lambda_function_name = var.lambda_function_name == null ? "${var.cluster_name}-peer-dns" : var.lambda_function_name
+  lambda_log_group     = "/aws/lambda/${local.lambda_function_name}"
+
+  ami_id = var.ami_id == null ? nonsensitive(data.aws_ssm_parameter.ami[0].value) : var.ami_id
+
+  # Tags
+  cluster_tag_key = "steadfast:cluster"
+  peer_tag_key    = "steadfast:peer"
+  init_tag_key    = "steadfast:initialized"
+  common_tags     = merge(var.tags, { (local.cluster_tag_key) = var.cluster_name })
+
+  # etcd ports (fixed by the Rust side): client, peer, metrics (plain http, /health).
+  client_port  = 2379
+  peer_port    = 2380
+  metrics_port = 2381
+
+  # Verified SHA-256 of the official linux-arm64 release tarballs
+  # (https://github.com/etcd-io/etcd/releases/download/vX/etcd-vX-linux-arm64.tar.gz), as
+  # pinned in kubespray's roles/kubespray_defaults/vars/main/checksums.yml.
+  etcd_arm64_sha256 = {
+    "3.5.17" = "7d717a62520bf39fa1115dfbb1df79479ff74b5eda0914f4132bfa60a48b9549"
+    "3.5.18" = "c2bcaf465537d6d47c8bb82a69e31f786f32257050e3bca445bc4e63479ec714"
+    "3.5.19" = "a786fd2c92c3c0404586ffedf1b318e4944a17aefed1fa6566f5712ddb8359ad"
+    "3.5.20" = "f034232e6fb64b0d89c45fd78b8b4c3e9fb8d69605dddddcdebf5d7cd96a1531"
+    "3.5.21" = "95bf6918623a097c0385b96f139d90248614485e781ec9bee4768dbb6c79c53f"
+    "3.5.22" = "22aca5a253c4a9f2850300b0a1dd209587586ff0e985f5cb1c34e9e5edc07848"
+    "3.5.23" = "d95118595a9556a29775f99c1ef2ee16f6be113df76b7178643a2bfd6a6f37c3"
+    "3.5.24" = "efc01f6b3fbef0f000cb53bcad4845c116d7fdd8769ca39d9c40d2fe4d2e509f"
+    "3.5.25" = "419dce0b679df31cc45201ef2449b7a6a48e9d241af01741957c9ac86a35badc"
+    "3.5.26" = "93ac1667df0e178ea6d152476ce4088df4075604fe4bc7f85f4719e863cd030b"
+    "3.5.27" = "1277309f540c5a0329c428f95455c9f76d24f768c8d28fd2753e891c379053fa"
+  }
+  etcd_sha256 = var.etcd_sha256 != null ? var.etcd_sha256 : lookup(local.etcd_arm64_sha256, var.etcd_version, "")
+  etcd_url    = var.etcd_url != null ? var.etcd_url : "https://github.com/etcd-io/etcd/releases/download/v${var.etcd_version}/etcd-v${var.etcd_version}-linux-arm64.tar.gz"
+
+  systemd_units_dir = var.systemd_units_dir != null ? var.systemd_units_dir : "${path.module}/../../../node-bootstrap/systemd"
+  systemd_units     = ["node-bootstrap.service", "etcd-member.service", "node-ready.service"]
+}

@@ -1,0 +1,166 @@
+# Security groups. No SSH (Session Manager instead), no 0.0.0.0/0 ingress anywhere.
+#   peer port 2380    only from the cluster SG
+#   client port 2379  from the cluster SG, the load balancer, and the allowed clients
+#   metrics 2381      (/health) only from the load balancer, for its health checks
+# The Amazon-provided DNS resolver and the EC2 time service are not filtered by security
+# groups, so egress is: etcd ports to the cluster, HTTPS to AWS APIs and the etcd download.
+
+resource "aws_security_group" "node" {
+  name_prefix = "${var.cluster_name}-node-"
+  description = "steadfast ${var.cluster_name}: etcd peers"
+  vpc_id      = var.vpc_id
+  tags        = merge(local.common_tags, { Name = "${var.cluster_name}-node" })
+
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+
+resource "aws_security_group" "client_lb" {
+  name_prefix = "${var.cluster_name}-client-lb-"
+  description = "steadfast ${var.cluster_name}: internal etcd client load balancer"
+  vpc_id      = var.vpc_id
+  tags        = merge(local.common_tags, { Name = "${var.cluster_name}-client-lb" })
+
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+
+# --- peers ------------------------------------------------------------------------------------
+
+resource "aws_vpc_security_group_ingress_rule" "node_peer_from_cluster" {
+  security_group_id            = aws_security_group.node.id
+  description                  = "etcd peer traffic between members of this cluster only"
+  ip_protocol                  = "tcp"
+  from_port                    = local.peer_port
+  to_port                      = local.peer_port
+  referenced_security_group_id = aws_security_group.node.id
+}
+
+resource "aws_vpc_security_group_ingress_rule" "node_client_from_cluster" {
+  security_group_id            = aws_security_group.node.id
+  description                  = "etcd client port from members of this cluster"
+  ip_protocol                  = "tcp"
+  from_port                    = local.client_port
+  to_port                      = local.client_port
+  referenced_security_group_id = aws_security_group.node.id
+}
+
+resource "aws_vpc_security_group_ingress_rule" "node_client_from_lb" {
+  security_group_id            = aws_security_group.node.id
+  description                  = "etcd client port from the internal client load balancer"
+  ip_protocol                  = "tcp"
+  from_port                    = local.client_port
+  to_port                      = local.client_port
+  referenced_security_group_id = aws_security_group.client_lb.id
+}
+
+resource "aws_vpc_security_group_ingress_rule" "node_health_from_lb" {
+  security_group_id            = aws_security_group.node.id
+  description                  = "etcd metrics port (/health) from the load balancer health checks"
+  ip_protocol                  = "tcp"
+  from_port                    = local.metrics_port
+  to_port                      = local.metrics_port
+  referenced_security_group_id = aws_security_group.client_lb.id
+}
+
+resource "aws_vpc_security_group_ingress_rule" "node_client_from_cidr" {
+  for_each = toset(var.allowed_client_cidr_blocks)
+
+  security_group_id = aws_security_group.node.id
+  description       = "etcd client port from allowed client network ${each.value}"
+  ip_protocol       = "tcp"
+  from_port         = local.client_port
+  to_port           = local.client_port
+  cidr_ipv4         = each.value
+}
+
+resource "aws_vpc_security_group_ingress_rule" "node_client_from_sg" {
+  for_each = toset(var.allowed_client_security_group_ids)
+
+  security_group_id            = aws_security_group.node.id
+  description                  = "etcd client port from allowed client security group ${each.value}"
+  ip_protocol                  = "tcp"
+  from_port                    = local.client_port
+  to_port                      = local.client_port
+  referenced_security_group_id = each.value
+}
+
+resource "aws_vpc_security_group_egress_rule" "node_etcd_to_cluster" {
+  security_group_id            = aws_security_group.node.id
+  description                  = "etcd client and peer ports to members of this cluster"
+  ip_protocol                  = "tcp"
+  from_port                    = local.client_port
+  to_port                      = local.peer_port
+  referenced_security_group_id = aws_security_group.node.id
+}
+
+resource "aws_vpc_security_group_egress_rule" "node_https" {
+  for_each = toset(var.node_egress_cidr_blocks)
+
+  security_group_id = aws_security_group.node.id
+  description       = "HTTPS to AWS APIs (VPC endpoints or NAT) and the etcd download URL"
+  ip_protocol       = "tcp"
+  from_port         = 443
+  to_port           = 443
+  cidr_ipv4         = each.value
+}
+
+# node-bootstrap (and a mirrored etcd) come from S3, which a gateway endpoint serves on S3's
+# public address ranges: allow those explicitly, so node_egress_cidr_blocks can be narrowed to
+# the VPC (interface endpoints) without cutting S3 off.
+data "aws_prefix_list" "s3" {
+  name = "com.amazonaws.${local.region}.s3"
+}
+
+resource "aws_vpc_security_group_egress_rule" "node_https_s3" {
+  security_group_id = aws_security_group.node.id
+  description       = "HTTPS to S3 (artifacts bucket) through the S3 gateway endpoint"
+  ip_protocol       = "tcp"
+  from_port         = 443
+  to_port           = 443
+  prefix_list_id    = data.aws_prefix_list.s3.id
+}
+
+# --- client load balancer ---------------------------------------------------------------------
+
+resource "aws_vpc_security_group_ingress_rule" "lb_client_from_cidr" {
+  for_each = toset(var.allowed_client_cidr_blocks)
+
+  security_group_id = aws_security_group.client_lb.id
+  description       = "etcd clients from allowed network ${each.value}"
+  ip_protocol       = "tcp"
+  from_port         = local.client_port
+  to_port           = local.client_port
+  cidr_ipv4         = each.value
+}
+
+resource "aws_vpc_security_group_ingress_rule" "lb_client_from_sg" {
+  for_each = toset(var.allowed_client_security_group_ids)
+
+  security_group_id            = aws_security_group.client_lb.id
+  description                  = "etcd clients from allowed security group ${each.value}"
+  ip_protocol                  = "tcp"
+  from_port                    = local.client_port
+  to_port                      = local.client_port
+  referenced_security_group_id = each.value
+}
+
+resource "aws_vpc_security_group_egress_rule" "lb_client_to_nodes" {
+  security_group_id            = aws_security_group.client_lb.id
+  description                  = "Forward etcd client traffic to the peers"
+  ip_protocol                  = "tcp"
+  from_port                    = local.client_port
+  to_port                      = local.client_port
+  referenced_security_group_id = aws_security_group.node.id
+}
+
+resource "aws_vpc_security_group_egress_rule" "lb_health_to_nodes" {
+  security_group_id            = aws_security_group.client_lb.id
+  description                  = "Health checks to the peers' /health on the metrics port"
+  ip_protocol                  = "tcp"
+  from_port                    = local.metrics_port
+  to_port                      = local.metrics_port
+  referenced_security_group_id = aws_security_group.node.id
+}

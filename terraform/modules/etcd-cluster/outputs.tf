@@ -1,0 +1,94 @@
+output "zone_id" {
+  description = "ID of the private hosted zone for domain D (created or given)."
+  value       = local.zone_id
+}
+
+output "cluster_domain" {
+  description = "The cluster domain C.D (use it as etcd's --discovery-srv)."
+  value       = local.cluster_domain
+}
+
+output "srv_server_name" {
+  description = "SRV record listing every peer on the peer port 2380."
+  value       = aws_route53_record.srv_server.name
+}
+
+output "srv_client_name" {
+  description = "SRV record listing every peer on the client port 2379."
+  value       = aws_route53_record.srv_client.name
+}
+
+output "peer_names" {
+  description = "Peer A record names, by peer index."
+  value       = { for k, p in local.peers : k => p.fqdn }
+}
+
+output "client_endpoint" {
+  description = "Stable client endpoint (host:port): an alias of the internal NLB in the private zone."
+  value       = "${aws_route53_record.client_alias.name}:${local.client_port}"
+}
+
+output "client_lb_dns_name" {
+  description = "DNS name of the internal client load balancer (port 2379)."
+  value       = aws_lb.client.dns_name
+}
+
+output "asg_names" {
+  description = "Auto Scaling group names, by peer index."
+  value       = { for k, asg in aws_autoscaling_group.peer : k => asg.name }
+}
+
+output "volume_ids" {
+  description = "Data volume IDs, by peer index."
+  value       = { for k, v in aws_ebs_volume.peer : k => v.id }
+}
+
+output "lambda_function_name" {
+  description = "Name of the peer-dns function (the name to give `cargo lambda deploy`)."
+  value       = aws_lambda_function.peer_dns.function_name
+}
+
+output "lambda_function_arn" {
+  description = "ARN of the peer-dns function."
+  value       = aws_lambda_function.peer_dns.arn
+}
+
+output "lambda_role_arn" {
+  description = "Execution role of peer-dns (Terraform owns it; cargo lambda deploy needs no --iam-role)."
+  value       = aws_iam_role.lambda.arn
+}
+
+output "lambda_dlq_url" {
+  description = "Dead-letter queue of peer-dns and of its EventBridge targets."
+  value       = aws_sqs_queue.dlq.id
+}
+
+output "node_role_arn" {
+  description = "IAM role of the peers."
+  value       = aws_iam_role.node.arn
+}
+
+output "node_security_group_id" {
+  description = "Security group of the peers (the cluster SG)."
+  value       = aws_security_group.node.id
+}
+
+output "client_lb_security_group_id" {
+  description = "Security group of the internal client load balancer."
+  value       = aws_security_group.client_lb.id
+}
+
+output "artifacts_bucket" {
+  description = "Bucket holding node-bootstrap (and the etcd tarball when etcd_archive_path is set)."
+  value       = aws_s3_bucket.artifacts.id
+}
+
+output "kms_key_arn" {
+  description = "KMS key protecting the data volumes, artifacts, Lambda environment, logs and DLQ."
+  value       = local.kms_key_arn
+}
+
+output "lifecycle_hook_name" {
+  description = "Name of the LAUNCHING lifecycle hook on every peer ASG."
+  value       = local.lifecycle_hook_name
+}

@@ -1,0 +1,437 @@
+# ---------------------------------------------------------------------------------------------
+# Identity and placement
+# ---------------------------------------------------------------------------------------------
+
+variable "cluster_name" {
+  description = "Cluster name C. It is a DNS label (the cluster domain is C.D), the etcd initial cluster token, the value of the steadfast:cluster tag, and the prefix of every resource name. Use a name that is unique in the account and region."
+  type        = string
+
+  validation {
+    # A DNS label, kept short enough that "<C>-etcd-client" still fits the 32-character limit
+    # of load balancer and target group names.
+    condition     = can(regex("^[a-z]([a-z0-9-]{0,18}[a-z0-9])?$", var.cluster_name))
+    error_message = "The cluster_name must be a lowercase DNS label: 1-20 characters, a-z, 0-9 and '-', starting with a letter and not ending with '-'."
+  }
+}
+
+variable "domain" {
+  description = "Zone domain D of the private hosted zone (for example \"etcd.internal\"). Peers are named peer-N.C.D. When zone_id is given, this must be that zone's name."
+  type        = string
+
+  validation {
+    condition     = can(regex("^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", var.domain)) && length(var.domain) <= 200
+    error_message = "The domain must be a lowercase DNS name without a trailing dot (for example \"etcd.internal\")."
+  }
+}
+
+variable "zone_id" {
+  description = "ID of an existing Route 53 private hosted zone for domain D. When null (the default), the module creates a private zone for D associated with vpc_id."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.zone_id == null || can(regex("^Z[A-Z0-9]{1,31}$", var.zone_id))
+    error_message = "The zone_id must be a Route 53 hosted zone ID such as Z0123456789ABCDEFGHIJ."
+  }
+}
+
+variable "vpc_id" {
+  description = "VPC the cluster runs in. A created private zone is associated with it."
+  type        = string
+
+  validation {
+    condition     = can(regex("^vpc-[0-9a-f]{8,17}$", var.vpc_id))
+    error_message = "The vpc_id must look like vpc-0123456789abcdef0."
+  }
+}
+
+variable "subnet_ids" {
+  description = "Private subnets, one per availability zone, at least 3. The order is the zone index: peer N lives in subnet_ids[N % length(subnet_ids)]. Never reorder this list on a running cluster (it would move peers away from their volumes)."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.subnet_ids) >= 3 && length(distinct(var.subnet_ids)) == length(var.subnet_ids) && alltrue([for s in var.subnet_ids : can(regex("^subnet-[0-9a-f]{8,17}$", s))])
+    error_message = "The subnet_ids must hold at least 3 distinct subnet IDs (subnet-...), one per availability zone."
+  }
+}
+
+variable "peer_count" {
+  description = "Number of etcd peers P (fixed for the cluster's life: membership never changes). Odd, at least 3."
+  type        = number
+  default     = 9
+
+  validation {
+    condition     = var.peer_count >= 3 && var.peer_count <= 25 && floor(var.peer_count) == var.peer_count && var.peer_count % 2 == 1
+    error_message = "The peer_count must be an odd whole number between 3 and 25."
+  }
+}
+
+# ---------------------------------------------------------------------------------------------
+# Instances
+# ---------------------------------------------------------------------------------------------
+
+variable "instance_type" {
+  description = "EC2 instance type of every peer. Must be a Graviton (arm64) type: node-bootstrap and etcd are installed as aarch64 binaries."
+  type        = string
+  default     = "m7g.large"
+
+  validation {
+    # Graviton families carry a "g" after the generation digit: t4g, m7g, c7gn, r8g, m7gd ...
+    condition     = can(regex("^[a-z]+[0-9]+g[a-z]*\\.[a-z0-9]+$", var.instance_type))
+    error_message = "The instance_type must be a Graviton (arm64) type such as m7g.large, t4g.medium or c7g.xlarge."
+  }
+}
+
+variable "ami_id" {
+  description = "AMI of the peers. When null (the default), the latest Amazon Linux 2023 arm64 AMI is read from the public SSM parameter in ami_ssm_parameter. The AMI must have the aws CLI, curl, tar and sha256sum (AL2023 does)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.ami_id == null || can(regex("^ami-[0-9a-f]{8,17}$", var.ami_id))
+    error_message = "The ami_id must look like ami-0123456789abcdef0."
+  }
+}
+
+variable "ami_ssm_parameter" {
+  description = "Public SSM parameter holding the default AMI ID (used only when ami_id is null)."
+  type        = string
+  default     = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64"
+
+  validation {
+    condition     = can(regex("^/", var.ami_ssm_parameter))
+    error_message = "The ami_ssm_parameter must be an SSM parameter path starting with '/'."
+  }
+}
+
+variable "root_volume_size" {
+  description = "Size in GiB of each instance's (disposable) root volume."
+  type        = number
+  default     = 20
+
+  validation {
+    condition     = var.root_volume_size >= 8 && var.root_volume_size <= 1024
+    error_message = "The root_volume_size must be between 8 and 1024 GiB."
+  }
+}
+
+variable "health_check_grace_period" {
+  description = "Seconds the ASG ignores EC2 status checks of a new instance."
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = var.health_check_grace_period >= 0 && var.health_check_grace_period <= 7200
+    error_message = "The health_check_grace_period must be between 0 and 7200 seconds."
+  }
+}
+
+variable "lifecycle_hook_heartbeat_timeout" {
+  description = "Seconds a launching instance may stay in Pending:Wait before the LAUNCHING hook ABANDONs it (the instance is then terminated and replaced). Sized for a whole-cluster recovery; see the comment on the hook in nodes.tf."
+  type        = number
+  default     = 1800
+
+  validation {
+    condition     = var.lifecycle_hook_heartbeat_timeout >= 30 && var.lifecycle_hook_heartbeat_timeout <= 7200
+    error_message = "The lifecycle_hook_heartbeat_timeout must be between 30 and 7200 seconds (the AWS limits)."
+  }
+}
+
+variable "detach_grace_secs" {
+  description = "STEADFAST_DETACH_GRACE_SECS for node-bootstrap: how long to wait for a volume to detach from a dead instance before force-detaching it."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.detach_grace_secs >= 0 && var.detach_grace_secs <= 900
+    error_message = "The detach_grace_secs must be between 0 and 900."
+  }
+}
+
+# ---------------------------------------------------------------------------------------------
+# Data volumes (one per peer; the peer's identity)
+# ---------------------------------------------------------------------------------------------
+
+variable "volume_size" {
+  description = "Size in GiB of each peer's data volume (mounted at /var/lib/etcd). etcd's default backend quota is 2 GiB; leave room for snapshots and WAL."
+  type        = number
+  default     = 50
+
+  validation {
+    condition     = var.volume_size >= 1 && var.volume_size <= 16384
+    error_message = "The volume_size must be between 1 and 16384 GiB."
+  }
+}
+
+variable "volume_type" {
+  description = "EBS type of the data volumes. Only gp3 is supported (iops and throughput are validated against gp3's ranges)."
+  type        = string
+  default     = "gp3"
+
+  validation {
+    condition     = var.volume_type == "gp3"
+    error_message = "Only gp3 is supported for the data volumes."
+  }
+}
+
+variable "volume_iops" {
+  description = "Provisioned IOPS of each gp3 data volume (3000 is included in the gp3 price)."
+  type        = number
+  default     = 3000
+
+  validation {
+    condition     = var.volume_iops >= 3000 && var.volume_iops <= 16000 && floor(var.volume_iops) == var.volume_iops
+    error_message = "The volume_iops must be a whole number between 3000 and 16000 (gp3)."
+  }
+}
+
+variable "volume_throughput" {
+  description = "Provisioned throughput in MiB/s of each gp3 data volume (125 is included in the gp3 price)."
+  type        = number
+  default     = 125
+
+  validation {
+    condition     = var.volume_throughput >= 125 && var.volume_throughput <= 1000 && floor(var.volume_throughput) == var.volume_throughput
+    error_message = "The volume_throughput must be a whole number between 125 and 1000 MiB/s (gp3)."
+  }
+}
+
+variable "kms_key_arn" {
+  description = "ARN of a customer managed KMS key for the data volumes, artifacts bucket, Lambda environment, log group and dead-letter queue. When null (the default), the module creates one key with rotation enabled. A key you bring must allow the CloudWatch Logs and EventBridge statements the module's own key policy has (see kms.tf)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.kms_key_arn == null || can(regex("^arn:aws[a-zA-Z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", var.kms_key_arn))
+    error_message = "The kms_key_arn must be a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>); aliases are not accepted."
+  }
+}
+
+# ---------------------------------------------------------------------------------------------
+# Software: etcd and node-bootstrap
+# ---------------------------------------------------------------------------------------------
+
+variable "etcd_version" {
+  description = "etcd version installed on every peer (3.5.x, without the leading v)."
+  type        = string
+  default     = "3.5.17"
+
+  validation {
+    condition     = can(regex("^3\\.[0-9]+\\.[0-9]+$", var.etcd_version))
+    error_message = "The etcd_version must look like 3.5.17 (no leading v)."
+  }
+}
+
+variable "etcd_url" {
+  description = "https:// or s3:// URL of the etcd linux-arm64 release tarball. When null, the GitHub release URL for etcd_version is used. Ignored when etcd_archive_path is set."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.etcd_url == null || can(regex("^(https|s3)://", var.etcd_url))
+    error_message = "The etcd_url must start with https:// or s3://."
+  }
+}
+
+variable "etcd_sha256" {
+  description = "SHA-256 (64 lowercase hex digits) of the etcd tarball. When null, the module's table of verified linux-arm64 checksums for 3.5.17-3.5.27 is used; any other version needs this set."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.etcd_sha256 == null || can(regex("^[0-9a-f]{64}$", var.etcd_sha256))
+    error_message = "The etcd_sha256 must be 64 lowercase hexadecimal digits."
+  }
+}
+
+variable "etcd_archive_path" {
+  description = "Optional local path of the etcd tarball. When set, the module uploads it to the artifacts bucket and nodes fetch it from there through the S3 gateway endpoint, so replacing a node never depends on the internet. Its checksum is still verified against etcd_sha256 (or the table) at boot."
+  type        = string
+  default     = null
+}
+
+variable "node_bootstrap_path" {
+  description = "Local path of the aarch64 node-bootstrap binary (make node-bootstrap-arm64 -> target/aarch64-unknown-linux-gnu/release/node-bootstrap). The module uploads it to the artifacts bucket; nodes check its SHA-256 before installing it."
+  type        = string
+}
+
+variable "systemd_units_dir" {
+  description = "Directory holding node-bootstrap.service, etcd-member.service and node-ready.service. When null, node-bootstrap/systemd at the root of this repository is used."
+  type        = string
+  default     = null
+}
+
+variable "tls_enabled" {
+  description = "Whether etcd serves TLS. Today this selects the SRV names (_etcd-server-ssl/_etcd-client-ssl vs _etcd-server/_etcd-client), STEADFAST_TLS for node-bootstrap, and nothing else: certificates are NOT provisioned yet (a later issue). See README."
+  type        = bool
+  default     = true
+}
+
+# ---------------------------------------------------------------------------------------------
+# DNS and the peer-dns Lambda
+# ---------------------------------------------------------------------------------------------
+
+variable "record_ttl" {
+  description = "TTL in seconds of the peer-N A records (STEADFAST_RECORD_TTL). Keep it at 5 or less: a replaced peer is unreachable until resolvers see its new address."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.record_ttl >= 1 && var.record_ttl <= 60 && floor(var.record_ttl) == var.record_ttl
+    error_message = "The record_ttl must be a whole number between 1 and 60 seconds."
+  }
+}
+
+variable "lambda_zip_path" {
+  description = "Local path of the peer-dns deployment zip (make lambda -> target/lambda/peer-dns/bootstrap.zip)."
+  type        = string
+}
+
+variable "lambda_function_name" {
+  description = "Name of the peer-dns function. When null, \"<cluster_name>-peer-dns\". This is the name to give cargo lambda deploy."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.lambda_function_name == null || can(regex("^[a-zA-Z0-9_-]{1,64}$", var.lambda_function_name))
+    error_message = "The lambda_function_name must be 1-64 characters of letters, digits, '-' and '_'."
+  }
+}
+
+variable "lambda_code_managed_by_terraform" {
+  description = "false (default): Terraform uploads lambda_zip_path only when it creates the function; later code comes from cargo lambda deploy and apply never reverts it. true: Terraform owns the code too and every apply uploads lambda_zip_path when its hash differs from the deployed code. Configuration (role, environment, memory, timeout, architecture) is always Terraform's."
+  type        = bool
+  default     = false
+}
+
+variable "lambda_memory_size" {
+  description = "Memory in MB of the peer-dns function."
+  type        = number
+  default     = 128
+
+  validation {
+    condition     = var.lambda_memory_size >= 128 && var.lambda_memory_size <= 10240
+    error_message = "The lambda_memory_size must be between 128 and 10240 MB."
+  }
+}
+
+variable "lambda_timeout" {
+  description = "Timeout in seconds of the peer-dns function. Must exceed lambda_retry_deadline_ms / 1000."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.lambda_timeout >= 3 && var.lambda_timeout <= 900
+    error_message = "The lambda_timeout must be between 3 and 900 seconds."
+  }
+}
+
+variable "lambda_retry_deadline_ms" {
+  description = "STEADFAST_RETRY_DEADLINE_MS: the function's own deadline for retrying AWS calls. Must be below the function timeout so it fails cleanly (and is retried) instead of being killed."
+  type        = number
+  default     = 20000
+
+  validation {
+    condition     = var.lambda_retry_deadline_ms >= 1000 && var.lambda_retry_deadline_ms <= 890000
+    error_message = "The lambda_retry_deadline_ms must be between 1000 and 890000."
+  }
+}
+
+variable "lambda_reserved_concurrency" {
+  description = "Reserved concurrency of peer-dns. Route 53 allows 5 change requests per second per account, so more concurrent writers only add throttling; async events beyond it wait in Lambda's queue and are retried. Set -1 for no reservation (needed in accounts whose concurrency quota is only 10)."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.lambda_reserved_concurrency == -1 || (var.lambda_reserved_concurrency >= 1 && var.lambda_reserved_concurrency <= 100)
+    error_message = "The lambda_reserved_concurrency must be -1 (unreserved) or between 1 and 100."
+  }
+}
+
+variable "sweep_schedule" {
+  description = "EventBridge schedule expression of the periodic sweep that re-asserts every peer-N record."
+  type        = string
+  default     = "rate(1 minute)"
+
+  validation {
+    condition     = can(regex("^(rate|cron)\\(.+\\)$", var.sweep_schedule))
+    error_message = "The sweep_schedule must be an EventBridge rate(...) or cron(...) expression."
+  }
+}
+
+variable "log_retention_days" {
+  description = "Retention of the peer-dns log group, in days."
+  type        = number
+  default     = 365
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "The log_retention_days must be one of the values CloudWatch Logs accepts (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)."
+  }
+}
+
+# ---------------------------------------------------------------------------------------------
+# Network access and alarms
+# ---------------------------------------------------------------------------------------------
+
+variable "allowed_client_cidr_blocks" {
+  description = "CIDR blocks allowed to reach the etcd client port 2379 (on the peers and on the internal load balancer). 0.0.0.0/0 is refused."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for c in var.allowed_client_cidr_blocks : can(cidrhost(c, 0)) && c != "0.0.0.0/0"])
+    error_message = "Each allowed_client_cidr_blocks entry must be a valid IPv4 CIDR other than 0.0.0.0/0."
+  }
+}
+
+variable "allowed_client_security_group_ids" {
+  description = "Security groups whose members may reach the etcd client port 2379."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for s in var.allowed_client_security_group_ids : can(regex("^sg-[0-9a-f]{8,17}$", s))])
+    error_message = "Each allowed_client_security_group_ids entry must look like sg-0123456789abcdef0."
+  }
+}
+
+variable "node_egress_cidr_blocks" {
+  description = "Where peers may open HTTPS (443) connections: AWS APIs (VPC endpoints or NAT) and the etcd download URL. Narrow it to your VPC CIDR when etcd_archive_path is used and every AWS API has an endpoint."
+  type        = list(string)
+  default     = ["0.0.0.0/0"]
+
+  validation {
+    condition     = length(var.node_egress_cidr_blocks) > 0 && alltrue([for c in var.node_egress_cidr_blocks : can(cidrhost(c, 0))])
+    error_message = "The node_egress_cidr_blocks must be a non-empty list of valid IPv4 CIDR blocks."
+  }
+}
+
+variable "alarm_sns_topic_arn" {
+  description = "SNS topic notified by the alarms (alarm and OK). When null, the alarms are created without actions."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.alarm_sns_topic_arn == null || can(regex("^arn:aws[a-zA-Z-]*:sns:[a-z0-9-]+:[0-9]{12}:.+$", var.alarm_sns_topic_arn))
+    error_message = "The alarm_sns_topic_arn must be an SNS topic ARN."
+  }
+}
+
+variable "tags" {
+  description = "Tags added to every resource. Keys starting with \"steadfast:\" are reserved."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    condition     = alltrue([for k in keys(var.tags) : !can(regex("^steadfast:", k))])
+    error_message = "Tag keys starting with \"steadfast:\" are reserved for the module."
+  }
+
+  validation {
+    # Instance tags are readable through IMDS (instance_metadata_tags = "enabled"), which only
+    # allows these characters in keys; an instance with any other tag key fails to launch.
+    condition     = alltrue([for k in keys(var.tags) : can(regex("^[a-zA-Z0-9+=._:@-]{1,128}$", k))])
+    error_message = "Tag keys may only use letters, digits and + = . _ : @ - (no spaces or '/'), because instance tags are exposed in instance metadata."
+  }
+}
