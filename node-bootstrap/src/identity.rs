@@ -75,7 +75,7 @@ pub async fn peer_of<C: Compute>(
     peer_count: u32,
     zone_count: u32,
 ) -> Result<(Cluster, PeerIndex)> {
-    let found = ec2.describe_instances(&[id.instance_id.clone()]).await?;
+    let found = ec2.describe_instances(std::slice::from_ref(&id.instance_id)).await?;
     let inst = found
         .into_iter()
         .find(|i| i.instance_id == id.instance_id)

@@ -167,8 +167,7 @@ pub async fn prepare<C: Compute>(ec2: &C, id: &Identity, opts: &Opts) -> Result<
         FormatDecision::UseExisting { tag } => {
             if disk::mounted_device(&opts.data_dir)?.is_none() {
                 let fixed = disk::fsck(&dev).await?;
-                let grew = disk::grow(&dev).await?;
-                info!(step = "fsck", volume = %volume.volume_id, corrected = fixed, grew, "filesystem checked");
+                info!(step = "fsck", volume = %volume.volume_id, corrected = fixed, "filesystem checked");
             }
             if tag {
                 ec2.tag_volume(&volume.volume_id, TAG_INITIALIZED, &cluster.member_name(peer))
@@ -193,6 +192,13 @@ pub async fn prepare<C: Compute>(ec2: &C, id: &Identity, opts: &Opts) -> Result<
             })
         }
         None => disk::mount(&dev, &opts.data_dir).await?,
+    }
+    if !formatted {
+        // Online resize: grows the filesystem when the volume was enlarged (a no-op otherwise).
+        let grew = disk::grow(&dev).await?;
+        if grew {
+            info!(step = "grow", volume = %volume.volume_id, "filesystem grown to the enlarged volume");
+        }
     }
     set_owner(&opts.data_dir, opts.etcd_user.as_deref())?;
     let ms = steps.mark("mount");

@@ -73,8 +73,14 @@ impl Imds {
                     }
                     let req = String::from_utf8_lossy(&buf).to_string();
                     let (status, body) = answer(&req, &id);
+                    // IMDSv2 echoes the token's TTL; aws-config insists on it.
+                    let ttl = if req.starts_with("PUT ") {
+                        "X-aws-ec2-metadata-token-ttl-seconds: 21600\r\n"
+                    } else {
+                        ""
+                    };
                     let resp = format!(
-                        "HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        "HTTP/1.1 {status}\r\nContent-Type: text/plain\r\n{ttl}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
                         body.len()
                     );
                     let _ = sock.write_all(resp.as_bytes()).await;
