@@ -27,8 +27,12 @@ pub fn free_port() -> Result<u16> {
 impl Moto {
     /// Starts moto and waits until it answers (at most 30 s).
     pub fn start() -> Result<Self> {
+        Self::start_on(free_port()?)
+    }
+
+    /// Starts moto on 127.0.0.1:`port`.
+    pub fn start_on(port: u16) -> Result<Self> {
         let bin = paths::moto_server()?;
-        let port = free_port()?;
         let child = Command::new(&bin)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .env("MOTO_ALLOW_NONEXISTENT_REGION", "false")

@@ -1,5 +1,6 @@
 //! Adapter tests with SDK-level mocks (`aws-smithy-mocks`): the real SDK clients, serialisation
 //! and error parsing, with canned HTTP answers.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on what they did not expect
 
 use std::time::Duration;
 

@@ -1,5 +1,6 @@
 //! Event parsing against AWS's own sample events (shipped by the `aws_lambda_events` crate,
 //! read from its source in the cargo registry) and against malformed ones.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on what they did not expect
 
 use std::path::PathBuf;
 
