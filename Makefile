@@ -53,9 +53,10 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
+## sandbox: the local region in the foreground (Ctrl-C tears it down). Needs root.
 sandbox: deps
-	@echo "sandbox: the local region is not built yet (issue 5). \`make test\` runs everything that exists."
-	@exit 1
+	$(CARGO) build -p node-bootstrap -p peer-dns -p steadfast-sandbox --bins
+	$(CARGO_TARGET_DIR)/debug/sandbox up
 
 clean:
 	$(CARGO) clean
