@@ -43,8 +43,8 @@ node-bootstrap-arm64: deps
 
 ## bench: peer-dns warm/cold/RSS and node-bootstrap prepare; JSON under target/bench/
 bench: deps
-	$(CARGO) build --release -p peer-dns -p node-bootstrap -p steadfast-sandbox
-	$(CARGO) run --release -p steadfast-sandbox --bin bench -- all
+	$(CARGO) build --release -p peer-dns -p node-bootstrap -p steadfast-sandbox --bins
+	$(CARGO_TARGET_DIR)/release/bench all
 
 fmt:
 	$(CARGO) fmt --all

@@ -39,71 +39,32 @@ pub fn plan_attach(
     grace: Duration,
 ) -> AttachDecision {
     let live_attachments: Vec<_> = volume.attachments.iter().filter(|a| a.state != "detached").collect();
+    // Another instance holds it (with multi-attach, the first other holder decides).
+    if let Some(a) = live_attachments.iter().find(|a| a.instance_id != me) {
+        let holder = a.instance_id.clone();
+        let holder_state = holder_state.unwrap_or("terminated").to_string();
+        return if !is_dead(&holder_state) {
+            AttachDecision::Refuse { holder, holder_state }
+        } else if waited >= grace {
+            AttachDecision::ForceDetach { holder, holder_state }
+        } else {
+            AttachDecision::WaitForDetach { holder, holder_state }
+        };
+    }
     match live_attachments.as_slice() {
-        [] => {
-            if volume.state == "available" {
-                AttachDecision::Attach
-            } else {
-                AttachDecision::Wait {
-                    why: format!("volume is {}", volume.state),
-                }
-            }
-        }
-        [a] if a.instance_id == me => match a.state.as_str() {
-            "attached" => AttachDecision::Attached {
-                device: a.device.clone(),
-            },
-            other => AttachDecision::Wait {
-                why: format!("attachment to this instance is {other}"),
-            },
+        [] if volume.state == "available" => AttachDecision::Attach,
+        [] => AttachDecision::Wait {
+            why: format!("volume is {}", volume.state),
         },
-        [a] => {
-            let state = holder_state.unwrap_or("terminated").to_string();
-            if !is_dead(&state) {
-                AttachDecision::Refuse {
-                    holder: a.instance_id.clone(),
-                    holder_state: state,
-                }
-            } else if waited >= grace {
-                AttachDecision::ForceDetach {
-                    holder: a.instance_id.clone(),
-                    holder_state: state,
-                }
-            } else {
-                AttachDecision::WaitForDetach {
-                    holder: a.instance_id.clone(),
-                    holder_state: state,
-                }
-            }
-        }
-        many => {
-            // Multi-attach: only safe if every other holder is dead; treat the first foreign one.
-            let foreign = many.iter().find(|a| a.instance_id != me);
-            match foreign {
-                Some(a) => {
-                    let state = holder_state.unwrap_or("terminated").to_string();
-                    if !is_dead(&state) {
-                        AttachDecision::Refuse {
-                            holder: a.instance_id.clone(),
-                            holder_state: state,
-                        }
-                    } else if waited >= grace {
-                        AttachDecision::ForceDetach {
-                            holder: a.instance_id.clone(),
-                            holder_state: state,
-                        }
-                    } else {
-                        AttachDecision::WaitForDetach {
-                            holder: a.instance_id.clone(),
-                            holder_state: state,
-                        }
-                    }
-                }
-                None => AttachDecision::Wait {
-                    why: "several attachments to this instance".into(),
-                },
-            }
-        }
+        [a] if a.state == "attached" => AttachDecision::Attached {
+            device: a.device.clone(),
+        },
+        [a] => AttachDecision::Wait {
+            why: format!("attachment to this instance is {}", a.state),
+        },
+        _ => AttachDecision::Wait {
+            why: "several attachments to this instance".into(),
+        },
     }
 }
 

@@ -139,6 +139,21 @@ impl Drop for LambdaWatch {
     }
 }
 
+/// peer-dns's environment for `region` (its configuration variables plus moto's endpoint and
+/// credentials), with `RUST_LOG` set to `log`.
+pub fn peer_dns_env(moto: &crate::moto::Moto, region: &crate::region::Region, log: &str) -> Vec<(String, String)> {
+    let c = &region.cluster;
+    let mut env = moto.env();
+    env.extend([
+        ("STEADFAST_CLUSTER".to_string(), c.name().to_string()),
+        ("STEADFAST_HOSTED_ZONE_ID".into(), region.zone_id.clone()),
+        ("STEADFAST_DOMAIN".into(), c.domain().to_string()),
+        ("STEADFAST_PEER_COUNT".into(), c.peer_count().to_string()),
+        ("RUST_LOG".into(), log.into()),
+    ]);
+    env
+}
+
 /// A minimal HTTP/1.1 POST to 127.0.0.1:`port` (Connection: close). Returns (status, body).
 pub async fn http_post(port: u16, path: &str, body: &str, timeout: Duration) -> Result<(u16, String)> {
     let fut = async {

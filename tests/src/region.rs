@@ -395,24 +395,12 @@ impl Region {
 
     /// Every A record of the zone: name (with trailing dot) -> values.
     pub async fn a_records(&self) -> Result<BTreeMap<String, Vec<String>>> {
-        let out = self
-            .clients
-            .route53
-            .list_resource_record_sets()
-            .hosted_zone_id(&self.zone_id)
-            .send()
-            .await
-            .map_err(aws("route53", "ListResourceRecordSets"))?;
-        Ok(out
-            .resource_record_sets()
-            .iter()
-            .filter(|r| r.r#type().as_str() == "A")
-            .map(|r| {
-                (
-                    r.name().to_string(),
-                    r.resource_records().iter().map(|v| v.value().to_string()).collect(),
-                )
-            })
+        Ok(self
+            .all_records()
+            .await?
+            .into_iter()
+            .filter(|((_, ty), _)| ty == "A")
+            .map(|((name, _), v)| (name, v))
             .collect())
     }
 

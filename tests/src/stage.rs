@@ -188,8 +188,8 @@ impl Stage {
         }
     }
 
-    /// A volume's tags in moto.
-    pub async fn volume_tags(&self, peer: u32) -> Result<Vec<(String, String)>> {
+    /// A peer's volume as moto describes it.
+    async fn describe_volume(&self, peer: u32) -> Result<Vec<aws_sdk_ec2::types::Volume>> {
         let out = self
             .region
             .clients
@@ -199,8 +199,14 @@ impl Stage {
             .send()
             .await
             .map_err(|e| SandboxError::Aws(steadfast_core::Error::from_sdk("ec2", "DescribeVolumes", e)))?;
-        Ok(out
-            .volumes()
+        Ok(out.volumes().to_vec())
+    }
+
+    /// A volume's tags in moto.
+    pub async fn volume_tags(&self, peer: u32) -> Result<Vec<(String, String)>> {
+        Ok(self
+            .describe_volume(peer)
+            .await?
             .iter()
             .flat_map(|v| v.tags())
             .map(|t| {
@@ -214,17 +220,9 @@ impl Stage {
 
     /// (instance, state) of a volume's current attachment, if any.
     pub async fn attachment(&self, peer: u32) -> Result<Option<(String, String)>> {
-        let out = self
-            .region
-            .clients
-            .ec2
-            .describe_volumes()
-            .volume_ids(&self.region.volumes[peer as usize])
-            .send()
-            .await
-            .map_err(|e| SandboxError::Aws(steadfast_core::Error::from_sdk("ec2", "DescribeVolumes", e)))?;
-        Ok(out
-            .volumes()
+        Ok(self
+            .describe_volume(peer)
+            .await?
             .iter()
             .flat_map(|v| v.attachments())
             .find(|a| a.state().map(|s| s.as_str()) != Some("detached"))

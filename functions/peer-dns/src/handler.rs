@@ -126,15 +126,7 @@ impl<D: Dns, G: Groups, C: Compute> PeerDns<D, G, C> {
             info!(group, instance = instance_id, "auto scaling group not found; ignored");
             return Ok(ignored(format!("auto scaling group {group} not found")));
         }
-        let mut ids: Vec<String> = groups
-            .iter()
-            .flat_map(|g| {
-                g.instances
-                    .iter()
-                    .filter(|i| i.is_live())
-                    .map(|i| i.instance_id.clone())
-            })
-            .collect();
+        let mut ids = live_instance_ids(&groups);
         let slots_probe = plan_slots(cluster, &groups, &[], Some(instance_id));
         if slots_probe.foreign.len() == groups.len() {
             info!(
@@ -174,15 +166,7 @@ impl<D: Dns, G: Groups, C: Compute> PeerDns<D, G, C> {
         let cluster = &self.config.cluster;
         // gather
         let groups = self.groups.cluster_groups(cluster.name()).await?;
-        let ids: Vec<String> = groups
-            .iter()
-            .flat_map(|g| {
-                g.instances
-                    .iter()
-                    .filter(|i| i.is_live())
-                    .map(|i| i.instance_id.clone())
-            })
-            .collect();
+        let ids = live_instance_ids(&groups);
         let instances = self.compute.describe_instances(&ids).await?;
         let current = self
             .dns
@@ -259,6 +243,19 @@ impl<D: Dns, G: Groups, C: Compute> PeerDns<D, G, C> {
         out.change_id = Some(change_id);
         Ok(out)
     }
+}
+
+/// The ids of every pending or in-service instance of `groups`.
+fn live_instance_ids(groups: &[steadfast_core::aws::Group]) -> Vec<String> {
+    groups
+        .iter()
+        .flat_map(|g| {
+            g.instances
+                .iter()
+                .filter(|i| i.is_live())
+                .map(|i| i.instance_id.clone())
+        })
+        .collect()
 }
 
 fn ignored(why: String) -> Outcome {

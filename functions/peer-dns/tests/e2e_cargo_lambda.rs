@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::json;
 use steadfast_core::vocab::Transport;
 use steadfast_core::{Cluster, ClusterName, Domain};
-use steadfast_sandbox::lambda::LambdaWatch;
+use steadfast_sandbox::lambda::{peer_dns_env, LambdaWatch};
 use steadfast_sandbox::moto::Moto;
 use steadfast_sandbox::region::{Region, RegionOptions};
 
@@ -30,13 +30,7 @@ async fn launch_event_through_cargo_lambda_watch_updates_the_record() {
     .await
     .unwrap();
     let mut watch = LambdaWatch::start().expect("cargo lambda watch (make deps)");
-    let mut env = moto.env();
-    env.extend([
-        ("STEADFAST_CLUSTER".to_string(), "e2e".to_string()),
-        ("STEADFAST_HOSTED_ZONE_ID".into(), region.zone_id.clone()),
-        ("STEADFAST_DOMAIN".into(), "etcd.internal".into()),
-        ("STEADFAST_PEER_COUNT".into(), "3".into()),
-    ]);
+    let env = peer_dns_env(&moto, &region, "info");
     let log = tempfile::NamedTempFile::new().unwrap();
     watch
         .start_function(env!("CARGO_BIN_EXE_peer-dns").as_ref(), &env, Some(log.path()))

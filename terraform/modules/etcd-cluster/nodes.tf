@@ -8,6 +8,7 @@ locals {
     "# index come from the instance tags, not from here.",
     "STEADFAST_DOMAIN=${local.zone_domain}",
     "STEADFAST_PEER_COUNT=${var.peer_count}",
+    "STEADFAST_ZONE_COUNT=${length(var.subnet_ids)}",
     "STEADFAST_DATA_DIR=/var/lib/etcd",
     "STEADFAST_ETCD_ENV_FILE=/run/steadfast/etcd.env",
     "STEADFAST_ETCD_USER=etcd",

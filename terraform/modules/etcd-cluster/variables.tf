@@ -262,7 +262,7 @@ variable "systemd_units_dir" {
 }
 
 variable "tls_enabled" {
-  description = "Whether etcd serves TLS. Today this selects the SRV names (_etcd-server-ssl/_etcd-client-ssl vs _etcd-server/_etcd-client), STEADFAST_TLS for node-bootstrap, and nothing else: certificates are NOT provisioned yet (a later issue). See README."
+  description = "Whether etcd serves TLS. Today this selects the SRV names (_etcd-server-ssl/_etcd-client-ssl vs _etcd-server/_etcd-client), STEADFAST_TLS for node-bootstrap, and nothing else: certificates are NOT provisioned yet (a later issue), and node-bootstrap refuses STEADFAST_TLS=true rather than run plain text behind TLS names, so nodes only start with tls_enabled = false until then. See README."
   type        = bool
   default     = true
 }

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use steadfast_core::vocab::Transport;
 use steadfast_core::{Cluster, ClusterName, Domain};
-use steadfast_sandbox::lambda::LambdaWatch;
+use steadfast_sandbox::lambda::{peer_dns_env, LambdaWatch};
 use steadfast_sandbox::moto::Moto;
 use steadfast_sandbox::paths;
 use steadfast_sandbox::privileges::missing_for_block_devices;
@@ -91,13 +91,7 @@ async fn bench_peer_dns() -> Res<Value> {
         RegionOptions::default(),
     )
     .await?;
-    let mut env = moto.env();
-    env.extend([
-        ("STEADFAST_CLUSTER".to_string(), "bench".to_string()),
-        ("STEADFAST_HOSTED_ZONE_ID".into(), region.zone_id.clone()),
-        ("STEADFAST_DOMAIN".into(), "etcd.internal".into()),
-        ("RUST_LOG".into(), "warn".into()),
-    ]);
+    let env = peer_dns_env(&moto, &region, "warn");
     let mut events = Vec::new();
     for p in cluster.peers() {
         let id = region

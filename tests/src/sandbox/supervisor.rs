@@ -31,7 +31,7 @@ use crate::dnsq::query_a;
 use crate::error::{Result, SandboxError};
 use crate::hypervisor::{create_image, Hypervisor};
 use crate::imds::{Imds, InstanceIdentity};
-use crate::lambda::LambdaWatch;
+use crate::lambda::{peer_dns_env, LambdaWatch};
 use crate::moto::{Moto, REGION};
 use crate::region::{zone_name, Region, RegionOptions};
 use crate::stage::attached_pairs;
@@ -413,13 +413,7 @@ pub async fn supervise(opts: Options) -> Result<()> {
 
     // peer-dns under cargo lambda watch.
     let mut watch = LambdaWatch::start_on(LAMBDA_PORT)?;
-    let mut fn_env = moto.env();
-    fn_env.extend([
-        ("STEADFAST_CLUSTER".to_string(), cluster.name().to_string()),
-        ("STEADFAST_HOSTED_ZONE_ID".into(), region.zone_id.clone()),
-        ("STEADFAST_DOMAIN".into(), super::DOMAIN.into()),
-        ("RUST_LOG".into(), "info".into()),
-    ]);
+    let fn_env = peer_dns_env(&moto, &region, "info");
     let fn_pid = watch.start_function(&bins.peer_dns, &fn_env, Some(&dir.join("peer-dns.log")))?;
     events.emit(
         "lambda_started",
