@@ -105,11 +105,51 @@ pub async fn fsck(dev: &Path) -> Result<bool> {
     }
 }
 
-/// Grows the filesystem to fill the device when the volume was enlarged. Returns whether it grew.
-pub async fn grow(dev: &Path) -> Result<bool> {
+/// Size of the block device in bytes (`blockdev --getsize64`).
+pub async fn device_bytes(dev: &Path) -> Result<u64> {
     let d = dev.to_string_lossy();
-    let out = run_ok("resize2fs", &[&d], Duration::from_secs(1800)).await?;
-    Ok(!format!("{}{}", out.stdout, out.stderr).contains("Nothing to do"))
+    let out = run_ok("blockdev", &["--getsize64", &d], Duration::from_secs(30)).await?;
+    out.stdout.trim().parse().map_err(|_| BootstrapError::Command {
+        command: format!("blockdev --getsize64 {d}"),
+        status: "unparsable output".into(),
+        stderr: out.stdout.trim().to_string(),
+    })
+}
+
+/// Size of the ext4 filesystem in bytes (block count x block size, from `dumpe2fs -h`).
+pub async fn fs_bytes(dev: &Path) -> Result<u64> {
+    let d = dev.to_string_lossy();
+    let out = run_ok("dumpe2fs", &["-h", &d], Duration::from_secs(60)).await?;
+    let field = |name: &str| -> Option<u64> {
+        out.stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().parse().ok())
+    };
+    match (field("Block count:"), field("Block size:")) {
+        (Some(n), Some(b)) => Ok(n * b),
+        _ => Err(BootstrapError::Command {
+            command: format!("dumpe2fs -h {d}"),
+            status: "no Block count / Block size".into(),
+            stderr: String::new(),
+        }),
+    }
+}
+
+/// Grows an unmounted filesystem to fill its (enlarged) device: `e2fsck -f -p`, then
+/// `resize2fs`. Offline, so it needs no CAP_SYS_RESOURCE (online resize does).
+pub async fn grow_offline(dev: &Path) -> Result<()> {
+    let d = dev.to_string_lossy();
+    let out = run("e2fsck", &["-f", "-p", &d], Duration::from_secs(3600)).await?;
+    if out.status > 1 {
+        return Err(BootstrapError::Command {
+            command: format!("e2fsck -f -p {d}"),
+            status: format!("exit {} (the filesystem needs a manual fsck)", out.status),
+            stderr: format!("{}{}", out.stdout.trim(), out.stderr.trim()),
+        });
+    }
+    run_ok("resize2fs", &[&d], Duration::from_secs(3600)).await?;
+    Ok(())
 }
 
 /// The device mounted at `path`, from `/proc/self/mountinfo`.

@@ -168,6 +168,12 @@ pub async fn prepare<C: Compute>(ec2: &C, id: &Identity, opts: &Opts) -> Result<
             if disk::mounted_device(&opts.data_dir)?.is_none() {
                 let fixed = disk::fsck(&dev).await?;
                 info!(step = "fsck", volume = %volume.volume_id, corrected = fixed, "filesystem checked");
+                // Grow when the volume was enlarged (more than 1 MiB beyond the filesystem).
+                let (dev_b, fs_b) = (disk::device_bytes(&dev).await?, disk::fs_bytes(&dev).await?);
+                if dev_b > fs_b + (1 << 20) {
+                    disk::grow_offline(&dev).await?;
+                    info!(step = "grow", volume = %volume.volume_id, from_bytes = fs_b, to_bytes = dev_b, "filesystem grown to the enlarged volume");
+                }
             }
             if tag {
                 ec2.tag_volume(&volume.volume_id, TAG_INITIALIZED, &cluster.member_name(peer))
@@ -192,13 +198,6 @@ pub async fn prepare<C: Compute>(ec2: &C, id: &Identity, opts: &Opts) -> Result<
             })
         }
         None => disk::mount(&dev, &opts.data_dir).await?,
-    }
-    if !formatted {
-        // Online resize: grows the filesystem when the volume was enlarged (a no-op otherwise).
-        let grew = disk::grow(&dev).await?;
-        if grew {
-            info!(step = "grow", volume = %volume.volume_id, "filesystem grown to the enlarged volume");
-        }
     }
     set_owner(&opts.data_dir, opts.etcd_user.as_deref())?;
     let ms = steps.mark("mount");

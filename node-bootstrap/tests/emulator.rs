@@ -104,18 +104,51 @@ async fn first_boot_formats_reboot_is_idempotent_replacement_finds_the_data() {
     );
     assert!(log.contains("\"step\":\"formatted\"") || tags.iter().any(|(k, _)| k == TAG_INITIALIZED));
 
-    // The instance dies; the ASG launches a replacement. moto leaves the volume attached to the
-    // terminated instance, so the new node must wait out the grace period and force-detach it.
+    // The instance dies; the ASG launches a replacement (moto detaches the dead instance's
+    // volume itself). Meanwhile the volume was enlarged from 64 to 96 MiB: the replacement must
+    // grow the filesystem, and hand the data dir to the etcd user.
     env.region.terminate(&a.id.instance_id).await.unwrap();
+    let fs_blocks = |img: &Path| -> u64 {
+        let out = Command::new("dumpe2fs").arg("-h").arg(img).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        text.lines()
+            .find_map(|l| l.strip_prefix("Block count:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap()
+    };
+    let blocks_before = fs_blocks(&env.image(0));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(env.image(0))
+        .unwrap()
+        .set_len(96 * 1024 * 1024)
+        .unwrap();
     let new_id = env
         .region
         .wait_live_instance(p0, Some(&a.id.instance_id), Duration::from_secs(20))
         .await
         .unwrap();
     let b = env.node(&new_id, &zone_name(0), Some(p0)).await.unwrap();
-    let (ok, log) = env.boot(&b, "cat $DATA/marker; mkdir -p $DATA/member/wal", &[]);
+    let (ok, log) = env.boot(
+        &b,
+        "cat $DATA/marker; mkdir -p $DATA/member/wal; echo owner=$(stat -c %U:%a $DATA)",
+        &[("STEADFAST_ETCD_USER".into(), "nobody".into())],
+    );
     assert_ok(ok, &log);
     assert!(log.contains("precious"), "the replacement must find the data:\n{log}");
+    assert!(
+        log.contains("owner=nobody:700"),
+        "data dir owned by the etcd user, mode 0700:\n{log}"
+    );
+    assert!(
+        log.contains("\"step\":\"grow\""),
+        "the enlarged volume must be grown:\n{log}"
+    );
+    let blocks_after = fs_blocks(&env.image(0));
+    assert!(
+        blocks_after > blocks_before,
+        "filesystem grew: {blocks_before} -> {blocks_after} blocks"
+    );
     assert!(
         !log.contains("\"step\":\"formatted\""),
         "a volume with data must never be formatted:\n{log}"
