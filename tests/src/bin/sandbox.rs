@@ -162,7 +162,10 @@ fn up(detach: bool, timeout: Duration, sweep_secs: u64) -> Result<ExitCode, Sand
                     eprintln!("node failures:\n{}", fails.join("\n"));
                 }
             }
-            teardown::down()?;
+            eprintln!("sandbox: cleaning up after the failed start");
+            for line in teardown::down()? {
+                eprintln!("  {line}");
+            }
             Ok(ExitCode::from(1))
         }
         Ok(s) => {

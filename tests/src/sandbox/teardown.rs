@@ -20,13 +20,40 @@ fn alive(pid: u32) -> bool {
             .unwrap_or(false)
 }
 
+/// This process and its ancestors.
+fn me_and_ancestors() -> Vec<u32> {
+    let mut out = vec![std::process::id()];
+    let mut pid = std::process::id();
+    while pid > 1 {
+        let ppid = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| {
+                s.rsplit_once(") ")
+                    .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse().ok())
+            })
+            .unwrap_or(0);
+        if ppid == 0 || out.contains(&ppid) {
+            break;
+        }
+        out.push(ppid);
+        pid = ppid;
+    }
+    out
+}
+
+/// Live processes (zombies hold nothing) in the region's namespace, except this one and its
+/// ancestors: `sandbox up`
+/// (foreground, or after a failed start) tears down from inside the namespace it entered, and
+/// `down` may run under `ip netns exec`.
 fn netns_pids() -> Vec<u32> {
     let Ok(out) = Command::new("ip").args(["netns", "pids", &state::name()]).output() else {
         return vec![];
     };
+    let spare = me_and_ancestors();
     String::from_utf8_lossy(&out.stdout)
         .split_whitespace()
         .filter_map(|s| s.parse().ok())
+        .filter(|p| !spare.contains(p) && alive(*p))
         .collect()
 }
 
