@@ -209,4 +209,48 @@ fn region_comes_up_serves_survives_a_replacement_and_tears_down_clean() {
     assert!(stray.is_empty(), "processes left: {stray:?}");
     assert_eq!(count("etcd"), etcd_before, "etcd processes left behind");
     assert_eq!(count("dnsmasq"), dnsmasq_before, "dnsmasq left behind");
+
+    // Foreground `up`, then Ctrl-C: it tears down from inside the namespace it entered, and
+    // must not kill itself before it is done.
+    let mut fg = Command::new(SB)
+        .args(["up"])
+        .env("STEADFAST_SANDBOX_NAME", NAME)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while !(state::netns_exists() && sandbox(&["status", "--json"]).0) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(240),
+            "foreground up never became healthy"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(fg.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let st = fg.wait().unwrap();
+    assert!(
+        st.success(),
+        "Ctrl-C on a foreground up must tear down and exit 0: {st}"
+    );
+    assert_eq!(teardown::leftovers(), Vec::<String>::new());
+    assert_eq!(count("etcd"), etcd_before, "etcd processes left behind after Ctrl-C");
+
+    // A start that cannot succeed in time says why and cleans up behind itself.
+    let out = Command::new(SB)
+        .args(["up", "--detach", "--timeout-secs", "1"])
+        .env("STEADFAST_SANDBOX_NAME", NAME)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("could not come up") && err.contains("not all peers were healthy"),
+        "{err}"
+    );
+    assert_eq!(teardown::leftovers(), Vec::<String>::new());
 }
