@@ -21,6 +21,9 @@ pub struct Retry {
     pub cap: Duration,
     /// Most attempts, whatever the deadline.
     pub max_attempts: u32,
+    /// An absolute end shared by several operations (e.g. one Lambda invocation): no attempt
+    /// starts, and no backoff runs, past it.
+    pub until: Option<Instant>,
 }
 
 impl Default for Retry {
@@ -30,6 +33,7 @@ impl Default for Retry {
             base: Duration::from_millis(100),
             cap: Duration::from_secs(3),
             max_attempts: 12,
+            until: None,
         }
     }
 }
@@ -39,6 +43,23 @@ impl Retry {
         Self {
             deadline,
             ..Self::default()
+        }
+    }
+
+    /// The same policy, also bounded by the absolute end `until`.
+    pub fn until(self, until: Instant) -> Self {
+        Self {
+            until: Some(until),
+            ..self
+        }
+    }
+
+    /// Time left for `operation` started at `start`: its own deadline, capped by `until`.
+    fn remaining(&self, start: Instant) -> Duration {
+        let own = self.deadline.saturating_sub(start.elapsed());
+        match self.until {
+            Some(t) => own.min(t.saturating_duration_since(Instant::now())),
+            None => own,
         }
     }
 
@@ -66,7 +87,7 @@ impl Retry {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let remaining = self.deadline.saturating_sub(start.elapsed());
+            let remaining = self.remaining(start);
             let result = match tokio::time::timeout(remaining.max(Duration::from_millis(1)), op()).await {
                 Ok(r) => r,
                 Err(_) => Err(Error::Aws {
@@ -93,7 +114,7 @@ impl Retry {
                 Err(e) => {
                     let pause = self.backoff(attempt - 1);
                     let elapsed = start.elapsed();
-                    if attempt >= self.max_attempts || elapsed + pause >= self.deadline {
+                    if attempt >= self.max_attempts || pause >= self.remaining(start) {
                         return Err(Error::DeadlineExceeded {
                             operation,
                             attempts: attempt,
@@ -131,6 +152,7 @@ mod tests {
             base: Duration::from_millis(1),
             cap: Duration::from_millis(5),
             max_attempts: 10,
+            until: None,
         }
     }
 
@@ -195,11 +217,31 @@ mod tests {
             base: Duration::from_millis(20),
             cap: Duration::from_millis(20),
             max_attempts: 1000,
+            until: None,
         };
         let start = Instant::now();
         let err = r.run("op", || async { Err::<(), _>(throttled()) }).await.unwrap_err();
         assert!(matches!(err, Error::DeadlineExceeded { .. }));
         assert!(start.elapsed() < Duration::from_millis(500));
+    }
+
+    #[tokio::test]
+    async fn a_shared_end_bounds_every_operation() {
+        // Two operations, each with a generous own deadline, share one 150 ms end.
+        let r = Retry {
+            deadline: Duration::from_secs(10),
+            base: Duration::from_millis(20),
+            cap: Duration::from_millis(20),
+            max_attempts: 1000,
+            until: None,
+        }
+        .until(Instant::now() + Duration::from_millis(150));
+        let start = Instant::now();
+        let first = r.run("a", || async { Err::<(), _>(throttled()) }).await;
+        let second = r.run("b", || async { Err::<(), _>(throttled()) }).await;
+        assert!(matches!(first, Err(Error::DeadlineExceeded { .. })));
+        assert!(matches!(second, Err(Error::DeadlineExceeded { .. })));
+        assert!(start.elapsed() < Duration::from_millis(400), "{:?}", start.elapsed());
     }
 
     #[test]
@@ -209,6 +251,7 @@ mod tests {
             base: Duration::from_millis(100),
             cap: Duration::from_millis(800),
             max_attempts: 5,
+            until: None,
         };
         for attempt in 0..30 {
             let b = r.backoff(attempt);

@@ -64,21 +64,25 @@ pub fn plan_slots(cluster: &Cluster, groups: &[Group], instances: &[Instance], p
             reason,
         };
         let live: Vec<_> = g.instances.iter().filter(|i| i.is_live()).collect();
-        let chosen = match preferred.and_then(|p| live.iter().find(|i| i.instance_id == p)) {
-            Some(i) => *i,
-            None => match live.as_slice() {
-                [one] => *one,
-                [] => {
-                    plan.issues.push(issue("no pending or in-service instance".into()));
-                    continue;
-                }
-                many => {
-                    let ids: Vec<&str> = many.iter().map(|i| i.instance_id.as_str()).collect();
-                    plan.issues
-                        .push(issue(format!("several live instances: {}", ids.join(", "))));
-                    continue;
-                }
-            },
+        let in_service: Vec<_> = live.iter().filter(|i| i.lifecycle_state == "InService").collect();
+        let event_instance = preferred.and_then(|p| live.iter().find(|i| i.instance_id == p));
+        let chosen = match (live.as_slice(), in_service.as_slice(), event_instance) {
+            ([one], _, _) => *one,
+            ([], _, _) => {
+                plan.issues.push(issue("no pending or in-service instance".into()));
+                continue;
+            }
+            // Several live: never move the name away from the one instance in service (it
+            // holds the volume; a newcomer's bootstrap refuses until it is gone).
+            (_, [serving], _) => **serving,
+            // None in service yet: the launch event's instance.
+            (_, [], Some(i)) => *i,
+            (many, _, _) => {
+                let ids: Vec<&str> = many.iter().map(|i| i.instance_id.as_str()).collect();
+                plan.issues
+                    .push(issue(format!("several live instances: {}", ids.join(", "))));
+                continue;
+            }
         };
         let Some(inst) = instances.iter().find(|i| i.instance_id == chosen.instance_id) else {
             plan.issues
@@ -203,7 +207,7 @@ mod tests {
                 issues: vec![],
             },
             Case {
-                name: "two live instances: the event's instance wins",
+                name: "two live instances: the one in service keeps the name, whatever the event says",
                 groups: vec![group(
                     "g0",
                     &ours("0"),
@@ -214,17 +218,25 @@ mod tests {
                     inst("i-b", "pending", Some("127.0.1.5")),
                 ],
                 preferred: Some("i-b"),
+                desired: vec![(0, "i-a", "127.0.1.4")],
+                foreign: 0,
+                issues: vec![],
+            },
+            Case {
+                name: "two pending instances: the event's instance",
+                groups: vec![group("g0", &ours("0"), &[("i-a", "Pending"), ("i-b", "Pending:Wait")])],
+                instances: vec![
+                    inst("i-a", "pending", Some("127.0.1.4")),
+                    inst("i-b", "pending", Some("127.0.1.5")),
+                ],
+                preferred: Some("i-b"),
                 desired: vec![(0, "i-b", "127.0.1.5")],
                 foreign: 0,
                 issues: vec![],
             },
             Case {
-                name: "two live instances and no event: ambiguous",
-                groups: vec![group(
-                    "g0",
-                    &ours("0"),
-                    &[("i-a", "InService"), ("i-b", "Pending:Wait")],
-                )],
+                name: "two pending instances and no event: ambiguous",
+                groups: vec![group("g0", &ours("0"), &[("i-a", "Pending"), ("i-b", "Pending:Wait")])],
                 instances: vec![
                     inst("i-a", "running", Some("127.0.1.4")),
                     inst("i-b", "pending", Some("127.0.1.5")),

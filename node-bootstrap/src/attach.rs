@@ -20,13 +20,16 @@ pub enum AttachDecision {
     WaitForDetach { holder: String, holder_state: String },
     /// Attached to a dead instance past the grace period: force-detach it.
     ForceDetach { holder: String, holder_state: String },
+    /// Attached to an instance that is stopping: it may still be writing. Wait until it has
+    /// stopped (then the grace period applies); never force it while it stops.
+    WaitForHolder { holder: String, holder_state: String },
     /// Attached to a live instance: never take it.
     Refuse { holder: String, holder_state: String },
 }
 
 /// Instance states in which an instance can no longer use a volume.
 pub fn is_dead(state: &str) -> bool {
-    matches!(state, "shutting-down" | "terminated" | "stopping" | "stopped")
+    matches!(state, "shutting-down" | "terminated" | "stopped")
 }
 
 /// Decides from the volume, this instance's id, the holding instance's EC2 state (`None` when
@@ -43,7 +46,9 @@ pub fn plan_attach(
     if let Some(a) = live_attachments.iter().find(|a| a.instance_id != me) {
         let holder = a.instance_id.clone();
         let holder_state = holder_state.unwrap_or("terminated").to_string();
-        return if !is_dead(&holder_state) {
+        return if holder_state == "stopping" {
+            AttachDecision::WaitForHolder { holder, holder_state }
+        } else if !is_dead(&holder_state) {
             AttachDecision::Refuse { holder, holder_state }
         } else if waited >= grace {
             AttachDecision::ForceDetach { holder, holder_state }
@@ -97,7 +102,7 @@ pub async fn ensure_attached<C: Compute>(
     let start = Instant::now();
     let mut dead_since: Option<Instant> = None;
     let mut pause = Duration::from_millis(100);
-    let mut attach_sent = false;
+    let mut attach_sent: Option<Instant> = None;
     let mut forced = false;
     loop {
         let vol = ec2.describe_volume(volume_id).await?;
@@ -129,12 +134,36 @@ pub async fn ensure_attached<C: Compute>(
                 });
             }
             AttachDecision::Attach => {
-                if !attach_sent || vol.state == "available" {
+                // Send once; EC2's view is eventually consistent, so "available" right after
+                // our call is expected. Send again only if nothing happened for 15 s.
+                if attach_sent.is_none_or(|t| t.elapsed() > Duration::from_secs(15)) {
                     info!(step = "attach", volume = volume_id, decision = "attach", device = %opts.device_name, "attaching volume");
-                    ec2.attach_volume(volume_id, me, &opts.device_name).await?;
-                    attach_sent = true;
+                    match ec2.attach_volume(volume_id, me, &opts.device_name).await {
+                        Ok(()) => {}
+                        // Someone (or our own earlier call) got there first: look again and re-plan.
+                        Err(e) if matches!(e.aws_code(), Some("VolumeInUse" | "IncorrectState")) => {
+                            info!(
+                                step = "attach",
+                                volume = volume_id,
+                                code = e.aws_code().unwrap_or_default(),
+                                "attach raced; re-planning"
+                            );
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                    attach_sent = Some(Instant::now());
                     pause = Duration::from_millis(100);
                 }
+            }
+            AttachDecision::WaitForHolder { holder, holder_state } => {
+                info!(
+                    step = "fence",
+                    volume = volume_id,
+                    decision = "wait-for-holder",
+                    holder,
+                    holder_state,
+                    "holder is stopping; waiting for it to stop"
+                );
             }
             AttachDecision::ForceDetach { holder, holder_state } => {
                 if !forced {
@@ -260,6 +289,13 @@ mod tests {
                 Some("shutting-down"),
                 short,
                 "WaitForDetach",
+            ),
+            (
+                "held by stopping: wait, never force",
+                vol("in-use", &[("i-old", "attached")]),
+                Some("stopping"),
+                long,
+                "WaitForHolder",
             ),
             (
                 "held by stopped, past grace: force",

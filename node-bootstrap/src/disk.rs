@@ -60,14 +60,44 @@ pub async fn probe(dev: &Path) -> Result<Probe> {
     let out = run("blkid", &["-p", "-o", "export", &d], Duration::from_secs(30)).await?;
     match out.status {
         0 => Ok(parse_blkid_export(&out.stdout)),
-        // 2: nothing found on the device.
-        2 => Ok(Probe::Blank),
+        // 2: nothing found, or the device could not be read at all (blkid says nothing either
+        // way). Blank must be proven: the device reads, and reads as zeros at both ends.
+        2 => match zeroed_ends(dev) {
+            Ok(true) => Ok(Probe::Blank),
+            Ok(false) => Ok(Probe::Unrecognized),
+            Err(e) => Err(BootstrapError::Io {
+                path: dev.to_path_buf(),
+                source: e,
+            }),
+        },
         s => Err(BootstrapError::Command {
             command: format!("blkid -p -o export {d}"),
             status: format!("exit {s}"),
             stderr: out.stderr.trim().to_string(),
         }),
     }
+}
+
+/// Whether the first and last MiB of the device read as zeros (a new EBS volume does). An
+/// error when the device cannot be opened or read: never mistake an unreadable disk for a
+/// blank one.
+pub fn zeroed_ends(dev: &Path) -> std::io::Result<bool> {
+    use std::io::{Read, Seek, SeekFrom};
+    const MIB: u64 = 1 << 20;
+    let mut f = std::fs::File::open(dev)?;
+    let len = f.seek(SeekFrom::End(0))?;
+    if len == 0 {
+        return Err(std::io::Error::other("the device reports a size of 0 bytes"));
+    }
+    let mut buf = vec![0u8; MIB.min(len) as usize];
+    for start in [0, len.saturating_sub(MIB)] {
+        f.seek(SeekFrom::Start(start))?;
+        f.read_exact(&mut buf)?;
+        if buf.iter().any(|b| *b != 0) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 pub async fn mkfs_ext4(dev: &Path, label: &str) -> Result<()> {

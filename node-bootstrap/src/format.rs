@@ -10,6 +10,8 @@ pub enum Probe {
     Filesystem { fstype: String, label: Option<String> },
     /// A partition table (`PTTYPE`): someone else's disk layout.
     PartitionTable { pttype: String },
+    /// No signature blkid knows, but not zeros either: data of some kind. Never blank.
+    Unrecognized,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +44,9 @@ pub fn plan_format(probe: &Probe, tagged_initialized: bool, expected_label: &str
         },
         Probe::PartitionTable { pttype } => FormatDecision::Foreign {
             found: format!("a {pttype} partition table"),
+        },
+        Probe::Unrecognized => FormatDecision::Foreign {
+            found: "data without a recognizable signature (not zeros)".into(),
         },
     }
 }
@@ -145,6 +150,14 @@ mod tests {
                 false,
                 FormatDecision::Foreign {
                     found: "a gpt partition table".into(),
+                },
+            ),
+            (
+                "unknown non-zero data, untagged: refuse",
+                Probe::Unrecognized,
+                false,
+                FormatDecision::Foreign {
+                    found: "data without a recognizable signature (not zeros)".into(),
                 },
             ),
         ];

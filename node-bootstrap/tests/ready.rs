@@ -103,6 +103,7 @@ fn fast() -> Retry {
         base: Duration::from_millis(1),
         cap: Duration::from_millis(5),
         max_attempts: 5,
+        until: None,
     }
 }
 

@@ -107,9 +107,14 @@ impl Hypervisor {
             .filter(|(v, p)| !attached.iter().any(|(av, ai)| av == *v && *ai == p.instance_id))
             .map(|(v, _)| v.clone())
             .collect();
+        let mut errors = Vec::new();
         for v in stale {
             if let Some(p) = self.presented.remove(&v) {
-                withdraw(&p)?;
+                // Keep going on failure: the device is gone from the node either way; the loop
+                // device is released by `sandbox down` at the latest.
+                if let Err(e) = withdraw(&p) {
+                    errors.push(e.to_string());
+                }
                 changes.push((p.volume_id, p.instance_id, "withdrawn"));
             }
         }
@@ -120,11 +125,22 @@ impl Hypervisor {
             let (Some(image), Some(root)) = (self.images.get(v), self.roots.get(i)) else {
                 continue;
             };
-            let p = present(root, v, i, image, "nvme1n1")?;
-            self.presented.insert(v.clone(), p);
-            changes.push((v.clone(), i.clone(), "presented"));
+            match present(root, v, i, image, "nvme1n1") {
+                Ok(p) => {
+                    self.presented.insert(v.clone(), p);
+                    changes.push((v.clone(), i.clone(), "presented"));
+                }
+                Err(e) => errors.push(e.to_string()),
+            }
         }
-        Ok(changes)
+        if errors.is_empty() {
+            Ok(changes)
+        } else {
+            Err(SandboxError::Setup(format!(
+                "hypervisor: {} (changes made: {changes:?})",
+                errors.join("; ")
+            )))
+        }
     }
 
     pub fn withdraw_all(&mut self) {

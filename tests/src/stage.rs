@@ -39,20 +39,21 @@ pub struct Node {
     pub env_file: PathBuf,
 }
 
-/// (volume id, instance id) for every attachment moto calls `attached`.
-pub async fn attached_pairs(region: &Region) -> Vec<(String, String)> {
-    let Ok(out) = region.clients.ec2.describe_volumes().send().await else {
-        return vec![];
-    };
-    out.volumes()
-        .iter()
-        .flat_map(|v| {
-            v.attachments()
-                .iter()
-                .filter(|a| a.state().map(|s| s.as_str()) == Some("attached"))
-                .filter_map(|a| Some((v.volume_id()?.to_string(), a.instance_id()?.to_string())))
-        })
-        .collect()
+/// (volume id, instance id) for every attachment moto calls `attached`; `None` when moto could
+/// not be asked (callers skip that pass rather than take it for "nothing attached").
+pub async fn attached_pairs(region: &Region) -> Option<Vec<(String, String)>> {
+    let out = region.clients.ec2.describe_volumes().send().await.ok()?;
+    Some(
+        out.volumes()
+            .iter()
+            .flat_map(|v| {
+                v.attachments()
+                    .iter()
+                    .filter(|a| a.state().map(|s| s.as_str()) == Some("attached"))
+                    .filter_map(|a| Some((v.volume_id()?.to_string(), a.instance_id()?.to_string())))
+            })
+            .collect(),
+    )
 }
 
 impl Stage {
@@ -73,7 +74,10 @@ impl Stage {
         let (hv2, r2) = (hv.clone(), region.clone());
         let sync = tokio::spawn(async move {
             loop {
-                let pairs = attached_pairs(&r2).await;
+                let Some(pairs) = attached_pairs(&r2).await else {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                };
                 if let Ok(mut h) = hv2.lock() {
                     if let Err(e) = h.sync(&pairs) {
                         eprintln!("hypervisor: {e}");

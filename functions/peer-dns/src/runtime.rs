@@ -1,7 +1,7 @@
 //! Wiring into `lambda_runtime`: JSON `tracing` logs, SDK clients built once, and the mapping of
 //! handler errors onto Lambda error types (`Retryable.*` / `NonRetryable.*`).
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde_json::Value;
@@ -50,30 +50,26 @@ pub async fn build(config: Config) -> SdkPeerDns {
     )
 }
 
-/// One invocation. The retry deadline never runs past 1 s before the invocation's own deadline.
+/// One invocation. Every AWS call of it shares one end: the configured retry deadline, and
+/// never later than 1 s before the invocation's own deadline.
 pub async fn invoke(handler: &SdkPeerDns, event: LambdaEvent<Value>) -> Result<Outcome, HandlerError> {
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0);
     let left = Duration::from_millis(event.context.deadline.saturating_sub(now_ms));
-    tracing::debug!(request_id = %event.context.request_id, remaining_ms = left.as_millis() as u64, "invocation");
-    if left > Duration::from_secs(2) && left - Duration::from_secs(1) < handler.config.retry_deadline {
-        let mut cfg = handler.config.clone();
-        cfg.retry_deadline = left - Duration::from_secs(1);
-        let shortened = PeerDns::new(
-            cfg.clone(),
-            handler.dns.clone().with_retry(Retry::with_deadline(cfg.retry_deadline)),
-            handler
-                .groups
-                .clone()
-                .with_retry(Retry::with_deadline(cfg.retry_deadline)),
-            handler
-                .compute
-                .clone()
-                .with_retry(Retry::with_deadline(cfg.retry_deadline)),
-        );
-        return shortened.handle(&event.payload).await;
-    }
-    handler.handle(&event.payload).await
+    let budget = handler
+        .config
+        .retry_deadline
+        .min(left.saturating_sub(Duration::from_secs(1)))
+        .max(Duration::from_millis(100));
+    tracing::debug!(request_id = %event.context.request_id, remaining_ms = left.as_millis() as u64, budget_ms = budget.as_millis() as u64, "invocation");
+    let retry = Retry::with_deadline(budget).until(Instant::now() + budget);
+    let this = PeerDns::new(
+        handler.config.clone(),
+        handler.dns.clone().with_retry(retry),
+        handler.groups.clone().with_retry(retry),
+        handler.compute.clone().with_retry(retry),
+    );
+    this.handle(&event.payload).await
 }

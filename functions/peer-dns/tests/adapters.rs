@@ -25,6 +25,7 @@ fn retry() -> Retry {
         base: Duration::from_millis(1),
         cap: Duration::from_millis(10),
         max_attempts: 6,
+        until: None,
     }
 }
 

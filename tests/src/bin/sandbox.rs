@@ -116,6 +116,15 @@ fn up(detach: bool, timeout: Duration, sweep_secs: u64) -> Result<ExitCode, Sand
     let cluster = sandbox::cluster()?;
     let t0 = Instant::now();
     let mut last = String::new();
+    // One pair of signal streams for the whole life of `up`: Ctrl-C while coming up tears down
+    // too (the supervisor runs in its own process group and would outlive us).
+    let (mut int, mut term) = rt.block_on(async {
+        use tokio::signal::unix::{signal, SignalKind};
+        (
+            signal(SignalKind::interrupt()).ok(),
+            signal(SignalKind::terminate()).ok(),
+        )
+    });
     let healthy = rt.block_on(async {
         loop {
             if let Ok(Some(st)) = sup.try_wait() {
@@ -144,7 +153,11 @@ fn up(detach: bool, timeout: Duration, sweep_secs: u64) -> Result<ExitCode, Sand
                     status::table(&s)
                 ));
             }
-            tokio::time::sleep(Duration::from_millis(500)).await;
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                _ = async { match int.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => return Err("interrupted while coming up".to_string()),
+                _ = async { match term.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => return Err("terminated while coming up".to_string()),
+            }
         }
     });
     match healthy {
@@ -182,8 +195,6 @@ fn up(detach: bool, timeout: Duration, sweep_secs: u64) -> Result<ExitCode, Sand
                 sandbox::DOMAIN
             );
             let stop = rt.block_on(async {
-                let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
-                let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
                 loop {
                     let s = status::gather(&cluster).await;
                     print!("\x1b[2J\x1b[H{}\n(Ctrl-C tears the region down)\n", status::table(&s));

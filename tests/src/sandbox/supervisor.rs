@@ -365,6 +365,50 @@ fn signal_group(pgid: u32, sig: nix::sys::signal::Signal) {
     }
 }
 
+/// An IMDSv2 stand-in, a root (sysfs/dev/data) and a running node for a new instance.
+#[allow(clippy::too_many_arguments)]
+async fn start_node(
+    bins: &Bins,
+    moto_env: &[(String, String)],
+    events: &EventLog,
+    dir: &Path,
+    cluster: &Cluster,
+    id: &str,
+    peer: PeerIndex,
+    ip: Ipv4Addr,
+) -> Result<NodeProc> {
+    let identity = InstanceIdentity {
+        instance_id: id.to_string(),
+        availability_zone: zone_name(cluster.zone_of(peer)),
+        region: REGION.into(),
+        private_ip: ip,
+    };
+    let imds = Imds::start(identity).await?;
+    let root = dir.join("nodes").join(id);
+    for d in ["dev", "sys/block", "data"] {
+        std::fs::create_dir_all(root.join(d)).map_err(SandboxError::io("mkdir node root"))?;
+    }
+    let mut node = NodeProc {
+        peer,
+        instance_id: id.to_string(),
+        ip,
+        log: root.join("node.log"),
+        root,
+        child: None,
+        pgid: 0,
+        _imds: imds,
+        restart_at: None,
+    };
+    let child = spawn_node(bins, moto_env, &node, &node._imds.endpoint(), events)?;
+    node.pgid = child.id().unwrap_or_default();
+    events.emit(
+        "node_started",
+        json!({"peer": peer.get(), "instance_id": id, "pgid": node.pgid}),
+    );
+    node.child = Some(child);
+    Ok(node)
+}
+
 /// Runs the region until SIGTERM/SIGINT, then stops everything it started.
 pub async fn supervise(opts: Options) -> Result<()> {
     let dir = state::state_dir();
@@ -432,6 +476,7 @@ pub async fn supervise(opts: Options) -> Result<()> {
     let moto_env = moto.env();
     let mut nodes: BTreeMap<String, NodeProc> = BTreeMap::new();
     let mut attachments: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut launched: BTreeSet<String> = BTreeSet::new();
     let mut last_sweep = Instant::now();
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(SandboxError::io("SIGTERM"))?;
@@ -440,16 +485,26 @@ pub async fn supervise(opts: Options) -> Result<()> {
     let dns_server: SocketAddr = (DNS_ADDR.parse::<Ipv4Addr>().unwrap_or(Ipv4Addr::LOCALHOST), 53).into();
 
     loop {
-        // Instances: new ones get events and a node; gone ones lose theirs.
+        // Instances: new ones get events and a node; gone ones lose theirs. A terminated
+        // instance shuts down: its node gets SIGTERM, then SIGKILL after 5 s (`sandbox kill
+        // --hard` SIGKILLs first, as a power loss would).
         if let Ok(live) = live_instances(&region).await {
             let gone: Vec<String> = nodes.keys().filter(|id| !live.contains_key(*id)).cloned().collect();
             for id in gone {
                 if let Some(mut n) = nodes.remove(&id) {
                     events.emit("instance_terminated", json!({"peer": n.peer.get(), "instance_id": id}));
-                    signal_group(n.pgid, nix::sys::signal::Signal::SIGKILL);
-                    if let Some(mut c) = n.child.take() {
-                        let _ = c.wait().await;
-                    }
+                    signal_group(n.pgid, nix::sys::signal::Signal::SIGTERM);
+                    let (pgid, child) = (n.pgid, n.child.take());
+                    tokio::spawn(async move {
+                        if let Some(mut c) = child {
+                            if tokio::time::timeout(Duration::from_secs(5), c.wait()).await.is_err() {
+                                signal_group(pgid, nix::sys::signal::Signal::SIGKILL);
+                                let _ = c.wait().await;
+                            }
+                        }
+                        // Whatever is left of the group (etcd) goes too.
+                        signal_group(pgid, nix::sys::signal::Signal::SIGKILL);
+                    });
                     hv.roots.remove(&id);
                 }
             }
@@ -461,59 +516,27 @@ pub async fn supervise(opts: Options) -> Result<()> {
                     Ok(ip) => ip,
                     Err(_) => continue,
                 };
-                events.emit("instance_launched", json!({"peer": peer.get(), "instance_id": id, "ip": ip.to_string(), "asg": region.groups[peer.get() as usize]}));
-                let group = region.groups[peer.get() as usize].clone();
-                let (ev, idc, port) = (events.clone(), id.clone(), LAMBDA_PORT);
-                let pn = peer.get();
-                tokio::spawn(async move {
-                    deliver(
-                        port,
-                        &ev,
-                        launch_event("EC2 Instance-launch Lifecycle Action", &group, &idc),
-                        Some(pn),
-                        Some(&idc),
-                    )
-                    .await;
-                    deliver(
-                        port,
-                        &ev,
-                        launch_event("EC2 Instance Launch Successful", &group, &idc),
-                        Some(pn),
-                        Some(&idc),
-                    )
-                    .await;
-                });
-                let identity = InstanceIdentity {
-                    instance_id: id.clone(),
-                    availability_zone: zone_name(cluster.zone_of(*peer)),
-                    region: REGION.into(),
-                    private_ip: ip,
-                };
-                let imds = Imds::start(identity).await?;
-                let root = dir.join("nodes").join(id);
-                for d in ["dev", "sys/block", "data"] {
-                    std::fs::create_dir_all(root.join(d)).map_err(SandboxError::io("mkdir node root"))?;
+                if launched.insert(id.clone()) {
+                    events.emit("instance_launched", json!({"peer": peer.get(), "instance_id": id, "ip": ip.to_string(), "asg": region.groups[peer.get() as usize]}));
+                    let group = region.groups[peer.get() as usize].clone();
+                    let (ev, idc, pn) = (events.clone(), id.clone(), peer.get());
+                    tokio::spawn(async move {
+                        for kind in ["EC2 Instance-launch Lifecycle Action", "EC2 Instance Launch Successful"] {
+                            deliver(LAMBDA_PORT, &ev, launch_event(kind, &group, &idc), Some(pn), Some(&idc)).await;
+                        }
+                    });
                 }
-                hv.roots.insert(id.clone(), root.clone());
-                let mut node = NodeProc {
-                    peer: *peer,
-                    instance_id: id.clone(),
-                    ip,
-                    log: root.join("node.log"),
-                    root,
-                    child: None,
-                    pgid: 0,
-                    _imds: imds,
-                    restart_at: None,
-                };
-                let child = spawn_node(&bins, &moto_env, &node, &node._imds.endpoint(), &events)?;
-                node.pgid = child.id().unwrap_or_default();
-                events.emit(
-                    "node_started",
-                    json!({"peer": peer.get(), "instance_id": id, "pgid": node.pgid}),
-                );
-                node.child = Some(child);
-                nodes.insert(id.clone(), node);
+                // A node that cannot start now is tried again on the next pass.
+                match start_node(&bins, &moto_env, &events, &dir, &cluster, id, *peer, ip).await {
+                    Ok(node) => {
+                        hv.roots.insert(id.clone(), node.root.clone());
+                        nodes.insert(id.clone(), node);
+                    }
+                    Err(e) => events.emit(
+                        "node_start_failed",
+                        json!({"peer": peer.get(), "instance_id": id, "error": e.to_string()}),
+                    ),
+                }
             }
         }
 
@@ -529,14 +552,21 @@ pub async fn supervise(opts: Options) -> Result<()> {
                     n.restart_at = Some(Instant::now() + Duration::from_secs(3));
                 }
             } else if n.restart_at.is_some_and(|t| Instant::now() >= t) {
-                n.restart_at = None;
-                let child = spawn_node(&bins, &moto_env, n, &n._imds.endpoint(), &events)?;
-                n.pgid = child.id().unwrap_or_default();
-                events.emit(
-                    "node_started",
-                    json!({"peer": n.peer.get(), "instance_id": n.instance_id, "pgid": n.pgid, "restart": true}),
-                );
-                n.child = Some(child);
+                match spawn_node(&bins, &moto_env, n, &n._imds.endpoint(), &events) {
+                    Ok(child) => {
+                        n.restart_at = None;
+                        n.pgid = child.id().unwrap_or_default();
+                        events.emit("node_started", json!({"peer": n.peer.get(), "instance_id": n.instance_id, "pgid": n.pgid, "restart": true}));
+                        n.child = Some(child);
+                    }
+                    Err(e) => {
+                        n.restart_at = Some(Instant::now() + Duration::from_secs(3));
+                        events.emit(
+                            "node_start_failed",
+                            json!({"peer": n.peer.get(), "instance_id": n.instance_id, "error": e.to_string()}),
+                        );
+                    }
+                }
             }
         }
         let recs: BTreeMap<String, NodeRecord> = nodes
@@ -557,28 +587,30 @@ pub async fn supervise(opts: Options) -> Result<()> {
             .collect();
         let _ = state::write_json(&dir.join("nodes.json"), &recs);
 
-        // Volumes: attach/detach as moto sees them, and the hypervisor follows.
-        let pairs = attached_pairs(&region).await;
-        // Only the peers' data volumes (moto also attaches a root volume to every instance).
-        let now: BTreeSet<(String, String)> = pairs
-            .iter()
-            .filter(|(v, _)| hv.images.contains_key(v))
-            .cloned()
-            .collect();
-        for (v, i) in now.difference(&attachments) {
-            events.emit("volume_attached", json!({"volume_id": v, "instance_id": i}));
-        }
-        for (v, i) in attachments.difference(&now) {
-            events.emit("volume_detached", json!({"volume_id": v, "instance_id": i}));
-        }
-        attachments = now;
-        match hv.sync(&pairs) {
-            Ok(changes) => {
-                for (v, i, what) in changes {
-                    events.emit(&format!("device_{what}"), json!({"volume_id": v, "instance_id": i}));
-                }
+        // Volumes: attach/detach as moto sees them, and the hypervisor follows. A pass where
+        // moto could not be asked is skipped, never taken for "nothing attached".
+        if let Some(pairs) = attached_pairs(&region).await {
+            // Only the peers' data volumes (moto also attaches a root volume to every instance).
+            let now: BTreeSet<(String, String)> = pairs
+                .iter()
+                .filter(|(v, _)| hv.images.contains_key(v))
+                .cloned()
+                .collect();
+            for (v, i) in now.difference(&attachments) {
+                events.emit("volume_attached", json!({"volume_id": v, "instance_id": i}));
             }
-            Err(e) => events.emit("hypervisor_error", json!({"error": e.to_string()})),
+            for (v, i) in attachments.difference(&now) {
+                events.emit("volume_detached", json!({"volume_id": v, "instance_id": i}));
+            }
+            attachments = now;
+            match hv.sync(&pairs) {
+                Ok(changes) => {
+                    for (v, i, what) in changes {
+                        events.emit(&format!("device_{what}"), json!({"volume_id": v, "instance_id": i}));
+                    }
+                }
+                Err(e) => events.emit("hypervisor_error", json!({"error": e.to_string()})),
+            }
         }
 
         // DNS: Route 53 -> dnsmasq.
