@@ -380,3 +380,29 @@ async fn refusals_leave_the_volume_untouched() {
 fn aws_sdk_ec2_tag(k: &str, v: &str) -> aws_sdk_ec2::types::Tag {
     aws_sdk_ec2::types::Tag::builder().key(k).value(v).build()
 }
+
+/// A volume with data blkid cannot name (no signature, not zeros) and no initialized tag, e.g.
+/// a restored snapshot of something else: never taken for blank, never formatted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unrecognized_data_is_never_formatted() {
+    if skip_unless_block_devices("unrecognized_data_is_never_formatted") {
+        return;
+    }
+    let env = setup().await;
+    {
+        use std::io::{Seek, SeekFrom, Write};
+        let mut f = std::fs::OpenOptions::new().write(true).open(env.image(0)).unwrap();
+        f.seek(SeekFrom::Start(64 * 1024)).unwrap();
+        f.write_all(&[0xab; 4096]).unwrap();
+    }
+    assert!(
+        blkid(&env.image(0)).is_empty(),
+        "blkid must see no signature for this test to mean anything"
+    );
+    let before = sha(&env.image(0));
+    let n0 = env.peer_node(0).await.unwrap();
+    let (ok, log) = env.boot(&n0, "true", &[]);
+    assert_refused(ok, &log, "data without a recognizable signature");
+    assert_eq!(sha(&env.image(0)), before, "the volume must be left untouched");
+    assert!(!n0.env_file.exists());
+}

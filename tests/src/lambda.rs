@@ -182,17 +182,34 @@ pub async fn http_post(port: u16, path: &str, body: &str, timeout: Duration) -> 
         .map_err(|_| SandboxError::Setup(format!("POST {path} on port {port}: no answer within {timeout:?}")))?
 }
 
-fn dechunk(mut s: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = s.split_once("\r\n") {
+/// Decodes a chunked body, by bytes (a chunk size counts bytes, not characters).
+fn dechunk(s: &str) -> String {
+    let mut rest = s.as_bytes();
+    let mut out = Vec::new();
+    while let Some(eol) = rest.windows(2).position(|w| w == b"\r\n") {
+        let size = String::from_utf8_lossy(&rest[..eol]);
         let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
             break;
         };
-        if n == 0 || rest.len() < n {
+        let body = &rest[eol + 2..];
+        if n == 0 || body.len() < n {
             break;
         }
-        out.push_str(&rest[..n]);
-        s = rest[n..].trim_start_matches("\r\n");
+        out.extend_from_slice(&body[..n]);
+        rest = body[n..].strip_prefix(b"\r\n").unwrap_or(&body[n..]);
     }
-    out
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::dechunk;
+
+    #[test]
+    fn chunks_are_counted_in_bytes() {
+        // "héllo" is 6 bytes; a char-based slice would panic or cut it.
+        assert_eq!(dechunk("6\r\nhéllo\r\n3\r\n ok\r\n0\r\n\r\n"), "héllo ok");
+        assert_eq!(dechunk("zz\r\nbroken"), "");
+        assert_eq!(dechunk("5\r\nab"), "");
+    }
 }
