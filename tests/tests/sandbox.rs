@@ -188,6 +188,15 @@ fn region_comes_up_serves_survives_a_replacement_and_tears_down_clean() {
             "no {kind} event in the log"
         );
     }
+    // Every event the EventBridge stand-in delivered was handled (HTTP 200 from peer-dns).
+    let failed: Vec<&str> = events
+        .lines()
+        .filter(|l| {
+            l.contains("\"kind\":\"event_failed\"")
+                || (l.contains("\"kind\":\"event_delivered\"") && !l.contains("\"status\":200"))
+        })
+        .collect();
+    assert!(failed.is_empty(), "peer-dns failed events: {failed:#?}");
     let new_id = after["instance_id"].as_str().unwrap();
     assert!(
         events

@@ -50,19 +50,17 @@ pub async fn build(config: Config) -> SdkPeerDns {
     )
 }
 
-/// One invocation. Every AWS call of it shares one end: the configured retry deadline, and
-/// never later than 1 s before the invocation's own deadline.
+/// One invocation. Every AWS call of it shares one end: the configured retry deadline, cut to
+/// 1 s before the invocation's own deadline when that leaves more than 1 s. (A deadline closer
+/// than 2 s is not believed: cargo-lambda's emulator reports one, and a budget that small would
+/// fail every call.)
 pub async fn invoke(handler: &SdkPeerDns, event: LambdaEvent<Value>) -> Result<Outcome, HandlerError> {
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0);
     let left = Duration::from_millis(event.context.deadline.saturating_sub(now_ms));
-    let budget = handler
-        .config
-        .retry_deadline
-        .min(left.saturating_sub(Duration::from_secs(1)))
-        .max(Duration::from_millis(100));
+    let budget = invocation_budget(handler.config.retry_deadline, left);
     tracing::debug!(request_id = %event.context.request_id, remaining_ms = left.as_millis() as u64, budget_ms = budget.as_millis() as u64, "invocation");
     let retry = Retry::with_deadline(budget).until(Instant::now() + budget);
     let this = PeerDns::new(
@@ -72,4 +70,36 @@ pub async fn invoke(handler: &SdkPeerDns, event: LambdaEvent<Value>) -> Result<O
         handler.compute.clone().with_retry(retry),
     );
     this.handle(&event.payload).await
+}
+
+/// The retry budget of one invocation: `configured`, cut to `left - 1 s` when `left` > 2 s.
+pub fn invocation_budget(configured: Duration, left: Duration) -> Duration {
+    if left > Duration::from_secs(2) {
+        configured.min(left - Duration::from_secs(1))
+    } else {
+        configured
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::invocation_budget;
+    use std::time::Duration;
+
+    #[test]
+    fn budget_follows_the_invocation_deadline_when_it_is_believable() {
+        let s = Duration::from_secs;
+        assert_eq!(invocation_budget(s(20), s(30)), s(20));
+        assert_eq!(invocation_budget(s(20), s(10)), s(9));
+        assert_eq!(
+            invocation_budget(s(20), Duration::from_millis(2500)),
+            Duration::from_millis(1500)
+        );
+        assert_eq!(
+            invocation_budget(s(20), s(1)),
+            s(20),
+            "an implausible deadline is not believed"
+        );
+        assert_eq!(invocation_budget(s(20), s(0)), s(20));
+    }
 }
