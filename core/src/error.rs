@@ -146,6 +146,7 @@ impl Error {
     }
 }
 
+/// The error's sources, joined with ": " (`None` when it has none).
 fn source_chain(err: &(dyn std::error::Error + 'static)) -> Option<String> {
     let mut parts = Vec::new();
     let mut cur = err.source();
@@ -154,4 +155,12 @@ fn source_chain(err: &(dyn std::error::Error + 'static)) -> Option<String> {
         cur = e.source();
     }
     (!parts.is_empty()).then(|| parts.join(": "))
+}
+
+/// An error and all its sources, joined with ": ".
+pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    match source_chain(err) {
+        Some(rest) => format!("{err}: {rest}"),
+        None => err.to_string(),
+    }
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use aws_config::imds::client::Client as Imds;
 use steadfast_core::aws::Compute;
+use steadfast_core::error::error_chain;
 use steadfast_core::vocab::{TAG_CLUSTER, TAG_PEER};
 use steadfast_core::{Cluster, ClusterName, Domain, PeerIndex};
 
@@ -54,17 +55,6 @@ pub async fn from_imds(timeout: Duration) -> Result<Identity> {
         region,
         private_ip,
     })
-}
-
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }
 
 /// The instance's cluster and peer, from its `steadfast:cluster` / `steadfast:peer` tags.

@@ -8,6 +8,7 @@ use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use aws_config::SdkConfig;
+use steadfast_core::aws::is_live_state;
 use steadfast_core::vocab::{Transport, CLIENT_PORT, PEER_PORT, TAG_CLUSTER};
 use steadfast_core::{Cluster, Error as CoreError, PeerIndex};
 
@@ -330,12 +331,7 @@ impl Region {
             .auto_scaling_groups()
             .iter()
             .flat_map(|g| g.instances())
-            .filter(|i| {
-                matches!(
-                    i.lifecycle_state().map(|s| s.as_str()),
-                    Some("Pending" | "Pending:Wait" | "Pending:Proceed" | "InService")
-                )
-            })
+            .filter(|i| i.lifecycle_state().map(|s| s.as_str()).is_some_and(is_live_state))
             .filter_map(|i| i.instance_id().map(str::to_string))
             .collect();
         Ok(if live.len() == 1 { live.into_iter().next() } else { None })

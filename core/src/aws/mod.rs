@@ -29,13 +29,15 @@ pub struct GroupInstance {
     pub availability_zone: Option<String>,
 }
 
+/// Whether an ASG lifecycle state holds (or is about to hold) the group's slot: pending or in
+/// service.
+pub fn is_live_state(state: &str) -> bool {
+    matches!(state, "Pending" | "Pending:Wait" | "Pending:Proceed" | "InService")
+}
+
 impl GroupInstance {
-    /// Whether this instance holds (or is about to hold) the group's slot: pending or in service.
     pub fn is_live(&self) -> bool {
-        matches!(
-            self.lifecycle_state.as_str(),
-            "Pending" | "Pending:Wait" | "Pending:Proceed" | "InService"
-        )
+        is_live_state(&self.lifecycle_state)
     }
 }
 

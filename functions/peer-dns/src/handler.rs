@@ -127,8 +127,13 @@ impl<D: Dns, G: Groups, C: Compute> PeerDns<D, G, C> {
             return Ok(ignored(format!("auto scaling group {group} not found")));
         }
         let mut ids = live_instance_ids(&groups);
-        let slots_probe = plan_slots(cluster, &groups, &[], Some(instance_id));
-        if slots_probe.foreign.len() == groups.len() {
+        let ours = groups.iter().any(|g| {
+            !matches!(
+                cluster.peer_from_tags(g.tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+                Ok(None)
+            )
+        });
+        if !ours {
             info!(
                 group,
                 instance = instance_id,

@@ -164,21 +164,18 @@ resource "aws_cloudwatch_event_rule" "sweep" {
   tags                = local.common_tags
 }
 
-resource "aws_cloudwatch_event_target" "lifecycle_action" {
-  rule = aws_cloudwatch_event_rule.lifecycle_action.name
-  arn  = aws_lambda_function.peer_dns.arn
-  retry_policy {
-    maximum_event_age_in_seconds = 3600
-    maximum_retry_attempts       = 20
-  }
-  dead_letter_config {
-    arn = aws_sqs_queue.dlq.arn
+locals {
+  # The two launch rules share their target and permission settings.
+  launch_rules = {
+    lifecycle-action  = aws_cloudwatch_event_rule.lifecycle_action
+    launch-successful = aws_cloudwatch_event_rule.launch_successful
   }
 }
 
-resource "aws_cloudwatch_event_target" "launch_successful" {
-  rule = aws_cloudwatch_event_rule.launch_successful.name
-  arn  = aws_lambda_function.peer_dns.arn
+resource "aws_cloudwatch_event_target" "launch" {
+  for_each = local.launch_rules
+  rule     = each.value.name
+  arn      = aws_lambda_function.peer_dns.arn
   retry_policy {
     maximum_event_age_in_seconds = 3600
     maximum_retry_attempts       = 20
@@ -201,21 +198,13 @@ resource "aws_cloudwatch_event_target" "sweep" {
   }
 }
 
-resource "aws_lambda_permission" "lifecycle_action" {
-  statement_id   = "AllowLifecycleActionRule"
+resource "aws_lambda_permission" "launch" {
+  for_each       = local.launch_rules
+  statement_id   = "Allow-${each.key}-rule"
   action         = "lambda:InvokeFunction"
   function_name  = aws_lambda_function.peer_dns.function_name
   principal      = "events.amazonaws.com"
-  source_arn     = aws_cloudwatch_event_rule.lifecycle_action.arn
-  source_account = local.account_id
-}
-
-resource "aws_lambda_permission" "launch_successful" {
-  statement_id   = "AllowLaunchSuccessfulRule"
-  action         = "lambda:InvokeFunction"
-  function_name  = aws_lambda_function.peer_dns.function_name
-  principal      = "events.amazonaws.com"
-  source_arn     = aws_cloudwatch_event_rule.launch_successful.arn
+  source_arn     = each.value.arn
   source_account = local.account_id
 }
 

@@ -215,10 +215,8 @@ resource "aws_autoscaling_group" "peer" {
     aws_route53_record.peer,
     aws_route53_record.srv_server,
     aws_route53_record.srv_client,
-    aws_cloudwatch_event_target.lifecycle_action,
-    aws_cloudwatch_event_target.launch_successful,
-    aws_lambda_permission.lifecycle_action,
-    aws_lambda_permission.launch_successful,
+    aws_cloudwatch_event_target.launch,
+    aws_lambda_permission.launch,
     aws_iam_role_policy.node,
     aws_iam_role_policy_attachment.node_ssm,
   ]

@@ -279,11 +279,7 @@ fn kill_cmd(target: &str, hard: bool) -> Result<ExitCode, SandboxError> {
 fn exec_cmd(command: &[String]) -> Result<ExitCode, SandboxError> {
     let dir = state::state_dir();
     let resolv = dir.join("resolv.conf");
-    std::fs::write(
-        &resolv,
-        format!("nameserver {}\noptions timeout:1 attempts:3\n", sandbox::DNS_ADDR),
-    )
-    .map_err(SandboxError::io("resolv.conf"))?;
+    sandbox::write_resolv_conf(&resolv)?;
     let etcd = steadfast_sandbox::paths::etcd_bin_dir()?;
     let path = format!("{}:{}", etcd.display(), std::env::var("PATH").unwrap_or_default());
     let status = std::process::Command::new("unshare")

@@ -29,6 +29,13 @@ pub const DNS_ADDR: &str = "127.0.53.1";
 /// cargo lambda watch's port inside the namespace.
 pub const LAMBDA_PORT: u16 = 9000;
 
+/// Writes a resolv.conf that sends every query to the region's dnsmasq; nodes and `sandbox exec`
+/// bind-mount it over /etc/resolv.conf in their own mount namespace.
+pub fn write_resolv_conf(path: &std::path::Path) -> Result<()> {
+    std::fs::write(path, format!("nameserver {DNS_ADDR}\noptions timeout:1 attempts:3\n"))
+        .map_err(crate::error::SandboxError::io(format!("write {}", path.display())))
+}
+
 pub fn cluster() -> Result<Cluster> {
     Ok(Cluster::new(ClusterName::new(CLUSTER)?, Domain::new(DOMAIN)?, 9, 3)?)
 }

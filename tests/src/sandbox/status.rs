@@ -6,6 +6,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use serde::Serialize;
+use steadfast_core::aws::is_live_state;
 use steadfast_core::vocab::{CLIENT_PORT, TAG_CLUSTER, TAG_PEER};
 use steadfast_core::Cluster;
 
@@ -86,12 +87,7 @@ pub async fn gather(cluster: &Cluster) -> Status {
                 .and_then(|g| {
                     g.instances()
                         .iter()
-                        .find(|i| {
-                            matches!(
-                                i.lifecycle_state().map(|s| s.as_str()),
-                                Some("Pending" | "Pending:Wait" | "Pending:Proceed" | "InService")
-                            )
-                        })
+                        .find(|i| i.lifecycle_state().map(|s| s.as_str()).is_some_and(is_live_state))
                         .and_then(|i| i.instance_id().map(str::to_string))
                 })
         });

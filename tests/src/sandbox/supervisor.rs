@@ -19,6 +19,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use steadfast_core::aws::is_live_state;
 use steadfast_core::vocab::Transport;
 use steadfast_core::{Cluster, PeerIndex};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -84,15 +85,8 @@ struct NodeProc {
     log: PathBuf,
     child: Option<Child>,
     pgid: u32,
-    _imds: Imds,
+    imds: Imds,
     restart_at: Option<Instant>,
-}
-
-fn live(state: Option<&str>) -> bool {
-    matches!(
-        state,
-        Some("Pending" | "Pending:Wait" | "Pending:Proceed" | "InService")
-    )
 }
 
 async fn live_instances(region: &Region) -> Result<BTreeMap<String, PeerIndex>> {
@@ -120,7 +114,7 @@ async fn live_instances(region: &Region) -> Result<BTreeMap<String, PeerIndex>> 
         };
         let peer = region.cluster.peer(peer as u32)?;
         for i in g.instances() {
-            if live(i.lifecycle_state().map(|s| s.as_str())) {
+            if i.lifecycle_state().map(|s| s.as_str()).is_some_and(is_live_state) {
                 if let Some(id) = i.instance_id() {
                     m.insert(id.to_string(), peer);
                 }
@@ -260,19 +254,9 @@ const NODE_STEPS: &[&str] = &[
     "prepared",
 ];
 
-fn spawn_node(
-    bins: &Bins,
-    moto_env: &[(String, String)],
-    node: &NodeProc,
-    imds: &str,
-    events: &EventLog,
-) -> Result<Child> {
+fn spawn_node(bins: &Bins, moto_env: &[(String, String)], node: &NodeProc, events: &EventLog) -> Result<Child> {
     let resolv = node.root.join("resolv.conf");
-    std::fs::write(
-        &resolv,
-        format!("nameserver {DNS_ADDR}\noptions timeout:1 attempts:3\n"),
-    )
-    .map_err(SandboxError::io("resolv.conf"))?;
+    super::write_resolv_conf(&resolv)?;
     let script = format!(
         "mount --bind {} /etc/resolv.conf && exec {} run",
         resolv.display(),
@@ -293,7 +277,7 @@ fn spawn_node(
                 .filter(|(k, _)| k != "AWS_EC2_METADATA_DISABLED")
                 .map(|(k, v)| (k.as_str(), v.as_str())),
         )
-        .env("AWS_EC2_METADATA_SERVICE_ENDPOINT", imds)
+        .env("AWS_EC2_METADATA_SERVICE_ENDPOINT", node.imds.endpoint())
         .env("STEADFAST_DOMAIN", super::DOMAIN)
         .env("STEADFAST_PEER_COUNT", "9")
         .env("STEADFAST_DATA_DIR", node.root.join("data"))
@@ -396,10 +380,10 @@ async fn start_node(
         root,
         child: None,
         pgid: 0,
-        _imds: imds,
+        imds,
         restart_at: None,
     };
-    let child = spawn_node(bins, moto_env, &node, &node._imds.endpoint(), events)?;
+    let child = spawn_node(bins, moto_env, &node, events)?;
     node.pgid = child.id().unwrap_or_default();
     events.emit(
         "node_started",
@@ -552,7 +536,7 @@ pub async fn supervise(opts: Options) -> Result<()> {
                     n.restart_at = Some(Instant::now() + Duration::from_secs(3));
                 }
             } else if n.restart_at.is_some_and(|t| Instant::now() >= t) {
-                match spawn_node(&bins, &moto_env, n, &n._imds.endpoint(), &events) {
+                match spawn_node(&bins, &moto_env, n, &events) {
                     Ok(child) => {
                         n.restart_at = None;
                         n.pgid = child.id().unwrap_or_default();
