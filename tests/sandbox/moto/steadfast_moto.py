@@ -1,0 +1,1158 @@
+"""steadfast-moto: a moto 5.2.5 server with the AWS behaviour steadfast depends on.
+
+Run it as::
+
+    .venv/bin/python tests/sandbox/moto/steadfast_moto.py --host 127.0.0.1 --port P \
+        [--ssl-port Q] [--cert-file PATH]
+
+It serves ONE moto backend state on plain http port P and, when given, on https port Q
+(a self-signed certificate for ``localhost`` and the bind address, generated at start;
+``--cert-file`` writes its PEM for clients that want to trust it). Port 0 picks a free
+port. Once both listen it prints exactly one line on stdout::
+
+    steadfast-moto ready http=<P> https=<Q|none>
+
+and it exits with status 0 on SIGTERM or SIGINT. ``MOTO_IAM_LOAD_MANAGED_POLICIES`` (and
+every other ``MOTO_*`` setting) is left exactly as the caller's environment has it.
+
+What it changes in moto, and why (moto is patched in this process, never forked):
+
+1. Launch lifecycle hooks. moto stores hooks but never holds an instance, ignores
+   CreateAutoScalingGroup's ``LifecycleHookSpecificationList``, and has no
+   CompleteLifecycleAction / RecordLifecycleActionHeartbeat (HTTP 500).
+   - ``FakeAutoScalingGroup.replace_autoscaling_group_instances`` (the one place moto
+     launches group instances: creation, desired-capacity change, replacement) is wrapped:
+     each new instance of a group that has ``autoscaling:EC2_INSTANCE_LAUNCHING`` hooks
+     is put in ``Pending:Wait`` with one hold per hook, deadline = HeartbeatTimeout.
+   - ``FakeAutoScalingGroup.active_instances`` counts Pending* instances too, so moto
+     does not launch more while one waits (it counted only InService).
+   - ``AutoScalingResponse.complete_lifecycle_action`` / ``record_lifecycle_action_heartbeat``
+     are added. CONTINUE (by InstanceId or LifecycleActionToken) makes the instance
+     InService once every hook holding it is done; ABANDON terminates it and the group
+     launches a replacement, which waits again. A heartbeat moves the deadline to
+     now + HeartbeatTimeout, capped (as AWS) at launch + min(48 h, 100 x HeartbeatTimeout).
+     Anything not waiting gets AWS's ``ValidationError`` "No active Lifecycle Action found
+     with instance ID <id>" (or "... with token <token>").
+   - A background thread checks deadlines every 100 ms and applies the hook's
+     DefaultResult on expiry.
+   - ``AutoScalingResponse.create_auto_scaling_group`` registers the specification list's
+     hooks before moto launches the group's first instances.
+   - ``AutoScalingBackend.create_lifecycle_hook`` (PutLifecycleHook) updates an existing
+     hook in place (moto replaced it, resetting every field not given); holds follow the
+     hook's current DefaultResult and HeartbeatTimeout. GlobalTimeout is reported as AWS
+     computes it. Hooks added after an instance launched do not hold it (as AWS).
+   - ``AutoScalingBackend.delete_auto_scaling_group`` also deletes the group's hooks (moto
+     kept them, so a new group of the same name inherited them).
+   - Shorter timeouts than AWS's 30 s minimum are accepted (tests use 1-3 s).
+   Only LAUNCHING hooks hold; TERMINATING hooks are stored but terminate at once (moto).
+
+2. Termination realism knobs (all off by default: "as fast as moto"), set at runtime via
+   ``POST /_steadfast/config``:
+   - ``shutting_down_secs``: ``Instance.terminate`` leaves the instance ``shutting-down``
+     (volumes attached) this long, then runs moto's terminate. Its group still replaces
+     it at once. A second terminate of a shutting-down/terminated instance changes nothing.
+   - ``keep_volumes_on_terminate``: at the end of termination, non-root volumes without
+     DeleteOnTermination stay attached (``attached``) to the terminated instance until
+     someone detaches them (moto detached every volume at once): the stuck-volume case.
+   - ``attach_delay_secs``: AttachVolume (``ElasticBlockStore.attach_volume``) leaves the
+     attachment ``attaching`` this long before ``attached``.
+   - ``replacement_delay_secs``: ``AutoScalingBackend.notify_terminate_instances`` (EC2
+     TerminateInstances), ``terminate_instance`` (TerminateInstanceInAutoScalingGroup) and
+     ABANDON bring the group back to its desired capacity this long after the
+     termination, instead of at once.
+   Always on (moto silently moved an attached volume): AttachVolume of a volume that is
+   attached anywhere fails with ``VolumeInUse``, as AWS does.
+
+3. Fault injection and call counting: a WSGI middleware in front of moto.
+   The service of a call is the SigV4 credential scope's service (Authorization header or
+   presigned ``X-Amz-Credential``); requests without one (moto-api, IMDS) are not AWS calls.
+   The action comes from ``Action=`` (query or form), ``X-Amz-Target``, or, for REST APIs
+   (route53, lambda, s3), from method + path (tables below; an unknown REST call is named
+   ``<METHOD> /<first path segment>``). Admin API under ``/_steadfast/`` (S3 bucket names
+   cannot start with ``_``, and no AWS API path does, so it never shadows one); every
+   answer is JSON, bad input is a 400 that changes nothing:
+   - ``POST /_steadfast/faults`` ``{"throttle": {"route53": 0.8}, "latency_ms": {"ec2": 50},
+     "seconds": 60, "seed": 1}``: replaces the window (probabilities per service, ``"*"``
+     for any other service; no ``seconds`` = until cleared; ``{}`` clears).
+     ``GET /_steadfast/faults``: the window, ``seconds_left`` and the throttled counts.
+   - ``GET /_steadfast/calls``: ``{"<service>:<Action>": n}`` of AWS calls received
+     (throttled ones included); ``POST /_steadfast/calls/reset``.
+   - ``GET|POST /_steadfast/config``: the knobs of item 2 (POST takes any subset).
+   - ``GET /_steadfast/lifecycle``: the holds, each with instance_id, group, hook, token,
+     default_result, heartbeat_timeout, deadline and global_deadline (unix seconds) and
+     seconds_left.
+   A throttled call gets the real service's error: route53 400 ``Throttling`` (REST-XML),
+   ec2 503 ``RequestLimitExceeded``, s3 503 ``SlowDown``, lambda 429
+   ``TooManyRequestsException``, query services (autoscaling, iam, sts, ...) 400
+   ``Throttling``, JSON and other REST services 400 ``ThrottlingException``. EC2 and Auto
+   Scaling calls are serialized with the deadline thread under one lock, so holds and
+   timers never race moto's request threads.
+
+4. S3 bucket policies: moto evaluated a statement's Condition without any request context,
+   so every conditional statement came out DENIED (a ``Deny`` when
+   ``aws:SecureTransport = false`` refused PutObject over TLS too). ``FakeBucket.get_permission``
+   is replaced: ``Bool aws:SecureTransport`` is evaluated (true when the request came in on
+   the https port); a statement applies only when all its conditions hold; a condition this
+   launcher does not know makes a Deny apply and an Allow not apply (fail closed). moto
+   still answers a denied object call with a bare 403 (no AccessDenied XML body).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextvars
+import copy
+import datetime
+import heapq
+import io
+import ipaddress
+import itertools
+import json
+import logging
+import os
+import random
+import re
+import signal
+import ssl
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
+from urllib.parse import parse_qs, unquote
+
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from moto.autoscaling.exceptions import ValidationError
+from moto.autoscaling.models import (
+    AutoScalingBackend,
+    FakeAutoScalingGroup,
+    InstanceState,
+    LifecycleHook,
+    TerminateInstanceActivity,
+)
+from moto.autoscaling.responses import AutoScalingResponse
+from moto.core.responses import EmptyResult
+from moto.ec2.exceptions import VolumeInUseError
+from moto.ec2.models.instances import Instance
+from moto.ec2.responses.elastic_block_store import ElasticBlockStore
+from moto.iam.access_control import IAMPolicyStatement, PermissionResult
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+from moto.s3.models import FakeBucket
+
+LOG = logging.getLogger("steadfast-moto")
+
+TICK_SECS = 0.1
+LAUNCHING = "autoscaling:EC2_INSTANCE_LAUNCHING"
+MAX_GLOBAL_TIMEOUT_SECS = 48 * 3600
+PENDING_OR_IN_SERVICE = {"Pending", "Pending:Wait", "Pending:Proceed", "InService"}
+ADMIN_PREFIX = "/_steadfast/"
+LOCKED_SERVICES = {"ec2", "autoscaling"}
+
+# One lock for everything that mutates EC2 / Auto Scaling state: their API calls, the
+# deadline thread, and the admin lifecycle view.
+STATE_LOCK = threading.RLock()
+# True while the current request arrived on the https port (read by the S3 policy patch).
+SECURE_TRANSPORT: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "secure_transport", default=False
+)
+
+
+# --------------------------------------------------------------------------------------
+# Knobs (item 2)
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Knobs:
+    shutting_down_secs: float = 0.0
+    keep_volumes_on_terminate: bool = False
+    attach_delay_secs: float = 0.0
+    replacement_delay_secs: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    def update(self, changes: dict[str, Any]) -> None:
+        """Applies a partial update; raises ValueError (and changes nothing) on bad input."""
+        current = self.as_dict()
+        unknown = set(changes) - set(current)
+        if unknown:
+            raise ValueError(f"unknown config keys: {sorted(unknown)}")
+        for key, value in changes.items():
+            current[key] = _checked_knob(key, value, type(current[key]))
+        self.__dict__.update(current)
+
+
+def _checked_knob(key: str, value: Any, kind: type) -> Any:
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise ValueError(f"{key} must be true or false")
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise ValueError(f"{key} must be a number >= 0")
+    return float(value)
+
+
+KNOBS = Knobs()
+
+
+# --------------------------------------------------------------------------------------
+# The background thread: deferred work and lifecycle deadlines
+# --------------------------------------------------------------------------------------
+
+
+class Ticker:
+    """Every TICK_SECS, under STATE_LOCK, runs the deferred work that is due, then `on_tick`."""
+
+    def __init__(self) -> None:
+        self._timers: list[tuple[float, int, Callable[[], None]]] = []
+        self._order = itertools.count()
+        self._timers_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def after(self, delay: float, work: Callable[[], None]) -> None:
+        with self._timers_lock:
+            heapq.heappush(self._timers, (time.monotonic() + delay, next(self._order), work))
+
+    def start(self, on_tick: Callable[[float], None]) -> None:
+        self._thread = threading.Thread(
+            target=self._run, args=(on_tick,), name="steadfast-ticker", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def _run(self, on_tick: Callable[[float], None]) -> None:
+        while not self._stop.wait(TICK_SECS):
+            with STATE_LOCK:
+                for work in self._due(time.monotonic()):
+                    _logged(work)
+                _logged(lambda: on_tick(time.monotonic()))
+
+    def _due(self, now: float) -> list[Callable[[], None]]:
+        due = []
+        with self._timers_lock:
+            while self._timers and self._timers[0][0] <= now:
+                due.append(heapq.heappop(self._timers)[2])
+        return due
+
+
+def _logged(work: Callable[[], None]) -> None:
+    try:
+        work()
+    except Exception:  # the thread must outlive any one failure
+        LOG.exception("steadfast-moto background work failed")
+
+
+TICKER = Ticker()
+
+
+def later(delay: float, work: Callable[[], None]) -> None:
+    """Runs `work` now, or on the background thread after `delay` seconds."""
+    if delay > 0:
+        TICKER.after(delay, work)
+    else:
+        work()
+
+
+# --------------------------------------------------------------------------------------
+# Lifecycle holds (item 1)
+# --------------------------------------------------------------------------------------
+
+
+def global_timeout(heartbeat_timeout: float) -> float:
+    """AWS's cap on the total wait of one lifecycle action."""
+    return min(MAX_GLOBAL_TIMEOUT_SECS, 100 * heartbeat_timeout)
+
+
+def next_deadline(now: float, heartbeat_timeout: float, global_deadline: float) -> float:
+    """The deadline after a launch or a heartbeat at `now`."""
+    return min(now + heartbeat_timeout, global_deadline)
+
+
+@dataclass
+class Hold:
+    backend: AutoScalingBackend
+    group_name: str
+    instance_id: str
+    hook: LifecycleHook
+    token: str
+    deadline: float
+    global_deadline: float
+
+    def describe(self, now: float) -> dict[str, Any]:
+        wall = time.time() - now
+        return {
+            "instance_id": self.instance_id,
+            "group": self.group_name,
+            "hook": self.hook.name,
+            "token": self.token,
+            "default_result": self.hook.default_result,
+            "heartbeat_timeout": self.hook.heartbeat_timeout,
+            "deadline": wall + self.deadline,
+            "seconds_left": round(self.deadline - now, 3),
+            "global_deadline": wall + self.global_deadline,
+        }
+
+
+class Holds:
+    """Instances waiting in Pending:Wait, one hold per (instance, LAUNCHING hook)."""
+
+    def __init__(self) -> None:
+        self._holds: dict[tuple[str, str], Hold] = {}
+
+    def hold(self, group: FakeAutoScalingGroup, state: InstanceState, hooks: list[LifecycleHook]) -> None:
+        now = time.monotonic()
+        state.lifecycle_state = "Pending:Wait"
+        for hook in hooks:
+            cap = now + global_timeout(hook.heartbeat_timeout)
+            self._holds[(state.instance_id, hook.name)] = Hold(
+                backend=group.autoscaling_backend,
+                group_name=group.name,
+                instance_id=state.instance_id,
+                hook=hook,
+                token=str(uuid.uuid4()),
+                deadline=next_deadline(now, hook.heartbeat_timeout, cap),
+                global_deadline=cap,
+            )
+
+    def complete(self, backend: AutoScalingBackend, params: dict[str, Any], result: str) -> None:
+        if result not in ("CONTINUE", "ABANDON"):
+            raise ValidationError("LifecycleActionResult must be CONTINUE or ABANDON")
+        self._resolve(self._find(backend, params), result)
+
+    def heartbeat(self, backend: AutoScalingBackend, params: dict[str, Any]) -> None:
+        hold = self._find(backend, params)
+        hold.deadline = next_deadline(
+            time.monotonic(), hold.hook.heartbeat_timeout, hold.global_deadline
+        )
+
+    def expire(self, now: float) -> None:
+        for hold in list(self._holds.values()):
+            if _live_state(hold) is None:
+                self._holds.pop((hold.instance_id, hold.hook.name), None)
+            elif hold.deadline <= now:
+                self._resolve(hold, hold.hook.default_result)
+
+    def forget(self, instance_id: str) -> None:
+        for key in [key for key in self._holds if key[0] == instance_id]:
+            del self._holds[key]
+
+    def describe(self) -> list[dict[str, Any]]:
+        now = time.monotonic()
+        return [hold.describe(now) for hold in self._holds.values()]
+
+    def _find(self, backend: AutoScalingBackend, params: dict[str, Any]) -> Hold:
+        instance_id, token = params.get("InstanceId"), params.get("LifecycleActionToken")
+        hold = next(
+            (
+                hold
+                for hold in self._holds.values()
+                if hold.backend is backend
+                and hold.group_name == params.get("AutoScalingGroupName")
+                and hold.hook.name == params.get("LifecycleHookName")
+                and (hold.instance_id == instance_id if instance_id else hold.token == token)
+                and _live_state(hold) is not None
+            ),
+            None,
+        )
+        if hold is None:
+            what = f"instance ID {instance_id}" if instance_id else f"token {token}"
+            raise ValidationError(f"No active Lifecycle Action found with {what}")
+        return hold
+
+    def _resolve(self, hold: Hold, result: str) -> None:
+        state = _live_state(hold)
+        if result == "ABANDON":
+            self.forget(hold.instance_id)
+            _abandon(hold.backend, state)
+            return
+        del self._holds[(hold.instance_id, hold.hook.name)]
+        if not any(key[0] == hold.instance_id for key in self._holds):
+            state.lifecycle_state = "InService"
+
+
+def _live_state(hold: Hold) -> InstanceState | None:
+    group = hold.backend.autoscaling_groups.get(hold.group_name)
+    if group is None:
+        return None
+    return next((s for s in group.instance_states if s.instance_id == hold.instance_id), None)
+
+
+def _abandon(backend: AutoScalingBackend, state: InstanceState) -> None:
+    group = state.auto_scaling_group
+    group.instance_states = [s for s in group.instance_states if s is not state]
+    backend.ec2_backend.terminate_instances([state.instance_id])
+    schedule_replacement(group)
+
+
+HOLDS = Holds()
+
+
+def launching_hooks(backend: AutoScalingBackend, group_name: str) -> list[LifecycleHook]:
+    return [
+        hook
+        for hook in backend.lifecycle_hooks.values()
+        if hook.auto_scaling_group_name == group_name and hook.lifecycle_transition == LAUNCHING
+    ]
+
+
+# --------------------------------------------------------------------------------------
+# Auto Scaling patches
+# --------------------------------------------------------------------------------------
+
+
+def schedule_replacement(group: FakeAutoScalingGroup) -> None:
+    """Brings `group` back to its desired capacity, after `replacement_delay_secs`."""
+    later(KNOBS.replacement_delay_secs, lambda: _reconcile(group))
+
+
+def _reconcile(group: FakeAutoScalingGroup) -> None:
+    backend = group.autoscaling_backend
+    if backend.autoscaling_groups.get(group.name) is group:
+        backend.set_desired_capacity(group.name, group.desired_capacity)
+
+
+def _wrap_launch(original: Callable[..., None]) -> Callable[..., None]:
+    def replace_autoscaling_group_instances(
+        self: FakeAutoScalingGroup, count_needed: int, propagated_tags: dict[str, str]
+    ) -> None:
+        known = {state.instance_id for state in self.instance_states}
+        original(self, count_needed, propagated_tags)
+        hooks = launching_hooks(self.autoscaling_backend, self.name)
+        for state in self.instance_states:
+            if hooks and state.instance_id not in known:
+                HOLDS.hold(self, state, hooks)
+
+    return replace_autoscaling_group_instances
+
+
+def _active_instances(self: FakeAutoScalingGroup) -> list[InstanceState]:
+    return [s for s in self.instance_states if s.lifecycle_state in PENDING_OR_IN_SERVICE]
+
+
+def _notify_terminate_instances(self: AutoScalingBackend, instance_ids: list[str]) -> None:
+    for group in list(self.autoscaling_groups.values()):
+        kept = [s for s in group.instance_states if s.instance_id not in instance_ids]
+        if len(kept) < len(group.instance_states):
+            group.instance_states = kept
+            schedule_replacement(group)
+
+
+def _terminate_instance(
+    self: AutoScalingBackend, instance_id: str, should_decrement: bool
+) -> TerminateInstanceActivity:
+    state = next(
+        (s for g in self.autoscaling_groups.values() for s in g.instance_states if s.instance_id == instance_id),
+        None,
+    )
+    if state is None:
+        raise ValidationError(
+            f"Instance Id not found - No managed instance found for instance ID: {instance_id}"
+        )
+    group = state.auto_scaling_group
+    original_capacity = group.desired_capacity
+    group.instance_states = [s for s in group.instance_states if s is not state]
+    if should_decrement:
+        group.desired_capacity = original_capacity - 1
+    self.ec2_backend.terminate_instances([instance_id])
+    schedule_replacement(group)
+    return TerminateInstanceActivity(state.instance, original_capacity)
+
+
+def _wrap_put_hook(original: Callable[..., LifecycleHook]) -> Callable[..., LifecycleHook]:
+    def create_lifecycle_hook(
+        self: AutoScalingBackend,
+        name: str,
+        as_name: str,
+        transition: str | None,
+        timeout: int | None,
+        result: str | None,
+    ) -> LifecycleHook:
+        hook = self.lifecycle_hooks.get(f"{as_name}_{name}")
+        if hook is None:
+            hook = original(self, name, as_name, transition, timeout, result)
+        else:
+            hook.lifecycle_transition = transition or hook.lifecycle_transition
+            hook.heartbeat_timeout = timeout or hook.heartbeat_timeout
+            hook.default_result = result or hook.default_result
+        hook.global_timeout = int(global_timeout(hook.heartbeat_timeout))
+        return hook
+
+    return create_lifecycle_hook
+
+
+def _wrap_create_group(original: Callable[[AutoScalingResponse], Any]) -> Callable[[AutoScalingResponse], Any]:
+    def create_auto_scaling_group(self: AutoScalingResponse) -> Any:
+        group_name = self._get_param("AutoScalingGroupName")
+        specs = self._get_param("LifecycleHookSpecificationList", [])
+        for spec in specs:
+            self.autoscaling_backend.create_lifecycle_hook(
+                name=spec["LifecycleHookName"],
+                as_name=group_name,
+                transition=spec["LifecycleTransition"],
+                timeout=int(spec["HeartbeatTimeout"]) if "HeartbeatTimeout" in spec else None,
+                result=spec.get("DefaultResult"),
+            )
+        try:
+            return original(self)
+        except Exception:
+            for spec in specs:
+                self.autoscaling_backend.delete_lifecycle_hook(group_name, spec["LifecycleHookName"])
+            raise
+
+    return create_auto_scaling_group
+
+
+def _wrap_delete_group(original: Callable[..., None]) -> Callable[..., None]:
+    def delete_auto_scaling_group(self: AutoScalingBackend, group_name: str) -> None:
+        original(self, group_name)
+        for key in [k for k, hook in self.lifecycle_hooks.items() if hook.auto_scaling_group_name == group_name]:
+            del self.lifecycle_hooks[key]
+
+    return delete_auto_scaling_group
+
+
+def _lifecycle_params(response: AutoScalingResponse) -> dict[str, Any]:
+    names = ("AutoScalingGroupName", "LifecycleHookName", "InstanceId", "LifecycleActionToken")
+    return {name: response._get_param(name) for name in names}
+
+
+def _complete_lifecycle_action(self: AutoScalingResponse) -> EmptyResult:
+    HOLDS.complete(
+        self.autoscaling_backend, _lifecycle_params(self), self._get_param("LifecycleActionResult")
+    )
+    return EmptyResult()
+
+
+def _record_lifecycle_action_heartbeat(self: AutoScalingResponse) -> EmptyResult:
+    HOLDS.heartbeat(self.autoscaling_backend, _lifecycle_params(self))
+    return EmptyResult()
+
+
+def patch_autoscaling() -> None:
+    FakeAutoScalingGroup.replace_autoscaling_group_instances = _wrap_launch(
+        FakeAutoScalingGroup.replace_autoscaling_group_instances
+    )
+    FakeAutoScalingGroup.active_instances = _active_instances
+    AutoScalingBackend.notify_terminate_instances = _notify_terminate_instances
+    AutoScalingBackend.terminate_instance = _terminate_instance
+    AutoScalingBackend.create_lifecycle_hook = _wrap_put_hook(AutoScalingBackend.create_lifecycle_hook)
+    AutoScalingBackend.delete_auto_scaling_group = _wrap_delete_group(AutoScalingBackend.delete_auto_scaling_group)
+    AutoScalingResponse.create_auto_scaling_group = _wrap_create_group(
+        AutoScalingResponse.create_auto_scaling_group
+    )
+    AutoScalingResponse.complete_lifecycle_action = _complete_lifecycle_action
+    AutoScalingResponse.record_lifecycle_action_heartbeat = _record_lifecycle_action_heartbeat
+
+
+# --------------------------------------------------------------------------------------
+# EC2 patches
+# --------------------------------------------------------------------------------------
+
+
+def _wrap_terminate(original: Callable[[Instance], Any]) -> Callable[[Instance], Any]:
+    def finish(instance: Instance) -> None:
+        kept = _volumes_to_keep(instance) if KNOBS.keep_volumes_on_terminate else {}
+        for device in kept:
+            del instance.block_device_mapping[device]
+        original(instance)
+        instance.block_device_mapping.update(kept)
+
+    def terminate(self: Instance) -> Any:
+        HOLDS.forget(self.id)
+        previous = copy.copy(self._state)
+        if self._state.name in ("shutting-down", "terminated"):
+            return previous
+        if KNOBS.shutting_down_secs > 0:
+            self._state.name, self._state.code = "shutting-down", 32
+        later(KNOBS.shutting_down_secs, lambda: finish(self))
+        return previous
+
+    return terminate
+
+
+def _volumes_to_keep(instance: Instance) -> dict[str, Any]:
+    return {
+        device: mapping
+        for device, mapping in instance.block_device_mapping.items()
+        if device != instance.root_device_name and not mapping.delete_on_termination
+    }
+
+
+def _wrap_attach_volume(original: Callable[[ElasticBlockStore], Any]) -> Callable[[ElasticBlockStore], Any]:
+    def attach_volume(self: ElasticBlockStore) -> Any:
+        volume = self.ec2_backend.get_volume(self._get_param("VolumeId"))
+        if volume.attachment is not None:
+            raise VolumeInUseError(volume.id, volume.attachment.instance.id)
+        result = original(self)
+        if KNOBS.attach_delay_secs > 0:
+            _hold_attaching(volume, KNOBS.attach_delay_secs)
+        return result
+
+    return attach_volume
+
+
+def _hold_attaching(volume: Any, delay: float) -> None:
+    attachment = volume.attachment
+    mapping = attachment.instance.block_device_mapping[attachment.device]
+    attachment.status = mapping.status = "attaching"
+
+    def attached() -> None:
+        if volume.attachment is attachment:
+            attachment.status, mapping.status = "attached", "in-use"
+
+    TICKER.after(delay, attached)
+
+
+def patch_ec2() -> None:
+    Instance.terminate = _wrap_terminate(Instance.terminate)
+    ElasticBlockStore.attach_volume = _wrap_attach_volume(ElasticBlockStore.attach_volume)
+
+
+# --------------------------------------------------------------------------------------
+# S3 bucket policy conditions (item 4)
+# --------------------------------------------------------------------------------------
+
+
+def _bucket_permission(self: FakeBucket, action: str, resource: str) -> PermissionResult:
+    if self.policy is None:
+        return PermissionResult.NEUTRAL
+    statements = json.loads(self.policy)["Statement"]
+    if isinstance(statements, dict):
+        statements = [statements]
+    secure = SECURE_TRANSPORT.get()
+    results = {statement_permission(s, action, resource, secure) for s in statements}
+    for verdict in (PermissionResult.DENIED, PermissionResult.PERMITTED):
+        if verdict in results:
+            return verdict
+    return PermissionResult.NEUTRAL
+
+
+def statement_permission(statement: dict[str, Any], action: str, resource: str, secure: bool) -> PermissionResult:
+    """One statement's verdict: moto's action/resource/principal matching, our conditions."""
+    if not conditions_apply(statement, secure):
+        return PermissionResult.NEUTRAL
+    bare = {key: value for key, value in statement.items() if key != "Condition"}
+    return IAMPolicyStatement(bare).is_action_permitted(action, resource)
+
+
+def conditions_apply(statement: dict[str, Any], secure: bool) -> bool:
+    """True when every condition holds; an unknown one holds for Deny, not for Allow."""
+    unknown_verdict = statement.get("Effect") == "Deny"
+    for operator, block in statement.get("Condition", {}).items():
+        for key, expected in block.items():
+            verdict = _condition(operator, key, expected, secure)
+            if not (unknown_verdict if verdict is None else verdict):
+                return False
+    return True
+
+
+def _condition(operator: str, key: str, expected: Any, secure: bool) -> bool | None:
+    if operator.lower() != "bool" or key.lower() != "aws:securetransport":
+        return None
+    values = expected if isinstance(expected, list) else [expected]
+    return any(str(value).lower() == str(secure).lower() for value in values)
+
+
+def patch_s3() -> None:
+    FakeBucket.get_permission = _bucket_permission
+
+
+def install_patches() -> None:
+    patch_autoscaling()
+    patch_ec2()
+    patch_s3()
+
+
+# --------------------------------------------------------------------------------------
+# Which AWS call is this? (item 3)
+# --------------------------------------------------------------------------------------
+
+ROUTE53_ROUTES = [
+    ("POST", r"/hostedzone/[^/]+/rrset", "ChangeResourceRecordSets"),
+    ("GET", r"/hostedzone/[^/]+/rrset", "ListResourceRecordSets"),
+    ("POST", r"/hostedzone/[^/]+/associatevpc", "AssociateVPCWithHostedZone"),
+    ("POST", r"/hostedzone/[^/]+/disassociatevpc", "DisassociateVPCFromHostedZone"),
+    ("GET", r"/hostedzone", "ListHostedZones"),
+    ("POST", r"/hostedzone", "CreateHostedZone"),
+    ("GET", r"/hostedzone/[^/]+", "GetHostedZone"),
+    ("POST", r"/hostedzone/[^/]+", "UpdateHostedZoneComment"),
+    ("DELETE", r"/hostedzone/[^/]+", "DeleteHostedZone"),
+    ("GET", r"/hostedzonesbyname", "ListHostedZonesByName"),
+    ("GET", r"/hostedzonecount", "GetHostedZoneCount"),
+    ("GET", r"/change/[^/]+", "GetChange"),
+    ("GET", r"/tags/[^/]+/[^/]+", "ListTagsForResource"),
+    ("POST", r"/tags/[^/]+/[^/]+", "ChangeTagsForResource"),
+    ("GET", r"/healthcheck", "ListHealthChecks"),
+    ("POST", r"/healthcheck", "CreateHealthCheck"),
+    ("GET", r"/healthcheck/[^/]+", "GetHealthCheck"),
+    ("POST", r"/healthcheck/[^/]+", "UpdateHealthCheck"),
+    ("DELETE", r"/healthcheck/[^/]+", "DeleteHealthCheck"),
+]
+LAMBDA_ROUTES = [
+    ("GET", r"/functions", "ListFunctions"),
+    ("POST", r"/functions", "CreateFunction"),
+    ("GET", r"/functions/[^/]+", "GetFunction"),
+    ("DELETE", r"/functions/[^/]+", "DeleteFunction"),
+    ("POST", r"/functions/[^/]+/invocations", "Invoke"),
+    ("GET", r"/functions/[^/]+/configuration", "GetFunctionConfiguration"),
+    ("PUT", r"/functions/[^/]+/configuration", "UpdateFunctionConfiguration"),
+    ("PUT", r"/functions/[^/]+/code", "UpdateFunctionCode"),
+    ("POST", r"/functions/[^/]+/policy", "AddPermission"),
+    ("GET", r"/functions/[^/]+/policy", "GetPolicy"),
+    ("DELETE", r"/functions/[^/]+/policy/[^/]+", "RemovePermission"),
+    ("POST", r"/functions/[^/]+/versions", "PublishVersion"),
+    ("GET", r"/functions/[^/]+/versions", "ListVersionsByFunction"),
+    ("PUT", r"/functions/[^/]+/concurrency", "PutFunctionConcurrency"),
+    ("GET", r"/event-source-mappings", "ListEventSourceMappings"),
+    ("POST", r"/event-source-mappings", "CreateEventSourceMapping"),
+]
+REST_ROUTES = {"route53": ROUTE53_ROUTES, "lambda": LAMBDA_ROUTES}
+S3_SUBRESOURCE_NOUNS = {
+    "policy": "BucketPolicy",
+    "policyStatus": "BucketPolicyStatus",
+    "versioning": "BucketVersioning",
+    "tagging": "BucketTagging",
+    "acl": "BucketAcl",
+    "encryption": "BucketEncryption",
+    "lifecycle": "BucketLifecycleConfiguration",
+    "location": "BucketLocation",
+    "cors": "BucketCors",
+    "logging": "BucketLogging",
+    "notification": "BucketNotificationConfiguration",
+    "ownershipControls": "BucketOwnershipControls",
+    "publicAccessBlock": "PublicAccessBlock",
+    "replication": "BucketReplication",
+    "website": "BucketWebsite",
+    "object-lock": "ObjectLockConfiguration",
+}
+S3_VERBS = {"GET": "Get", "PUT": "Put", "DELETE": "Delete", "HEAD": "Head", "POST": "Post"}
+CREDENTIAL_SCOPE = re.compile(r"Credential=[^/,\s]+/[^/]+/[^/]+/([^/]+)/aws4_request")
+VERSION_PREFIX = re.compile(r"^/\d{4}-\d{2}-\d{2}(?=/|$)")
+
+
+@dataclass
+class Call:
+    service: str
+    action: str
+    protocol: str  # "json" (X-Amz-Target), "query" (Action=) or "rest"
+
+    @property
+    def key(self) -> str:
+        return f"{self.service}:{self.action}"
+
+
+def identify(environ: dict[str, Any]) -> Call | None:
+    """The AWS call a request makes, or None for a request that is not SigV4-signed."""
+    query = parse_qs(environ.get("QUERY_STRING", ""))
+    service = _signing_service(environ.get("HTTP_AUTHORIZATION", ""), query)
+    if service is None:
+        return None
+    target = environ.get("HTTP_X_AMZ_TARGET")
+    if target:
+        return Call(service, target.rsplit(".", 1)[-1], "json")
+    action = _first(query, "Action") or _first(_form(environ), "Action")
+    if action:
+        return Call(service, action, "query")
+    return Call(service, _rest_action(service, environ, query), "rest")
+
+
+def _signing_service(authorization: str, query: dict[str, list[str]]) -> str | None:
+    match = CREDENTIAL_SCOPE.search(authorization) or CREDENTIAL_SCOPE.search(
+        "Credential=" + (_first(query, "X-Amz-Credential") or "")
+    )
+    return match.group(1).lower() if match else None
+
+
+def _first(values: dict[str, list[str]], name: str) -> str | None:
+    found = values.get(name)
+    return found[0] if found else None
+
+
+def _form(environ: dict[str, Any]) -> dict[str, list[str]]:
+    """The form body's fields; the body is put back for moto to read."""
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    if not length or not environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
+        return {}
+    body = environ["wsgi.input"].read(length)
+    environ["wsgi.input"] = io.BytesIO(body)
+    return parse_qs(body.decode("utf-8", "replace"))
+
+
+def _rest_action(service: str, environ: dict[str, Any], query: dict[str, list[str]]) -> str:
+    method = environ.get("REQUEST_METHOD", "GET")
+    path = unquote(environ.get("PATH_INFO", "/"))
+    if service == "s3":
+        return s3_action(method, path, query, "HTTP_X_AMZ_COPY_SOURCE" in environ)
+    path = VERSION_PREFIX.sub("", path).rstrip("/") or "/"
+    for route_method, pattern, name in REST_ROUTES.get(service, []):
+        if method == route_method and re.fullmatch(pattern, path):
+            return name
+    return f"{method} /{path.strip('/').split('/')[0]}"
+
+
+def s3_action(method: str, path: str, query: dict[str, Any], copy_source: bool) -> str:
+    bucket, _, key = path.lstrip("/").partition("/")
+    if not bucket:
+        return "ListBuckets" if method == "GET" else f"{method} /"
+    if key:
+        return _s3_object_action(method, query, copy_source)
+    return _s3_bucket_action(method, query)
+
+
+def _s3_object_action(method: str, query: dict[str, Any], copy_source: bool) -> str:
+    if "uploads" in query:
+        return "CreateMultipartUpload"
+    if "uploadId" in query:
+        names = {"PUT": "UploadPartCopy" if copy_source else "UploadPart", "GET": "ListParts",
+                 "POST": "CompleteMultipartUpload", "DELETE": "AbortMultipartUpload"}
+        return names.get(method, f"{method} multipart")
+    for sub, noun in (("tagging", "ObjectTagging"), ("acl", "ObjectAcl"), ("retention", "ObjectRetention")):
+        if sub in query:
+            return S3_VERBS.get(method, method) + noun
+    if method == "PUT" and copy_source:
+        return "CopyObject"
+    return S3_VERBS.get(method, method) + "Object"
+
+
+def _s3_bucket_action(method: str, query: dict[str, Any]) -> str:
+    special = {("GET", "uploads"): "ListMultipartUploads", ("GET", "versions"): "ListObjectVersions",
+               ("POST", "delete"): "DeleteObjects"}
+    for (special_method, sub), name in special.items():
+        if method == special_method and sub in query:
+            return name
+    for sub, noun in S3_SUBRESOURCE_NOUNS.items():
+        if sub in query:
+            return S3_VERBS.get(method, method) + noun
+    if method == "GET":
+        return "ListObjectsV2" if _first(query, "list-type") == "2" else "ListObjects"
+    names = {"PUT": "CreateBucket", "DELETE": "DeleteBucket", "HEAD": "HeadBucket"}
+    return names.get(method, f"{method} bucket")
+
+
+# --------------------------------------------------------------------------------------
+# Throttling errors, as each service really sends them
+# --------------------------------------------------------------------------------------
+
+Response = tuple[str, list[tuple[str, str]], bytes]
+
+
+def throttle_response(call: Call) -> Response:
+    request_id = str(uuid.uuid4())
+    if call.service == "route53":
+        return _xml("400 Bad Request", request_id, (
+            '<ErrorResponse xmlns="https://route53.amazonaws.com/doc/2013-04-01/"><Error>'
+            "<Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message>"
+            f"</Error><RequestId>{request_id}</RequestId></ErrorResponse>"))
+    if call.service == "ec2":
+        return _xml("503 Service Unavailable", request_id, (
+            "<Response><Errors><Error><Code>RequestLimitExceeded</Code>"
+            "<Message>Request limit exceeded.</Message></Error></Errors>"
+            f"<RequestID>{request_id}</RequestID></Response>"))
+    if call.service == "s3":
+        return _xml("503 Slow Down", request_id, (
+            "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message>"
+            f"<RequestId>{request_id}</RequestId><HostId>{request_id}</HostId></Error>"))
+    if call.service == "lambda":
+        return _json("429 Too Many Requests", request_id, "TooManyRequestsException",
+                     {"Type": "User", "Reason": "CallerRateLimitExceeded", "message": "Rate exceeded"})
+    if call.protocol != "query":
+        return _json("400 Bad Request", request_id, "ThrottlingException", {"message": "Rate exceeded"})
+    return _xml("400 Bad Request", request_id, (
+        "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code>"
+        f"<Message>Rate exceeded</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>"))
+
+
+def _xml(status: str, request_id: str, body: str) -> Response:
+    headers = [("Content-Type", "text/xml"), ("x-amzn-RequestId", request_id)]
+    return status, headers, body.encode()
+
+
+def _json(status: str, request_id: str, code: str, fields: dict[str, str]) -> Response:
+    headers = [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-RequestId", request_id),
+               ("x-amzn-ErrorType", code)]
+    return status, headers, json.dumps({"__type": code, **fields}).encode()
+
+
+# --------------------------------------------------------------------------------------
+# Fault windows and call counters
+# --------------------------------------------------------------------------------------
+
+
+class Faults:
+    """The current fault window: throttle probabilities and latencies per service."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._throttle: dict[str, float] = {}
+        self._latency_ms: dict[str, float] = {}
+        self._ends: float | None = None
+        self._rng = random.Random()
+        self.throttled: Counter[str] = Counter()
+
+    def set(self, spec: dict[str, Any]) -> None:
+        """Replaces the window; raises ValueError (and changes nothing) on bad input."""
+        unknown = set(spec) - {"throttle", "latency_ms", "seconds", "seed"}
+        if unknown:
+            raise ValueError(f"unknown fault keys: {sorted(unknown)}")
+        throttle = _per_service(spec.get("throttle", {}), "throttle", upper=1.0)
+        latency = _per_service(spec.get("latency_ms", {}), "latency_ms", upper=None)
+        seconds = spec.get("seconds")
+        if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds <= 0):
+            raise ValueError("seconds must be a number > 0")
+        with self._lock:
+            self._throttle, self._latency_ms = throttle, latency
+            self._ends = time.monotonic() + seconds if seconds is not None else None
+            self._rng = random.Random(spec.get("seed"))
+            self.throttled.clear()
+
+    def decide(self, call: Call) -> tuple[float, bool]:
+        """(seconds of latency to add, whether to throttle) for `call`; counts throttles."""
+        with self._lock:
+            if self._ends is not None and time.monotonic() >= self._ends:
+                self._throttle, self._latency_ms, self._ends = {}, {}, None
+            latency = _for_service(self._latency_ms, call.service) / 1000.0
+            probability = _for_service(self._throttle, call.service)
+            throttle = probability > 0 and self._rng.random() < probability
+            if throttle:
+                self.throttled[call.key] += 1
+            return latency, throttle
+
+    def describe(self) -> dict[str, Any]:
+        with self._lock:
+            left = None if self._ends is None else max(0.0, round(self._ends - time.monotonic(), 3))
+            return {"throttle": self._throttle, "latency_ms": self._latency_ms,
+                    "seconds_left": left, "throttled": dict(self.throttled)}
+
+
+def _per_service(values: Any, name: str, upper: float | None) -> dict[str, float]:
+    if not isinstance(values, dict):
+        raise ValueError(f"{name} must be an object of service -> number")
+    for service, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or (upper is not None and value > upper):
+            raise ValueError(f"{name}.{service} must be a number in [0, {upper or 'inf'}]")
+    return {service.lower(): float(value) for service, value in values.items()}
+
+
+def _for_service(values: dict[str, float], service: str) -> float:
+    return values.get(service, values.get("*", 0.0))
+
+
+FAULTS = Faults()
+CALLS: Counter[str] = Counter()
+CALLS_LOCK = threading.Lock()
+
+
+# --------------------------------------------------------------------------------------
+# WSGI: admin API + middleware
+# --------------------------------------------------------------------------------------
+
+
+class AdminError(Exception):
+    pass
+
+
+def _json_body(environ: dict[str, Any]) -> dict[str, Any]:
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    raw = environ["wsgi.input"].read(length) if length else b""
+    try:
+        body = json.loads(raw or b"{}")
+    except ValueError as error:
+        raise AdminError(f"body is not JSON: {error}") from error
+    if not isinstance(body, dict):
+        raise AdminError("body must be a JSON object")
+    return body
+
+
+def _post_faults(environ: dict[str, Any]) -> Any:
+    FAULTS.set(_json_body(environ))
+    return FAULTS.describe()
+
+
+def _get_calls(_: dict[str, Any]) -> Any:
+    with CALLS_LOCK:
+        return dict(CALLS)
+
+
+def _reset_calls(_: dict[str, Any]) -> Any:
+    with CALLS_LOCK:
+        CALLS.clear()
+    return {}
+
+
+def _post_config(environ: dict[str, Any]) -> Any:
+    KNOBS.update(_json_body(environ))
+    return KNOBS.as_dict()
+
+
+def _get_lifecycle(_: dict[str, Any]) -> Any:
+    with STATE_LOCK:
+        return HOLDS.describe()
+
+
+ADMIN_ROUTES: dict[tuple[str, str], Callable[[dict[str, Any]], Any]] = {
+    ("POST", "faults"): _post_faults,
+    ("GET", "faults"): lambda _: FAULTS.describe(),
+    ("GET", "calls"): _get_calls,
+    ("POST", "calls/reset"): _reset_calls,
+    ("POST", "config"): _post_config,
+    ("GET", "config"): lambda _: KNOBS.as_dict(),
+    ("GET", "lifecycle"): _get_lifecycle,
+}
+
+
+def admin_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+    route = (environ["REQUEST_METHOD"], environ["PATH_INFO"][len(ADMIN_PREFIX):].strip("/"))
+    handler = ADMIN_ROUTES.get(route)
+    if handler is None:
+        status, body = "404 Not Found", {"error": f"no admin route {route[0]} {ADMIN_PREFIX}{route[1]}"}
+    else:
+        try:
+            status, body = "200 OK", handler(environ)
+        except (AdminError, ValueError) as error:
+            status, body = "400 Bad Request", {"error": str(error)}
+    start_response(status, [("Content-Type", "application/json")])
+    return [json.dumps(body).encode()]
+
+
+class SteadfastMiddleware:
+    """Admin routes, call counting, fault injection and locking in front of moto."""
+
+    def __init__(self, moto_app: Callable[..., Iterable[bytes]]) -> None:
+        self.moto_app = moto_app
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO", "").startswith(ADMIN_PREFIX):
+            return admin_app(environ, start_response)
+        SECURE_TRANSPORT.set(environ.get("wsgi.url_scheme") == "https")
+        call = identify(environ)
+        if call is None:
+            return self.moto_app(environ, start_response)
+        with CALLS_LOCK:
+            CALLS[call.key] += 1
+        latency, throttle = FAULTS.decide(call)
+        time.sleep(latency)
+        if throttle:
+            status, headers, body = throttle_response(call)
+            start_response(status, headers + [("Content-Length", str(len(body)))])
+            return [body]
+        if call.service in LOCKED_SERVICES:
+            with STATE_LOCK:
+                return _drained(self.moto_app(environ, start_response))
+        return self.moto_app(environ, start_response)
+
+
+def _drained(result: Iterable[bytes]) -> list[bytes]:
+    """The whole response body, produced (and the iterable closed) under the caller's lock."""
+    try:
+        return list(result)
+    finally:
+        getattr(result, "close", lambda: None)()
+
+
+# --------------------------------------------------------------------------------------
+# Servers
+# --------------------------------------------------------------------------------------
+
+
+def self_signed_tls(host: str, directory: str) -> tuple[ssl.SSLContext, bytes]:
+    """A TLS server context with a fresh self-signed, non-CA certificate, and its PEM."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "steadfast-moto")])
+    alt_names: list[x509.GeneralName] = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    if host not in ("localhost", "127.0.0.1"):
+        alt_names.append(_general_name(host))
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_pem = cert.public_bytes(serialization.Encoding.PEM)
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    cert_path, key_path = os.path.join(directory, "cert.pem"), os.path.join(directory, "key.pem")
+    for path, data in ((cert_path, cert_pem), (key_path, key_pem)):
+        with open(path, "wb") as handle:
+            handle.write(data)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_path, key_path)
+    return context, cert_pem
+
+
+def _general_name(host: str) -> Any:
+    from cryptography import x509
+
+    try:
+        return x509.IPAddress(ipaddress.ip_address(host))
+    except ValueError:
+        return x509.DNSName(host)
+
+
+def serve(app: Any, host: str, port: int, tls: ssl.SSLContext | None) -> BaseWSGIServer:
+    server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler, ssl_context=tls)
+    threading.Thread(target=server.serve_forever, name=f"serve-{server.server_port}", daemon=True).start()
+    return server
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="moto server with steadfast's patches")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, required=True, help="plain http port (0 = any free port)")
+    parser.add_argument("--ssl-port", type=int, help="https port over the same state (0 = any free port)")
+    parser.add_argument("--cert-file", help="write the https certificate (PEM) here")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    install_patches()
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    app = SteadfastMiddleware(DomainDispatcherApplication(create_backend_app))
+    with tempfile.TemporaryDirectory(prefix="steadfast-moto-") as scratch:
+        servers = [serve(app, args.host, args.port, None)]
+        os.environ.setdefault("MOTO_PORT", str(servers[0].server_port))
+        if args.ssl_port is not None:
+            tls, cert_pem = self_signed_tls(args.host, scratch)
+            if args.cert_file:
+                with open(args.cert_file, "wb") as handle:
+                    handle.write(cert_pem)
+            servers.append(serve(app, args.host, args.ssl_port, tls))
+        TICKER.start(HOLDS.expire)
+        https = servers[1].server_port if len(servers) > 1 else "none"
+        print(f"steadfast-moto ready http={servers[0].server_port} https={https}", flush=True)
+        while not stop.wait(0.5):
+            pass
+        for server in servers:
+            server.shutdown()
+            server.server_close()
+        TICKER.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

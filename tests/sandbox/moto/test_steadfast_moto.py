@@ -1,0 +1,622 @@
+"""Tests for steadfast_moto.py, against the launcher started as a subprocess.
+
+Run from the repository root:
+    .venv/bin/python -m unittest discover -s tests/sandbox/moto -v
+
+One launcher (http + https on free 127.0.0.1 ports) serves every test but the process
+tests; each test uses its own groups, volumes and buckets, and restores knobs and faults.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import urllib.error
+import urllib.request
+from typing import Any, Callable
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+import steadfast_moto
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+LAUNCHER = os.path.join(HERE, "steadfast_moto.py")
+READY = re.compile(r"^steadfast-moto ready http=(\d+) https=(\d+|none)$")
+REGION = "us-east-1"
+NO_RETRIES = Config(retries={"total_max_attempts": 1}, connect_timeout=5, read_timeout=30)
+LAUNCHING = "autoscaling:EC2_INSTANCE_LAUNCHING"
+DEFAULT_KNOBS = {"shutting_down_secs": 0, "keep_volumes_on_terminate": False,
+                 "attach_delay_secs": 0, "replacement_delay_secs": 0}
+_names = itertools.count()
+
+
+class Launcher:
+    """One launcher subprocess (stderr to a scratch file); https clients trust its certificate."""
+
+    def __init__(self, https: bool) -> None:
+        self.log = tempfile.TemporaryFile()
+        self.cert = tempfile.NamedTemporaryFile(suffix=".pem", delete=False).name if https else None
+        extra = ["--ssl-port", "0", "--cert-file", self.cert] if https else []
+        self.proc = subprocess.Popen(
+            [sys.executable, LAUNCHER, "--host", "127.0.0.1", "--port", "0", *extra],
+            stdout=subprocess.PIPE, stderr=self.log, text=True,
+        )
+        self.ready_line = self.proc.stdout.readline().rstrip("\n")
+        match = READY.match(self.ready_line)
+        if match is None:
+            self.log.seek(0)
+            stderr = self.log.read().decode(errors="replace")[-4000:]
+            self.stop()
+            raise RuntimeError(f"launcher did not start: {self.ready_line!r}\n{stderr}")
+        self.http, self.https = match.group(1), match.group(2)
+
+    def stop(self, signum: int = signal.SIGTERM) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signum)
+        try:
+            return self.proc.wait(timeout=10)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc.stdout.close()
+            self.log.close()
+            if self.cert:
+                os.unlink(self.cert)
+
+    def admin(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.http}/_steadfast/{path}", data=data, method=method,
+            headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())
+
+    def client(self, service: str, secure: bool = False) -> Any:
+        endpoint = f"https://127.0.0.1:{self.https}" if secure else f"http://127.0.0.1:{self.http}"
+        return boto3.client(service, endpoint_url=endpoint, region_name=REGION,
+                            aws_access_key_id="testing", aws_secret_access_key="testing",
+                            verify=self.cert if secure else None, config=NO_RETRIES)
+
+
+LAUNCHER_PROC: Launcher | None = None
+
+
+def setUpModule() -> None:
+    global LAUNCHER_PROC
+    LAUNCHER_PROC = Launcher(https=True)
+
+
+def tearDownModule() -> None:
+    code = LAUNCHER_PROC.stop(signal.SIGINT)
+    if code != 0:
+        raise AssertionError(f"launcher exited {code} on SIGINT")
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.05)
+
+
+def error_of(call: Callable[[], Any]) -> ClientError:
+    try:
+        call()
+    except ClientError as error:
+        return error
+    raise AssertionError("the call succeeded")
+
+
+class MotoTestCase(unittest.TestCase):
+    """Clients, a VPC + subnet + launch template, and helpers for groups and volumes."""
+
+    subnet: str
+    template = "steadfast-test"
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        cls.moto = LAUNCHER_PROC
+        cls.ec2 = cls.moto.client("ec2")
+        cls.asg = cls.moto.client("autoscaling")
+        cls.subnet = cls._network()
+
+    @classmethod
+    def _network(cls) -> str:
+        subnets = cls.ec2.describe_subnets(Filters=[{"Name": "cidr-block", "Values": ["127.0.1.0/24"]}])["Subnets"]
+        if subnets:
+            return subnets[0]["SubnetId"]
+        vpc = cls.ec2.create_vpc(CidrBlock="127.0.0.0/16")["Vpc"]["VpcId"]
+        cls.ec2.create_launch_template(
+            LaunchTemplateName=cls.template,
+            LaunchTemplateData={"ImageId": "ami-12c6146b", "InstanceType": "t3.micro"})
+        return cls.ec2.create_subnet(VpcId=vpc, CidrBlock="127.0.1.0/24",
+                                     AvailabilityZone="us-east-1a")["Subnet"]["SubnetId"]
+
+    def tearDown(self) -> None:
+        self.assertEqual(self.moto.admin("POST", "config", DEFAULT_KNOBS)[0], 200)
+        self.assertEqual(self.moto.admin("POST", "faults", {})[0], 200)
+
+    def group(self, hooks: list[dict[str, Any]] | None = None, size: int = 1, max_size: int = 1) -> str:
+        name = f"g{next(_names)}-{self._testMethodName[:40]}"
+        extra = {"LifecycleHookSpecificationList": hooks} if hooks else {}
+        self.asg.create_auto_scaling_group(
+            AutoScalingGroupName=name, MinSize=size, MaxSize=max_size, DesiredCapacity=size,
+            VPCZoneIdentifier=self.subnet, LaunchTemplate={"LaunchTemplateName": self.template}, **extra)
+        return name
+
+    @staticmethod
+    def hook(timeout: int, default: str = "ABANDON", name: str = "launch") -> dict[str, Any]:
+        return {"LifecycleHookName": name, "LifecycleTransition": LAUNCHING,
+                "HeartbeatTimeout": timeout, "DefaultResult": default}
+
+    def instances(self, group: str) -> list[dict[str, Any]]:
+        return self.asg.describe_auto_scaling_groups(AutoScalingGroupNames=[group])["AutoScalingGroups"][0]["Instances"]
+
+    def only_instance(self, group: str) -> dict[str, Any]:
+        instances = self.instances(group)
+        self.assertEqual(len(instances), 1, instances)
+        return instances[0]
+
+    def ec2_state(self, instance_id: str) -> str:
+        reservations = self.ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
+        return reservations[0]["Instances"][0]["State"]["Name"]
+
+    def volume(self) -> str:
+        return self.ec2.create_volume(AvailabilityZone="us-east-1a", Size=1)["VolumeId"]
+
+    def attachments(self, volume_id: str) -> list[dict[str, Any]]:
+        return self.ec2.describe_volumes(VolumeIds=[volume_id])["Volumes"][0]["Attachments"]
+
+    def held(self, instance_id: str) -> list[dict[str, Any]]:
+        return [h for h in self.moto.admin("GET", "lifecycle")[1] if h["instance_id"] == instance_id]
+
+
+class LifecycleHookTests(MotoTestCase):
+    def test_new_instance_waits_in_pending_wait(self) -> None:
+        group = self.group([self.hook(30)])
+        instance = self.only_instance(group)
+        self.assertEqual(instance["LifecycleState"], "Pending:Wait")
+        described = self.asg.describe_auto_scaling_instances(InstanceIds=[instance["InstanceId"]])
+        self.assertEqual(described["AutoScalingInstances"][0]["LifecycleState"], "Pending:Wait")
+        hooks = self.asg.describe_lifecycle_hooks(AutoScalingGroupName=group)["LifecycleHooks"]
+        self.assertEqual([(h["LifecycleHookName"], h["HeartbeatTimeout"], h["GlobalTimeout"]) for h in hooks],
+                         [("launch", 30, 3000)])
+        [held] = self.held(instance["InstanceId"])
+        self.assertEqual((held["group"], held["hook"], held["default_result"]), (group, "launch", "ABANDON"))
+        self.assertTrue(25 < held["seconds_left"] <= 30, held)
+        self.asg.set_desired_capacity(AutoScalingGroupName=group, DesiredCapacity=1)
+        # a waiting instance counts as capacity: the group launches nothing more
+        self.assertEqual(self.only_instance(group)["InstanceId"], instance["InstanceId"])
+
+    def test_continue_by_instance_id_puts_instance_in_service(self) -> None:
+        group = self.group([self.hook(30)])
+        instance_id = self.only_instance(group)["InstanceId"]
+        self.asg.complete_lifecycle_action(LifecycleHookName="launch", AutoScalingGroupName=group,
+                                           InstanceId=instance_id, LifecycleActionResult="CONTINUE")
+        self.assertEqual(self.only_instance(group)["LifecycleState"], "InService")
+        self.assertEqual(self.held(instance_id), [])
+
+    def test_continue_by_token_puts_instance_in_service(self) -> None:
+        group = self.group([self.hook(30)])
+        instance_id = self.only_instance(group)["InstanceId"]
+        [held] = self.held(instance_id)
+        self.asg.complete_lifecycle_action(LifecycleHookName="launch", AutoScalingGroupName=group,
+                                           LifecycleActionToken=held["token"], LifecycleActionResult="CONTINUE")
+        self.assertEqual(self.only_instance(group)["LifecycleState"], "InService")
+
+    def test_instance_waits_for_every_launch_hook(self) -> None:
+        group = self.group([self.hook(30, name="first"), self.hook(30, name="second")])
+        instance_id = self.only_instance(group)["InstanceId"]
+        self.asg.complete_lifecycle_action(LifecycleHookName="first", AutoScalingGroupName=group,
+                                           InstanceId=instance_id, LifecycleActionResult="CONTINUE")
+        self.assertEqual(self.only_instance(group)["LifecycleState"], "Pending:Wait")
+        self.asg.complete_lifecycle_action(LifecycleHookName="second", AutoScalingGroupName=group,
+                                           InstanceId=instance_id, LifecycleActionResult="CONTINUE")
+        self.assertEqual(self.only_instance(group)["LifecycleState"], "InService")
+
+    def test_abandon_terminates_and_the_replacement_waits(self) -> None:
+        group = self.group([self.hook(30)])
+        old = self.only_instance(group)["InstanceId"]
+        self.asg.complete_lifecycle_action(LifecycleHookName="launch", AutoScalingGroupName=group,
+                                           InstanceId=old, LifecycleActionResult="ABANDON")
+        self.assertEqual(self.ec2_state(old), "terminated")
+        replacement = self.only_instance(group)
+        self.assertNotEqual(replacement["InstanceId"], old)
+        self.assertEqual(replacement["LifecycleState"], "Pending:Wait")
+        self.assertEqual(len(self.held(replacement["InstanceId"])), 1)
+
+    def test_heartbeat_timeout_with_abandon_replaces_the_instance(self) -> None:
+        started = time.monotonic()
+        group = self.group([self.hook(1, "ABANDON")])
+        old = self.only_instance(group)["InstanceId"]
+        replacement = wait_for(lambda: [i for i in self.instances(group) if i["InstanceId"] != old], 6,
+                               "the abandoned instance's replacement")
+        self.assertGreater(time.monotonic() - started, 0.9)
+        self.assertEqual(self.ec2_state(old), "terminated")
+        self.assertEqual(replacement[0]["LifecycleState"], "Pending:Wait")
+
+    def test_heartbeat_timeout_with_continue_puts_instance_in_service(self) -> None:
+        started = time.monotonic()
+        group = self.group([self.hook(1, "CONTINUE")])
+        instance_id = self.only_instance(group)["InstanceId"]
+        wait_for(lambda: self.only_instance(group)["LifecycleState"] == "InService", 6, "InService")
+        self.assertGreater(time.monotonic() - started, 0.9)
+        self.assertEqual(self.only_instance(group)["InstanceId"], instance_id)
+
+    def test_heartbeat_extends_the_deadline(self) -> None:
+        started = time.monotonic()
+        group = self.group([self.hook(3, "CONTINUE")])
+        instance_id = self.only_instance(group)["InstanceId"]
+        time.sleep(max(0.0, started + 1.5 - time.monotonic()))
+        self.assertLess(self.held(instance_id)[0]["seconds_left"], 1.7)
+        self.asg.record_lifecycle_action_heartbeat(LifecycleHookName="launch", AutoScalingGroupName=group,
+                                                   InstanceId=instance_id)
+        self.assertGreater(self.held(instance_id)[0]["seconds_left"], 2.5)
+        time.sleep(max(0.0, started + 3.6 - time.monotonic()))  # past the first deadline
+        self.assertEqual(self.only_instance(group)["LifecycleState"], "Pending:Wait")
+        wait_for(lambda: self.only_instance(group)["LifecycleState"] == "InService", 5, "InService")
+
+    def test_heartbeat_is_capped_at_100_heartbeat_timeouts(self) -> None:
+        group = self.group([self.hook(2, "CONTINUE")])
+        instance_id = self.only_instance(group)["InstanceId"]
+        # Updating the hook keeps what is not given, and later heartbeats use the new timeout.
+        self.asg.put_lifecycle_hook(LifecycleHookName="launch", AutoScalingGroupName=group, HeartbeatTimeout=1000)
+        [hook] = self.asg.describe_lifecycle_hooks(AutoScalingGroupName=group)["LifecycleHooks"]
+        self.assertEqual((hook["HeartbeatTimeout"], hook["DefaultResult"], hook["LifecycleTransition"]),
+                         (1000, "CONTINUE", LAUNCHING))
+        self.asg.record_lifecycle_action_heartbeat(LifecycleHookName="launch", AutoScalingGroupName=group,
+                                                   InstanceId=instance_id)
+        [held] = self.held(instance_id)
+        self.assertTrue(190 < held["seconds_left"] <= 200, held)  # launch + 100 x 2 s, not now + 1000 s
+        self.assertAlmostEqual(held["deadline"], held["global_deadline"], places=3)
+
+    def test_updated_default_result_applies_to_a_waiting_instance(self) -> None:
+        group = self.group([self.hook(2, "ABANDON")])
+        instance_id = self.only_instance(group)["InstanceId"]
+        self.assertEqual(self.only_instance(group)["LifecycleState"], "Pending:Wait")
+        self.asg.put_lifecycle_hook(LifecycleHookName="launch", AutoScalingGroupName=group, DefaultResult="CONTINUE")
+        wait_for(lambda: self.only_instance(group)["LifecycleState"] == "InService", 6, "InService")
+        self.assertEqual(self.only_instance(group)["InstanceId"], instance_id)
+
+    def test_completing_an_instance_that_is_not_waiting_is_a_validation_error(self) -> None:
+        group = self.group()
+        instance_id = self.only_instance(group)["InstanceId"]
+        for call in (
+            lambda: self.asg.complete_lifecycle_action(LifecycleHookName="launch", AutoScalingGroupName=group,
+                                                       InstanceId=instance_id, LifecycleActionResult="CONTINUE"),
+            lambda: self.asg.record_lifecycle_action_heartbeat(LifecycleHookName="launch",
+                                                               AutoScalingGroupName=group, InstanceId=instance_id),
+        ):
+            error = error_of(call)
+            self.assertEqual(error.response["ResponseMetadata"]["HTTPStatusCode"], 400)
+            self.assertEqual(error.response["Error"]["Code"], "ValidationError")
+            self.assertEqual(error.response["Error"]["Message"],
+                             f"No active Lifecycle Action found with instance ID {instance_id}")
+
+    def test_completing_twice_or_with_an_unknown_token_is_a_validation_error(self) -> None:
+        group = self.group([self.hook(30)])
+        instance_id = self.only_instance(group)["InstanceId"]
+        complete = dict(LifecycleHookName="launch", AutoScalingGroupName=group, LifecycleActionResult="CONTINUE")
+        self.asg.complete_lifecycle_action(InstanceId=instance_id, **complete)
+        self.assertEqual(error_of(lambda: self.asg.complete_lifecycle_action(InstanceId=instance_id, **complete))
+                         .response["Error"]["Code"], "ValidationError")
+        token = "00000000-0000-0000-0000-000000000000"
+        error = error_of(lambda: self.asg.complete_lifecycle_action(LifecycleActionToken=token, **complete))
+        self.assertEqual(error.response["Error"]["Message"], f"No active Lifecycle Action found with token {token}")
+
+    def test_hook_added_after_launch_holds_nothing(self) -> None:
+        group = self.group(max_size=2)
+        first = self.only_instance(group)["InstanceId"]
+        self.asg.put_lifecycle_hook(LifecycleHookName="late", AutoScalingGroupName=group,
+                                    LifecycleTransition=LAUNCHING, HeartbeatTimeout=30)
+        self.assertEqual(self.only_instance(group)["LifecycleState"], "InService")
+        self.asg.set_desired_capacity(AutoScalingGroupName=group, DesiredCapacity=2)
+        states = {i["InstanceId"]: i["LifecycleState"] for i in self.instances(group)}
+        self.assertEqual(states.pop(first), "InService")
+        self.assertEqual(list(states.values()), ["Pending:Wait"])  # a later launch does wait
+
+    def test_deleting_a_group_deletes_its_hooks(self) -> None:
+        group = self.group()
+        self.asg.put_lifecycle_hook(LifecycleHookName="launch", AutoScalingGroupName=group,
+                                    LifecycleTransition=LAUNCHING, HeartbeatTimeout=30)
+        self.assertEqual(len(self.asg.describe_lifecycle_hooks(AutoScalingGroupName=group)["LifecycleHooks"]), 1)
+        self.asg.delete_auto_scaling_group(AutoScalingGroupName=group, ForceDelete=True)
+        self.assertEqual(self.asg.describe_lifecycle_hooks(AutoScalingGroupName=group)["LifecycleHooks"], [])
+        self.asg.create_auto_scaling_group(  # a new group of that name starts without hooks
+            AutoScalingGroupName=group, MinSize=1, MaxSize=1, DesiredCapacity=1,
+            VPCZoneIdentifier=self.subnet, LaunchTemplate={"LaunchTemplateName": self.template})
+        self.assertEqual(self.only_instance(group)["LifecycleState"], "InService")
+
+
+class DeadlineArithmeticTests(unittest.TestCase):
+    def test_global_timeout_is_100_heartbeats_at_most_48_hours(self) -> None:
+        self.assertEqual(steadfast_moto.global_timeout(30), 3000)
+        self.assertEqual(steadfast_moto.global_timeout(7200), 48 * 3600)
+
+    def test_heartbeat_deadline_never_passes_the_global_deadline(self) -> None:
+        self.assertEqual(steadfast_moto.next_deadline(now=10, heartbeat_timeout=30, global_deadline=100), 40)
+        self.assertEqual(steadfast_moto.next_deadline(now=90, heartbeat_timeout=30, global_deadline=100), 100)
+
+
+class TerminationKnobTests(MotoTestCase):
+    def in_service_with_volume(self) -> tuple[str, str, str]:
+        group = self.group()
+        instance_id = self.only_instance(group)["InstanceId"]
+        volume_id = self.volume()
+        self.ec2.attach_volume(VolumeId=volume_id, InstanceId=instance_id, Device="/dev/sdf")
+        return group, instance_id, volume_id
+
+    def set_config(self, **knobs: Any) -> None:
+        status, config = self.moto.admin("POST", "config", knobs)
+        self.assertEqual(status, 200, config)
+        self.assertEqual({k: config[k] for k in knobs}, knobs)
+
+    def test_defaults_terminate_at_once_detach_and_replace(self) -> None:
+        group, old, volume_id = self.in_service_with_volume()
+        self.ec2.terminate_instances(InstanceIds=[old])
+        self.assertEqual(self.ec2_state(old), "terminated")
+        self.assertEqual(self.attachments(volume_id), [])
+        self.assertNotEqual(self.only_instance(group)["InstanceId"], old)
+
+    def test_shutting_down_secs(self) -> None:
+        self.set_config(shutting_down_secs=1.5)
+        group, old, volume_id = self.in_service_with_volume()
+        started = time.monotonic()
+        self.ec2.terminate_instances(InstanceIds=[old])
+        self.assertEqual(self.ec2_state(old), "shutting-down")
+        self.assertEqual([(a["InstanceId"], a["State"]) for a in self.attachments(volume_id)], [(old, "attached")])
+        self.assertNotEqual(self.only_instance(group)["InstanceId"], old)  # replaced at once
+        wait_for(lambda: self.ec2_state(old) == "terminated", 5, "terminated")
+        self.assertGreater(time.monotonic() - started, 1.3)
+        self.assertEqual(self.attachments(volume_id), [])
+
+    def test_keep_volumes_on_terminate(self) -> None:
+        self.set_config(keep_volumes_on_terminate=True)
+        group, old, volume_id = self.in_service_with_volume()
+        root = [m["Ebs"]["VolumeId"] for m in self.ec2.describe_instances(InstanceIds=[old])["Reservations"][0]
+                ["Instances"][0]["BlockDeviceMappings"] if m["DeviceName"] == "/dev/sda1"]
+        self.ec2.terminate_instances(InstanceIds=[old])
+        self.assertEqual(self.ec2_state(old), "terminated")
+        self.assertEqual([(a["InstanceId"], a["State"]) for a in self.attachments(volume_id)], [(old, "attached")])
+        self.assertEqual(self.ec2.describe_volumes(VolumeIds=[volume_id])["Volumes"][0]["State"], "in-use")
+        self.assertEqual(self.ec2.describe_volumes(Filters=[{"Name": "volume-id", "Values": root}])["Volumes"], [])
+        replacement = self.only_instance(group)["InstanceId"]
+        error = error_of(lambda: self.ec2.attach_volume(VolumeId=volume_id, InstanceId=replacement, Device="/dev/sdf"))
+        self.assertEqual(error.response["Error"]["Code"], "VolumeInUse")
+        self.ec2.detach_volume(VolumeId=volume_id, InstanceId=old, Force=True)
+        self.assertEqual(self.attachments(volume_id), [])
+        self.ec2.attach_volume(VolumeId=volume_id, InstanceId=replacement, Device="/dev/sdf")
+        self.assertEqual([a["InstanceId"] for a in self.attachments(volume_id)], [replacement])
+
+    def test_attach_delay_secs(self) -> None:
+        self.set_config(attach_delay_secs=1.0)
+        group = self.group()
+        instance_id = self.only_instance(group)["InstanceId"]
+        volume_id = self.volume()
+        started = time.monotonic()
+        self.assertEqual(self.ec2.attach_volume(VolumeId=volume_id, InstanceId=instance_id,
+                                                Device="/dev/sdf")["State"], "attaching")
+        self.assertEqual([a["State"] for a in self.attachments(volume_id)], ["attaching"])
+        wait_for(lambda: [a["State"] for a in self.attachments(volume_id)] == ["attached"], 4, "attached")
+        self.assertGreater(time.monotonic() - started, 0.9)
+
+    def test_replacement_delay_secs(self) -> None:
+        self.set_config(replacement_delay_secs=1.5)
+        group = self.group()
+        old = self.only_instance(group)["InstanceId"]
+        started = time.monotonic()
+        self.ec2.terminate_instances(InstanceIds=[old])
+        self.assertEqual(self.instances(group), [])
+        replacement = wait_for(lambda: self.instances(group), 5, "the replacement")
+        self.assertGreater(time.monotonic() - started, 1.3)
+        self.assertNotEqual(replacement[0]["InstanceId"], old)
+
+    def test_replacement_delay_applies_to_terminate_in_auto_scaling_group(self) -> None:
+        self.set_config(replacement_delay_secs=1.0)
+        group = self.group()
+        old = self.only_instance(group)["InstanceId"]
+        self.asg.terminate_instance_in_auto_scaling_group(InstanceId=old, ShouldDecrementDesiredCapacity=False)
+        self.assertEqual(self.instances(group), [])
+        self.assertEqual(self.ec2_state(old), "terminated")
+        wait_for(lambda: self.instances(group), 5, "the replacement")
+
+    def test_attaching_a_volume_attached_elsewhere_is_volume_in_use(self) -> None:
+        _, holder, volume_id = self.in_service_with_volume()
+        other = self.only_instance(self.group())["InstanceId"]
+        error = error_of(lambda: self.ec2.attach_volume(VolumeId=volume_id, InstanceId=other, Device="/dev/sdg"))
+        self.assertEqual(error.response["Error"]["Code"], "VolumeInUse")
+        self.assertEqual([a["InstanceId"] for a in self.attachments(volume_id)], [holder])
+
+    def test_config_rejects_bad_input_and_changes_nothing(self) -> None:
+        for bad in ({"bogus": 1}, {"attach_delay_secs": -1}, {"keep_volumes_on_terminate": "yes"},
+                    {"shutting_down_secs": 2, "attach_delay_secs": "x"}):
+            status, body = self.moto.admin("POST", "config", bad)
+            self.assertEqual(status, 400, bad)
+            self.assertIn("error", body)
+        self.assertEqual(self.moto.admin("GET", "config"), (200, DEFAULT_KNOBS))
+
+
+class FaultTests(MotoTestCase):
+    def set_faults(self, spec: dict[str, Any]) -> None:
+        status, body = self.moto.admin("POST", "faults", spec)
+        self.assertEqual(status, 200, body)
+
+    def test_throttling_errors_parse_as_each_service_sends_them(self) -> None:
+        clients = {name: self.moto.client(name) for name in ("route53", "s3", "lambda", "sts", "ssm")}
+        cases = [
+            ("route53", lambda: clients["route53"].list_hosted_zones(), 400, "Throttling"),
+            ("autoscaling", lambda: self.asg.describe_auto_scaling_groups(), 400, "Throttling"),
+            ("ec2", lambda: self.ec2.describe_vpcs(), 503, "RequestLimitExceeded"),
+            ("s3", lambda: clients["s3"].list_buckets(), 503, "SlowDown"),
+            ("lambda", lambda: clients["lambda"].list_functions(), 429, "TooManyRequestsException"),
+            ("sts", lambda: clients["sts"].get_caller_identity(), 400, "Throttling"),
+            ("ssm", lambda: clients["ssm"].describe_parameters(), 400, "ThrottlingException"),
+        ]
+        self.set_faults({"throttle": {service: 1.0 for service, *_ in cases}, "seconds": 3})
+        started = time.monotonic()
+        for service, call, status, code in cases:
+            with self.subTest(service=service):
+                error = error_of(call)
+                self.assertEqual((error.response["ResponseMetadata"]["HTTPStatusCode"],
+                                  error.response["Error"]["Code"]), (status, code))
+        self.assertLess(time.monotonic() - started, 3, "the window closed before every call was made")
+        throttled = self.moto.admin("GET", "faults")[1]["throttled"]
+        self.assertEqual(throttled["route53:ListHostedZones"], 1)
+        time.sleep(max(0.0, started + 3.2 - time.monotonic()))
+        for service, call, *_ in cases:
+            with self.subTest(service=service, window="closed"):
+                call()
+
+    def test_empty_faults_clear_the_window(self) -> None:
+        self.set_faults({"throttle": {"ec2": 1.0}})
+        self.assertEqual(error_of(self.ec2.describe_vpcs).response["Error"]["Code"], "RequestLimitExceeded")
+        self.set_faults({})
+        self.ec2.describe_vpcs()
+
+    def test_throttle_probability_throttles_some_calls(self) -> None:
+        self.set_faults({"throttle": {"autoscaling": 0.5}, "seed": 7})
+        outcomes = []
+        for _ in range(40):
+            try:
+                self.asg.describe_auto_scaling_groups(MaxRecords=1)
+                outcomes.append("ok")
+            except ClientError as error:
+                outcomes.append(error.response["Error"]["Code"])
+        self.assertTrue(5 <= outcomes.count("Throttling") <= 35, outcomes)
+        self.assertEqual(outcomes.count("Throttling") + outcomes.count("ok"), 40)
+
+    def test_latency(self) -> None:
+        self.set_faults({"latency_ms": {"ec2": 400}, "seconds": 30})
+        started = time.monotonic()
+        self.ec2.describe_vpcs()
+        self.assertGreaterEqual(time.monotonic() - started, 0.4)
+        route53 = self.moto.client("route53")
+        started = time.monotonic()
+        route53.list_hosted_zones()
+        self.assertLess(time.monotonic() - started, 0.4)
+
+    def test_bad_fault_specs_are_refused(self) -> None:
+        for bad in ({"throttle": {"ec2": 2}}, {"throttle": ["ec2"]}, {"seconds": 0}, {"nope": 1}):
+            self.assertEqual(self.moto.admin("POST", "faults", bad)[0], 400, bad)
+        self.ec2.describe_vpcs()  # nothing was set
+
+
+class CallCounterTests(MotoTestCase):
+    def test_counts_aws_calls_by_service_and_action(self) -> None:
+        route53 = self.moto.client("route53")
+        s3 = self.moto.client("s3")
+        self.assertEqual(self.moto.admin("POST", "calls/reset"), (200, {}))
+        self.ec2.describe_vpcs()
+        self.ec2.describe_vpcs()
+        self.asg.describe_auto_scaling_groups()
+        zone = route53.create_hosted_zone(Name="example.internal", CallerReference=str(time.time()))
+        zone_id = zone["HostedZone"]["Id"].split("/")[-1]
+        route53.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={"Changes": [{
+            "Action": "UPSERT", "ResourceRecordSet": {"Name": "peer-0.example.internal", "Type": "A", "TTL": 5,
+                                                      "ResourceRecords": [{"Value": "127.0.1.9"}]}}]})
+        route53.list_resource_record_sets(HostedZoneId=zone_id)
+        s3.create_bucket(Bucket="counted")
+        s3.put_object(Bucket="counted", Key="k", Body=b"x")
+        self.moto.admin("GET", "config")
+        self.assertEqual(self.moto.admin("GET", "calls")[1], {
+            "ec2:DescribeVpcs": 2,
+            "autoscaling:DescribeAutoScalingGroups": 1,
+            "route53:CreateHostedZone": 1,
+            "route53:ChangeResourceRecordSets": 1,
+            "route53:ListResourceRecordSets": 1,
+            "s3:CreateBucket": 1,
+            "s3:PutObject": 1,
+        })
+        self.moto.admin("POST", "calls/reset")
+        self.assertEqual(self.moto.admin("GET", "calls")[1], {})
+
+    def test_rest_action_names(self) -> None:
+        self.assertEqual(steadfast_moto.s3_action("GET", "/b", {"list-type": ["2"]}, False), "ListObjectsV2")
+        self.assertEqual(steadfast_moto.s3_action("PUT", "/b", {"policy": [""]}, False), "PutBucketPolicy")
+        self.assertEqual(steadfast_moto.s3_action("PUT", "/b/k", {}, True), "CopyObject")
+        self.assertEqual(steadfast_moto.s3_action("POST", "/b/k", {"uploadId": ["1"]}, False),
+                         "CompleteMultipartUpload")
+
+
+class S3PolicyTests(MotoTestCase):
+    def bucket_with_deny(self, condition: dict[str, Any]) -> str:
+        name = f"policy-{next(_names)}"
+        s3 = self.moto.client("s3")
+        s3.create_bucket(Bucket=name)
+        s3.put_bucket_policy(Bucket=name, Policy=json.dumps({"Version": "2012-10-17", "Statement": [{
+            "Sid": "deny", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+            "Resource": [f"arn:aws:s3:::{name}", f"arn:aws:s3:::{name}/*"], "Condition": condition}]}))
+        return name
+
+    def put_status(self, bucket: str, secure: bool) -> int:
+        try:
+            response = self.moto.client("s3", secure=secure).put_object(Bucket=bucket, Key="k", Body=b"data")
+            return response["ResponseMetadata"]["HTTPStatusCode"]
+        except ClientError as error:
+            return error.response["ResponseMetadata"]["HTTPStatusCode"]
+
+    def test_deny_insecure_transport_allows_https_and_denies_http(self) -> None:
+        bucket = self.bucket_with_deny({"Bool": {"aws:SecureTransport": "false"}})
+        self.assertEqual(self.put_status(bucket, secure=True), 200)
+        self.assertEqual(self.put_status(bucket, secure=False), 403)
+        body = self.moto.client("s3", secure=True).get_object(Bucket=bucket, Key="k")["Body"].read()
+        self.assertEqual(body, b"data")
+
+    def test_deny_secure_transport_allows_http_and_denies_https(self) -> None:
+        bucket = self.bucket_with_deny({"Bool": {"aws:SecureTransport": ["true"]}})
+        self.assertEqual(self.put_status(bucket, secure=False), 200)
+        self.assertEqual(self.put_status(bucket, secure=True), 403)
+
+    def test_unknown_condition_makes_a_deny_apply(self) -> None:
+        bucket = self.bucket_with_deny({"StringNotEquals": {"aws:SourceVpce": "vpce-1"}})
+        self.assertEqual(self.put_status(bucket, secure=True), 403)
+        self.assertEqual(self.put_status(bucket, secure=False), 403)
+
+    def test_unknown_condition_never_makes_an_allow_apply(self) -> None:
+        allow = {"Effect": "Allow", "Principal": "*", "Action": "s3:*", "Resource": "*",
+                 "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}}
+        self.assertFalse(steadfast_moto.conditions_apply(allow, secure=True))
+        self.assertTrue(steadfast_moto.conditions_apply({**allow, "Effect": "Deny"}, secure=True))
+
+
+class SharedStateTests(MotoTestCase):
+    def test_http_and_https_serve_one_state(self) -> None:
+        vpc = self.ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+        secure_ec2 = self.moto.client("ec2", secure=True)
+        self.assertEqual([v["VpcId"] for v in secure_ec2.describe_vpcs(VpcIds=[vpc])["Vpcs"]], [vpc])
+        self.moto.client("s3", secure=True).create_bucket(Bucket="shared-state")
+        self.assertIn("shared-state", [b["Name"] for b in self.moto.client("s3").list_buckets()["Buckets"]])
+
+
+class LauncherProcessTests(unittest.TestCase):
+    def test_http_only_ready_line_and_clean_sigterm(self) -> None:
+        launcher = Launcher(https=False)
+        try:
+            self.assertEqual(launcher.https, "none")
+            self.assertEqual(launcher.admin("GET", "config")[1], DEFAULT_KNOBS)
+            self.assertEqual(launcher.admin("GET", "nowhere")[0], 404)
+        finally:
+            code = launcher.stop(signal.SIGTERM)
+        self.assertEqual(code, 0)
+
+
+if __name__ == "__main__":
+    unittest.main()
