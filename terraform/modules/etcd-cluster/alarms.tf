@@ -1,6 +1,7 @@
-# Alarms: peer-dns errors and throttles, undeliverable events, and a peer with no InService
-# instance. All notify alarm_sns_topic_arn (when set) on ALARM and on OK. The backups issue
-# adds its own.
+# Alarms: peer-dns errors and throttles, undeliverable events, a peer with no InService
+# instance, fewer healthy members behind the client load balancer than peers, and a node that
+# refused to bootstrap. All notify alarm_sns_topic_arn (when set) on ALARM and on OK. The
+# runbook for each is in terraform/README.md ("Alarms"). The backups issue adds its own.
 
 locals {
   alarm_actions = var.alarm_sns_topic_arn == null ? [] : [var.alarm_sns_topic_arn]
@@ -77,6 +78,51 @@ resource "aws_cloudwatch_metric_alarm" "peer_not_in_service" {
   comparison_operator = "LessThanThreshold"
   threshold           = 1
   treat_missing_data  = "breaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = local.common_tags
+}
+
+# An InService instance is not a healthy member: EC2 health checks (deliberately, see nodes.tf)
+# only see the instance, and a lifecycle hook that timed out CONTINUEs a node that never became
+# ready. The client target group health-checks every member's /health, so fewer healthy targets
+# than peers for 10 minutes means a member is down while its instance looks fine.
+# The load balancer has cross-zone load balancing on (nlb.tf): each of its nodes health-checks
+# every target, so the Minimum across them is the number of members healthy for all of them.
+resource "aws_cloudwatch_metric_alarm" "client_healthy_hosts" {
+  alarm_name          = "${var.cluster_name}-client-healthy-hosts"
+  alarm_description   = "steadfast ${var.cluster_name}: fewer than ${var.peer_count} etcd members have passed /health behind the client load balancer for 10 minutes. Runbook: terraform/README.md, Alarms."
+  namespace           = "AWS/NetworkELB"
+  metric_name         = "HealthyHostCount"
+  dimensions          = { TargetGroup = aws_lb_target_group.client.arn_suffix, LoadBalancer = aws_lb.client.arn_suffix }
+  statistic           = "Minimum"
+  period              = 60
+  evaluation_periods  = 10
+  datapoints_to_alarm = 10
+  comparison_operator = "LessThanThreshold"
+  threshold           = var.peer_count
+  treat_missing_data  = "breaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = local.common_tags
+}
+
+# node-bootstrap publishes BootstrapRefused (vocab.json metrics) when it refuses to start etcd
+# for a reason a new instance would only repeat (data loss detected, a foreign filesystem, the
+# wrong zone). It does not ABANDON then (that would churn the peer forever): the instance is
+# kept, and this alarm calls a human.
+resource "aws_cloudwatch_metric_alarm" "bootstrap_refused" {
+  alarm_name          = "${var.cluster_name}-bootstrap-refused"
+  alarm_description   = "steadfast ${var.cluster_name}: a node refused to start etcd (data loss detected, foreign filesystem or wrong zone); it is kept, not replaced. Runbook: terraform/README.md, Alarms."
+  namespace           = local.vocab.metrics.namespace
+  metric_name         = local.vocab.metrics.bootstrap_refused
+  dimensions          = { (local.vocab.metrics.dimension_cluster) = var.cluster_name }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  threshold           = 1
+  treat_missing_data  = "notBreaching"
   alarm_actions       = local.alarm_actions
   ok_actions          = local.alarm_actions
   tags                = local.common_tags

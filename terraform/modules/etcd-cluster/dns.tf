@@ -61,11 +61,11 @@ resource "aws_route53_record" "srv_client" {
 }
 
 # Seeded A records. Every peer name must resolve, to a distinct address, before the first
-# node bootstraps (a missing name makes etcd form a smaller cluster). The seeds point at
-# TEST-NET-1 addresses nothing answers on; peer-dns replaces them with real private IPs as
-# instances launch, and Terraform never resets them.
+# node bootstraps (a missing name makes etcd form a smaller cluster). The seeds are hosts of
+# placeholder_network (TEST-NET-1 by default) that nothing answers on; peer-dns replaces them
+# with real private IPs as instances launch, and Terraform never resets them.
 resource "aws_route53_record" "peer" {
-  #checkov:skip=CKV2_AWS_23:Seeded on purpose with TEST-NET-1 placeholders that nothing answers on; peer-dns points each name at its instance as soon as one launches.
+  #checkov:skip=CKV2_AWS_23:Seeded on purpose with placeholder addresses (TEST-NET-1 by default) that nothing answers on; peer-dns points each name at its instance as soon as one launches.
   for_each = local.peers
 
   zone_id         = local.zone_id
@@ -77,6 +77,11 @@ resource "aws_route53_record" "peer" {
 
   lifecycle {
     ignore_changes = [records]
+    precondition {
+      # Hosts offset .. peer_count - 1 + offset, all below the broadcast address.
+      condition     = var.peer_count - 1 + local.placeholder_offset <= pow(2, 32 - tonumber(split("/", local.placeholder_network)[1])) - 2
+      error_message = "The placeholder_network ${local.placeholder_network} has no room for ${var.peer_count} placeholder hosts starting at host ${local.placeholder_offset}."
+    }
   }
 }
 

@@ -1,16 +1,24 @@
 # Least privilege. Rule: no mutating action is ever granted on Resource "*"; only Describe*,
-# List* and Get* calls that do not support resource-level permissions are. Mutations are scoped
-# to this cluster's ARNs and, where AWS supports it, to this cluster's tag.
+# List* and Get* calls that do not support resource-level permissions are, plus two documented
+# exceptions that AWS gives no resource to scope (cloudwatch:PutMetricData, pinned to
+# steadfast's namespace by condition, and Session Manager's ssmmessages channels). Mutations are
+# scoped to this cluster's ARNs and, where AWS supports it, to this cluster's and this peer's
+# tags. No managed policy is attached to any role. terraform/tests/test_structure.py enforces
+# all of this.
 
 locals {
   volume_arns   = "arn:${local.partition}:ec2:${local.region}:${local.account_id}:volume/*"
   instance_arns = "arn:${local.partition}:ec2:${local.region}:${local.account_id}:instance/*"
-  asg_arns      = [for k in sort(keys(local.peers)) : "arn:${local.partition}:autoscaling:${local.region}:${local.account_id}:autoScalingGroup:*:autoScalingGroupName/${local.peers[k].asg_name}"]
+  asg_arns      = { for k, p in local.peers : k => "arn:${local.partition}:autoscaling:${local.region}:${local.account_id}:autoScalingGroup:*:autoScalingGroupName/${p.asg_name}" }
 }
 
 # ---------------------------------------------------------------------------------------------
-# Node role (node-bootstrap on every peer)
+# Node roles: one per peer (node-bootstrap on that peer's instances)
 # ---------------------------------------------------------------------------------------------
+# A peer's instance can attach, detach (even force-detach) and mark initialized only ITS OWN
+# peer's volume: the volume side of every volume action is conditioned on both the cluster tag
+# and the peer tag. The instance side is conditioned on the cluster tag only, because the
+# instance holding a stale attachment may be any instance of the cluster.
 
 data "aws_iam_policy_document" "node_assume" {
   statement {
@@ -23,25 +31,25 @@ data "aws_iam_policy_document" "node_assume" {
 }
 
 resource "aws_iam_role" "node" {
-  name_prefix        = "${var.cluster_name}-node-"
-  description        = "steadfast ${var.cluster_name}: etcd peers (node-bootstrap)"
+  for_each = local.peers
+
+  name_prefix        = "${var.cluster_name}-${each.value.name}-"
+  description        = "steadfast ${var.cluster_name}: etcd ${each.value.name} (node-bootstrap)"
   assume_role_policy = data.aws_iam_policy_document.node_assume.json
-  tags               = local.common_tags
+  tags               = merge(local.common_tags, { (local.peer_tag_key) = tostring(each.value.index) })
 }
 
 resource "aws_iam_instance_profile" "node" {
-  name_prefix = "${var.cluster_name}-node-"
-  role        = aws_iam_role.node.name
-  tags        = local.common_tags
-}
+  for_each = local.peers
 
-# Session Manager instead of SSH.
-resource "aws_iam_role_policy_attachment" "node_ssm" {
-  role       = aws_iam_role.node.name
-  policy_arn = "arn:${local.partition}:iam::aws:policy/AmazonSSMManagedInstanceCore"
+  name_prefix = "${var.cluster_name}-${each.value.name}-"
+  role        = aws_iam_role.node[each.key].name
+  tags        = merge(local.common_tags, { (local.peer_tag_key) = tostring(each.value.index) })
 }
 
 data "aws_iam_policy_document" "node" {
+  for_each = local.peers
+
   # Read-only discovery: these Describe calls do not support resource-level permissions, so
   # "*" is the only possible resource. Listed one by one rather than Describe*: identity
   # (instance, ASG), finding and fencing the volume (volumes, the instance holding it).
@@ -60,13 +68,30 @@ data "aws_iam_policy_document" "node" {
     resources = ["*"]
   }
 
-  # Attach and detach (including the force-detach of a volume still held by a dead instance)
-  # only this cluster's volumes, to and from this cluster's instances: AttachVolume and
-  # DetachVolume authorise both the volume and the instance, and both must carry the tag.
+  # AttachVolume and DetachVolume authorise both the volume and the instance. The volume must
+  # be this peer's: both tags, cluster and peer.
   statement {
-    sid       = "AttachDetachOwnVolumes"
+    sid       = "AttachDetachOwnPeerVolume"
     actions   = ["ec2:AttachVolume", "ec2:DetachVolume"]
-    resources = [local.volume_arns, local.instance_arns]
+    resources = [local.volume_arns]
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/${local.cluster_tag_key}"
+      values   = [var.cluster_name]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/${local.peer_tag_key}"
+      values   = [each.key]
+    }
+  }
+
+  # ... to and from any instance of this cluster (the one being launched, or a dead one that
+  # still holds the volume and must be fenced off).
+  statement {
+    sid       = "AttachDetachOnClusterInstances"
+    actions   = ["ec2:AttachVolume", "ec2:DetachVolume"]
+    resources = [local.instance_arns]
     condition {
       test     = "StringEquals"
       variable = "aws:ResourceTag/${local.cluster_tag_key}"
@@ -74,16 +99,21 @@ data "aws_iam_policy_document" "node" {
     }
   }
 
-  # The only tag a node may write: steadfast:initialized, on this cluster's volumes, and only
+  # The only tag a node may write: steadfast:initialized, on its own peer's volume, and only
   # through a standalone CreateTags call (not as part of creating some other resource).
   statement {
-    sid       = "MarkOwnVolumesInitialized"
+    sid       = "MarkOwnPeerVolumeInitialized"
     actions   = ["ec2:CreateTags"]
     resources = [local.volume_arns]
     condition {
       test     = "StringEquals"
       variable = "aws:ResourceTag/${local.cluster_tag_key}"
       values   = [var.cluster_name]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/${local.peer_tag_key}"
+      values   = [each.key]
     }
     condition {
       test     = "ForAllValues:StringEquals"
@@ -108,21 +138,36 @@ data "aws_iam_policy_document" "node" {
     }
   }
 
-  # Complete (or extend) the LAUNCHING lifecycle action, only on this cluster's ASGs.
+  # Complete (CONTINUE or ABANDON) and heartbeat the LAUNCHING lifecycle action, only on this
+  # peer's own ASG.
   statement {
     sid       = "CompleteOwnLifecycleActions"
     actions   = ["autoscaling:CompleteLifecycleAction", "autoscaling:RecordLifecycleActionHeartbeat"]
-    resources = local.asg_arns
+    resources = [local.asg_arns[each.key]]
   }
 
-  # Fetch node-bootstrap (and the etcd tarball when it is mirrored) from the artifacts bucket.
+  # Fetch node-bootstrap and the etcd tarball from the artifacts bucket.
   statement {
     sid     = "ReadArtifacts"
-    actions = ["s3:GetObject", "s3:GetObjectVersion"]
+    actions = ["s3:GetObject"]
     resources = [
       "${aws_s3_bucket.artifacts.arn}/node-bootstrap/*",
       "${aws_s3_bucket.artifacts.arn}/etcd/*",
     ]
+  }
+
+  # The node's own metrics (BootstrapRefused, ...). PutMetricData supports no resource-level
+  # permissions; the condition pins it to steadfast's namespace (vocab.json metrics), so a
+  # node can write nothing into any other namespace.
+  statement {
+    sid       = "PublishOwnMetrics"
+    actions   = ["cloudwatch:PutMetricData"]
+    resources = ["*"]
+    condition {
+      test     = "StringEquals"
+      variable = "cloudwatch:namespace"
+      values   = [local.vocab.metrics.namespace]
+    }
   }
 
   # Objects are SSE-KMS encrypted; attaching volumes encrypted with the CMK needs a grant for
@@ -156,9 +201,46 @@ data "aws_iam_policy_document" "node" {
 }
 
 resource "aws_iam_role_policy" "node" {
+  for_each = local.peers
+
   name   = "steadfast-node"
-  role   = aws_iam_role.node.id
-  policy = data.aws_iam_policy_document.node.json
+  role   = aws_iam_role.node[each.key].id
+  policy = data.aws_iam_policy_document.node[each.key].json
+}
+
+# Session Manager (instead of SSH), narrowly: the SSM agent's heartbeat and the message
+# channels of a shell session. Nothing that reads or writes parameters, documents, commands or
+# S3, unlike the AWS-managed AmazonSSMManagedInstanceCore, which this module does not attach.
+data "aws_iam_policy_document" "session_manager" {
+  count = var.enable_session_manager ? 1 : 0
+
+  # The agent registers and heartbeats its own instance.
+  statement {
+    sid       = "SsmAgentHeartbeat"
+    actions   = ["ssm:UpdateInstanceInformation"]
+    resources = [local.instance_arns]
+  }
+
+  # Session channels: ssmmessages has no resource types and no condition keys, so "*" is the
+  # only possible resource; the channels only ever carry this instance's own sessions.
+  statement {
+    sid = "SessionChannels"
+    actions = [
+      "ssmmessages:CreateControlChannel",
+      "ssmmessages:CreateDataChannel",
+      "ssmmessages:OpenControlChannel",
+      "ssmmessages:OpenDataChannel",
+    ]
+    resources = ["*"]
+  }
+}
+
+resource "aws_iam_role_policy" "session_manager" {
+  for_each = var.enable_session_manager ? local.peers : {}
+
+  name   = "steadfast-session-manager"
+  role   = aws_iam_role.node[each.key].id
+  policy = data.aws_iam_policy_document.session_manager[0].json
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -188,10 +270,12 @@ resource "aws_iam_role" "lambda" {
 }
 
 data "aws_iam_policy_document" "lambda" {
-  # UPSERT of the peer-N A records of this cluster, in this zone, and nothing else: the SRV
-  # records and every other name in the zone are out of reach.
+  # Changes to the peer-N A records of this cluster, in this zone, and nothing else: the SRV
+  # records and every other name in the zone are out of reach. peer-dns writes conditionally:
+  # one batch that DELETEs exactly the values it read and CREATEs the new one (Route 53 rejects
+  # the batch if the record changed meanwhile), UPSERT only where no record exists.
   statement {
-    sid       = "UpsertPeerRecords"
+    sid       = "WritePeerRecords"
     actions   = ["route53:ChangeResourceRecordSets"]
     resources = [local.zone_arn]
     condition {
@@ -207,7 +291,7 @@ data "aws_iam_policy_document" "lambda" {
     condition {
       test     = "ForAllValues:StringEquals"
       variable = "route53:ChangeResourceRecordSetsActions"
-      values   = ["UPSERT"]
+      values   = ["CREATE", "DELETE", "UPSERT"]
     }
   }
 

@@ -71,7 +71,7 @@ resource "aws_sqs_queue_policy" "dlq" {
 resource "aws_lambda_function" "peer_dns" {
   #checkov:skip=CKV_AWS_117:peer-dns only calls AWS APIs (Route 53, Auto Scaling, EC2); Route 53's API has no VPC endpoint, so placing it in the VPC would add a NAT dependency to the path that repairs DNS during an outage.
   #checkov:skip=CKV_AWS_272:Code signing would reject the unsigned zips that the supported `cargo lambda deploy` workflow uploads.
-  #checkov:skip=CKV_AWS_50:X-Ray's PutTraceSegments supports no resource-level permissions, and this module grants no mutating action on Resource "*"; the function logs structured JSON spans instead.
+  #checkov:skip=CKV_AWS_50:X-Ray's PutTraceSegments supports neither resource-level permissions nor a narrowing condition, and this module grants no unconditioned mutating action on Resource "*"; the function logs structured JSON spans instead.
   function_name = local.lambda_function_name
   description   = "steadfast ${var.cluster_name}: points peer-N.${local.cluster_domain} at the instance holding slot N"
   role          = aws_iam_role.lambda.arn
@@ -87,16 +87,20 @@ resource "aws_lambda_function" "peer_dns" {
   # `cargo lambda deploy` is left alone. See the ownership rule at the top of this file.
   source_code_hash = var.lambda_code_managed_by_terraform ? filebase64sha256(var.lambda_zip_path) : null
 
-  reserved_concurrent_executions = var.lambda_reserved_concurrency
+  # null (default): no reservation (-1). See the variable for when to reserve.
+  reserved_concurrent_executions = var.lambda_reserved_concurrency == null ? -1 : var.lambda_reserved_concurrency
 
+  # Names from vocab.json (env), the same constants peer-dns compiles in.
   environment {
     variables = {
-      STEADFAST_CLUSTER           = var.cluster_name
-      STEADFAST_HOSTED_ZONE_ID    = local.zone_id
-      STEADFAST_DOMAIN            = local.zone_domain
-      STEADFAST_RECORD_TTL        = tostring(var.record_ttl)
-      STEADFAST_PEER_COUNT        = tostring(var.peer_count)
-      STEADFAST_RETRY_DEADLINE_MS = tostring(var.lambda_retry_deadline_ms)
+      (local.env.cluster)             = var.cluster_name
+      (local.env.hosted_zone_id)      = local.zone_id
+      (local.env.domain)              = local.zone_domain
+      (local.env.record_ttl)          = tostring(var.record_ttl)
+      (local.env.peer_count)          = tostring(var.peer_count)
+      (local.env.zone_count)          = tostring(length(var.subnet_ids))
+      (local.env.retry_deadline_ms)   = tostring(var.lambda_retry_deadline_ms)
+      (local.env.placeholder_network) = local.placeholder_network
     }
   }
 
@@ -135,8 +139,8 @@ resource "aws_cloudwatch_event_rule" "lifecycle_action" {
   name        = "${var.cluster_name}-peer-launch-lifecycle-action"
   description = "steadfast ${var.cluster_name}: an instance of a peer ASG is waiting in Pending:Wait"
   event_pattern = jsonencode({
-    source        = ["aws.autoscaling"]
-    "detail-type" = ["EC2 Instance-launch Lifecycle Action"]
+    source        = [local.vocab.events.source_autoscaling]
+    "detail-type" = [local.vocab.events.launch_lifecycle_action]
     detail = {
       AutoScalingGroupName = local.asg_names
     }
@@ -148,8 +152,8 @@ resource "aws_cloudwatch_event_rule" "launch_successful" {
   name        = "${var.cluster_name}-peer-launch-successful"
   description = "steadfast ${var.cluster_name}: an instance of a peer ASG is InService"
   event_pattern = jsonencode({
-    source        = ["aws.autoscaling"]
-    "detail-type" = ["EC2 Instance Launch Successful"]
+    source        = [local.vocab.events.source_autoscaling]
+    "detail-type" = [local.vocab.events.launch_successful]
     detail = {
       AutoScalingGroupName = local.asg_names
     }

@@ -42,23 +42,32 @@ locals {
   region     = data.aws_region.current.name
   account_id = data.aws_caller_identity.current.account_id
 
+  # The shared vocabulary (tag keys, name templates, ports, environment variable names, event
+  # and metric names): one file that the Rust crates compile in too. Every name below that
+  # another part of steadfast must agree on comes from it; nothing here spells one out again.
+  vocab = jsondecode(file("${path.module}/vocab.json"))
+
   cluster        = var.cluster_name
   zone_domain    = var.domain                          # D
   cluster_domain = "${var.cluster_name}.${var.domain}" # C.D
   zone_count     = length(var.subnet_ids)              # Z
+
+  # Seeded A records point peer N at host N + offset of this network (see vocab.json).
+  placeholder_network = var.placeholder_network != null ? var.placeholder_network : local.vocab.placeholder.default_network
+  placeholder_offset  = local.vocab.placeholder.host_offset
 
   # The vocabulary, in one place. Peer N lives in zone N mod Z: its ASG's subnet and its
   # volume's availability zone both come from this map, so they cannot disagree.
   peers = {
     for n in range(var.peer_count) : tostring(n) => {
       index     = n
-      name      = "peer-${n}"
-      fqdn      = "peer-${n}.${var.cluster_name}.${var.domain}"
+      name      = replace(local.vocab.names.member, "{peer}", tostring(n))
+      fqdn      = "${replace(local.vocab.names.member, "{peer}", tostring(n))}.${var.cluster_name}.${var.domain}"
       subnet_id = var.subnet_ids[n % length(var.subnet_ids)]
       az        = data.aws_subnet.zone[n % length(var.subnet_ids)].availability_zone
-      asg_name  = "${var.cluster_name}-peer-${n}"
-      # Seed address from TEST-NET-1 (RFC 5737): distinct per peer, and nothing answers there.
-      seed_ip = "192.0.2.${n + 1}"
+      asg_name  = replace(replace(local.vocab.names.group, "{cluster}", var.cluster_name), "{peer}", tostring(n))
+      # A distinct address per peer that nothing answers on (TEST-NET-1 by default).
+      seed_ip = cidrhost(local.placeholder_network, n + local.placeholder_offset)
     }
   }
 
@@ -69,22 +78,28 @@ locals {
   srv_client_name = "_etcd-client${local.srv_suffix}._tcp.${local.cluster_domain}"
   client_alias    = "etcd.${local.cluster_domain}"
 
-  lifecycle_hook_name  = "${var.cluster_name}-launching"
+  lifecycle_hook_name  = replace(local.vocab.names.lifecycle_hook, "{cluster}", var.cluster_name)
   lambda_function_name = var.lambda_function_name == null ? "${var.cluster_name}-peer-dns" : var.lambda_function_name
   lambda_log_group     = "/aws/lambda/${local.lambda_function_name}"
 
   ami_id = var.ami_id == null ? nonsensitive(data.aws_ssm_parameter.ami[0].value) : var.ami_id
 
   # Tags
-  cluster_tag_key = "steadfast:cluster"
-  peer_tag_key    = "steadfast:peer"
-  init_tag_key    = "steadfast:initialized"
+  cluster_tag_key = local.vocab.tags.cluster
+  peer_tag_key    = local.vocab.tags.peer
+  init_tag_key    = local.vocab.tags.initialized
   common_tags     = merge(var.tags, { (local.cluster_tag_key) = var.cluster_name })
 
-  # etcd ports (fixed by the Rust side): client, peer, metrics (plain http, /health).
-  client_port  = 2379
-  peer_port    = 2380
-  metrics_port = 2381
+  # etcd ports: client, peer, metrics (plain http, /health).
+  client_port  = local.vocab.ports.client
+  peer_port    = local.vocab.ports.peer
+  metrics_port = local.vocab.ports.metrics
+
+  # Environment variable names shared with node-bootstrap and peer-dns.
+  env = local.vocab.env
+
+  # The etcd system account, pinned so that a volume's ownership survives any AMI change.
+  etcd_account = local.vocab.etcd_account
 
   # Verified SHA-256 of the official linux-arm64 release tarballs
   # (https://github.com/etcd-io/etcd/releases/download/vX/etcd-vX-linux-arm64.tar.gz), as
@@ -105,6 +120,6 @@ locals {
   etcd_sha256 = var.etcd_sha256 != null ? var.etcd_sha256 : lookup(local.etcd_arm64_sha256, var.etcd_version, "")
   etcd_url    = var.etcd_url != null ? var.etcd_url : "https://github.com/etcd-io/etcd/releases/download/v${var.etcd_version}/etcd-v${var.etcd_version}-linux-arm64.tar.gz"
 
-  systemd_units_dir = var.systemd_units_dir != null ? var.systemd_units_dir : "${path.module}/../../../node-bootstrap/systemd"
-  systemd_units     = ["node-bootstrap.service", "etcd-member.service", "node-ready.service"]
+  # The systemd units ship inside the module (units/): the only copy.
+  systemd_units = ["node-bootstrap.service", "etcd-member.service", "node-ready.service"]
 }

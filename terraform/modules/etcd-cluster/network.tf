@@ -3,7 +3,8 @@
 #   client port 2379  from the cluster SG, the load balancer, and the allowed clients
 #   metrics 2381      (/health) only from the load balancer, for its health checks
 # The Amazon-provided DNS resolver and the EC2 time service are not filtered by security
-# groups, so egress is: etcd ports to the cluster, HTTPS to AWS APIs and the etcd download.
+# groups, so egress is: etcd ports to the cluster, HTTPS to S3 (prefix list) and to the AWS
+# API endpoints in node_egress_cidr_blocks.
 
 resource "aws_security_group" "node" {
   name_prefix = "${var.cluster_name}-node-"
@@ -65,26 +66,29 @@ resource "aws_vpc_security_group_ingress_rule" "node_health_from_lb" {
   referenced_security_group_id = aws_security_group.client_lb.id
 }
 
+# The allowed clients are indexed by position (count), never by value (for_each over a set):
+# a caller may pass a security group or a CIDR that is only known after apply (created in the
+# same apply), and for_each keys must be known at plan time. Only the list lengths must be.
 resource "aws_vpc_security_group_ingress_rule" "node_client_from_cidr" {
-  for_each = toset(var.allowed_client_cidr_blocks)
+  count = length(var.allowed_client_cidr_blocks)
 
   security_group_id = aws_security_group.node.id
-  description       = "etcd client port from allowed client network ${each.value}"
+  description       = "etcd client port from allowed_client_cidr_blocks[${count.index}]"
   ip_protocol       = "tcp"
   from_port         = local.client_port
   to_port           = local.client_port
-  cidr_ipv4         = each.value
+  cidr_ipv4         = var.allowed_client_cidr_blocks[count.index]
 }
 
 resource "aws_vpc_security_group_ingress_rule" "node_client_from_sg" {
-  for_each = toset(var.allowed_client_security_group_ids)
+  count = length(var.allowed_client_security_group_ids)
 
   security_group_id            = aws_security_group.node.id
-  description                  = "etcd client port from allowed client security group ${each.value}"
+  description                  = "etcd client port from allowed_client_security_group_ids[${count.index}]"
   ip_protocol                  = "tcp"
   from_port                    = local.client_port
   to_port                      = local.client_port
-  referenced_security_group_id = each.value
+  referenced_security_group_id = var.allowed_client_security_group_ids[count.index]
 }
 
 resource "aws_vpc_security_group_egress_rule" "node_etcd_to_cluster" {
@@ -97,14 +101,14 @@ resource "aws_vpc_security_group_egress_rule" "node_etcd_to_cluster" {
 }
 
 resource "aws_vpc_security_group_egress_rule" "node_https" {
-  for_each = toset(var.node_egress_cidr_blocks)
+  count = length(var.node_egress_cidr_blocks)
 
   security_group_id = aws_security_group.node.id
-  description       = "HTTPS to AWS APIs (VPC endpoints or NAT) and the etcd download URL"
+  description       = "HTTPS to AWS API endpoints (and etcd_url, when used): node_egress_cidr_blocks[${count.index}]"
   ip_protocol       = "tcp"
   from_port         = 443
   to_port           = 443
-  cidr_ipv4         = each.value
+  cidr_ipv4         = var.node_egress_cidr_blocks[count.index]
 }
 
 # node-bootstrap (and a mirrored etcd) come from S3, which a gateway endpoint serves on S3's
@@ -126,25 +130,25 @@ resource "aws_vpc_security_group_egress_rule" "node_https_s3" {
 # --- client load balancer ---------------------------------------------------------------------
 
 resource "aws_vpc_security_group_ingress_rule" "lb_client_from_cidr" {
-  for_each = toset(var.allowed_client_cidr_blocks)
+  count = length(var.allowed_client_cidr_blocks)
 
   security_group_id = aws_security_group.client_lb.id
-  description       = "etcd clients from allowed network ${each.value}"
+  description       = "etcd clients from allowed_client_cidr_blocks[${count.index}]"
   ip_protocol       = "tcp"
   from_port         = local.client_port
   to_port           = local.client_port
-  cidr_ipv4         = each.value
+  cidr_ipv4         = var.allowed_client_cidr_blocks[count.index]
 }
 
 resource "aws_vpc_security_group_ingress_rule" "lb_client_from_sg" {
-  for_each = toset(var.allowed_client_security_group_ids)
+  count = length(var.allowed_client_security_group_ids)
 
   security_group_id            = aws_security_group.client_lb.id
-  description                  = "etcd clients from allowed security group ${each.value}"
+  description                  = "etcd clients from allowed_client_security_group_ids[${count.index}]"
   ip_protocol                  = "tcp"
   from_port                    = local.client_port
   to_port                      = local.client_port
-  referenced_security_group_id = each.value
+  referenced_security_group_id = var.allowed_client_security_group_ids[count.index]
 }
 
 resource "aws_vpc_security_group_egress_rule" "lb_client_to_nodes" {

@@ -3,44 +3,60 @@
 # where the peer's volume lives.
 
 locals {
-  bootstrap_env = join("\n", [
-    "# Written by cloud-init from the steadfast Terraform module. The cluster name and the peer",
-    "# index come from the instance tags, not from here.",
-    "STEADFAST_DOMAIN=${local.zone_domain}",
-    "STEADFAST_PEER_COUNT=${var.peer_count}",
-    "STEADFAST_ZONE_COUNT=${length(var.subnet_ids)}",
-    "STEADFAST_DATA_DIR=/var/lib/etcd",
-    "STEADFAST_ETCD_ENV_FILE=/run/steadfast/etcd.env",
-    "STEADFAST_ETCD_USER=etcd",
-    "STEADFAST_LIFECYCLE_HOOK=${local.lifecycle_hook_name}",
-    "STEADFAST_DETACH_GRACE_SECS=${var.detach_grace_secs}",
-    "STEADFAST_TLS=${var.tls_enabled}",
-    "AWS_REGION=${local.region}",
-    "",
-  ])
+  # /etc/steadfast/bootstrap.env: node-bootstrap's configuration (the STEADFAST_* names come
+  # from vocab.json). The cluster name and the peer index come from the instance tags.
+  node_env = {
+    (local.env.domain)                = local.zone_domain
+    (local.env.peer_count)            = tostring(var.peer_count)
+    (local.env.zone_count)            = tostring(length(var.subnet_ids))
+    (local.env.data_dir)              = "/var/lib/etcd"
+    (local.env.env_file)              = "/run/steadfast/etcd.env"
+    (local.env.etcd_user)             = local.etcd_account.name
+    (local.env.lifecycle_hook)        = local.lifecycle_hook_name
+    (local.env.hook_timeout_secs)     = tostring(var.lifecycle_hook_heartbeat_timeout)
+    (local.env.prepare_deadline_secs) = tostring(var.prepare_deadline_secs)
+    (local.env.ready_timeout_secs)    = tostring(var.ready_timeout_secs)
+    (local.env.detach_grace_secs)     = tostring(var.detach_grace_secs)
+    (local.env.tls)                   = tostring(var.tls_enabled)
+    AWS_REGION                        = local.region
+  }
+  bootstrap_env = join("\n", concat(
+    ["# Written by cloud-init from the steadfast Terraform module. The cluster name and the peer index come from the instance tags."],
+    [for k in sort(keys(local.node_env)) : "${k}=${local.node_env[k]}"],
+    [""],
+  ))
 
-  units_b64 = { for u in local.systemd_units : u => filebase64("${local.systemd_units_dir}/${u}") }
+  # systemd start timeouts follow from the node's own deadlines (120 s of slack for process
+  # start-up and the final AWS calls), written as drop-ins next to the units.
+  unit_start_timeouts = {
+    "node-bootstrap.service" = var.prepare_deadline_secs + 120
+    "node-ready.service"     = var.ready_timeout_secs + 120
+  }
+
+  units = { for u in local.systemd_units : u => file("${path.module}/units/${u}") }
 
   user_data = {
     for k, p in local.peers : k => templatefile("${path.module}/templates/cloud-init.yaml.tftpl", {
-      cluster_name      = var.cluster_name
-      peer_index        = p.index
-      bootstrap_env_b64 = base64encode(local.bootstrap_env)
-      unit_names        = local.systemd_units
-      units_b64         = local.units_b64
-      install_b64 = base64encode(templatefile("${path.module}/templates/install.sh.tftpl", {
-        region                 = local.region
-        asg_name               = p.asg_name
-        hook_name              = local.lifecycle_hook_name
-        artifacts_bucket       = aws_s3_bucket.artifacts.id
-        node_bootstrap_key     = aws_s3_object.node_bootstrap.key
-        node_bootstrap_version = aws_s3_object.node_bootstrap.version_id
-        node_bootstrap_sha256  = local.node_bootstrap_sha256
-        etcd_url               = local.etcd_url
-        etcd_s3_key            = var.etcd_archive_path == null ? "" : aws_s3_object.etcd[0].key
-        etcd_s3_version        = var.etcd_archive_path == null ? "" : aws_s3_object.etcd[0].version_id
-        etcd_sha256            = local.etcd_sha256
-        unit_names             = local.systemd_units
+      cluster_name        = var.cluster_name
+      peer_index          = p.index
+      bootstrap_env       = local.bootstrap_env
+      unit_names          = local.systemd_units
+      units               = local.units
+      unit_start_timeouts = local.unit_start_timeouts
+      install_gz_b64 = base64gzip(templatefile("${path.module}/templates/install.sh.tftpl", {
+        region                = local.region
+        asg_name              = p.asg_name
+        hook_name             = local.lifecycle_hook_name
+        artifacts_bucket      = aws_s3_bucket.artifacts.id
+        node_bootstrap_key    = aws_s3_object.node_bootstrap.key
+        node_bootstrap_sha256 = local.node_bootstrap_sha256
+        etcd_url              = var.etcd_archive_path == null ? var.etcd_url : ""
+        etcd_s3_key           = var.etcd_archive_path == null ? "" : aws_s3_object.etcd[0].key
+        etcd_sha256           = local.etcd_sha256
+        etcd_user             = local.etcd_account.name
+        etcd_uid              = local.etcd_account.uid
+        etcd_gid              = local.etcd_account.gid
+        unit_names            = local.systemd_units
       }))
     })
   }
@@ -60,8 +76,9 @@ resource "aws_launch_template" "peer" {
   # A stopped peer is useless (its volume stays attached); terminate so the ASG replaces it.
   instance_initiated_shutdown_behavior = "terminate"
 
+  # Each peer has its own role: it may attach, detach and tag only its own peer's volume.
   iam_instance_profile {
-    arn = aws_iam_instance_profile.node.arn
+    arn = aws_iam_instance_profile.node[each.key].arn
   }
 
   network_interfaces {
@@ -123,8 +140,19 @@ resource "aws_launch_template" "peer" {
       error_message = "Every subnet in subnet_ids must belong to vpc_id."
     }
     precondition {
+      # EC2 limits user-data to 16 KiB before base64 encoding.
       condition     = length(local.user_data[each.key]) <= 16384
       error_message = "The rendered user-data exceeds EC2's 16 KiB limit."
+    }
+    precondition {
+      condition     = (var.etcd_archive_path == null) != (var.etcd_url == null)
+      error_message = "Set exactly one of etcd_archive_path (the module uploads the tarball to the artifacts bucket; recommended) and etcd_url."
+    }
+    precondition {
+      # AWS ends any lifecycle action after 100 heartbeat timeouts (or 48 h), however often
+      # the node heartbeats: the node's whole budget must fit inside that.
+      condition     = var.prepare_deadline_secs + var.ready_timeout_secs + 600 <= 100 * var.lifecycle_hook_heartbeat_timeout
+      error_message = "prepare_deadline_secs + ready_timeout_secs + 600 s of install time must fit in 100 x lifecycle_hook_heartbeat_timeout, the longest AWS keeps a lifecycle action open."
     }
   }
 }
@@ -167,26 +195,19 @@ resource "aws_autoscaling_group" "peer" {
     version = aws_launch_template.peer[each.key].latest_version
   }
 
-  # Declared inside the ASG so that it exists before the first instance launches. Every
-  # launch waits in Pending:Wait until node-bootstrap completes the action (CONTINUE) once its
-  # member is healthy and caught up, or the timeout ABANDONs it (the ASG then terminates it
-  # and launches another).
-  #
-  # Heartbeat timeout (default 1800 s = 30 min), sized for a whole-cluster recovery, where a
-  # member can only become healthy once a quorum (5 of 9) of fresh instances is up:
-  #   instance launch + boot + cloud-init install        ~ 2-4 min
-  #   fence: old instance shutting down, detach grace 60 s, force-detach  ~ 2-5 min
-  #   DNS convergence (launch event or 1-minute sweep, TTL 5 s)            ~ 1-2 min
-  #   waiting for the slowest peer of the quorum (same path, plus EC2 capacity retries
-  #   in a struggling zone)                                                ~ 5-10 min
-  # about 20 min in a bad case, plus margin. Too short would abandon members that are merely
-  # waiting for a quorum (turning a recovery into a churn loop); too long only delays the
-  # replacement of an instance that is truly broken, and failures that the install script
-  # can see ABANDON at once.
+  # The LAUNCHING hook is declared twice, with the same name and settings, on purpose:
+  #   - here, as initial_lifecycle_hook, because an ASG created with desired_capacity = 1
+  #     launches its first instance at once: only a hook passed to CreateAutoScalingGroup
+  #     itself holds that very first instance in Pending:Wait (a separate hook resource is
+  #     created after the group, too late for it);
+  #   - as aws_autoscaling_lifecycle_hook.launching below, because Terraform never updates an
+  #     initial_lifecycle_hook after creation: the separate resource (PutLifecycleHook, an
+  #     upsert by name) is what carries later changes, e.g. of the heartbeat timeout.
+  # ignore_changes keeps the no-op diff of the initial copy out of plans.
   initial_lifecycle_hook {
     name                 = local.lifecycle_hook_name
-    lifecycle_transition = "autoscaling:EC2_INSTANCE_LAUNCHING"
-    default_result       = "ABANDON"
+    lifecycle_transition = local.vocab.events.transition_launching
+    default_result       = "CONTINUE"
     heartbeat_timeout    = var.lifecycle_hook_heartbeat_timeout
   }
 
@@ -218,6 +239,33 @@ resource "aws_autoscaling_group" "peer" {
     aws_cloudwatch_event_target.launch,
     aws_lambda_permission.launch,
     aws_iam_role_policy.node,
-    aws_iam_role_policy_attachment.node_ssm,
+    aws_iam_role_policy.session_manager,
   ]
+
+  lifecycle {
+    ignore_changes = [initial_lifecycle_hook]
+  }
+}
+
+# The LAUNCHING hook that Terraform keeps up to date (see the comment on the ASG). Every launch
+# waits in Pending:Wait until node-bootstrap completes the action: CONTINUE once its member is
+# healthy and caught up, or ABANDON whenever a new instance could do better (the install or
+# a deadline failed on something transient). The node records a heartbeat every third of the
+# timeout while it is making progress, so the timeout only bounds a HUNG node.
+#
+# default_result is CONTINUE, not ABANDON: a node that stops heartbeating without deciding has
+# hung, or refused for a reason that a new instance would only repeat (data loss detected, a
+# foreign filesystem, the wrong zone). ABANDON would churn such a peer every timeout, forever,
+# and each new instance would re-run the same refusal against the same volume. CONTINUE keeps
+# the instance (InService, not in the load balancer's healthy set) and the alarms
+# (client-healthy-hosts below peer_count, BootstrapRefused) call a human. See README,
+# "Lifecycle hook and deadlines".
+resource "aws_autoscaling_lifecycle_hook" "launching" {
+  for_each = local.peers
+
+  name                   = local.lifecycle_hook_name
+  autoscaling_group_name = aws_autoscaling_group.peer[each.key].name
+  lifecycle_transition   = local.vocab.events.transition_launching
+  default_result         = "CONTINUE"
+  heartbeat_timeout      = var.lifecycle_hook_heartbeat_timeout
 }

@@ -63,9 +63,38 @@ output "lambda_dlq_url" {
   value       = aws_sqs_queue.dlq.id
 }
 
-output "node_role_arn" {
-  description = "IAM role of the peers."
-  value       = aws_iam_role.node.arn
+output "node_role_arns" {
+  description = "IAM role of each peer's instances, by peer index (each may touch only its own peer's volume)."
+  value       = { for k, r in aws_iam_role.node : k => r.arn }
+}
+
+output "launch_template_ids" {
+  description = "Launch template IDs, by peer index."
+  value       = { for k, lt in aws_launch_template.peer : k => lt.id }
+}
+
+output "event_rule_names" {
+  description = "EventBridge rules that invoke peer-dns: the two launch rules and the sweep."
+  value = {
+    lifecycle_action  = aws_cloudwatch_event_rule.lifecycle_action.name
+    launch_successful = aws_cloudwatch_event_rule.launch_successful.name
+    sweep             = aws_cloudwatch_event_rule.sweep.name
+  }
+}
+
+output "cluster_name" {
+  description = "Cluster name C, as given to peer-dns."
+  value       = aws_lambda_function.peer_dns.environment[0].variables[local.env.cluster]
+}
+
+output "domain" {
+  description = "Zone domain D, as given to peer-dns."
+  value       = aws_lambda_function.peer_dns.environment[0].variables[local.env.domain]
+}
+
+output "placeholder_network" {
+  description = "Network the peer-N A records were seeded from (as given to peer-dns)."
+  value       = aws_lambda_function.peer_dns.environment[0].variables[local.env.placeholder_network]
 }
 
 output "node_security_group_id" {
@@ -79,7 +108,7 @@ output "client_lb_security_group_id" {
 }
 
 output "artifacts_bucket" {
-  description = "Bucket holding node-bootstrap (and the etcd tarball when etcd_archive_path is set)."
+  description = "Bucket holding node-bootstrap and (with etcd_archive_path) the etcd tarball, under content-addressed keys."
   value       = aws_s3_bucket.artifacts.id
 }
 
@@ -90,5 +119,5 @@ output "kms_key_arn" {
 
 output "lifecycle_hook_name" {
   description = "Name of the LAUNCHING lifecycle hook on every peer ASG."
-  value       = local.lifecycle_hook_name
+  value       = one(distinct([for h in aws_autoscaling_lifecycle_hook.launching : h.name]))
 }

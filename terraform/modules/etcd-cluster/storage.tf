@@ -35,8 +35,11 @@ resource "aws_ebs_volume" "peer" {
 }
 
 # ---------------------------------------------------------------------------------------------
-# Artifacts bucket: node-bootstrap (and optionally the etcd tarball), encrypted, versioned,
-# private, TLS only. Nodes fetch exact object versions and check SHA-256 before use.
+# Artifacts bucket: node-bootstrap and the etcd tarball, encrypted, versioned, private, TLS
+# only. Keys are content-addressed (<name>/<sha256>/<file>): a key always names the same bytes,
+# so user-data never needs an object version id (a new bucket's versioning can take a while to
+# apply, and an upload in that window gets no version id at all). Nodes still check the
+# SHA-256 before use.
 # ---------------------------------------------------------------------------------------------
 
 resource "aws_s3_bucket" "artifacts" {
@@ -89,8 +92,9 @@ resource "aws_s3_bucket_lifecycle_configuration" "artifacts" {
     id     = "expire-superseded-artifacts"
     status = "Enabled"
     filter {}
-    # Launch templates pin exact object versions; a version becomes noncurrent only when a
-    # newer build is uploaded, and the same apply points every launch template at the new one.
+    # Keys are content-addressed, so an object is only ever deleted (a new build gets a new
+    # key, and the same apply points every launch template at it); versioning keeps a deleted
+    # build restorable for 90 days.
     noncurrent_version_expiration {
       noncurrent_days = 90
     }
@@ -129,11 +133,12 @@ resource "aws_s3_bucket_policy" "artifacts" {
 
 locals {
   node_bootstrap_sha256 = filesha256(var.node_bootstrap_path)
+  etcd_archive_name     = "etcd-v${var.etcd_version}-linux-arm64.tar.gz"
 }
 
 resource "aws_s3_object" "node_bootstrap" {
   bucket                 = aws_s3_bucket.artifacts.id
-  key                    = "node-bootstrap/node-bootstrap"
+  key                    = "node-bootstrap/${local.node_bootstrap_sha256}/node-bootstrap"
   source                 = var.node_bootstrap_path
   source_hash            = filemd5(var.node_bootstrap_path)
   server_side_encryption = "aws:kms"
@@ -145,13 +150,19 @@ resource "aws_s3_object" "node_bootstrap" {
   tags = local.common_tags
 
   depends_on = [aws_s3_bucket_versioning.artifacts, aws_s3_bucket_server_side_encryption_configuration.artifacts]
+
+  lifecycle {
+    # A new build is a new key: upload it before the launch templates move to it, and only
+    # then delete the old one, so a launch in between still finds what its template names.
+    create_before_destroy = true
+  }
 }
 
 resource "aws_s3_object" "etcd" {
   count = var.etcd_archive_path == null ? 0 : 1
 
   bucket                 = aws_s3_bucket.artifacts.id
-  key                    = "etcd/etcd-v${var.etcd_version}-linux-arm64.tar.gz"
+  key                    = "etcd/${local.etcd_sha256}/${local.etcd_archive_name}"
   source                 = var.etcd_archive_path
   source_hash            = filemd5(var.etcd_archive_path)
   server_side_encryption = "aws:kms"
@@ -163,4 +174,12 @@ resource "aws_s3_object" "etcd" {
   tags = local.common_tags
 
   depends_on = [aws_s3_bucket_versioning.artifacts, aws_s3_bucket_server_side_encryption_configuration.artifacts]
+
+  lifecycle {
+    create_before_destroy = true
+    precondition {
+      condition     = filesha256(var.etcd_archive_path) == local.etcd_sha256
+      error_message = "The SHA-256 of etcd_archive_path differs from etcd_sha256 (or, when that is null, from the module's verified checksum of etcd ${var.etcd_version} linux-arm64): refusing to upload it."
+    }
+  }
 }

@@ -127,13 +127,35 @@ variable "health_check_grace_period" {
 }
 
 variable "lifecycle_hook_heartbeat_timeout" {
-  description = "Seconds a launching instance may stay in Pending:Wait before the LAUNCHING hook ABANDONs it (the instance is then terminated and replaced). Sized for a whole-cluster recovery; see the comment on the hook in nodes.tf."
+  description = "Heartbeat timeout in seconds of the LAUNCHING lifecycle hook (STEADFAST_HOOK_TIMEOUT_SECS on the node). node-bootstrap records a heartbeat every third of it while it is still making progress, so this only bounds how long a HUNG node holds the peer's slot. When it runs out, the hook's default result CONTINUE applies: the instance is kept (InService), not replaced, and the target-group alarm tells you (see README, \"Lifecycle hook and deadlines\")."
   type        = number
-  default     = 1800
+  default     = 300
 
   validation {
-    condition     = var.lifecycle_hook_heartbeat_timeout >= 30 && var.lifecycle_hook_heartbeat_timeout <= 7200
-    error_message = "The lifecycle_hook_heartbeat_timeout must be between 30 and 7200 seconds (the AWS limits)."
+    condition     = var.lifecycle_hook_heartbeat_timeout >= 30 && var.lifecycle_hook_heartbeat_timeout <= 7200 && floor(var.lifecycle_hook_heartbeat_timeout) == var.lifecycle_hook_heartbeat_timeout
+    error_message = "The lifecycle_hook_heartbeat_timeout must be a whole number of seconds between 30 and 7200 (the AWS limits); node-bootstrap heartbeats every third of it."
+  }
+}
+
+variable "prepare_deadline_secs" {
+  description = "STEADFAST_PREPARE_DEADLINE_SECS: how long node-bootstrap prepare keeps retrying transient failures (attach, fencing, device, DNS) before it gives up and ABANDONs the launch. The node-bootstrap unit's TimeoutStartSec is this plus 120 s (a systemd drop-in written by cloud-init)."
+  type        = number
+  default     = 1500
+
+  validation {
+    condition     = var.prepare_deadline_secs >= 60 && var.prepare_deadline_secs <= 86400 && floor(var.prepare_deadline_secs) == var.prepare_deadline_secs
+    error_message = "The prepare_deadline_secs must be a whole number between 60 and 86400."
+  }
+}
+
+variable "ready_timeout_secs" {
+  description = "STEADFAST_READY_TIMEOUT_SECS: how long node-bootstrap ready waits for the member to be healthy and caught up before it gives up and ABANDONs the launch. The node-ready unit's TimeoutStartSec is this plus 120 s (a systemd drop-in written by cloud-init)."
+  type        = number
+  default     = 600
+
+  validation {
+    condition     = var.ready_timeout_secs >= 30 && var.ready_timeout_secs <= 86400 && floor(var.ready_timeout_secs) == var.ready_timeout_secs
+    error_message = "The ready_timeout_secs must be a whole number between 30 and 86400."
   }
 }
 
@@ -223,7 +245,7 @@ variable "etcd_version" {
 }
 
 variable "etcd_url" {
-  description = "https:// or s3:// URL of the etcd linux-arm64 release tarball. When null, the GitHub release URL for etcd_version is used. Ignored when etcd_archive_path is set."
+  description = "https:// or s3:// URL of the etcd linux-arm64 release tarball, fetched by every node at boot. Give this OR etcd_archive_path, not both. Prefer etcd_archive_path: with a URL, replacing a node depends on that server (and on a NAT for an internet URL)."
   type        = string
   default     = null
 
@@ -245,7 +267,7 @@ variable "etcd_sha256" {
 }
 
 variable "etcd_archive_path" {
-  description = "Optional local path of the etcd tarball. When set, the module uploads it to the artifacts bucket and nodes fetch it from there through the S3 gateway endpoint, so replacing a node never depends on the internet. Its checksum is still verified against etcd_sha256 (or the table) at boot."
+  description = "Local path of the etcd linux-arm64 release tarball (the default way to ship etcd). The module checks its SHA-256 against etcd_sha256 (or the module's table) at plan time, uploads it to the artifacts bucket under a content-addressed key (etcd/<sha256>/...), and nodes fetch it through the S3 gateway endpoint and check the SHA-256 again before installing: replacing a node never depends on the internet. Required unless etcd_url is given."
   type        = string
   default     = null
 }
@@ -255,14 +277,30 @@ variable "node_bootstrap_path" {
   type        = string
 }
 
-variable "systemd_units_dir" {
-  description = "Directory holding node-bootstrap.service, etcd-member.service and node-ready.service. When null, node-bootstrap/systemd at the root of this repository is used."
-  type        = string
-  default     = null
+variable "tls_enabled" {
+  description = "Whether etcd serves TLS. Must stay false until the TLS issue lands: node-bootstrap refuses STEADFAST_TLS=true (it will not run etcd in plain text behind -ssl names), and certificates are not provisioned yet. Today it selects the SRV names (_etcd-server-ssl/_etcd-client-ssl vs _etcd-server/_etcd-client) and STEADFAST_TLS. See README."
+  type        = bool
+  default     = false
+
+  validation {
+    condition     = !var.tls_enabled
+    error_message = "TLS is not implemented in node-bootstrap yet; set tls_enabled = false (the TLS issue will lift this). With true, every node would refuse to start etcd."
+  }
 }
 
-variable "tls_enabled" {
-  description = "Whether etcd serves TLS. Today this selects the SRV names (_etcd-server-ssl/_etcd-client-ssl vs _etcd-server/_etcd-client), STEADFAST_TLS for node-bootstrap, and nothing else: certificates are NOT provisioned yet (a later issue), and node-bootstrap refuses STEADFAST_TLS=true rather than run plain text behind TLS names, so nodes only start with tls_enabled = false until then. See README."
+variable "placeholder_network" {
+  description = "IPv4 network that seeds the peer-N A records before any node runs: peer N starts at host N + 1 of it (vocab.json placeholder.host_offset), addresses nothing answers on. peer-dns gets it as STEADFAST_PLACEHOLDER_NETWORK and moves a stale record back into it. When null, vocab.json's placeholder.default_network (192.0.2.0/24, TEST-NET-1). It must hold peer_count + 1 host addresses below its broadcast address."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.placeholder_network == null || try(can(cidrnetmask(var.placeholder_network)) && cidrhost(var.placeholder_network, 0) == split("/", var.placeholder_network)[0] && tonumber(split("/", var.placeholder_network)[1]) <= 30, false)
+    error_message = "The placeholder_network must be an IPv4 network in canonical CIDR form (for example 192.0.2.0/24: no host bits set), /30 or larger; it must hold peer_count + 1 host addresses."
+  }
+}
+
+variable "enable_session_manager" {
+  description = "Give the nodes the narrow Session Manager permissions (ssmmessages channel actions and ssm:UpdateInstanceInformation on this account's instances) so that `aws ssm start-session --target i-...` works without SSH. No SSM parameter, document or command access is granted. Needs the ssm and ssmmessages VPC endpoints (or a NAT) to be reachable."
   type        = bool
   default     = true
 }
@@ -338,13 +376,13 @@ variable "lambda_retry_deadline_ms" {
 }
 
 variable "lambda_reserved_concurrency" {
-  description = "Reserved concurrency of peer-dns. Route 53 allows 5 change requests per second per account, so more concurrent writers only add throttling; async events beyond it wait in Lambda's queue and are retried. Set -1 for no reservation (needed in accounts whose concurrency quota is only 10)."
+  description = "Reserved concurrency of peer-dns. null (the default): no reservation, so apply works in any account (a reservation fails when it would leave the account fewer than 100 unreserved executions, e.g. in new accounts whose quota is 10). Route 53 allows 5 change requests per second per account, so in an account with concurrency to spare, 5 caps concurrent writers at what Route 53 accepts and keeps peer-dns from being starved by other functions; async events beyond it wait in Lambda's queue and are retried."
   type        = number
-  default     = 5
+  default     = null
 
   validation {
-    condition     = var.lambda_reserved_concurrency == -1 || (var.lambda_reserved_concurrency >= 1 && var.lambda_reserved_concurrency <= 100)
-    error_message = "The lambda_reserved_concurrency must be -1 (unreserved) or between 1 and 100."
+    condition     = var.lambda_reserved_concurrency == null || try(var.lambda_reserved_concurrency >= 1 && var.lambda_reserved_concurrency <= 100 && floor(var.lambda_reserved_concurrency) == var.lambda_reserved_concurrency, false)
+    error_message = "The lambda_reserved_concurrency must be null (no reservation) or a whole number between 1 and 100."
   }
 }
 
@@ -375,7 +413,7 @@ variable "log_retention_days" {
 # ---------------------------------------------------------------------------------------------
 
 variable "allowed_client_cidr_blocks" {
-  description = "CIDR blocks allowed to reach the etcd client port 2379 (on the peers and on the internal load balancer). 0.0.0.0/0 is refused."
+  description = "CIDR blocks allowed to reach the etcd client port 2379 (on the peers and on the internal load balancer). 0.0.0.0/0 is refused. Values may be unknown until apply (for example computed from a resource created in the same apply): the rules are indexed by position, not by value."
   type        = list(string)
   default     = []
 
@@ -386,7 +424,7 @@ variable "allowed_client_cidr_blocks" {
 }
 
 variable "allowed_client_security_group_ids" {
-  description = "Security groups whose members may reach the etcd client port 2379."
+  description = "Security groups whose members may reach the etcd client port 2379. IDs may be unknown until apply (a security group created in the same apply): the rules are indexed by position, not by value."
   type        = list(string)
   default     = []
 
@@ -397,7 +435,7 @@ variable "allowed_client_security_group_ids" {
 }
 
 variable "node_egress_cidr_blocks" {
-  description = "Where peers may open HTTPS (443) connections: AWS APIs (VPC endpoints or NAT) and the etcd download URL. Narrow it to your VPC CIDR when etcd_archive_path is used and every AWS API has an endpoint."
+  description = "Where peers may open HTTPS (443) connections besides S3 (always allowed through its prefix list): AWS API endpoints (interface VPC endpoints or a NAT) and, with etcd_url, the etcd download server. Narrow it to your VPC CIDR when every AWS API the nodes use has an interface endpoint (see examples/complete)."
   type        = list(string)
   default     = ["0.0.0.0/0"]
 

@@ -1,7 +1,6 @@
 terraform {
-  # Preconditions and nullable variables need Terraform >= 1.3. The repository's offline
-  # `terraform fmt` check runs Terraform 1.0.3, so this module sticks to syntax that 1.0.3 can
-  # parse (no optional() object attributes, no newer built-in functions).
+  # Preconditions and nullable variables need Terraform >= 1.3. The repository's checks run
+  # Terraform 1.11 (fmt, validate, plan and apply against moto).
   required_version = ">= 1.3"
 
   required_providers {
