@@ -1,15 +1,18 @@
 # A complete deployment: its own VPC with three private subnets in three zones, the VPC
-# endpoints the nodes need, an alarm topic, and the etcd-cluster module.
+# endpoints the nodes need, an alarm topic, a client security group and address, and the
+# etcd-cluster module.
 #
-# What a node in a private subnet talks to, and how it gets there:
-#   EC2 API (attach/detach/tag volumes, describe)   ec2 interface endpoint
-#   Auto Scaling API (complete lifecycle action)    autoscaling interface endpoint
-#   S3 (node-bootstrap, optionally etcd; AL2023 dnf repositories)   S3 gateway endpoint
-#   Session Manager (no SSH)                        ssm, ssmmessages, ec2messages endpoints
-#   etcd release tarball on GitHub                  NAT gateway (or etcd_archive_path)
-#   DNS, NTP, IMDS                                  VPC resolver / link-local, no route needed
-# The recovery path (replacing a node) therefore depends on the internet only for the etcd
-# download, and not at all when etcd_archive_path is set.
+# What a node in a private subnet talks to, and how it gets there (no NAT, no internet):
+#   EC2 API (attach/detach/tag volumes, describe)        ec2 interface endpoint
+#   Auto Scaling API (lifecycle action, heartbeats)      autoscaling interface endpoint
+#   CloudWatch API (the node's BootstrapRefused metric)  monitoring interface endpoint
+#   S3 (node-bootstrap and etcd from the artifacts bucket; AL2023 dnf repositories)
+#                                                        S3 gateway endpoint
+#   Session Manager (no SSH; enable_session_manager)     ssm, ssmmessages interface endpoints
+#   DNS, NTP, IMDS                                       VPC resolver / link-local, no route needed
+# The module uploads the etcd tarball (etcd_archive_path) into its artifacts bucket, so the
+# recovery path (replacing a node) depends on nothing outside the region, and a zone outage
+# cannot block replacements in the other zones.
 
 # The three zones are pinned by name: the subnet order is the peer-to-zone mapping, so the set
 # must never change by itself when AWS adds a zone.
@@ -29,7 +32,7 @@ locals {
   # In the given order (never sorted by AWS's answer); the data source checks they exist.
   azs = [for z in local.az_names : z if contains(data.aws_availability_zones.selected.names, z)]
 
-  interface_endpoints = ["ec2", "autoscaling", "ssm", "ssmmessages", "ec2messages"]
+  interface_endpoints = concat(["ec2", "autoscaling", "monitoring"], var.enable_session_manager ? ["ssm", "ssmmessages"] : [])
 
   node_bootstrap_path = var.node_bootstrap_path != null ? var.node_bootstrap_path : "${path.module}/../../../target/aarch64-unknown-linux-gnu/release/node-bootstrap"
   lambda_zip_path     = var.lambda_zip_path != null ? var.lambda_zip_path : "${path.module}/../../../target/lambda/peer-dns/bootstrap.zip"
@@ -77,72 +80,6 @@ resource "aws_route_table_association" "private" {
 
   subnet_id      = aws_subnet.private[count.index].id
   route_table_id = aws_route_table.private.id
-}
-
-# --- Optional NAT (etcd download from GitHub) ---------------------------------------------------
-
-resource "aws_internet_gateway" "this" {
-  count = var.enable_nat_gateway ? 1 : 0
-
-  vpc_id = aws_vpc.this.id
-  tags   = { Name = var.cluster_name }
-}
-
-resource "aws_subnet" "public" {
-  count = var.enable_nat_gateway ? 1 : 0
-
-  vpc_id                  = aws_vpc.this.id
-  availability_zone       = local.az_names[0]
-  cidr_block              = cidrsubnet(var.vpc_cidr, 8, 255)
-  map_public_ip_on_launch = false
-  tags                    = { Name = "${var.cluster_name}-public-nat" }
-}
-
-resource "aws_route_table" "public" {
-  count = var.enable_nat_gateway ? 1 : 0
-
-  vpc_id = aws_vpc.this.id
-  tags   = { Name = "${var.cluster_name}-public" }
-}
-
-resource "aws_route" "public_default" {
-  count = var.enable_nat_gateway ? 1 : 0
-
-  route_table_id         = aws_route_table.public[0].id
-  destination_cidr_block = "0.0.0.0/0"
-  gateway_id             = aws_internet_gateway.this[0].id
-}
-
-resource "aws_route_table_association" "public" {
-  count = var.enable_nat_gateway ? 1 : 0
-
-  subnet_id      = aws_subnet.public[0].id
-  route_table_id = aws_route_table.public[0].id
-}
-
-resource "aws_eip" "nat" {
-  count = var.enable_nat_gateway ? 1 : 0
-
-  domain = "vpc"
-  tags   = { Name = "${var.cluster_name}-nat" }
-
-  depends_on = [aws_internet_gateway.this]
-}
-
-resource "aws_nat_gateway" "this" {
-  count = var.enable_nat_gateway ? 1 : 0
-
-  allocation_id = aws_eip.nat[0].id
-  subnet_id     = aws_subnet.public[0].id
-  tags          = { Name = var.cluster_name }
-}
-
-resource "aws_route" "private_default" {
-  count = var.enable_nat_gateway ? 1 : 0
-
-  route_table_id         = aws_route_table.private.id
-  destination_cidr_block = "0.0.0.0/0"
-  nat_gateway_id         = aws_nat_gateway.this[0].id
 }
 
 # --- VPC endpoints ------------------------------------------------------------------------------
@@ -294,6 +231,32 @@ resource "aws_sns_topic_subscription" "alarm_email" {
   endpoint  = var.alarm_email
 }
 
+# --- Clients -------------------------------------------------------------------------------------
+# Both are created in this same apply, so their IDs and addresses are unknown at plan time: the
+# module must (and does) accept client rules it cannot key by value. terraform plan of this
+# example proves it.
+
+# Attach this security group to the instances that use etcd.
+resource "aws_security_group" "clients" {
+  name_prefix = "${var.cluster_name}-clients-"
+  description = "etcd clients of ${var.cluster_name}: members may reach the etcd client port"
+  vpc_id      = aws_vpc.this.id
+  tags        = { Name = "${var.cluster_name}-clients" }
+
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+
+# A fixed private address for one more client (for example a bastion or a batch host), allowed
+# by address rather than by group; AWS picks the address at apply time.
+resource "aws_network_interface" "client" {
+  subnet_id       = aws_subnet.private[0].id
+  security_groups = [aws_security_group.clients.id]
+  description     = "steadfast ${var.cluster_name}: example etcd client address"
+  tags            = { Name = "${var.cluster_name}-client" }
+}
+
 # --- The cluster --------------------------------------------------------------------------------
 
 module "etcd" {
@@ -305,20 +268,20 @@ module "etcd" {
   subnet_ids    = aws_subnet.private[*].id
   peer_count    = var.peer_count
   instance_type = var.instance_type
+  etcd_version  = var.etcd_version
 
   node_bootstrap_path = local.node_bootstrap_path
   lambda_zip_path     = local.lambda_zip_path
   etcd_archive_path   = var.etcd_archive_path
 
-  # TLS is not wired yet (a later issue) and node-bootstrap refuses STEADFAST_TLS=true rather
-  # than serve plain text behind -ssl names, so the example runs plain text inside the VPC.
-  tls_enabled = false
+  # Clients: members of the clients security group, and the one address above.
+  allowed_client_security_group_ids = [aws_security_group.clients.id]
+  allowed_client_cidr_blocks        = ["${aws_network_interface.client.private_ip}/32"]
 
-  # Any client inside the VPC may use the cluster (through the NLB or directly).
-  allowed_client_cidr_blocks = [var.vpc_cidr]
-
-  # Endpoints are reached inside the VPC; GitHub (for the etcd download) only through NAT.
-  node_egress_cidr_blocks = var.enable_nat_gateway || var.etcd_archive_path == null ? ["0.0.0.0/0"] : [var.vpc_cidr]
+  # Every AWS API the nodes use has an interface endpoint inside the VPC (S3 is allowed by its
+  # prefix list): HTTPS never needs to leave the VPC.
+  node_egress_cidr_blocks = [var.vpc_cidr]
+  enable_session_manager  = var.enable_session_manager
 
   alarm_sns_topic_arn = aws_sns_topic.alarms.arn
 

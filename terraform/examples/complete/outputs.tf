@@ -47,3 +47,8 @@ output "alarm_topic_arn" {
   description = "SNS topic the alarms notify."
   value       = aws_sns_topic.alarms.arn
 }
+
+output "client_security_group_id" {
+  description = "Attach this security group to the instances that use etcd."
+  value       = aws_security_group.clients.id
+}

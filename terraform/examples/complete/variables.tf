@@ -50,16 +50,21 @@ variable "instance_type" {
   default     = "m7g.large"
 }
 
-variable "enable_nat_gateway" {
-  description = "Create one NAT gateway so nodes can download etcd from GitHub. Not needed when etcd_archive_path is set: every AWS API the nodes use has a VPC endpoint here."
-  type        = bool
-  default     = true
+variable "etcd_archive_path" {
+  description = "Local path of the etcd linux-arm64 release tarball (etcd-v<version>-linux-arm64.tar.gz). The module checks its SHA-256 and uploads it into the cluster's artifacts bucket; nodes fetch it through the S3 gateway endpoint, so no NAT or internet access is needed."
+  type        = string
 }
 
-variable "etcd_archive_path" {
-  description = "Optional local path of the etcd linux-arm64 tarball, mirrored into the artifacts bucket so that replacing a node never needs the internet."
+variable "etcd_version" {
+  description = "etcd version of etcd_archive_path (3.5.17-3.5.27 have verified checksums in the module)."
   type        = string
-  default     = null
+  default     = "3.5.17"
+}
+
+variable "enable_session_manager" {
+  description = "Give the nodes the narrow Session Manager permissions and create the ssm and ssmmessages endpoints."
+  type        = bool
+  default     = true
 }
 
 variable "node_bootstrap_path" {
