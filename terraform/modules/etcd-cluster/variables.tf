@@ -138,7 +138,7 @@ variable "lifecycle_hook_heartbeat_timeout" {
 }
 
 variable "prepare_deadline_secs" {
-  description = "STEADFAST_PREPARE_DEADLINE_SECS: how long node-bootstrap prepare keeps retrying transient failures (attach, fencing, device, DNS) before it gives up and ABANDONs the launch. The node-bootstrap unit's TimeoutStartSec is this plus 120 s (a systemd drop-in written by cloud-init)."
+  description = "STEADFAST_PREPARE_DEADLINE_SECS: how long node-bootstrap prepare keeps retrying transient failures (attach, fencing, device, DNS) before it gives up (ABANDONing the launch when a new instance could do better). The node-bootstrap unit's TimeoutStartSec is this plus 120 s (a systemd drop-in written by cloud-init)."
   type        = number
   default     = 1500
 
@@ -149,7 +149,7 @@ variable "prepare_deadline_secs" {
 }
 
 variable "ready_timeout_secs" {
-  description = "STEADFAST_READY_TIMEOUT_SECS: how long node-bootstrap ready waits for the member to be healthy and caught up before it gives up and ABANDONs the launch. The node-ready unit's TimeoutStartSec is this plus 120 s (a systemd drop-in written by cloud-init)."
+  description = "STEADFAST_READY_TIMEOUT_SECS: how long node-bootstrap ready waits for the member to be healthy and caught up before it gives up (ABANDONing the launch when a new instance could do better). The node-ready unit's TimeoutStartSec is this plus 120 s (a systemd drop-in written by cloud-init)."
   type        = number
   default     = 600
 
