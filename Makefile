@@ -9,7 +9,7 @@ CARGO      ?= cargo
 export CARGO_TARGET_DIR ?= $(CURDIR)/target
 LAMBDA_ZIP := $(CARGO_TARGET_DIR)/lambda/peer-dns/bootstrap.zip
 
-.PHONY: all deps build test test-rust test-terraform lambda node-bootstrap-arm64 bench fmt lint sandbox clean
+.PHONY: all deps build test test-rust test-terraform tf-local lambda node-bootstrap-arm64 bench fmt lint sandbox clean
 
 all: build
 
@@ -25,8 +25,22 @@ test: deps test-rust test-terraform
 test-rust:
 	$(CARGO) test --workspace --no-fail-fast -- --test-threads=2
 
-test-terraform:
+## test-terraform: terraform fmt + validate (Terraform from the machine, providers from its mirror),
+## checkov, the HCL structure tests (templates rendered, shellcheck, systemd-analyze verify).
+test-terraform: deps
 	@scripts/terraform-check.sh
+
+## tf-local: terraform apply of the real module (terraform/examples/local) against a local moto,
+## then terraform destroy. KEEP=1 leaves it up (state in $(TF_LOCAL_STATE); outputs in up.json there).
+TF_LOCAL_STATE ?= $(CARGO_TARGET_DIR)/tf-local
+tf-local: deps
+	@scripts/tf-local.sh down $(TF_LOCAL_STATE) >/dev/null
+	@scripts/tf-local.sh up $(TF_LOCAL_STATE)
+ifneq ($(KEEP),1)
+	@scripts/tf-local.sh down $(TF_LOCAL_STATE)
+else
+	@echo "left up (KEEP=1): scripts/tf-local.sh down $(TF_LOCAL_STATE)"
+endif
 
 ## lambda: the deployable arm64 zip of peer-dns, at target/lambda/peer-dns/bootstrap.zip
 lambda: deps

