@@ -9,7 +9,7 @@ CARGO      ?= cargo
 export CARGO_TARGET_DIR ?= $(CURDIR)/target
 LAMBDA_ZIP := $(CARGO_TARGET_DIR)/lambda/peer-dns/bootstrap.zip
 
-.PHONY: all deps build test test-rust test-terraform tf-local lambda node-bootstrap-arm64 bench fmt lint sandbox clean
+.PHONY: all deps build test test-rust test-moto test-terraform tf-local lambda node-bootstrap-arm64 bench fmt lint sandbox clean
 
 all: build
 
@@ -17,13 +17,17 @@ deps:
 	@scripts/deps.sh
 
 build: deps
-	$(CARGO) build --workspace
+	$(CARGO) build --workspace --bins
 
 ## test: the whole suite: Rust (unit, SDK mocks, moto, loop devices, cargo-lambda e2e) + Terraform checks.
-test: deps test-rust test-terraform
+test: deps test-rust test-moto test-terraform
 
 test-rust:
 	$(CARGO) test --workspace --no-fail-fast -- --test-threads=2
+
+## test-moto: the moto launcher's own tests (lifecycle hooks, faults, S3 policies)
+test-moto:
+	$(VENV)/bin/python -m unittest discover -s tests/sandbox/moto
 
 ## test-terraform: terraform fmt + validate (Terraform from the machine, providers from its mirror),
 ## checkov, the HCL structure tests (templates rendered, shellcheck, systemd-analyze verify).
@@ -51,13 +55,13 @@ lambda: deps
 ## target/aarch64-unknown-linux-gnu/release/node-bootstrap
 node-bootstrap-arm64: deps
 	cargo-lambda lambda build --release --arm64 -p node-bootstrap --bin node-bootstrap
-	@mkdir -p $(CARGO_TARGET_DIR)/aarch64-unknown-linux-gnu/release
-	@cp $(CARGO_TARGET_DIR)/lambda/node-bootstrap/bootstrap $(CARGO_TARGET_DIR)/aarch64-unknown-linux-gnu/release/node-bootstrap 2>/dev/null || true
+	mkdir -p $(CARGO_TARGET_DIR)/aarch64-unknown-linux-gnu/release
+	cp $(CARGO_TARGET_DIR)/lambda/node-bootstrap/bootstrap $(CARGO_TARGET_DIR)/aarch64-unknown-linux-gnu/release/node-bootstrap
 	@ls -l $(CARGO_TARGET_DIR)/aarch64-unknown-linux-gnu/release/node-bootstrap
 
 ## bench: peer-dns warm/cold/RSS and node-bootstrap prepare; JSON under target/bench/
 bench: deps
-	$(CARGO) build --release -p peer-dns -p node-bootstrap -p steadfast-sandbox --bins
+	$(CARGO) build --release --workspace --bins
 	$(CARGO_TARGET_DIR)/release/bench all
 
 fmt:
@@ -68,8 +72,10 @@ lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 ## sandbox: the local region in the foreground (Ctrl-C tears it down). Needs root.
+## `--workspace --bins` resolves the same features as `cargo test --workspace` (the sandbox crate
+## depends on what the tests use), so after `make test` this compiles nothing new.
 sandbox: deps
-	$(CARGO) build -p node-bootstrap -p peer-dns -p steadfast-sandbox --bins
+	$(CARGO) build --workspace --bins
 	$(CARGO_TARGET_DIR)/debug/sandbox up
 
 clean:

@@ -1,20 +1,24 @@
-//! steadfast's core: the cluster's vocabulary, the pure planners, and narrow traits over AWS.
+//! steadfast's core: the cluster's vocabulary, the pure planners, and narrow ports over AWS.
 //!
 //! # Layout
-//! - [`vocab`]: cluster, peer, zone, record and tag names; validation of every input. The only
-//!   place that formats a name or a tag.
-//! - [`records`]: `plan_records`, desired `peer-N` addresses vs. Route 53 -> UPSERTs (pure).
-//! - [`slots`]: `plan_slots`, which live instance holds each peer's slot (pure).
-//! - [`aws`]: the traits handlers depend on (`Dns`, `Groups`, `Compute`) and, in [`aws::sdk`],
-//!   their adapters over the AWS SDK.
-//! - [`retry`]: deadline-bounded retries with backoff and jitter.
+//! - [`vocab`]: cluster, peer, zone, record, tag, hook, env-variable, event and step names; the
+//!   placeholder scheme; validation of every input. The names Terraform shares come from
+//!   `terraform/modules/etcd-cluster/vocab.json` (the build script generates them).
+//! - [`records`]: `plan_peer_records`, the one planner of the `peer-N` A records (which live
+//!   instance holds each slot, and the record changes that needs; pure).
+//! - [`aws`]: the typed cloud ([`aws::model`]: lifecycle, instance, attachment and volume
+//!   states, groups, instances, volumes), the ports handlers depend on (`Records`, `Groups`,
+//!   `Instances`, `Volumes`), their AWS SDK adapters in [`aws::sdk`], and (feature `fake`) one
+//!   stateful in-memory cloud for tests, [`aws::fake`].
+//! - [`retry`]: deadline-bounded retries with backoff and jitter for AWS calls.
+//! - [`poll`]: waiting for a condition with backoff and a deadline.
 //! - [`error`]: the crate's error enum; keeps AWS error codes.
 
 pub mod aws;
 pub mod error;
+pub mod poll;
 pub mod records;
 pub mod retry;
-pub mod slots;
 pub mod vocab;
 
 pub use error::{Error, Result};

@@ -1,9 +1,15 @@
-//! Flags and environment variables (every flag has an `env`). Names never start with `ETCD_`:
-//! etcd reads those itself.
+//! Flags and environment variables (every flag has an `env`; the names come from the shared
+//! vocabulary), validated once into a [`NodeConfig`]. Names never start with `ETCD_`: etcd reads
+//! those itself.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use steadfast_core::vocab::{env, validate_sizes, DEFAULT_PEER_COUNT, DEFAULT_ZONE_COUNT};
+use steadfast_core::Domain;
+
+use crate::error::{BootstrapError, Result};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -29,52 +35,52 @@ pub enum Command {
 #[derive(Debug, Clone, Args)]
 pub struct Opts {
     /// The private hosted zone's domain D (peers are peer-N.<cluster>.D).
-    #[arg(long, env = "STEADFAST_DOMAIN")]
+    #[arg(long, env = env::DOMAIN)]
     pub domain: String,
     /// Number of peers (odd, >= 3).
-    #[arg(long, env = "STEADFAST_PEER_COUNT", default_value_t = 9)]
+    #[arg(long, env = env::PEER_COUNT, default_value_t = DEFAULT_PEER_COUNT)]
     pub peer_count: u32,
     /// Number of availability zones the peers are spread over.
-    #[arg(long, env = "STEADFAST_ZONE_COUNT", default_value_t = 3)]
+    #[arg(long, env = env::ZONE_COUNT, default_value_t = DEFAULT_ZONE_COUNT)]
     pub zone_count: u32,
     /// Where the volume is mounted; etcd's data dir.
-    #[arg(long, env = "STEADFAST_DATA_DIR", default_value = "/var/lib/etcd")]
+    #[arg(long, env = env::DATA_DIR, default_value = "/var/lib/etcd")]
     pub data_dir: PathBuf,
     /// etcd's environment file, written atomically by prepare.
-    #[arg(long, env = "STEADFAST_ETCD_ENV_FILE", default_value = "/run/steadfast/etcd.env")]
+    #[arg(long, env = env::ENV_FILE, default_value = "/run/steadfast/etcd.env")]
     pub env_file: PathBuf,
     /// User that owns the data dir (etcd's user); unset: leave ownership alone.
-    #[arg(long, env = "STEADFAST_ETCD_USER")]
+    #[arg(long, env = env::ETCD_USER)]
     pub etcd_user: Option<String>,
     /// Lifecycle hook to complete (CONTINUE) once etcd is ready; unset: complete nothing.
-    #[arg(long, env = "STEADFAST_LIFECYCLE_HOOK")]
+    #[arg(long, env = env::LIFECYCLE_HOOK)]
     pub lifecycle_hook: Option<String>,
     /// How long a volume may stay attached to a dead instance before it is force-detached.
-    #[arg(long, env = "STEADFAST_DETACH_GRACE_SECS", default_value_t = 60)]
+    #[arg(long, env = env::DETACH_GRACE_SECS, default_value_t = 60)]
     pub detach_grace_secs: u64,
     /// Deadline for the volume to be attached here (fencing included).
-    #[arg(long, env = "STEADFAST_ATTACH_TIMEOUT_SECS", default_value_t = 300)]
+    #[arg(long, env = env::ATTACH_TIMEOUT_SECS, default_value_t = 300)]
     pub attach_timeout_secs: u64,
     /// Deadline for the block device to appear after the attach.
-    #[arg(long, env = "STEADFAST_DEVICE_TIMEOUT_SECS", default_value_t = 120)]
+    #[arg(long, env = env::DEVICE_TIMEOUT_SECS, default_value_t = 120)]
     pub device_timeout_secs: u64,
     /// Deadline for this peer's name to resolve to this instance (all names on a fresh volume).
-    #[arg(long, env = "STEADFAST_DNS_TIMEOUT_SECS", default_value_t = 300)]
+    #[arg(long, env = env::DNS_TIMEOUT_SECS, default_value_t = 300)]
     pub dns_timeout_secs: u64,
     /// Deadline for etcd to become healthy and caught up (ready).
-    #[arg(long, env = "STEADFAST_READY_TIMEOUT_SECS", default_value_t = 600)]
+    #[arg(long, env = env::READY_TIMEOUT_SECS, default_value_t = 600)]
     pub ready_timeout_secs: u64,
     /// Deadline of each AWS operation, retries included.
-    #[arg(long, env = "STEADFAST_AWS_DEADLINE_SECS", default_value_t = 30)]
+    #[arg(long, env = env::AWS_DEADLINE_SECS, default_value_t = 30)]
     pub aws_deadline_secs: u64,
     /// Root under which sys/block and dev are read (the sandbox presents its own devices).
-    #[arg(long, env = "STEADFAST_DEV_ROOT", default_value = "/")]
+    #[arg(long, env = env::DEV_ROOT, default_value = "/")]
     pub dev_root: PathBuf,
     /// Device name given to AttachVolume (on Nitro the device is found by serial anyway).
-    #[arg(long, env = "STEADFAST_DEVICE_NAME", default_value = "/dev/sdf")]
+    #[arg(long, env = env::DEVICE_NAME, default_value = "/dev/sdf")]
     pub device_name: String,
     /// Peer and client TLS. Not implemented yet: `true` is refused rather than silently ignored.
-    #[arg(long, env = "STEADFAST_TLS", default_value_t = false, action = clap::ArgAction::Set)]
+    #[arg(long, env = env::TLS, default_value_t = false, action = clap::ArgAction::Set)]
     pub tls: bool,
 }
 
@@ -83,6 +89,123 @@ pub struct RunOpts {
     #[command(flatten)]
     pub opts: Opts,
     /// The etcd binary `run` starts.
-    #[arg(long, env = "STEADFAST_ETCD_BIN", default_value = "etcd")]
+    #[arg(long, env = env::ETCD_BIN, default_value = "etcd")]
     pub etcd_bin: PathBuf,
+}
+
+/// The fence-and-attach settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttachSettings {
+    /// How long a dead holder may keep the volume before it is force-detached.
+    pub grace: Duration,
+    pub deadline: Duration,
+    /// The device name passed to AttachVolume (`/dev/sdf`); on Nitro the device is found by
+    /// serial, whatever this says.
+    pub device_name: String,
+}
+
+/// [`Opts`], validated: every value a step uses, typed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeConfig {
+    pub domain: Domain,
+    pub peer_count: u32,
+    pub zone_count: u32,
+    pub data_dir: PathBuf,
+    pub env_file: PathBuf,
+    pub etcd_user: Option<String>,
+    pub lifecycle_hook: Option<String>,
+    pub attach: AttachSettings,
+    pub device_timeout: Duration,
+    pub dns_timeout: Duration,
+    pub ready_timeout: Duration,
+    pub aws_deadline: Duration,
+    pub dev_root: PathBuf,
+}
+
+impl NodeConfig {
+    /// Checks the options; every error names its variable.
+    pub fn from_opts(o: &Opts) -> Result<Self> {
+        if o.tls {
+            return Err(BootstrapError::Config(format!(
+                "{}=true: TLS is not implemented yet in node-bootstrap; refusing to start etcd in plain text behind TLS names",
+                env::TLS
+            )));
+        }
+        let domain = Domain::new(&o.domain).map_err(|e| BootstrapError::Config(format!("{}: {e}", env::DOMAIN)))?;
+        validate_sizes(o.peer_count, o.zone_count)
+            .map_err(|e| BootstrapError::Config(format!("{} / {}: {e}", env::PEER_COUNT, env::ZONE_COUNT)))?;
+        let secs = |var: &str, v: u64| -> Result<Duration> {
+            if v == 0 {
+                return Err(BootstrapError::Config(format!("{var}: must be at least 1 second")));
+            }
+            Ok(Duration::from_secs(v))
+        };
+        if !o.data_dir.is_absolute() {
+            return Err(BootstrapError::Config(format!(
+                "{}: {} is not an absolute path",
+                env::DATA_DIR,
+                o.data_dir.display()
+            )));
+        }
+        Ok(Self {
+            domain,
+            peer_count: o.peer_count,
+            zone_count: o.zone_count,
+            data_dir: o.data_dir.clone(),
+            env_file: o.env_file.clone(),
+            etcd_user: o.etcd_user.clone().filter(|u| !u.is_empty()),
+            lifecycle_hook: o.lifecycle_hook.clone().filter(|h| !h.is_empty()),
+            attach: AttachSettings {
+                grace: Duration::from_secs(o.detach_grace_secs),
+                deadline: secs(env::ATTACH_TIMEOUT_SECS, o.attach_timeout_secs)?,
+                device_name: o.device_name.clone(),
+            },
+            device_timeout: secs(env::DEVICE_TIMEOUT_SECS, o.device_timeout_secs)?,
+            dns_timeout: secs(env::DNS_TIMEOUT_SECS, o.dns_timeout_secs)?,
+            ready_timeout: secs(env::READY_TIMEOUT_SECS, o.ready_timeout_secs)?,
+            aws_deadline: secs(env::AWS_DEADLINE_SECS, o.aws_deadline_secs)?,
+            dev_root: o.dev_root.clone(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(args: &[&str]) -> Opts {
+        let mut argv = vec!["node-bootstrap", "prepare"];
+        if !args.contains(&"--domain") {
+            argv.extend(["--domain", "etcd.internal"]);
+        }
+        argv.extend_from_slice(args);
+        match Cli::try_parse_from(argv).unwrap().command {
+            Command::Prepare(o) => o,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn defaults_validate() {
+        let c = NodeConfig::from_opts(&opts(&[])).unwrap();
+        assert_eq!(c.domain.as_str(), "etcd.internal");
+        assert_eq!((c.peer_count, c.zone_count), (9, 3));
+        assert_eq!(c.attach.grace, Duration::from_secs(60));
+        assert_eq!(c.lifecycle_hook, None);
+    }
+
+    #[test]
+    fn every_error_names_its_variable() {
+        for (args, var) in [
+            (&["--tls", "true"][..], env::TLS),
+            (&["--domain", "a..b"], env::DOMAIN),
+            (&["--peer-count", "4"], env::PEER_COUNT),
+            (&["--zone-count", "0"], env::ZONE_COUNT),
+            (&["--dns-timeout-secs", "0"], env::DNS_TIMEOUT_SECS),
+            (&["--data-dir", "relative/dir"], env::DATA_DIR),
+        ] {
+            let err = NodeConfig::from_opts(&opts(args)).unwrap_err().to_string();
+            assert!(err.contains(var), "{args:?}: {err}");
+        }
+    }
 }

@@ -7,8 +7,9 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use steadfast_core::poll::{self, Backoff, Poll};
 use steadfast_core::{Cluster, PeerIndex};
 
 use crate::error::{BootstrapError, Result};
@@ -76,37 +77,54 @@ fn fmt_ips(ips: &[Ipv4Addr]) -> String {
     }
 }
 
+/// What the system resolver answers now for the names [`check_names`] looks at.
+async fn look(
+    cluster: &Cluster,
+    me: PeerIndex,
+    fresh: bool,
+) -> BTreeMap<PeerIndex, std::result::Result<Vec<Ipv4Addr>, String>> {
+    let mut answers = BTreeMap::new();
+    let peers: Vec<PeerIndex> = if fresh { cluster.peers().collect() } else { vec![me] };
+    for p in peers {
+        answers.insert(p, resolve(&cluster.peer_host(p)).await);
+    }
+    answers
+}
+
 /// Polls until [`check_names`] is happy, up to `deadline`.
 pub async fn wait(cluster: &Cluster, me: PeerIndex, my_ip: Ipv4Addr, fresh: bool, deadline: Duration) -> Result<()> {
-    let start = Instant::now();
-    let mut pause = Duration::from_millis(50);
-    loop {
-        let mut answers = BTreeMap::new();
-        let peers: Vec<PeerIndex> = if fresh { cluster.peers().collect() } else { vec![me] };
-        for p in peers {
-            answers.insert(p, resolve(&cluster.peer_host(p)).await);
-        }
-        let problems = check_names(cluster, me, my_ip, &answers, fresh);
-        if problems.is_empty() {
-            return Ok(());
-        }
-        if start.elapsed() + pause > deadline {
-            let found = match answers.get(&me) {
-                Some(Ok(ips)) => fmt_ips(ips),
-                Some(Err(e)) => format!("nothing ({e})"),
-                None => "nothing".into(),
-            };
-            return Err(BootstrapError::DnsMismatch {
-                name: cluster.peer_host(me),
-                found: format!("{found}; all problems: {}", problems.join("; ")),
-                expected: my_ip.to_string(),
-                secs: deadline.as_secs(),
-            });
-        }
-        tracing::debug!(step = "dns", problems = ?problems, "waiting for DNS");
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(Duration::from_secs(1));
-    }
+    let last_own: std::sync::Mutex<String> = std::sync::Mutex::new("nothing".into());
+    let outcome = poll::until(
+        deadline,
+        Backoff::new(Duration::from_millis(50), Duration::from_secs(1)),
+        || async {
+            let answers = look(cluster, me, fresh).await;
+            let problems = check_names(cluster, me, my_ip, &answers, fresh);
+            if problems.is_empty() {
+                return Ok::<_, BootstrapError>(Poll::Ready(()));
+            }
+            if let Ok(mut g) = last_own.lock() {
+                *g = match answers.get(&me) {
+                    Some(Ok(ips)) => fmt_ips(ips),
+                    Some(Err(e)) => format!("nothing ({e})"),
+                    None => "nothing".into(),
+                };
+            }
+            tracing::debug!(during = "dns", problems = ?problems, "waiting for DNS");
+            Ok(Poll::Pending(problems.join("; ")))
+        },
+    )
+    .await?;
+    outcome.map_err(|t| BootstrapError::DnsMismatch {
+        name: cluster.peer_host(me),
+        found: format!(
+            "{}; all problems: {}",
+            last_own.lock().map(|g| g.clone()).unwrap_or_default(),
+            t.last
+        ),
+        expected: my_ip.to_string(),
+        secs: deadline.as_secs(),
+    })
 }
 
 #[cfg(test)]

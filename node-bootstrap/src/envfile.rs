@@ -9,12 +9,6 @@ use steadfast_core::{Cluster, PeerIndex};
 
 use crate::error::{BootstrapError, Result};
 
-/// `new` on a fresh data dir (bootstrap through SRV discovery), `existing` when the member's
-/// data is there (etcd then ignores the discovery flags and rejoins as the same member).
-pub fn is_fresh(data_dir: &Path) -> bool {
-    !data_dir.join("member").join("snap").exists() && !data_dir.join("member").join("wal").exists()
-}
-
 pub fn render(
     cluster: &Cluster,
     peer: PeerIndex,
@@ -148,15 +142,5 @@ mod tests {
             "ETCD_ADVERTISE_CLIENT_URLS".into(),
             "https://peer-4.main.etcd.internal:2379".into()
         )));
-    }
-
-    #[test]
-    fn freshness() {
-        let d = tempfile::tempdir().unwrap();
-        assert!(is_fresh(d.path()));
-        std::fs::create_dir_all(d.path().join("lost+found")).unwrap();
-        assert!(is_fresh(d.path()));
-        std::fs::create_dir_all(d.path().join("member/wal")).unwrap();
-        assert!(!is_fresh(d.path()));
     }
 }

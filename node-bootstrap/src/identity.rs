@@ -5,11 +5,12 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use aws_config::imds::client::Client as Imds;
-use steadfast_core::aws::Compute;
+use steadfast_core::aws::Instances;
 use steadfast_core::error::error_chain;
 use steadfast_core::vocab::{TAG_CLUSTER, TAG_PEER};
-use steadfast_core::{Cluster, ClusterName, Domain, PeerIndex};
+use steadfast_core::{Cluster, ClusterName, PeerIndex};
 
+use crate::config::NodeConfig;
 use crate::error::{BootstrapError, Result};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,29 +59,24 @@ pub async fn from_imds(timeout: Duration) -> Result<Identity> {
 }
 
 /// The instance's cluster and peer, from its `steadfast:cluster` / `steadfast:peer` tags.
-pub async fn peer_of<C: Compute>(
-    ec2: &C,
-    id: &Identity,
-    domain: &Domain,
-    peer_count: u32,
-    zone_count: u32,
-) -> Result<(Cluster, PeerIndex)> {
+pub async fn cluster_and_peer<I: Instances>(ec2: &I, id: &Identity, cfg: &NodeConfig) -> Result<(Cluster, PeerIndex)> {
     let found = ec2.describe_instances(std::slice::from_ref(&id.instance_id)).await?;
     let inst = found
         .into_iter()
         .find(|i| i.instance_id == id.instance_id)
         .ok_or_else(|| BootstrapError::Imds(format!("EC2 does not know instance {}", id.instance_id)))?;
-    let tag = |k: &str| inst.tags.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
-    let cluster_name = tag(TAG_CLUSTER).ok_or_else(|| BootstrapError::MissingTag {
+    let missing = |tag| BootstrapError::MissingTag {
         instance: id.instance_id.clone(),
-        tag: TAG_CLUSTER,
-    })?;
-    let peer_value = tag(TAG_PEER).ok_or_else(|| BootstrapError::MissingTag {
-        instance: id.instance_id.clone(),
-        tag: TAG_PEER,
-    })?;
-    let name = ClusterName::new(&cluster_name)?;
-    let cluster = Cluster::new(name, domain.clone(), peer_count, zone_count)?;
-    let peer = cluster.parse_peer_tag(&peer_value)?;
+        tag,
+    };
+    let cluster_name = inst.tags.cluster().ok_or_else(|| missing(TAG_CLUSTER))?;
+    let peer_value = inst.tags.peer().ok_or_else(|| missing(TAG_PEER))?;
+    let cluster = Cluster::new(
+        ClusterName::new(cluster_name)?,
+        cfg.domain.clone(),
+        cfg.peer_count,
+        cfg.zone_count,
+    )?;
+    let peer = cluster.parse_peer_tag(peer_value)?;
     Ok((cluster, peer))
 }

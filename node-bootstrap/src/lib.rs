@@ -3,30 +3,29 @@
 //! and reports ready only when the member is healthy and caught up.
 //!
 //! # Layout
-//! - [`config`]: flags and `STEADFAST_*` environment variables (clap).
+//! - [`config`]: flags and `STEADFAST_*` environment variables (clap), validated into a
+//!   `NodeConfig`.
 //! - [`identity`]: IMDSv2 identity; cluster and peer from the instance's tags.
-//! - [`attach`]: `plan_attach` (pure) and the fence-then-attach loop.
-//! - [`device`]: the block device by EBS serial under a configurable sysfs/dev root.
-//! - [`format`]: `plan_format` (pure) over a `blkid -p` probe.
-//! - [`disk`]: blkid, mkfs.ext4, e2fsck, resize2fs, mount; mountinfo.
+//! - [`volume`]: the peer's volume: find it, fence and attach it (`plan_attach`), its device by
+//!   EBS serial, its filesystem (`plan_filesystem`: format / check / grow / refuse), the disk
+//!   tools.
+//! - [`datadir`]: mount at the data dir (`plan_mount`), ownership, freshness.
 //! - [`dns`]: the DNS self-check (and all names on a fresh data dir).
 //! - [`envfile`]: etcd's environment file, written atomically.
-//! - [`prepare`]: the steps above in order, each logged with its duration.
+//! - [`prepare`]: the steps above in order, each a named `Step`, timed and logged once.
 //! - [`ready`]: real health + catch-up via `etcd-client`; CompleteLifecycleAction.
 //! - [`run`]: start etcd, supervise it, forward signals.
 //! - [`error`]: the crate's error enum.
 
-pub mod attach;
 pub mod config;
-pub mod device;
-pub mod disk;
+pub mod datadir;
 pub mod dns;
 pub mod envfile;
 pub mod error;
-pub mod format;
 pub mod identity;
 pub mod prepare;
 pub mod ready;
 pub mod run;
+pub mod volume;
 
 pub use error::{BootstrapError, Result};

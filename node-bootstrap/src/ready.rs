@@ -6,14 +6,12 @@ use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use etcd_client::{Client, ConnectOptions};
-use steadfast_core::aws::{Compute, Groups, LifecycleResult};
-use steadfast_core::vocab::CLIENT_PORT;
+use steadfast_core::aws::{Groups, Instances, LifecycleResult};
+use steadfast_core::poll::{self, Backoff, Poll};
+use steadfast_core::vocab::{Step, CLIENT_PORT, TAG_ASG_NAME};
 use tracing::info;
 
 use crate::error::{BootstrapError, Result};
-
-/// The tag AWS puts on every instance an ASG launches.
-pub const TAG_ASG_NAME: &str = "aws:autoscaling:groupName";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Readiness {
@@ -95,49 +93,50 @@ async fn look(ip: Ipv4Addr, target: &mut Option<u64>, timeout: Duration) -> std:
 /// Waits until the local member is healthy and caught up, up to `deadline`.
 pub async fn wait_ready(ip: Ipv4Addr, deadline: Duration) -> Result<Readiness> {
     let start = Instant::now();
-    let mut target = None;
-    let mut pause = Duration::from_millis(50);
-    let mut last = String::new();
-    loop {
-        let remaining = deadline.saturating_sub(start.elapsed());
-        let per_call = remaining.clamp(Duration::from_millis(100), Duration::from_secs(2));
-        match look(ip, &mut target, per_call).await {
-            Ok(r) => {
-                info!(
-                    step = "ready",
-                    member_id = format!("{:x}", r.member_id),
-                    leader = format!("{:x}", r.leader),
-                    applied_index = r.applied_index,
-                    target_index = r.target_index,
-                    revision = r.revision,
-                    elapsed_ms = start.elapsed().as_millis() as u64,
-                    "etcd member healthy and caught up"
-                );
-                return Ok(r);
+    let target = std::sync::Mutex::new(None);
+    let outcome = poll::until(
+        deadline,
+        Backoff::new(Duration::from_millis(50), Duration::from_millis(500)),
+        || async {
+            let remaining = deadline.saturating_sub(start.elapsed());
+            let per_call = remaining.clamp(Duration::from_millis(100), Duration::from_secs(2));
+            let mut t = target.lock().map(|g| *g).unwrap_or_default();
+            let r = look(ip, &mut t, per_call).await;
+            if let Ok(mut g) = target.lock() {
+                *g = t;
             }
-            Err(e) => {
-                if e != last {
-                    tracing::debug!(step = "ready", reason = %e, "not ready yet");
-                    last = e;
+            Ok::<_, BootstrapError>(match r {
+                Ok(r) => Poll::Ready(r),
+                Err(e) => {
+                    tracing::debug!(during = "ready", reason = %e, "not ready yet");
+                    Poll::Pending(e)
                 }
-            }
-        }
-        if start.elapsed() + pause > deadline {
-            return Err(BootstrapError::Timeout {
-                what: "etcd becoming healthy and caught up",
-                secs: deadline.as_secs(),
-                detail: last,
-            });
-        }
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(Duration::from_millis(500));
-    }
+            })
+        },
+    )
+    .await?;
+    let r = outcome.map_err(|t| BootstrapError::Timeout {
+        what: "etcd becoming healthy and caught up",
+        secs: deadline.as_secs(),
+        detail: t.last,
+    })?;
+    info!(
+        step = %Step::Ready,
+        member_id = format!("{:x}", r.member_id),
+        leader = format!("{:x}", r.leader),
+        applied_index = r.applied_index,
+        target_index = r.target_index,
+        revision = r.revision,
+        elapsed_ms = start.elapsed().as_millis() as u64,
+        "etcd member healthy and caught up"
+    );
+    Ok(r)
 }
 
 /// Completes the launch lifecycle action with CONTINUE, finding the ASG from the instance's
 /// `aws:autoscaling:groupName` tag.
-pub async fn complete_lifecycle<C: Compute, G: Groups>(
-    ec2: &C,
+pub async fn complete_lifecycle<I: Instances, G: Groups>(
+    ec2: &I,
     asg: &G,
     instance_id: &str,
     hook: &str,
@@ -146,13 +145,13 @@ pub async fn complete_lifecycle<C: Compute, G: Groups>(
     let group = found
         .iter()
         .find(|i| i.instance_id == instance_id)
-        .and_then(|i| i.tags.iter().find(|(k, _)| k == TAG_ASG_NAME).map(|(_, v)| v.clone()))
+        .and_then(|i| i.tags.get(TAG_ASG_NAME).map(str::to_string))
         .ok_or_else(|| BootstrapError::MissingTag {
             instance: instance_id.into(),
             tag: TAG_ASG_NAME,
         })?;
     asg.complete_lifecycle_action(&group, hook, instance_id, LifecycleResult::Continue)
         .await?;
-    info!(step = "lifecycle", group = %group, hook, instance = instance_id, result = "CONTINUE", "lifecycle action completed");
+    info!(step = %Step::Lifecycle, group = %group, hook, instance = instance_id, result = "CONTINUE", "lifecycle action completed");
     Ok(group)
 }

@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
+use steadfast_core::vocab::Step;
 use tokio::process::Command;
 use tokio::signal::unix::{signal, SignalKind};
 use tracing::{info, warn};
@@ -25,7 +26,7 @@ pub fn spawn_etcd(etcd_bin: &Path, env_file: &Path) -> Result<tokio::process::Ch
         .kill_on_drop(true)
         .spawn()
         .map_err(BootstrapError::io(etcd_bin))?;
-    info!(step = "etcd-started", pid = child.id().unwrap_or_default(), bin = %etcd_bin.display(), "etcd started");
+    info!(step = %Step::EtcdStarted, pid = child.id().unwrap_or_default(), bin = %etcd_bin.display(), "etcd started");
     Ok(child)
 }
 
@@ -38,7 +39,7 @@ pub async fn supervise(mut child: tokio::process::Child) -> Result<i32> {
         tokio::select! {
             status = child.wait() => {
                 let status = status.map_err(BootstrapError::io("wait for etcd"))?;
-                info!(step = "etcd-exited", status = %status, "etcd exited");
+                info!(step = %Step::EtcdExited, status = %status, "etcd exited");
                 return Ok(status.code().unwrap_or(128 + 9));
             }
             _ = term.recv() => forward(pid, Signal::SIGTERM),
@@ -49,7 +50,7 @@ pub async fn supervise(mut child: tokio::process::Child) -> Result<i32> {
 
 fn forward(pid: Option<Pid>, sig: Signal) {
     if let Some(pid) = pid {
-        info!(step = "signal", signal = %sig, "forwarding signal to etcd");
+        info!(during = "run", signal = %sig, "forwarding signal to etcd");
         if let Err(e) = kill(pid, sig) {
             warn!(error = %e, "could not signal etcd");
         }

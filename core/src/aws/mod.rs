@@ -1,90 +1,33 @@
-//! Narrow traits over the AWS calls steadfast makes, the plain data they return, and adapters
-//! built on the AWS SDK ([`sdk`]). Handlers depend on the traits; tests drive them with SDK-level
-//! mocks or a moto server.
+//! Narrow ports over the AWS calls steadfast makes, one per concern, and the typed data they
+//! return ([`model`]). Handlers depend on the ports they need and nothing more: peer-dns on
+//! [`Records`] + [`Groups`] + [`Instances`], node-bootstrap on [`Instances`] + [`Volumes`] +
+//! [`Groups`]. [`sdk`] adapts them to the AWS SDK; [`fake`] (feature `fake`) is one stateful
+//! in-memory cloud that every crate's tests use.
 //!
-//! Every adapter call carries a per-attempt timeout and goes through [`crate::retry::Retry`].
+//! Every SDK adapter call carries a per-attempt timeout and goes through [`crate::retry::Retry`].
 
+#[cfg(any(test, feature = "fake"))]
+pub mod fake;
+pub mod model;
 pub mod sdk;
 
 use std::future::Future;
-use std::net::Ipv4Addr;
+
+pub use model::{
+    Attachment, AttachmentState, Group, GroupInstance, Instance, InstanceState, LifecycleState, Volume, VolumeState,
+};
 
 use crate::error::Result;
 use crate::records::{CurrentRecord, RecordChange};
-use crate::vocab::ClusterName;
+use crate::vocab::{ClusterName, Tags};
 
-/// An Auto Scaling group and the instances it holds.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Group {
-    pub name: String,
-    pub tags: Vec<(String, String)>,
-    pub instances: Vec<GroupInstance>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GroupInstance {
-    pub instance_id: String,
-    /// ASG lifecycle state: `Pending`, `Pending:Wait`, `InService`, `Terminating`, ...
-    pub lifecycle_state: String,
-    pub availability_zone: Option<String>,
-}
-
-/// Whether an ASG lifecycle state holds (or is about to hold) the group's slot: pending or in
-/// service.
-pub fn is_live_state(state: &str) -> bool {
-    matches!(state, "Pending" | "Pending:Wait" | "Pending:Proceed" | "InService")
-}
-
-impl GroupInstance {
-    pub fn is_live(&self) -> bool {
-        is_live_state(&self.lifecycle_state)
-    }
-}
-
-/// EC2's view of an instance.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Instance {
-    pub instance_id: String,
-    /// `pending`, `running`, `shutting-down`, `terminated`, `stopping`, `stopped`.
-    pub state: String,
-    pub private_ip: Option<Ipv4Addr>,
-    pub availability_zone: Option<String>,
-    pub tags: Vec<(String, String)>,
-}
-
-/// An EBS volume.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Volume {
-    pub volume_id: String,
-    pub availability_zone: String,
-    pub size_gib: i32,
-    /// `creating`, `available`, `in-use`, ...
-    pub state: String,
-    pub tags: Vec<(String, String)>,
-    pub attachments: Vec<Attachment>,
-}
-
-impl Volume {
-    pub fn tag(&self, key: &str) -> Option<&str> {
-        self.tags.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Attachment {
-    pub instance_id: String,
-    /// `attaching`, `attached`, `detaching`, `detached`, `busy`.
-    pub state: String,
-    pub device: Option<String>,
-}
-
-/// Route 53: the calls peer-dns makes.
-pub trait Dns: Send + Sync {
+/// Route 53: the `peer-N` A records.
+pub trait Records: Send + Sync {
     /// Every A record in the zone whose name ends in `suffix` (e.g. `main.etcd.internal.`).
     fn list_a_records(&self, zone_id: &str, suffix: &str) -> impl Future<Output = Result<Vec<CurrentRecord>>> + Send;
 
-    /// One change batch of UPSERTs. Returns the change id.
-    fn upsert_a_records(
+    /// One change batch. Returns the change id.
+    fn change_a_records(
         &self,
         zone_id: &str,
         changes: &[RecordChange],
@@ -92,7 +35,7 @@ pub trait Dns: Send + Sync {
     ) -> impl Future<Output = Result<String>> + Send;
 }
 
-/// Auto Scaling: the calls peer-dns and node-bootstrap make.
+/// Auto Scaling: groups and their lifecycle actions.
 pub trait Groups: Send + Sync {
     /// The named groups (those that exist).
     fn describe_groups(&self, names: &[String]) -> impl Future<Output = Result<Vec<Group>>> + Send;
@@ -125,12 +68,16 @@ impl LifecycleResult {
     }
 }
 
-/// EC2: instances and volumes.
-pub trait Compute: Send + Sync {
+/// EC2 instances.
+pub trait Instances: Send + Sync {
+    /// The instances among `ids` that EC2 knows.
     fn describe_instances(&self, ids: &[String]) -> impl Future<Output = Result<Vec<Instance>>> + Send;
+}
 
+/// EBS volumes.
+pub trait Volumes: Send + Sync {
     /// Volumes carrying every one of `tags`.
-    fn volumes_tagged(&self, tags: &[(String, String)]) -> impl Future<Output = Result<Vec<Volume>>> + Send;
+    fn volumes_tagged(&self, tags: &Tags) -> impl Future<Output = Result<Vec<Volume>>> + Send;
 
     fn describe_volume(&self, volume_id: &str) -> impl Future<Output = Result<Volume>> + Send;
 

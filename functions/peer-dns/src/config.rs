@@ -2,15 +2,15 @@
 
 use std::time::Duration;
 
-use steadfast_core::vocab::{DEFAULT_PEER_COUNT, DEFAULT_RECORD_TTL, DEFAULT_ZONE_COUNT};
+use steadfast_core::vocab::{env, DEFAULT_PEER_COUNT, DEFAULT_RECORD_TTL, DEFAULT_ZONE_COUNT};
 use steadfast_core::{Cluster, ClusterName, Domain};
 
-pub const ENV_CLUSTER: &str = "STEADFAST_CLUSTER";
-pub const ENV_ZONE_ID: &str = "STEADFAST_HOSTED_ZONE_ID";
-pub const ENV_DOMAIN: &str = "STEADFAST_DOMAIN";
-pub const ENV_TTL: &str = "STEADFAST_RECORD_TTL";
-pub const ENV_PEER_COUNT: &str = "STEADFAST_PEER_COUNT";
-pub const ENV_DEADLINE: &str = "STEADFAST_RETRY_DEADLINE_MS";
+pub const ENV_CLUSTER: &str = env::CLUSTER;
+pub const ENV_ZONE_ID: &str = env::HOSTED_ZONE_ID;
+pub const ENV_DOMAIN: &str = env::DOMAIN;
+pub const ENV_TTL: &str = env::RECORD_TTL;
+pub const ENV_PEER_COUNT: &str = env::PEER_COUNT;
+pub const ENV_DEADLINE: &str = env::RETRY_DEADLINE_MS;
 
 /// Default retry deadline: well below the 30 s function timeout the Terraform module sets.
 pub const DEFAULT_DEADLINE_MS: u64 = 20_000;

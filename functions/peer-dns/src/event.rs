@@ -3,12 +3,10 @@
 use aws_lambda_events::event::autoscaling::AutoScalingEvent;
 use serde_json::Value;
 
-pub const SOURCE_AUTOSCALING: &str = "aws.autoscaling";
-pub const SOURCE_EVENTS: &str = "aws.events";
-pub const LIFECYCLE_LAUNCH: &str = "EC2 Instance-launch Lifecycle Action";
-pub const LAUNCH_SUCCESSFUL: &str = "EC2 Instance Launch Successful";
-pub const SCHEDULED: &str = "Scheduled Event";
-pub const TRANSITION_LAUNCHING: &str = "autoscaling:EC2_INSTANCE_LAUNCHING";
+use steadfast_core::vocab::events::{
+    LAUNCH_LIFECYCLE_ACTION as LIFECYCLE_LAUNCH, LAUNCH_SUCCESSFUL, SCHEDULED, SOURCE_AUTOSCALING,
+    SOURCE_SCHEDULE as SOURCE_EVENTS, TRANSITION_LAUNCHING,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LaunchKind {

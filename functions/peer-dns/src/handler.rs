@@ -1,12 +1,12 @@
-//! The handler: gather (through the `Dns`/`Groups`/`Compute` traits) -> plan (pure, in
-//! `steadfast_core`) -> apply (one UPSERT batch). It never completes a lifecycle action and
-//! never touches SRV records: it only ever writes `peer-N` A records.
+//! The handler: gather (through the `Records`/`Groups`/`Instances` ports) -> plan (pure,
+//! `steadfast_core::records::plan_peer_records`) -> apply (one change batch). `launch` and
+//! `sweep` differ only in what they gather. It never completes a lifecycle action and never
+//! touches SRV records: it only ever writes `peer-N` A records.
 
 use serde::Serialize;
 use serde_json::Value;
-use steadfast_core::aws::{Compute, Dns, Groups};
-use steadfast_core::records::{plan_records, RecordPlan};
-use steadfast_core::slots::plan_slots;
+use steadfast_core::aws::{Group, Groups, Instances, Records};
+use steadfast_core::records::{plan_peer_records, PeerRecordPlan, World};
 use tracing::{info, warn, Instrument};
 
 use crate::config::Config;
@@ -44,16 +44,26 @@ impl HandlerError {
     }
 }
 
+/// What an invocation did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Launch,
+    Sweep,
+    #[default]
+    Ignored,
+}
+
 /// What one invocation did; returned as the Lambda's response (and logged).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Outcome {
-    /// `launch`, `sweep` or `ignored`.
-    pub action: String,
+    pub action: Action,
     /// Why the event was ignored, when it was.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ignored: Option<String>,
     pub upserted: Vec<UpsertedRecord>,
     pub unchanged: u32,
+    /// `peer-N: group: reason`, `group: reason` or `peer-N: reason`.
     pub skipped: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub change_id: Option<String>,
@@ -67,20 +77,20 @@ pub struct UpsertedRecord {
 }
 
 #[derive(Debug)]
-pub struct PeerDns<D, G, C> {
+pub struct PeerDns<R, G, I> {
     pub config: Config,
-    pub dns: D,
+    pub records: R,
     pub groups: G,
-    pub compute: C,
+    pub instances: I,
 }
 
-impl<D: Dns, G: Groups, C: Compute> PeerDns<D, G, C> {
-    pub fn new(config: Config, dns: D, groups: G, compute: C) -> Self {
+impl<R: Records, G: Groups, I: Instances> PeerDns<R, G, I> {
+    pub fn new(config: Config, records: R, groups: G, instances: I) -> Self {
         Self {
             config,
-            dns,
+            records,
             groups,
-            compute,
+            instances,
         }
     }
 
@@ -96,11 +106,9 @@ impl<D: Dns, G: Groups, C: Compute> PeerDns<D, G, C> {
         match ev {
             Event::Unhandled { source, detail_type } => {
                 info!(cluster, source, detail_type, "event not handled by peer-dns; ignored");
-                Ok(Outcome {
-                    action: "ignored".into(),
-                    ignored: Some(format!("{source} / {detail_type} is not an event peer-dns acts on")),
-                    ..Outcome::default()
-                })
+                Ok(ignored(format!(
+                    "{source} / {detail_type} is not an event peer-dns acts on"
+                )))
             }
             Event::Sweep => {
                 let span = tracing::info_span!("sweep", cluster);
@@ -120,20 +128,16 @@ impl<D: Dns, G: Groups, C: Compute> PeerDns<D, G, C> {
 
     async fn launch(&self, kind: LaunchKind, group: &str, instance_id: &str) -> Result<Outcome, HandlerError> {
         let cluster = &self.config.cluster;
-        // gather
+        // gather: the event's group, and the event's instance as the preferred one.
         let groups = self.groups.describe_groups(&[group.to_string()]).await?;
         if groups.is_empty() {
             info!(group, instance = instance_id, "auto scaling group not found; ignored");
             return Ok(ignored(format!("auto scaling group {group} not found")));
         }
-        let mut ids = live_instance_ids(&groups);
-        let ours = groups.iter().any(|g| {
-            !matches!(
-                cluster.peer_from_tags(g.tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
-                Ok(None)
-            )
-        });
-        if !ours {
+        if groups
+            .iter()
+            .all(|g| matches!(cluster.peer_from_tags(&g.tags), Ok(None)))
+        {
             info!(
                 group,
                 instance = instance_id,
@@ -144,83 +148,61 @@ impl<D: Dns, G: Groups, C: Compute> PeerDns<D, G, C> {
                 cluster.name()
             )));
         }
-        if !ids.iter().any(|i| i == instance_id) {
-            ids.push(instance_id.to_string());
-        }
-        let instances = self.compute.describe_instances(&ids).await?;
-        let slots = plan_slots(cluster, &groups, &instances, Some(instance_id));
-        for d in &slots.desired {
-            if d.instance_id != instance_id {
-                warn!(group, event_instance = instance_id, instance = %d.instance_id, peer = d.peer.get(),
-                    "event's instance is no longer live in its group; using the group's live instance");
-            }
-        }
-        let current = self
-            .dns
-            .list_a_records(&self.config.zone_id, &format!("{}.", cluster.cluster_domain()))
-            .await?;
+        let world = self.gather(groups, Some(instance_id)).await?;
         // plan
-        let mut plan = plan_records(cluster, &slots.desired, &current, self.config.ttl);
-        plan.skipped.extend(slots.skipped());
+        let plan = plan_peer_records(cluster, &world, Some(instance_id), self.config.ttl);
+        for d in plan.desired.iter().filter(|d| d.instance_id != instance_id) {
+            warn!(group, event_instance = instance_id, instance = %d.instance_id, peer = d.peer.get(),
+                "event's instance is no longer live in its group; using the group's live instance");
+        }
         // apply
         let comment = format!("steadfast peer-dns: {kind:?} of {instance_id} in {group}");
-        self.apply("launch", plan, &comment, &slots.desired).await
+        self.apply(Action::Launch, plan, &comment).await
     }
 
     async fn sweep(&self) -> Result<Outcome, HandlerError> {
         let cluster = &self.config.cluster;
-        // gather
+        // gather: every group of the cluster.
         let groups = self.groups.cluster_groups(cluster.name()).await?;
-        let ids = live_instance_ids(&groups);
-        let instances = self.compute.describe_instances(&ids).await?;
-        let current = self
-            .dns
-            .list_a_records(&self.config.zone_id, &format!("{}.", cluster.cluster_domain()))
-            .await?;
+        let world = self.gather(groups, None).await?;
         // plan
-        let slots = plan_slots(cluster, &groups, &instances, None);
-        let mut plan = plan_records(cluster, &slots.desired, &current, self.config.ttl);
-        plan.skipped.extend(slots.skipped());
-        for issue in slots.issues.iter().filter(|i| i.peer.is_none()) {
-            warn!(group = %issue.group, reason = %issue.reason, "group skipped");
-            plan.skipped.push(steadfast_core::records::Skipped {
-                peer: cluster.peer(0).map_err(HandlerError::Aws)?,
-                reason: format!("{}: {}", issue.group, issue.reason),
-            });
-        }
-        let covered: Vec<u32> = slots.desired.iter().map(|d| d.peer.get()).collect();
-        let missing: Vec<String> = cluster
-            .peers()
-            .filter(|p| !covered.contains(&p.get()))
-            .map(|p| cluster.member_name(p))
-            .collect();
-        if !missing.is_empty() {
+        let plan = plan_peer_records(cluster, &world, None, self.config.ttl);
+        if !plan.uncovered.is_empty() {
+            let missing: Vec<String> = plan.uncovered.iter().map(|p| cluster.member_name(*p)).collect();
             warn!(missing = ?missing, "peers with no live instance in any group; their records are left as they are");
         }
         // apply
-        self.apply("sweep", plan, "steadfast peer-dns: sweep", &slots.desired)
-            .await
+        self.apply(Action::Sweep, plan, "steadfast peer-dns: sweep").await
     }
 
-    async fn apply(
-        &self,
-        action: &str,
-        plan: RecordPlan,
-        comment: &str,
-        desired: &[steadfast_core::records::DesiredRecord],
-    ) -> Result<Outcome, HandlerError> {
+    /// EC2's view of the groups' live instances (and `extra`), and the cluster's records.
+    async fn gather(&self, groups: Vec<Group>, extra: Option<&str>) -> Result<World, HandlerError> {
+        let mut ids: Vec<String> = groups
+            .iter()
+            .flat_map(|g| g.live_instances().map(|i| i.instance_id.clone()))
+            .collect();
+        if let Some(e) = extra.filter(|e| !ids.iter().any(|i| i == e)) {
+            ids.push(e.to_string());
+        }
+        let instances = self.instances.describe_instances(&ids).await?;
+        let suffix = format!("{}.", self.config.cluster.cluster_domain());
+        let records = self.records.list_a_records(&self.config.zone_id, &suffix).await?;
+        Ok(World {
+            groups,
+            instances,
+            records,
+        })
+    }
+
+    async fn apply(&self, action: Action, plan: PeerRecordPlan, comment: &str) -> Result<Outcome, HandlerError> {
         let cluster = &self.config.cluster;
         for s in &plan.skipped {
-            warn!(peer = s.peer.get(), reason = %s.reason, "peer skipped");
+            warn!(peer = s.peer.map(|p| p.get()), group = s.group.as_deref(), reason = %s.reason, "skipped");
         }
         let mut out = Outcome {
-            action: action.into(),
-            unchanged: (desired.len() - plan.changes.len().min(desired.len())) as u32,
-            skipped: plan
-                .skipped
-                .iter()
-                .map(|s| format!("{}: {}", cluster.member_name(s.peer), s.reason))
-                .collect(),
+            action,
+            unchanged: plan.unchanged.len() as u32,
+            skipped: plan.skipped.iter().map(|s| s.describe(cluster)).collect(),
             ..Outcome::default()
         };
         if plan.changes.is_empty() {
@@ -228,11 +210,12 @@ impl<D: Dns, G: Groups, C: Compute> PeerDns<D, G, C> {
             return Ok(out);
         }
         let change_id = self
-            .dns
-            .upsert_a_records(&self.config.zone_id, &plan.changes, comment)
+            .records
+            .change_a_records(&self.config.zone_id, &plan.changes, comment)
             .await?;
         for ch in &plan.changes {
-            let instance_id = desired
+            let instance_id = plan
+                .desired
                 .iter()
                 .find(|d| d.peer == ch.peer)
                 .map(|d| d.instance_id.clone())
@@ -250,22 +233,9 @@ impl<D: Dns, G: Groups, C: Compute> PeerDns<D, G, C> {
     }
 }
 
-/// The ids of every pending or in-service instance of `groups`.
-fn live_instance_ids(groups: &[steadfast_core::aws::Group]) -> Vec<String> {
-    groups
-        .iter()
-        .flat_map(|g| {
-            g.instances
-                .iter()
-                .filter(|i| i.is_live())
-                .map(|i| i.instance_id.clone())
-        })
-        .collect()
-}
-
 fn ignored(why: String) -> Outcome {
     Outcome {
-        action: "ignored".into(),
+        action: Action::Ignored,
         ignored: Some(why),
         ..Outcome::default()
     }

@@ -65,9 +65,9 @@ pub async fn invoke(handler: &SdkPeerDns, event: LambdaEvent<Value>) -> Result<O
     let retry = Retry::with_deadline(budget).until(Instant::now() + budget);
     let this = PeerDns::new(
         handler.config.clone(),
-        handler.dns.clone().with_retry(retry),
+        handler.records.clone().with_retry(retry),
         handler.groups.clone().with_retry(retry),
-        handler.compute.clone().with_retry(retry),
+        handler.instances.clone().with_retry(retry),
     );
     this.handle(&event.payload).await
 }

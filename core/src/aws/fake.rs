@@ -1,0 +1,277 @@
+//! One stateful in-memory cloud for tests (feature `fake`): groups, instances, volumes and
+//! records, behind the same ports as the SDK adapters. It counts every call, and a test can make
+//! the next calls of one operation fail with a chosen error (a throttle, `VolumeInUse`, ...).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::{
+    Attachment, AttachmentState, Group, GroupInstance, Groups, Instance, Instances, LifecycleResult, LifecycleState,
+    Records, Volume, VolumeState, Volumes,
+};
+use crate::error::{Error, Result};
+use crate::records::{CurrentRecord, RecordChange};
+use crate::vocab::{ClusterName, Tags};
+
+#[derive(Debug, Default)]
+struct State {
+    groups: Vec<Group>,
+    instances: BTreeMap<String, Instance>,
+    volumes: BTreeMap<String, Volume>,
+    /// zone id -> record name -> record.
+    records: BTreeMap<String, BTreeMap<String, CurrentRecord>>,
+    calls: Vec<&'static str>,
+    failures: BTreeMap<&'static str, VecDeque<Error>>,
+    completed: Vec<(String, String, String, LifecycleResult)>,
+}
+
+/// The in-memory cloud. Clones share one state.
+#[derive(Debug, Clone, Default)]
+pub struct FakeCloud(Arc<Mutex<State>>);
+
+/// An AWS-shaped error with `code`, as the SDK adapters would return it.
+pub fn aws_error(service: &'static str, operation: &'static str, code: &str, retryable: bool) -> Error {
+    Error::Aws {
+        service,
+        operation,
+        code: Some(code.to_string()),
+        message: format!("{code} (fake)"),
+        retryable,
+    }
+}
+
+impl FakeCloud {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A test that panicked while holding the lock has failed already; keep its state.
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Counts the call and returns the failure queued for it, if any.
+    fn enter(&self, operation: &'static str) -> Result<MutexGuard<'_, State>> {
+        let mut s = self.state();
+        s.calls.push(operation);
+        if let Some(e) = s.failures.get_mut(operation).and_then(VecDeque::pop_front) {
+            return Err(e);
+        }
+        Ok(s)
+    }
+
+    /// The next call of `operation` (e.g. `"AttachVolume"`) fails with `error`.
+    pub fn fail_next(&self, operation: &'static str, error: Error) {
+        self.state().failures.entry(operation).or_default().push_back(error);
+    }
+
+    /// Every call so far, by operation name, in order.
+    pub fn calls(&self) -> Vec<&'static str> {
+        self.state().calls.clone()
+    }
+
+    /// `(group, hook, instance, result)` of every completed lifecycle action.
+    pub fn completed_actions(&self) -> Vec<(String, String, String, LifecycleResult)> {
+        self.state().completed.clone()
+    }
+
+    pub fn add_group(&self, name: &str, tags: Tags, instances: &[(&str, LifecycleState)]) {
+        self.state().groups.push(Group {
+            name: name.into(),
+            tags,
+            instances: instances
+                .iter()
+                .map(|(id, st)| GroupInstance {
+                    instance_id: id.to_string(),
+                    lifecycle_state: st.clone(),
+                    availability_zone: None,
+                })
+                .collect(),
+        });
+    }
+
+    pub fn add_instance(&self, instance: Instance) {
+        self.state().instances.insert(instance.instance_id.clone(), instance);
+    }
+
+    pub fn add_volume(&self, volume: Volume) {
+        self.state().volumes.insert(volume.volume_id.clone(), volume);
+    }
+
+    /// Sets an instance's EC2 state (e.g. a holder that stopped).
+    pub fn set_instance_state(&self, id: &str, state: super::InstanceState) {
+        if let Some(i) = self.state().instances.get_mut(id) {
+            i.state = state;
+        }
+    }
+
+    pub fn put_record(&self, zone_id: &str, name: &str, values: &[&str], ttl: i64) {
+        self.state().records.entry(zone_id.into()).or_default().insert(
+            name.to_ascii_lowercase(),
+            CurrentRecord {
+                name: name.into(),
+                values: values.iter().map(|v| v.to_string()).collect(),
+                ttl: Some(ttl),
+            },
+        );
+    }
+
+    /// A zone's A records: name -> values.
+    pub fn records(&self, zone_id: &str) -> BTreeMap<String, Vec<String>> {
+        self.state()
+            .records
+            .get(zone_id)
+            .map(|z| z.values().map(|r| (r.name.clone(), r.values.clone())).collect())
+            .unwrap_or_default()
+    }
+
+    pub fn volume(&self, id: &str) -> Option<Volume> {
+        self.state().volumes.get(id).cloned()
+    }
+}
+
+impl Records for FakeCloud {
+    async fn list_a_records(&self, zone_id: &str, suffix: &str) -> Result<Vec<CurrentRecord>> {
+        let s = self.enter("ListResourceRecordSets")?;
+        let suffix = suffix.trim_end_matches('.').to_ascii_lowercase();
+        Ok(s.records
+            .get(zone_id)
+            .map(|z| {
+                z.values()
+                    .filter(|r| {
+                        let n = r.name.trim_end_matches('.').to_ascii_lowercase();
+                        n == suffix || n.ends_with(&format!(".{suffix}"))
+                    })
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    async fn change_a_records(&self, zone_id: &str, changes: &[RecordChange], _comment: &str) -> Result<String> {
+        let mut s = self.enter("ChangeResourceRecordSets")?;
+        let zone = s.records.entry(zone_id.into()).or_default();
+        for ch in changes {
+            zone.insert(
+                ch.name.to_ascii_lowercase(),
+                CurrentRecord {
+                    name: ch.name.clone(),
+                    values: vec![ch.ip.to_string()],
+                    ttl: Some(ch.ttl),
+                },
+            );
+        }
+        Ok(format!("/change/fake-{}", s.calls.len()))
+    }
+}
+
+impl Groups for FakeCloud {
+    async fn describe_groups(&self, names: &[String]) -> Result<Vec<Group>> {
+        let s = self.enter("DescribeAutoScalingGroups")?;
+        Ok(s.groups.iter().filter(|g| names.contains(&g.name)).cloned().collect())
+    }
+
+    async fn cluster_groups(&self, cluster: &ClusterName) -> Result<Vec<Group>> {
+        let s = self.enter("DescribeAutoScalingGroups")?;
+        Ok(s.groups
+            .iter()
+            .filter(|g| g.tags.cluster() == Some(cluster.as_str()))
+            .cloned()
+            .collect())
+    }
+
+    async fn complete_lifecycle_action(
+        &self,
+        group: &str,
+        hook: &str,
+        instance_id: &str,
+        result: LifecycleResult,
+    ) -> Result<()> {
+        let mut s = self.enter("CompleteLifecycleAction")?;
+        let waiting = s
+            .groups
+            .iter_mut()
+            .filter(|g| g.name == group)
+            .flat_map(|g| g.instances.iter_mut())
+            .find(|i| i.instance_id == instance_id && i.lifecycle_state.is_waiting_for_launch_hook());
+        let Some(inst) = waiting else {
+            return Err(Error::Aws {
+                service: "autoscaling",
+                operation: "CompleteLifecycleAction",
+                code: Some("ValidationError".into()),
+                message: format!("No active Lifecycle Action found with instance ID {instance_id}"),
+                retryable: false,
+            });
+        };
+        inst.lifecycle_state = match result {
+            LifecycleResult::Continue => LifecycleState::InService,
+            LifecycleResult::Abandon => LifecycleState::Terminating,
+        };
+        s.completed
+            .push((group.into(), hook.into(), instance_id.into(), result));
+        Ok(())
+    }
+}
+
+impl Instances for FakeCloud {
+    async fn describe_instances(&self, ids: &[String]) -> Result<Vec<Instance>> {
+        let s = self.enter("DescribeInstances")?;
+        Ok(ids.iter().filter_map(|id| s.instances.get(id).cloned()).collect())
+    }
+}
+
+impl Volumes for FakeCloud {
+    async fn volumes_tagged(&self, tags: &Tags) -> Result<Vec<Volume>> {
+        let s = self.enter("DescribeVolumes")?;
+        Ok(s.volumes
+            .values()
+            .filter(|v| v.tags.contains_all(tags))
+            .cloned()
+            .collect())
+    }
+
+    async fn describe_volume(&self, volume_id: &str) -> Result<Volume> {
+        let s = self.enter("DescribeVolumes")?;
+        s.volumes.get(volume_id).cloned().ok_or_else(|| Error::NotFound {
+            what: "volume",
+            detail: volume_id.into(),
+        })
+    }
+
+    async fn attach_volume(&self, volume_id: &str, instance_id: &str, device: &str) -> Result<()> {
+        let mut s = self.enter("AttachVolume")?;
+        let v = s.volumes.get_mut(volume_id).ok_or_else(|| Error::NotFound {
+            what: "volume",
+            detail: volume_id.into(),
+        })?;
+        if v.active_attachments().next().is_some() {
+            return Err(aws_error("ec2", "AttachVolume", "VolumeInUse", false));
+        }
+        v.attachments = vec![Attachment {
+            instance_id: instance_id.into(),
+            state: AttachmentState::Attached,
+            device: Some(device.into()),
+        }];
+        v.state = VolumeState::InUse;
+        Ok(())
+    }
+
+    async fn detach_volume(&self, volume_id: &str, instance_id: &str, _force: bool) -> Result<()> {
+        let mut s = self.enter("DetachVolume")?;
+        if let Some(v) = s.volumes.get_mut(volume_id) {
+            v.attachments.retain(|a| a.instance_id != instance_id);
+            if v.attachments.is_empty() {
+                v.state = VolumeState::Available;
+            }
+        }
+        Ok(())
+    }
+
+    async fn tag_volume(&self, volume_id: &str, key: &str, value: &str) -> Result<()> {
+        let mut s = self.enter("CreateTags")?;
+        if let Some(v) = s.volumes.get_mut(volume_id) {
+            v.tags.set(key, value);
+        }
+        Ok(())
+    }
+}

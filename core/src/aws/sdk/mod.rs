@@ -1,0 +1,123 @@
+//! Adapters from the [`super`] ports to the AWS SDK crates, one file per service:
+//! [`route53`] ([`Records`](super::Records)), [`autoscaling`] ([`Groups`](super::Groups)),
+//! [`ec2`] ([`Instances`](super::Instances) and [`Volumes`](super::Volumes)).
+//!
+//! The SDK's own retries are turned off ([`client_config`]): each call goes through [`call`],
+//! which names the operation once and retries it with our [`Retry`] policy, so one deadline
+//! bounds the whole operation and the error keeps AWS's code.
+
+mod autoscaling;
+mod ec2;
+mod route53;
+
+pub use autoscaling::AutoScaling;
+pub use ec2::Ec2;
+pub use route53::Route53;
+
+use std::future::Future;
+
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::SdkConfig;
+
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+use crate::error::{Error, Result};
+use crate::retry::Retry;
+
+/// Per-attempt and connect timeouts applied to every SDK client.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    pub attempt: Duration,
+    pub connect: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            attempt: Duration::from_secs(5),
+            connect: Duration::from_secs(2),
+        }
+    }
+}
+
+fn retry_off() -> RetryConfig {
+    RetryConfig::disabled()
+}
+
+fn timeouts(t: Timeouts) -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .operation_attempt_timeout(t.attempt)
+        .connect_timeout(t.connect)
+        .build()
+}
+
+/// Builds the three SDK clients from one loaded `SdkConfig` (which honours `AWS_ENDPOINT_URL`).
+pub fn client_config(conf: &SdkConfig, t: Timeouts) -> SdkClients {
+    SdkClients {
+        route53: aws_sdk_route53::Client::from_conf(
+            aws_sdk_route53::config::Builder::from(conf)
+                .retry_config(retry_off())
+                .timeout_config(timeouts(t))
+                .build(),
+        ),
+        autoscaling: aws_sdk_autoscaling::Client::from_conf(
+            aws_sdk_autoscaling::config::Builder::from(conf)
+                .retry_config(retry_off())
+                .timeout_config(timeouts(t))
+                .build(),
+        ),
+        ec2: aws_sdk_ec2::Client::from_conf(
+            aws_sdk_ec2::config::Builder::from(conf)
+                .retry_config(retry_off())
+                .timeout_config(timeouts(t))
+                .build(),
+        ),
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SdkClients {
+    pub route53: aws_sdk_route53::Client,
+    pub autoscaling: aws_sdk_autoscaling::Client,
+    pub ec2: aws_sdk_ec2::Client,
+}
+
+/// Sends one request through `retry`. `send` builds and sends the request afresh for each
+/// attempt; `service` and `operation` name it in the retry log, the deadline error and the AWS
+/// error, so an adapter states each operation's name exactly once.
+pub(crate) async fn call<T, E, R, F, Fut>(
+    retry: &Retry,
+    service: &'static str,
+    operation: &'static str,
+    mut send: F,
+) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = std::result::Result<T, SdkError<E, R>>>,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    retry
+        .run(operation, || {
+            let attempt = send();
+            async move { attempt.await.map_err(|e| Error::from_sdk(service, operation, e)) }
+        })
+        .await
+}
+
+/// (key, value) pairs of an SDK tag list; tags without a key are dropped.
+pub(crate) fn tags<'a, I, T>(items: I, key: fn(&T) -> Option<&str>, value: fn(&T) -> Option<&str>) -> crate::vocab::Tags
+where
+    I: IntoIterator<Item = &'a T>,
+    T: 'a,
+{
+    crate::vocab::Tags::from_pairs(
+        items
+            .into_iter()
+            .filter_map(|t| Some((key(t)?.to_string(), value(t).unwrap_or_default().to_string()))),
+    )
+}

@@ -1,0 +1,203 @@
+//! The one planning entry point for the `peer-N` A records: [`plan_peer_records`] takes what was
+//! gathered (a [`World`]) and decides everything: which live instance holds each slot
+//! ([`slots`]), and which record changes that needs ([`addresses`]). The handler only gathers
+//! and applies.
+//!
+//! Records are only ever changed in place (never deleted and re-added: a resolver would cache
+//! the gap) and only when they differ. SRV records are never part of a plan.
+
+mod addresses;
+mod slots;
+
+use std::net::Ipv4Addr;
+
+use crate::aws::{Group, Instance};
+use crate::vocab::{Cluster, PeerIndex};
+
+/// An A record as Route 53 holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CurrentRecord {
+    /// Fully qualified, as Route 53 returns it (`peer-3.main.etcd.internal.`).
+    pub name: String,
+    pub values: Vec<String>,
+    pub ttl: Option<i64>,
+}
+
+/// One change of a peer's A record to a single address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordChange {
+    pub peer: PeerIndex,
+    pub name: String,
+    pub ip: Ipv4Addr,
+    pub ttl: i64,
+    /// The values the record held when it was read; `None` when it did not exist.
+    pub previous: Option<Vec<String>>,
+}
+
+/// Where a peer's name should point.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DesiredRecord {
+    pub peer: PeerIndex,
+    pub ip: Ipv4Addr,
+    /// The instance that holds the address, for the log.
+    pub instance_id: String,
+}
+
+/// Something the plan leaves alone, and why: a peer, a group, or both. Never a default peer
+/// standing in for a group whose tags named none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skip {
+    pub peer: Option<PeerIndex>,
+    pub group: Option<String>,
+    pub reason: String,
+}
+
+impl Skip {
+    pub fn peer(peer: PeerIndex, reason: String) -> Self {
+        Self {
+            peer: Some(peer),
+            group: None,
+            reason,
+        }
+    }
+
+    pub fn group(group: &str, peer: Option<PeerIndex>, reason: String) -> Self {
+        Self {
+            peer,
+            group: Some(group.to_string()),
+            reason,
+        }
+    }
+
+    /// `peer-N: group: reason`, leaving out what is not known.
+    pub fn describe(&self, cluster: &Cluster) -> String {
+        let mut parts: Vec<String> = Vec::new();
+        if let Some(p) = self.peer {
+            parts.push(cluster.member_name(p));
+        }
+        if let Some(g) = &self.group {
+            parts.push(g.clone());
+        }
+        parts.push(self.reason.clone());
+        parts.join(": ")
+    }
+}
+
+/// Everything one invocation gathered.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct World {
+    pub groups: Vec<Group>,
+    /// EC2's view of the groups' live instances (and the event's instance).
+    pub instances: Vec<Instance>,
+    /// The cluster's A records.
+    pub records: Vec<CurrentRecord>,
+}
+
+/// What to write, and what was decided about everything else.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PeerRecordPlan {
+    pub changes: Vec<RecordChange>,
+    /// The desired record of each peer that has one (for the log: which instance holds it).
+    pub desired: Vec<DesiredRecord>,
+    /// Peers whose record already points where it should.
+    pub unchanged: Vec<PeerIndex>,
+    pub skipped: Vec<Skip>,
+    /// Groups that are not this cluster's: never touched.
+    pub foreign: Vec<String>,
+    /// Peers no group offered a live instance for: their records are left as they are.
+    pub uncovered: Vec<PeerIndex>,
+}
+
+/// Plans every peer record of `cluster` from `world`. `preferred` is the instance named by a
+/// launch event: it wins when it is live in its group and none of the group's instances is
+/// in service yet.
+pub fn plan_peer_records(cluster: &Cluster, world: &World, preferred: Option<&str>, ttl: i64) -> PeerRecordPlan {
+    let slots = slots::plan_slots(cluster, &world.groups, &world.instances, preferred);
+    let records = addresses::plan_records(cluster, &slots.desired, &world.records, ttl);
+    let covered: Vec<PeerIndex> = slots.desired.iter().map(|d| d.peer).collect();
+    let touched = |p: &PeerIndex| {
+        records.changes.iter().any(|c| c.peer == *p) || records.skipped.iter().any(|s| s.peer == Some(*p))
+    };
+    let mut unchanged: Vec<PeerIndex> = covered.iter().copied().filter(|p| !touched(p)).collect();
+    unchanged.dedup();
+    PeerRecordPlan {
+        changes: records.changes,
+        unchanged,
+        skipped: slots.issues.into_iter().chain(records.skipped).collect(),
+        foreign: slots.foreign,
+        uncovered: cluster.peers().filter(|p| !covered.contains(p)).collect(),
+        desired: slots.desired,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aws::{GroupInstance, InstanceState, LifecycleState};
+    use crate::vocab::{ClusterName, Domain, Tags, TAG_CLUSTER, TAG_PEER};
+
+    fn cluster() -> Cluster {
+        Cluster::new(
+            ClusterName::new("main").unwrap(),
+            Domain::new("etcd.internal").unwrap(),
+            3,
+            3,
+        )
+        .unwrap()
+    }
+
+    fn group(name: &str, tags: &[(&str, &str)], id: &str) -> Group {
+        Group {
+            name: name.into(),
+            tags: Tags::from_pairs(tags.iter().copied()),
+            instances: vec![GroupInstance {
+                instance_id: id.into(),
+                lifecycle_state: LifecycleState::InService,
+                availability_zone: None,
+            }],
+        }
+    }
+
+    fn running(id: &str, ip: &str) -> Instance {
+        Instance {
+            instance_id: id.into(),
+            state: InstanceState::Running,
+            private_ip: Some(ip.parse().unwrap()),
+            availability_zone: None,
+            tags: Tags::default(),
+        }
+    }
+
+    #[test]
+    fn one_entry_point_names_groups_and_peers() {
+        let c = cluster();
+        let w = World {
+            groups: vec![
+                group("g0", &[(TAG_CLUSTER, "main"), (TAG_PEER, "0")], "i-0"),
+                group("g1", &[(TAG_CLUSTER, "main"), (TAG_PEER, "1")], "i-1"),
+                group("bad", &[(TAG_CLUSTER, "main"), (TAG_PEER, "x")], "i-x"),
+                group("web", &[], "i-w"),
+            ],
+            instances: vec![running("i-0", "127.0.1.4"), running("i-1", "127.0.2.4")],
+            records: vec![CurrentRecord {
+                name: "peer-1.main.etcd.internal.".into(),
+                values: vec!["127.0.2.4".into()],
+                ttl: Some(5),
+            }],
+        };
+        let plan = plan_peer_records(&c, &w, None, 5);
+        assert_eq!(plan.changes.len(), 1);
+        assert_eq!(plan.changes[0].peer, c.peer(0).unwrap());
+        assert_eq!(plan.changes[0].previous, None);
+        assert_eq!(plan.unchanged, vec![c.peer(1).unwrap()]);
+        assert_eq!(plan.foreign, vec!["web".to_string()]);
+        assert_eq!(plan.uncovered, vec![c.peer(2).unwrap()]);
+        // A group whose peer tag is bad is named by its group, never blamed on a peer.
+        assert_eq!(plan.skipped.len(), 1, "{:?}", plan.skipped);
+        assert_eq!(plan.skipped[0].peer, None);
+        assert_eq!(plan.skipped[0].group.as_deref(), Some("bad"));
+        let text = plan.skipped[0].describe(&c);
+        assert!(text.starts_with("bad: invalid peer tag"), "{text}");
+        assert!(!text.contains("peer-0"), "{text}");
+    }
+}

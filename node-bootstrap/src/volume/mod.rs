@@ -1,0 +1,209 @@
+//! The peer's volume, from finding it to a filesystem ready to mount:
+//! - [`find`]: exactly one volume tagged for (cluster, peer), in this instance's zone;
+//! - [`claim`]: fence, then attach (`plan_attach`, pure);
+//! - [`device`]: the block device by EBS serial under a configurable root;
+//! - [`filesystem`]: format / check / grow / refuse (`plan_filesystem`, pure), and applying it;
+//! - [`tools`]: blkid, mkfs.ext4, e2fsck, resize2fs, mount; mountinfo.
+
+pub mod claim;
+pub mod device;
+pub mod filesystem;
+pub mod tools;
+
+use std::path::Path;
+
+use steadfast_core::aws::{Volume, Volumes};
+use steadfast_core::vocab::{TAG_CLUSTER, TAG_INITIALIZED, TAG_PEER};
+use steadfast_core::{Cluster, PeerIndex};
+use tracing::info;
+
+use self::filesystem::{is_ours, plan_filesystem, FsDecision, FsFacts, Sizes};
+use crate::error::{BootstrapError, Result};
+
+/// The peer's volume: exactly one tagged for (cluster, peer), in this instance's zone.
+pub async fn find<V: Volumes>(ec2: &V, cluster: &Cluster, peer: PeerIndex, instance_az: &str) -> Result<Volume> {
+    let vols = ec2.volumes_tagged(&cluster.peer_tags(peer)).await?;
+    choose(cluster, peer, vols, instance_az)
+}
+
+/// Exactly one volume tagged for (cluster, peer), in this instance's zone.
+pub fn choose(cluster: &Cluster, peer: PeerIndex, vols: Vec<Volume>, instance_az: &str) -> Result<Volume> {
+    let mut vols = vols;
+    match vols.len() {
+        0 => Err(BootstrapError::NoVolume {
+            cluster: cluster.name().to_string(),
+            peer: peer.get(),
+            cluster_tag: TAG_CLUSTER,
+            peer_tag: TAG_PEER,
+        }),
+        1 => {
+            let v = vols.remove(0);
+            if v.availability_zone != instance_az {
+                return Err(BootstrapError::WrongZone {
+                    volume: v.volume_id,
+                    volume_az: v.availability_zone,
+                    instance_az: instance_az.to_string(),
+                });
+            }
+            Ok(v)
+        }
+        n => Err(BootstrapError::SeveralVolumes {
+            cluster: cluster.name().to_string(),
+            peer: peer.get(),
+            count: n,
+            ids: vols.iter().map(|v| v.volume_id.as_str()).collect::<Vec<_>>().join(", "),
+        }),
+    }
+}
+
+/// What [`ready_filesystem`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FsOutcome {
+    pub formatted: bool,
+    pub grown: Option<Sizes>,
+}
+
+/// Gathers the facts (the probe, the volume's initialized tag read afresh, sizes of our own
+/// unmounted filesystem), plans with [`plan_filesystem`], and applies the decision. `mounted`:
+/// the device is already mounted at the data dir.
+pub async fn ready_filesystem<V: Volumes>(
+    ec2: &V,
+    cluster: &Cluster,
+    peer: PeerIndex,
+    volume_id: &str,
+    dev: &Path,
+    mounted: bool,
+) -> Result<FsOutcome> {
+    // gather. Re-read the tags: the initialized tag may have been set since we listed.
+    let initialized = ec2.describe_volume(volume_id).await?.tags.initialized();
+    let probe = tools::probe(dev).await?;
+    let label = cluster.fs_label(peer);
+    let sizes = if is_ours(&probe, &label) && !mounted {
+        Some(Sizes {
+            device_bytes: tools::device_bytes(dev).await?,
+            fs_bytes: tools::fs_bytes(dev).await?,
+        })
+    } else {
+        None
+    };
+    let facts = FsFacts {
+        probe,
+        initialized,
+        label,
+        mounted,
+        sizes,
+    };
+    // plan
+    let decision = plan_filesystem(&facts);
+    info!(during = "filesystem", volume = volume_id, device = %dev.display(), probe = ?facts.probe, initialized,
+        mounted, decision = ?decision, "filesystem decision");
+    // apply
+    let member = cluster.member_name(peer);
+    let tag = || ec2.tag_volume(volume_id, TAG_INITIALIZED, &member);
+    match decision {
+        FsDecision::DataLoss => Err(BootstrapError::DataLoss {
+            volume: volume_id.into(),
+            device: dev.display().to_string(),
+            tag: TAG_INITIALIZED,
+        }),
+        FsDecision::Foreign { found } => Err(BootstrapError::ForeignFilesystem {
+            volume: volume_id.into(),
+            device: dev.display().to_string(),
+            found,
+            expected: facts.label,
+        }),
+        FsDecision::Format => {
+            tools::mkfs_ext4(dev, &facts.label).await?;
+            tag().await?;
+            info!(during = "filesystem", volume = volume_id, label = %facts.label, "blank, never-initialized volume formatted and tagged");
+            Ok(FsOutcome {
+                formatted: true,
+                grown: None,
+            })
+        }
+        FsDecision::Use {
+            tag: needs_tag,
+            check,
+            grow,
+        } => {
+            if check {
+                let fixed = tools::fsck(dev).await?;
+                info!(
+                    during = "filesystem",
+                    volume = volume_id,
+                    corrected = fixed,
+                    "filesystem checked"
+                );
+            }
+            if let Some(s) = grow {
+                tools::grow_offline(dev).await?;
+                info!(
+                    during = "filesystem",
+                    volume = volume_id,
+                    from_bytes = s.fs_bytes,
+                    to_bytes = s.device_bytes,
+                    "filesystem grown to the enlarged volume"
+                );
+            }
+            if needs_tag {
+                tag().await?;
+                info!(
+                    during = "filesystem",
+                    volume = volume_id,
+                    "our filesystem lacked the initialized tag; tagged it"
+                );
+            }
+            Ok(FsOutcome {
+                formatted: false,
+                grown: grow,
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use steadfast_core::aws::VolumeState;
+    use steadfast_core::vocab::Tags;
+    use steadfast_core::{ClusterName, Domain};
+
+    fn vol(id: &str, az: &str) -> Volume {
+        Volume {
+            volume_id: id.into(),
+            availability_zone: az.into(),
+            size_gib: 1,
+            state: VolumeState::Available,
+            tags: Tags::default(),
+            attachments: vec![],
+        }
+    }
+
+    #[test]
+    fn volume_choice_refusals() {
+        let c = Cluster::new(ClusterName::new("main").unwrap(), Domain::new("d").unwrap(), 9, 3).unwrap();
+        let p = c.peer(2).unwrap();
+        assert_eq!(
+            choose(&c, p, vec![vol("vol-1", "us-east-1c")], "us-east-1c")
+                .unwrap()
+                .volume_id,
+            "vol-1"
+        );
+        let e = choose(&c, p, vec![], "us-east-1c").unwrap_err().to_string();
+        assert!(
+            e.contains("no volume tagged steadfast:cluster=main steadfast:peer=2"),
+            "{e}"
+        );
+        let e = choose(&c, p, vec![vol("vol-1", "a"), vol("vol-2", "a")], "a")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("2 volumes") && e.contains("vol-1, vol-2"), "{e}");
+        let e = choose(&c, p, vec![vol("vol-1", "us-east-1a")], "us-east-1c")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("vol-1 is in us-east-1a but this instance is in us-east-1c"),
+            "{e}"
+        );
+    }
+}

@@ -1,0 +1,6 @@
+//! The suites that judge the whole system, against the built binaries (`cargo test --workspace`
+//! builds them first).
+//! - [`sandbox`]: the local region end to end: up, serve, survive a replacement, tear down.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on what they did not expect
+
+mod sandbox;

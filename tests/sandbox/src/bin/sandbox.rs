@@ -1,0 +1,390 @@
+//! `sandbox`: the local region. See `sandbox --help` and the README.
+
+use std::io::Write;
+use std::process::{ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand};
+use steadfast_core::vocab::Step;
+use steadfast_sandbox::config;
+use steadfast_sandbox::privileges::which;
+use steadfast_sandbox::SandboxError;
+use steadfast_sandbox::{state, status, supervisor, teardown};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "sandbox",
+    about = "steadfast's local region: the whole system on one machine"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Bring the region up and show the live view until Ctrl-C, then tear it down.
+    Up {
+        /// Return 0 once all peers are healthy and leave the region running in the background.
+        #[arg(long)]
+        detach: bool,
+        /// How long to wait for all peers to be healthy.
+        #[arg(long, env = "STEADFAST_SANDBOX_UP_TIMEOUT_SECS", default_value_t = 240)]
+        timeout_secs: u64,
+        /// The sweep schedule (EventBridge stand-in).
+        #[arg(long, env = "STEADFAST_SANDBOX_SWEEP_SECS", default_value_t = 60)]
+        sweep_secs: u64,
+    },
+    /// The peers' status; `--json` for scripts.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Terminate instances in moto (the ASG replaces them): `peer-N` or `zone-a|b|c` (or `zone-0|1|2`).
+    Kill {
+        target: String,
+        /// SIGKILL the node's processes first, as a power loss would.
+        #[arg(long)]
+        hard: bool,
+    },
+    /// Run a command inside the region's namespaces (etcdctl is on its PATH).
+    Exec {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        command: Vec<String>,
+    },
+    /// Tear down processes, loop devices, mounts, namespaces and files, even after a crash.
+    Down,
+    /// The supervisor itself (started by `up`).
+    #[command(hide = true, name = "__supervise")]
+    Supervise {
+        #[arg(long, default_value_t = 60)]
+        sweep_secs: u64,
+    },
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, SandboxError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(SandboxError::io("tokio runtime"))
+}
+
+fn preflight() -> Result<(), SandboxError> {
+    if let Some(what) = steadfast_sandbox::privileges::missing_for_block_devices() {
+        return Err(SandboxError::Setup(format!("the sandbox needs {what}")));
+    }
+    for tool in ["ip", "dnsmasq"] {
+        if which(tool).is_none() {
+            return Err(SandboxError::Setup(format!(
+                "the sandbox needs the {tool} command (make deps)"
+            )));
+        }
+    }
+    supervisor::Bins::locate()?;
+    steadfast_sandbox::paths::moto_server()?;
+    steadfast_sandbox::paths::cargo_lambda()?;
+    Ok(())
+}
+
+/// SIGINT and SIGTERM, for the whole life of `up`: Ctrl-C while coming up tears down too (the
+/// supervisor runs in its own process group and would outlive us).
+struct Stop {
+    int: Option<tokio::signal::unix::Signal>,
+    term: Option<tokio::signal::unix::Signal>,
+}
+
+impl Stop {
+    fn new(rt: &tokio::runtime::Runtime) -> Self {
+        rt.block_on(async {
+            use tokio::signal::unix::{signal, SignalKind};
+            Self {
+                int: signal(SignalKind::interrupt()).ok(),
+                term: signal(SignalKind::terminate()).ok(),
+            }
+        })
+    }
+
+    /// Waits for either signal; names it.
+    async fn recv(&mut self) -> &'static str {
+        async fn one(s: &mut Option<tokio::signal::unix::Signal>) {
+            match s.as_mut() {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        }
+        tokio::select! {
+            _ = one(&mut self.int) => "interrupted",
+            _ = one(&mut self.term) => "terminated",
+        }
+    }
+}
+
+/// Starts the supervisor (this binary, `__supervise`) in its own process group, logging to the
+/// state dir.
+fn start_supervisor(dir: &std::path::Path, sweep_secs: u64) -> Result<std::process::Child, SandboxError> {
+    use std::os::unix::process::CommandExt;
+    let exe = std::env::current_exe().map_err(SandboxError::io("current_exe"))?;
+    let log = std::fs::File::create(dir.join("supervisor.log")).map_err(SandboxError::io("supervisor.log"))?;
+    let log2 = log.try_clone().map_err(SandboxError::io("supervisor.log"))?;
+    std::process::Command::new(exe)
+        .args(["__supervise", "--sweep-secs", &sweep_secs.to_string()])
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(log2)
+        .spawn()
+        .map_err(SandboxError::io("start supervisor"))
+}
+
+/// Prints progress until every peer is healthy; the reason when it is not within `timeout`.
+async fn wait_healthy(
+    sup: &mut std::process::Child,
+    stop: &mut Stop,
+    timeout: Duration,
+) -> Result<status::Status, String> {
+    let cluster = config::cluster().map_err(|e| e.to_string())?;
+    let t0 = Instant::now();
+    let mut last = String::new();
+    loop {
+        if let Ok(Some(st)) = sup.try_wait() {
+            return Err(format!("the supervisor exited ({st}) before the region was healthy"));
+        }
+        let s = status::gather(&cluster).await;
+        let count = |f: fn(&status::PeerStatus) -> bool| s.peers.iter().filter(|p| f(p)).count();
+        let counts = format!(
+            "instances {}/9, volumes attached {}/9, etcd members healthy {}/9",
+            count(|p| p.instance_id.is_some()),
+            count(|p| p.attached_to.is_some()),
+            count(|p| p.healthy)
+        );
+        // Print only when the counts change.
+        if counts != last {
+            eprintln!("[{:>5.1}s] {counts}", t0.elapsed().as_secs_f64());
+            last = counts;
+        }
+        if s.healthy {
+            eprintln!("sandbox: all 9 peers healthy after {:.1}s", t0.elapsed().as_secs_f64());
+            return Ok(s);
+        }
+        if t0.elapsed() > timeout {
+            return Err(format!(
+                "not all peers were healthy after {timeout:?}:\n{}",
+                status::table(&s)
+            ));
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            why = stop.recv() => return Err(format!("{why} while coming up")),
+        }
+    }
+}
+
+/// The live table every 2 s until a signal, or the supervisor exits; says which.
+async fn live_view(sup: &mut std::process::Child, stop: &mut Stop) -> String {
+    let Ok(cluster) = config::cluster() else {
+        return "no cluster".into();
+    };
+    loop {
+        let s = status::gather(&cluster).await;
+        print!("\x1b[2J\x1b[H{}\n(Ctrl-C tears the region down)\n", status::table(&s));
+        let _ = std::io::stdout().flush();
+        if let Ok(Some(st)) = sup.try_wait() {
+            return format!("the supervisor exited ({st})");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+            why = stop.recv() => return why.to_string(),
+        }
+    }
+}
+
+/// Says why the region did not come up (with the supervisor's last lines and the first node
+/// failures), then tears it down.
+fn report_failed_start(dir: &std::path::Path, reason: &str) -> Result<(), SandboxError> {
+    let tail = std::fs::read_to_string(dir.join("supervisor.log")).unwrap_or_default();
+    let tail: Vec<&str> = tail.lines().rev().take(15).collect();
+    eprintln!("sandbox: could not come up: {reason}");
+    eprintln!(
+        "supervisor log (last lines):\n{}",
+        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+    );
+    if let Ok(ev) = std::fs::read_to_string(dir.join("events.jsonl")) {
+        let failed = format!("\"node.{}\"", Step::Failed);
+        let fails: Vec<&str> = ev.lines().filter(|l| l.contains(&failed)).take(3).collect();
+        if !fails.is_empty() {
+            eprintln!("node failures:\n{}", fails.join("\n"));
+        }
+    }
+    eprintln!("sandbox: cleaning up after the failed start");
+    for line in teardown::down()? {
+        eprintln!("  {line}");
+    }
+    Ok(())
+}
+
+fn up(detach: bool, timeout: Duration, sweep_secs: u64) -> Result<ExitCode, SandboxError> {
+    preflight()?;
+    if state::netns_exists() || state::state_dir().exists() {
+        eprintln!("sandbox: cleaning up a previous sandbox first");
+        teardown::down()?;
+    }
+    let dir = state::state_dir();
+    std::fs::create_dir_all(&dir).map_err(SandboxError::io(format!("mkdir {}", dir.display())))?;
+    state::create_netns()?;
+    state::enter_netns()?;
+    let mut sup = start_supervisor(&dir, sweep_secs)?;
+    eprintln!(
+        "sandbox: region starting in network namespace {} (state in {})",
+        state::name(),
+        dir.display()
+    );
+    let rt = runtime()?;
+    let mut stop = Stop::new(&rt);
+    match rt.block_on(wait_healthy(&mut sup, &mut stop, timeout)) {
+        Err(reason) => {
+            report_failed_start(&dir, &reason)?;
+            Ok(ExitCode::from(1))
+        }
+        Ok(s) => {
+            println!("{}", status::table(&s));
+            eprintln!("event log: {}", dir.join("events.jsonl").display());
+            if detach {
+                eprintln!("sandbox: running in the background; `sandbox down` stops it");
+                return Ok(ExitCode::SUCCESS);
+            }
+            eprintln!(
+                "talk to it from another terminal: sandbox exec -- etcdctl --discovery-srv {}.{} put k v",
+                config::CLUSTER,
+                config::DOMAIN
+            );
+            let why = rt.block_on(live_view(&mut sup, &mut stop));
+            eprintln!("sandbox: {why}; tearing down");
+            for line in teardown::down()? {
+                eprintln!("  {line}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn kill_cmd(target: &str, hard: bool) -> Result<ExitCode, SandboxError> {
+    let cluster = config::cluster()?;
+    let peers: Vec<u32> = config::parse_target(&cluster, target)?
+        .iter()
+        .map(|p| p.get())
+        .collect();
+    let nodes = state::read_nodes();
+    let rt = runtime()?;
+    rt.block_on(async {
+        let conf =
+            steadfast_sandbox::standins::moto::sdk_config_for(&format!("http://127.0.0.1:{}", config::MOTO_PORT)).await;
+        let asg = aws_sdk_autoscaling::Client::new(&conf);
+        for p in peers {
+            let node = nodes.values().find(|n| n.peer == p);
+            let Some(node) = node else {
+                eprintln!("peer-{p}: no running node; skipped");
+                continue;
+            };
+            if hard && node.pgid > 1 {
+                let _ = nix::sys::signal::killpg(
+                    nix::unistd::Pid::from_raw(node.pgid as i32),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+                eprintln!("peer-{p}: SIGKILLed node processes (group {})", node.pgid);
+            }
+            asg.terminate_instance_in_auto_scaling_group()
+                .instance_id(&node.instance_id)
+                .should_decrement_desired_capacity(false)
+                .send()
+                .await
+                .map_err(|e| {
+                    SandboxError::Aws(steadfast_core::Error::from_sdk(
+                        "autoscaling",
+                        "TerminateInstanceInAutoScalingGroup",
+                        e,
+                    ))
+                })?;
+            println!("peer-{p}: terminated {}", node.instance_id);
+        }
+        Ok::<_, SandboxError>(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn exec_cmd(command: &[String]) -> Result<ExitCode, SandboxError> {
+    let dir = state::state_dir();
+    let resolv = dir.join("resolv.conf");
+    config::write_resolv_conf(&resolv)?;
+    let etcd = steadfast_sandbox::paths::etcd_bin_dir()?;
+    let path = format!("{}:{}", etcd.display(), std::env::var("PATH").unwrap_or_default());
+    let status = std::process::Command::new("unshare")
+        .args([
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            &format!("mount --bind {} /etc/resolv.conf && exec \"$@\"", resolv.display()),
+            "sh",
+        ])
+        .args(command)
+        .env("PATH", path)
+        .status()
+        .map_err(SandboxError::io("unshare"))?;
+    Ok(ExitCode::from(status.code().unwrap_or(1).clamp(0, 255) as u8))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let r = match cli.command {
+        Cmd::Up {
+            detach,
+            timeout_secs,
+            sweep_secs,
+        } => up(detach, Duration::from_secs(timeout_secs), sweep_secs),
+        Cmd::Down => teardown::down().map(|did| {
+            for l in &did {
+                eprintln!("  {l}");
+            }
+            eprintln!(
+                "sandbox: down{}",
+                if did.is_empty() { " (nothing was running)" } else { "" }
+            );
+            ExitCode::SUCCESS
+        }),
+        Cmd::Status { json } => state::enter_netns().and_then(|_| {
+            let rt = runtime()?;
+            let cluster = config::cluster()?;
+            let s = rt.block_on(status::gather(&cluster));
+            if json {
+                println!("{}", serde_json::to_string_pretty(&s).unwrap_or_default());
+            } else {
+                print!("{}", status::table(&s));
+            }
+            Ok(if s.healthy {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(3)
+            })
+        }),
+        Cmd::Kill { target, hard } => state::enter_netns().and_then(|_| kill_cmd(&target, hard)),
+        Cmd::Exec { command } => state::enter_netns().and_then(|_| exec_cmd(&command)),
+        Cmd::Supervise { sweep_secs } => runtime().and_then(|rt| {
+            rt.block_on(supervisor::supervise(supervisor::Options {
+                sweep_every: Duration::from_secs(sweep_secs),
+                volume_mib: 256,
+            }))
+            .map(|_| ExitCode::SUCCESS)
+        }),
+    };
+    match r {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("sandbox: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

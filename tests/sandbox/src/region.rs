@@ -1,0 +1,546 @@
+//! Stands the region up in moto the way the Terraform module does, from `steadfast_core`'s
+//! vocabulary: a VPC `127.0.0.0/16`, subnet `127.0.<z+1>.0/24` per zone, a private hosted zone
+//! with the static SRV records and A records seeded with the placeholders, a tagged volume per
+//! peer in its zone, and one single-instance ASG (launch template, tags propagated, the
+//! cluster's LAUNCHING hook) per peer.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use steadfast_core::aws::sdk::{client_config, AutoScaling, Ec2, Route53, Timeouts};
+use steadfast_core::aws::LifecycleState;
+use steadfast_core::poll::{self, Backoff, Poll};
+use steadfast_core::retry::Retry;
+use steadfast_core::vocab::{
+    events, PlaceholderNetwork, Tags, Transport, CLIENT_PORT, PEER_PORT, TAG_CLUSTER, TAG_PEER,
+};
+use steadfast_core::{Cluster, Error as CoreError, PeerIndex};
+
+use crate::error::{Result, SandboxError};
+use crate::standins::moto::REGION;
+
+fn aws<E, R>(service: &'static str, op: &'static str) -> impl FnOnce(aws_sdk_ec2::error::SdkError<E, R>) -> SandboxError
+where
+    E: aws_sdk_ec2::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    move |e| SandboxError::Aws(CoreError::from_sdk(service, op, e))
+}
+
+/// Availability zone `z` (0-based) of the local region: `us-east-1a`, `-1b`, ...
+pub fn zone_name(z: u32) -> String {
+    format!("{REGION}{}", (b'a' + (z % 26) as u8) as char)
+}
+
+/// The subnet CIDR of zone `z`: `127.0.<z+1>.0/24`.
+pub fn subnet_cidr(z: u32) -> String {
+    format!("127.0.{}.0/24", z + 1)
+}
+
+/// Raw SDK clients, for the setup calls no port covers (creating the region, terminating).
+#[derive(Debug, Clone)]
+pub struct Clients {
+    pub ec2: aws_sdk_ec2::Client,
+    pub autoscaling: aws_sdk_autoscaling::Client,
+    pub route53: aws_sdk_route53::Client,
+}
+
+impl Clients {
+    pub fn new(conf: &SdkConfig) -> Self {
+        Self {
+            ec2: aws_sdk_ec2::Client::new(conf),
+            autoscaling: aws_sdk_autoscaling::Client::new(conf),
+            route53: aws_sdk_route53::Client::new(conf),
+        }
+    }
+}
+
+/// core's adapters over the same endpoint: how the region is read (the same code the Lambda and
+/// node-bootstrap read AWS with).
+#[derive(Debug, Clone)]
+pub struct Cloud {
+    pub records: Route53,
+    pub groups: AutoScaling,
+    pub ec2: Ec2,
+}
+
+impl Cloud {
+    pub fn new(conf: &SdkConfig) -> Self {
+        let c = client_config(conf, Timeouts::default());
+        let retry = Retry::with_deadline(Duration::from_secs(10));
+        Self {
+            records: Route53::new(c.route53, retry),
+            groups: AutoScaling::new(c.autoscaling, retry),
+            ec2: Ec2::new(c.ec2, retry),
+        }
+    }
+}
+
+/// What [`Region::create`] made.
+#[derive(Debug, Clone)]
+pub struct Region {
+    pub cluster: Cluster,
+    pub transport: Transport,
+    pub clients: Clients,
+    pub cloud: Cloud,
+    /// The network the seeded A records point into.
+    pub placeholders: PlaceholderNetwork,
+    pub vpc_id: String,
+    /// Subnet id per zone index.
+    pub subnets: Vec<String>,
+    /// Hosted zone id without the `/hostedzone/` prefix.
+    pub zone_id: String,
+    pub launch_template: String,
+    /// Volume id per peer index.
+    pub volumes: Vec<String>,
+    /// ASG name per peer index.
+    pub groups: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RegionOptions {
+    pub volume_size_gib: i32,
+    /// Create the ASGs (and so the instances). Off when a test wants to drive instances itself.
+    pub groups: bool,
+    /// Where the seeded A records point (loopback: the sandbox never sends traffic elsewhere).
+    pub placeholders: PlaceholderNetwork,
+}
+
+impl Default for RegionOptions {
+    fn default() -> Self {
+        Self {
+            volume_size_gib: 1,
+            groups: true,
+            placeholders: crate::config::placeholders().unwrap_or_default(),
+        }
+    }
+}
+
+impl Region {
+    pub async fn create(conf: &SdkConfig, cluster: Cluster, transport: Transport, opts: RegionOptions) -> Result<Self> {
+        let clients = Clients::new(conf);
+        let (vpc_id, subnets) = create_network(&clients, &cluster).await?;
+        let zone_id = create_zone(&clients, &cluster, transport, &vpc_id, &opts.placeholders).await?;
+        let volumes = create_volumes(&clients, &cluster, opts.volume_size_gib).await?;
+        let launch_template = create_launch_template(&clients, &cluster).await?;
+        let mut groups = Vec::new();
+        for p in cluster.peers() {
+            if opts.groups {
+                create_group(
+                    &clients,
+                    &cluster,
+                    p,
+                    &launch_template,
+                    &subnets[cluster.zone_of(p) as usize],
+                )
+                .await?;
+            }
+            groups.push(cluster.group_name(p));
+        }
+        Ok(Self {
+            cluster,
+            transport,
+            clients,
+            cloud: Cloud::new(conf),
+            placeholders: opts.placeholders,
+            vpc_id,
+            subnets,
+            zone_id,
+            launch_template,
+            volumes,
+            groups,
+        })
+    }
+
+    /// Peer `peer`'s placeholder address.
+    pub fn placeholder(&self, peer: PeerIndex) -> Ipv4Addr {
+        self.placeholders.address(peer)
+    }
+
+    /// The live (pending or in-service) instance of a peer's ASG, if exactly one.
+    pub async fn live_instance(&self, peer: PeerIndex) -> Result<Option<String>> {
+        let out = self
+            .clients
+            .autoscaling
+            .describe_auto_scaling_groups()
+            .auto_scaling_group_names(&self.groups[peer.get() as usize])
+            .send()
+            .await
+            .map_err(aws("autoscaling", "DescribeAutoScalingGroups"))?;
+        let live: Vec<String> = out
+            .auto_scaling_groups()
+            .iter()
+            .flat_map(|g| g.instances())
+            .filter(|i| {
+                i.lifecycle_state()
+                    .is_some_and(|s| LifecycleState::from_aws(s.as_str()).is_live())
+            })
+            .filter_map(|i| i.instance_id().map(str::to_string))
+            .collect();
+        Ok(if live.len() == 1 { live.into_iter().next() } else { None })
+    }
+
+    /// Waits until a peer's ASG holds one live instance other than `not` (at most `timeout`).
+    pub async fn wait_live_instance(&self, peer: PeerIndex, not: Option<&str>, timeout: Duration) -> Result<String> {
+        poll::until(timeout, Backoff::every(Duration::from_millis(100)), || async move {
+            Ok::<_, SandboxError>(match self.live_instance(peer).await? {
+                Some(id) if Some(id.as_str()) != not => Poll::Ready(id),
+                _ => Poll::Pending("no new live instance".into()),
+            })
+        })
+        .await?
+        .map_err(|t| {
+            SandboxError::Setup(format!(
+                "{} has no new live instance after {:?}",
+                self.groups[peer.get() as usize],
+                t.waited
+            ))
+        })
+    }
+
+    /// An instance's private IP.
+    pub async fn instance_ip(&self, instance_id: &str) -> Result<Ipv4Addr> {
+        let out = self
+            .clients
+            .ec2
+            .describe_instances()
+            .instance_ids(instance_id)
+            .send()
+            .await
+            .map_err(aws("ec2", "DescribeInstances"))?;
+        let ip = out
+            .reservations()
+            .iter()
+            .flat_map(|r| r.instances())
+            .find_map(|i| i.private_ip_address())
+            .ok_or_else(|| SandboxError::Setup(format!("{instance_id} has no private IP")))?;
+        ip.parse()
+            .map_err(|_| SandboxError::Setup(format!("{instance_id}: bad IP {ip}")))
+    }
+
+    /// Terminates a peer's instance through its ASG (desired capacity kept), as a lost node.
+    pub async fn terminate(&self, instance_id: &str) -> Result<()> {
+        self.clients
+            .autoscaling
+            .terminate_instance_in_auto_scaling_group()
+            .instance_id(instance_id)
+            .should_decrement_desired_capacity(false)
+            .send()
+            .await
+            .map_err(aws("autoscaling", "TerminateInstanceInAutoScalingGroup"))?;
+        Ok(())
+    }
+
+    /// Every A record of the zone: name (with trailing dot) -> values.
+    pub async fn a_records(&self) -> Result<BTreeMap<String, Vec<String>>> {
+        Ok(self
+            .all_records()
+            .await?
+            .into_iter()
+            .filter(|((_, ty), _)| ty == "A")
+            .map(|((name, _), v)| (name, v))
+            .collect())
+    }
+
+    /// Every record of the zone: (name, type) -> values.
+    pub async fn all_records(&self) -> Result<BTreeMap<(String, String), Vec<String>>> {
+        let out = self
+            .clients
+            .route53
+            .list_resource_record_sets()
+            .hosted_zone_id(&self.zone_id)
+            .send()
+            .await
+            .map_err(aws("route53", "ListResourceRecordSets"))?;
+        Ok(out
+            .resource_record_sets()
+            .iter()
+            .map(|r| {
+                (
+                    (r.name().to_string(), r.r#type().as_str().to_string()),
+                    r.resource_records().iter().map(|v| v.value().to_string()).collect(),
+                )
+            })
+            .collect())
+    }
+
+    /// A group of another cluster (or of none) in zone 0, for "not ours" tests.
+    pub async fn create_foreign_group(&self, name: &str, cluster_tag: Option<&str>) -> Result<()> {
+        use aws_sdk_autoscaling::types::{LaunchTemplateSpecification, Tag as AsgTag};
+        let mut req = self
+            .clients
+            .autoscaling
+            .create_auto_scaling_group()
+            .auto_scaling_group_name(name)
+            .launch_template(
+                LaunchTemplateSpecification::builder()
+                    .launch_template_name(&self.launch_template)
+                    .version("$Latest")
+                    .build(),
+            )
+            .min_size(1)
+            .max_size(1)
+            .desired_capacity(1)
+            .vpc_zone_identifier(&self.subnets[0]);
+        if let Some(c) = cluster_tag {
+            for (k, v) in [(TAG_CLUSTER, c), (TAG_PEER, "0")] {
+                req = req.tags(
+                    AsgTag::builder()
+                        .key(k)
+                        .value(v)
+                        .propagate_at_launch(true)
+                        .resource_id(name)
+                        .resource_type("auto-scaling-group")
+                        .build(),
+                );
+            }
+        }
+        req.send().await.map_err(aws("autoscaling", "CreateAutoScalingGroup"))?;
+        Ok(())
+    }
+}
+
+/// The VPC `127.0.0.0/16` and one subnet per zone; returns (vpc id, subnet id per zone).
+async fn create_network(clients: &Clients, cluster: &Cluster) -> Result<(String, Vec<String>)> {
+    let vpc = clients
+        .ec2
+        .create_vpc()
+        .cidr_block("127.0.0.0/16")
+        .send()
+        .await
+        .map_err(aws("ec2", "CreateVpc"))?;
+    let vpc_id = vpc
+        .vpc()
+        .and_then(|v| v.vpc_id())
+        .ok_or_else(|| SandboxError::Setup("CreateVpc returned no id".into()))?
+        .to_string();
+    let mut subnets = Vec::new();
+    for z in 0..cluster.zone_count() {
+        let s = clients
+            .ec2
+            .create_subnet()
+            .vpc_id(&vpc_id)
+            .cidr_block(subnet_cidr(z))
+            .availability_zone(zone_name(z))
+            .send()
+            .await
+            .map_err(aws("ec2", "CreateSubnet"))?;
+        subnets.push(
+            s.subnet()
+                .and_then(|s| s.subnet_id())
+                .ok_or_else(|| SandboxError::Setup("CreateSubnet returned no id".into()))?
+                .to_string(),
+        );
+    }
+    Ok((vpc_id, subnets))
+}
+
+/// The private zone with the static SRV records and the seeded A records; returns its id.
+async fn create_zone(
+    clients: &Clients,
+    cluster: &Cluster,
+    transport: Transport,
+    vpc_id: &str,
+    placeholders: &PlaceholderNetwork,
+) -> Result<String> {
+    use aws_sdk_route53::types::{HostedZoneConfig, Vpc, VpcRegion};
+    let hz = clients
+        .route53
+        .create_hosted_zone()
+        .name(cluster.domain().as_str())
+        .caller_reference(format!("steadfast-{}-{}", cluster.name(), std::process::id()))
+        .vpc(
+            Vpc::builder()
+                .vpc_id(vpc_id)
+                .vpc_region(VpcRegion::from(REGION))
+                .build(),
+        )
+        .hosted_zone_config(
+            HostedZoneConfig::builder()
+                .private_zone(true)
+                .comment("steadfast sandbox")
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(aws("route53", "CreateHostedZone"))?;
+    let zone_id = hz
+        .hosted_zone()
+        .map(|z| z.id().trim_start_matches("/hostedzone/").to_string())
+        .ok_or_else(|| SandboxError::Setup("CreateHostedZone returned no zone".into()))?;
+    let mut changes = vec![
+        rrset(
+            &cluster.server_srv_name(transport),
+            "SRV",
+            300,
+            cluster.srv_values(PEER_PORT),
+        )?,
+        rrset(
+            &cluster.client_srv_name(transport),
+            "SRV",
+            300,
+            cluster.srv_values(CLIENT_PORT),
+        )?,
+    ];
+    for p in cluster.peers() {
+        changes.push(rrset(
+            &cluster.peer_record_name(p),
+            "A",
+            5,
+            vec![placeholders.address(p).to_string()],
+        )?);
+    }
+    clients
+        .route53
+        .change_resource_record_sets()
+        .hosted_zone_id(&zone_id)
+        .change_batch(
+            aws_sdk_route53::types::ChangeBatch::builder()
+                .set_changes(Some(changes))
+                .build()
+                .map_err(|e| SandboxError::Setup(e.to_string()))?,
+        )
+        .send()
+        .await
+        .map_err(aws("route53", "ChangeResourceRecordSets"))?;
+    Ok(zone_id)
+}
+
+fn ec2_tags(tags: &Tags) -> Vec<aws_sdk_ec2::types::Tag> {
+    tags.iter()
+        .map(|(k, v)| aws_sdk_ec2::types::Tag::builder().key(k).value(v).build())
+        .collect()
+}
+
+/// One tagged, encrypted gp3 volume per peer, in the peer's zone; returns their ids by peer.
+async fn create_volumes(clients: &Clients, cluster: &Cluster, size_gib: i32) -> Result<Vec<String>> {
+    use aws_sdk_ec2::types::{ResourceType, TagSpecification, VolumeType};
+    let mut volumes = Vec::new();
+    for p in cluster.peers() {
+        let mut tags = cluster.peer_tags(p);
+        tags.set("Name", &format!("{}-{}", cluster.name(), cluster.member_name(p)));
+        let v = clients
+            .ec2
+            .create_volume()
+            .availability_zone(zone_name(cluster.zone_of(p)))
+            .size(size_gib)
+            .volume_type(VolumeType::Gp3)
+            .encrypted(true)
+            .tag_specifications(
+                TagSpecification::builder()
+                    .resource_type(ResourceType::Volume)
+                    .set_tags(Some(ec2_tags(&tags)))
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(aws("ec2", "CreateVolume"))?;
+        volumes.push(
+            v.volume_id()
+                .ok_or_else(|| SandboxError::Setup("CreateVolume returned no id".into()))?
+                .to_string(),
+        );
+    }
+    Ok(volumes)
+}
+
+/// The peers' launch template (any image moto lists); returns its name.
+async fn create_launch_template(clients: &Clients, cluster: &Cluster) -> Result<String> {
+    use aws_sdk_ec2::types::RequestLaunchTemplateData;
+    let images = clients
+        .ec2
+        .describe_images()
+        .send()
+        .await
+        .map_err(aws("ec2", "DescribeImages"))?;
+    let image_id = images
+        .images()
+        .iter()
+        .find_map(|i| i.image_id())
+        .ok_or_else(|| SandboxError::Setup("moto lists no images".into()))?
+        .to_string();
+    let name = format!("{}-peer", cluster.name());
+    clients
+        .ec2
+        .create_launch_template()
+        .launch_template_name(&name)
+        .launch_template_data(
+            RequestLaunchTemplateData::builder()
+                .image_id(image_id)
+                .instance_type(aws_sdk_ec2::types::InstanceType::T4gSmall)
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(aws("ec2", "CreateLaunchTemplate"))?;
+    Ok(name)
+}
+
+/// Peer `p`'s single-instance group in its zone's subnet, tags propagated, with the cluster's
+/// LAUNCHING hook.
+async fn create_group(clients: &Clients, cluster: &Cluster, p: PeerIndex, template: &str, subnet: &str) -> Result<()> {
+    use aws_sdk_autoscaling::types::{LaunchTemplateSpecification, Tag as AsgTag};
+    let name = cluster.group_name(p);
+    let tags: Vec<AsgTag> = cluster
+        .peer_tags(p)
+        .iter()
+        .map(|(k, v)| {
+            AsgTag::builder()
+                .key(k)
+                .value(v)
+                .propagate_at_launch(true)
+                .resource_id(&name)
+                .resource_type("auto-scaling-group")
+                .build()
+        })
+        .collect();
+    clients
+        .autoscaling
+        .create_auto_scaling_group()
+        .auto_scaling_group_name(&name)
+        .launch_template(
+            LaunchTemplateSpecification::builder()
+                .launch_template_name(template)
+                .version("$Latest")
+                .build(),
+        )
+        .min_size(1)
+        .max_size(1)
+        .desired_capacity(1)
+        .vpc_zone_identifier(subnet)
+        .set_tags(Some(tags))
+        .send()
+        .await
+        .map_err(aws("autoscaling", "CreateAutoScalingGroup"))?;
+    clients
+        .autoscaling
+        .put_lifecycle_hook()
+        .auto_scaling_group_name(&name)
+        .lifecycle_hook_name(cluster.lifecycle_hook_name())
+        .lifecycle_transition(events::TRANSITION_LAUNCHING)
+        .heartbeat_timeout(900)
+        .default_result("ABANDON")
+        .send()
+        .await
+        .map_err(aws("autoscaling", "PutLifecycleHook"))?;
+    Ok(())
+}
+
+fn rrset(name: &str, ty: &str, ttl: i64, values: Vec<String>) -> Result<aws_sdk_route53::types::Change> {
+    use aws_sdk_route53::types::{Change, ChangeAction, ResourceRecord, ResourceRecordSet, RrType};
+    let err = |e: aws_sdk_route53::error::BuildError| SandboxError::Setup(e.to_string());
+    let mut rs = ResourceRecordSet::builder()
+        .name(name)
+        .r#type(RrType::from(ty))
+        .ttl(ttl);
+    for v in values {
+        rs = rs.resource_records(ResourceRecord::builder().value(v).build().map_err(err)?);
+    }
+    Change::builder()
+        .action(ChangeAction::Upsert)
+        .resource_record_set(rs.build().map_err(err)?)
+        .build()
+        .map_err(err)
+}

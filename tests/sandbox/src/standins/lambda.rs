@@ -1,0 +1,220 @@
+//! peer-dns under `cargo lambda watch`: the Lambda runtime API emulator from cargo-lambda (in
+//! the project venv) on loopback, with the function binary attached to it.
+//!
+//! `cargo lambda watch --only-lambda-apis` serves the runtime and invoke APIs and leaves running
+//! the function to us: the binary is the one cargo already built (a nested `cargo build` inside
+//! `cargo test` would wait on cargo's own lock, and rebuild the SDK with other features).
+
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use steadfast_core::vocab::env;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::error::{Result, SandboxError};
+use crate::paths;
+use crate::standins::moto::free_port;
+
+/// The function name cargo-lambda's runtime API serves in `--only-lambda-apis` mode.
+pub const FUNCTION: &str = "_";
+
+#[derive(Debug)]
+pub struct LambdaWatch {
+    watch: Child,
+    function: Option<Child>,
+    pub port: u16,
+}
+
+fn wait_port(port: u16, timeout: Duration, what: &str, child: &mut Child) -> Result<()> {
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let start = Instant::now();
+    while TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_err() {
+        if let Ok(Some(st)) = child.try_wait() {
+            return Err(SandboxError::Setup(format!("{what} exited at start: {st}")));
+        }
+        if start.elapsed() > timeout {
+            return Err(SandboxError::Setup(format!(
+                "{what} did not listen on {addr} within {timeout:?}"
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
+}
+
+impl LambdaWatch {
+    /// Starts `cargo lambda watch --only-lambda-apis -A 127.0.0.1 -P <free port>`.
+    pub fn start() -> Result<Self> {
+        Self::start_on(free_port()?)
+    }
+
+    /// Starts it on 127.0.0.1:`port`.
+    pub fn start_on(port: u16) -> Result<Self> {
+        let bin = paths::cargo_lambda()?;
+        let mut watch = Command::new(&bin)
+            .args([
+                "lambda",
+                "watch",
+                "--only-lambda-apis",
+                "-A",
+                "127.0.0.1",
+                "-P",
+                &port.to_string(),
+            ])
+            .current_dir(paths::workspace_root())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(SandboxError::io(format!("start {}", bin.display())))?;
+        wait_port(port, Duration::from_secs(30), "cargo lambda watch", &mut watch)?;
+        Ok(Self {
+            watch,
+            function: None,
+            port,
+        })
+    }
+
+    /// Starts the function binary against this runtime API, with `env` on top of the Lambda
+    /// variables. Returns when the process is spawned (its init runs on its own).
+    pub fn start_function(&mut self, binary: &Path, env: &[(String, String)], log: Option<&Path>) -> Result<u32> {
+        let mut cmd = Command::new(binary);
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("AWS_LAMBDA_RUNTIME_API", format!("http://127.0.0.1:{}/.rt", self.port))
+            .env("AWS_LAMBDA_FUNCTION_NAME", FUNCTION)
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(Stdio::null());
+        match log {
+            Some(p) => {
+                let f = std::fs::File::create(p).map_err(SandboxError::io(format!("create {}", p.display())))?;
+                let f2 = f.try_clone().map_err(SandboxError::io("dup log"))?;
+                cmd.stdout(f).stderr(f2);
+            }
+            None => {
+                cmd.stdout(Stdio::null()).stderr(Stdio::null());
+            }
+        }
+        let child = cmd
+            .spawn()
+            .map_err(SandboxError::io(format!("start {}", binary.display())))?;
+        let pid = child.id();
+        if let Some(mut old) = self.function.replace(child) {
+            let _ = old.kill();
+            let _ = old.wait();
+        }
+        Ok(pid)
+    }
+
+    pub fn stop_function(&mut self) {
+        if let Some(mut f) = self.function.take() {
+            let _ = f.kill();
+            let _ = f.wait();
+        }
+    }
+
+    pub fn function_pid(&self) -> Option<u32> {
+        self.function.as_ref().map(|c| c.id())
+    }
+
+    /// The invoke URL path, as AWS's `Invoke` API has it.
+    pub fn invoke_path(&self) -> String {
+        format!("/2015-03-31/functions/{FUNCTION}/invocations")
+    }
+
+    /// POSTs `event` to the invoke URL; returns (HTTP status, body).
+    pub async fn invoke(&self, event: &serde_json::Value, timeout: Duration) -> Result<(u16, String)> {
+        http_post(self.port, &self.invoke_path(), &event.to_string(), timeout).await
+    }
+}
+
+impl Drop for LambdaWatch {
+    fn drop(&mut self) {
+        self.stop_function();
+        let _ = self.watch.kill();
+        let _ = self.watch.wait();
+    }
+}
+
+/// peer-dns's environment for `region` (its configuration variables plus moto's endpoint and
+/// credentials), with `RUST_LOG` set to `log`.
+pub fn peer_dns_env(
+    moto: &crate::standins::moto::Moto,
+    region: &crate::region::Region,
+    log: &str,
+) -> Vec<(String, String)> {
+    let c = &region.cluster;
+    let mut env = moto.env();
+    env.extend([
+        (env::CLUSTER.to_string(), c.name().to_string()),
+        (env::HOSTED_ZONE_ID.into(), region.zone_id.clone()),
+        (env::DOMAIN.into(), c.domain().to_string()),
+        (env::PEER_COUNT.into(), c.peer_count().to_string()),
+        ("RUST_LOG".into(), log.into()),
+    ]);
+    env
+}
+
+/// A minimal HTTP/1.1 POST to 127.0.0.1:`port` (Connection: close). Returns (status, body).
+pub async fn http_post(port: u16, path: &str, body: &str, timeout: Duration) -> Result<(u16, String)> {
+    let fut = async {
+        let mut s = tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port))
+            .await
+            .map_err(SandboxError::io(format!("connect 127.0.0.1:{port}")))?;
+        let req = format!(
+            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        s.write_all(req.as_bytes()).await.map_err(SandboxError::io("send"))?;
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf).await.map_err(SandboxError::io("read"))?;
+        let text = String::from_utf8_lossy(&buf).to_string();
+        let status = text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+            dechunk(rest)
+        } else {
+            rest.to_string()
+        };
+        Ok((status, body))
+    };
+    tokio::time::timeout(timeout, fut)
+        .await
+        .map_err(|_| SandboxError::Setup(format!("POST {path} on port {port}: no answer within {timeout:?}")))?
+}
+
+/// Decodes a chunked body, by bytes (a chunk size counts bytes, not characters).
+fn dechunk(s: &str) -> String {
+    let mut rest = s.as_bytes();
+    let mut out = Vec::new();
+    while let Some(eol) = rest.windows(2).position(|w| w == b"\r\n") {
+        let size = String::from_utf8_lossy(&rest[..eol]);
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        let body = &rest[eol + 2..];
+        if n == 0 || body.len() < n {
+            break;
+        }
+        out.extend_from_slice(&body[..n]);
+        rest = body[n..].strip_prefix(b"\r\n").unwrap_or(&body[n..]);
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::dechunk;
+
+    #[test]
+    fn chunks_are_counted_in_bytes() {
+        // "héllo" is 6 bytes; a char-based slice would panic or cut it.
+        assert_eq!(dechunk("6\r\nhéllo\r\n3\r\n ok\r\n0\r\n\r\n"), "héllo ok");
+        assert_eq!(dechunk("zz\r\nbroken"), "");
+        assert_eq!(dechunk("5\r\nab"), "");
+    }
+}

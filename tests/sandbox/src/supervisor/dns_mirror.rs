@@ -1,0 +1,112 @@
+//! The DNS mirror: keeps dnsmasq's A records in step with Route 53 (atomic rename into its
+//! hostsdir), logs each change and when dnsmasq answers it, and restarts dnsmasq if it exits.
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use tokio::process::Child;
+
+use super::event_log::{Event, EventLog};
+use crate::config::DNS_ADDR;
+use crate::dnsq::query_a;
+use crate::error::{Result, SandboxError};
+use crate::standins::dnsmasq;
+
+#[derive(Debug)]
+pub struct DnsMirror {
+    cluster_domain: String,
+    srv: Vec<(String, String)>,
+    hostsdir: PathBuf,
+    staging: PathBuf,
+    log: PathBuf,
+    records: BTreeMap<String, Vec<String>>,
+    dnsmasq: Child,
+    events: EventLog,
+}
+
+fn server() -> SocketAddr {
+    (DNS_ADDR.parse::<Ipv4Addr>().unwrap_or(Ipv4Addr::LOCALHOST), 53).into()
+}
+
+impl DnsMirror {
+    /// Writes `records` and starts dnsmasq with the static `srv` records.
+    pub fn start(
+        cluster_domain: &str,
+        srv: Vec<(String, String)>,
+        records: BTreeMap<String, Vec<String>>,
+        dir: &Path,
+        events: EventLog,
+    ) -> Result<Self> {
+        let staging = dir.join("dns");
+        let hostsdir = staging.join("hosts.d");
+        std::fs::create_dir_all(&hostsdir).map_err(SandboxError::io("mkdir dns"))?;
+        dnsmasq::write_hosts(&hostsdir, &staging, &records)?;
+        let log = dir.join("dnsmasq.log");
+        let child = dnsmasq::start(cluster_domain, &srv, &hostsdir, &log)?;
+        events.emit(Event::DnsStarted {
+            server: format!("{DNS_ADDR}:53"),
+            records: records.len(),
+        });
+        Ok(Self {
+            cluster_domain: cluster_domain.to_string(),
+            srv,
+            hostsdir,
+            staging,
+            log,
+            records,
+            dnsmasq: child,
+            events,
+        })
+    }
+
+    /// Makes dnsmasq answer `now`.
+    pub fn sync(&mut self, now: &BTreeMap<String, Vec<String>>) {
+        if *now != self.records {
+            for (name, ips) in now.iter().filter(|(n, ips)| self.records.get(*n) != Some(*ips)) {
+                self.events.emit(Event::RecordChanged {
+                    name: name.clone(),
+                    values: ips.clone(),
+                    previous: self.records.get(name).cloned(),
+                });
+                let (events, name, want) = (self.events.clone(), name.clone(), ips.clone());
+                tokio::spawn(async move { watch_visible(events, name, want).await });
+            }
+            match dnsmasq::write_hosts(&self.hostsdir, &self.staging, now) {
+                Ok(()) => self.records = now.clone(),
+                Err(e) => self.events.emit(Event::DnsSyncError { error: e.to_string() }),
+            }
+        }
+        if let Ok(Some(st)) = self.dnsmasq.try_wait() {
+            self.events.emit(Event::DnsmasqExited { status: st.code() });
+            match dnsmasq::start(&self.cluster_domain, &self.srv, &self.hostsdir, &self.log) {
+                Ok(c) => self.dnsmasq = c,
+                Err(e) => self.events.emit(Event::DnsSyncError { error: e.to_string() }),
+            }
+        }
+    }
+
+    pub async fn stop(mut self) {
+        let _ = self.dnsmasq.kill().await;
+    }
+}
+
+/// Logs when dnsmasq first answers `name` with `want` (or that it did not within 10 s).
+async fn watch_visible(events: EventLog, name: String, want: Vec<String>) {
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(10) {
+        if let Ok(got) = query_a(server(), &name, Duration::from_millis(300)).await {
+            if got.iter().map(|i| i.to_string()).collect::<Vec<_>>() == want {
+                events.emit(Event::DnsVisible {
+                    name,
+                    values: want,
+                    ms: t0.elapsed().as_millis() as u64,
+                });
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    events.emit(Event::DnsNotVisible { name, values: want });
+}

@@ -1,0 +1,108 @@
+//! The EventBridge stand-in: delivers to peer-dns (under `cargo lambda watch`) the launch
+//! lifecycle action and launch-successful events of every new instance, and the sweep on its
+//! schedule. Events are built by `steadfast_core::vocab::eventbridge`, as AWS shapes them.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use steadfast_core::vocab::eventbridge::{self, Origin};
+use steadfast_core::Cluster;
+
+use super::event_log::{rfc3339_now, Event, EventLog};
+use super::fleet::Launched;
+use crate::standins::lambda::{http_post, FUNCTION};
+use crate::standins::moto::REGION;
+
+#[derive(Debug)]
+pub struct EventBridge {
+    port: u16,
+    events: EventLog,
+    hook: String,
+    sweep_every: Duration,
+    last_sweep: Instant,
+}
+
+fn origin() -> Origin {
+    Origin {
+        region: REGION.into(),
+        time: rfc3339_now(),
+        ..Origin::default()
+    }
+}
+
+impl EventBridge {
+    pub fn new(port: u16, events: EventLog, cluster: &Cluster, sweep_every: Duration) -> Self {
+        Self {
+            port,
+            events,
+            hook: cluster.lifecycle_hook_name(),
+            sweep_every,
+            last_sweep: Instant::now(),
+        }
+    }
+
+    /// The two launch events of each new instance, in order, in the background.
+    pub fn launched(&self, new: &[Launched]) {
+        for l in new {
+            let batch = [
+                eventbridge::launch_lifecycle_action(&origin(), &l.group, &l.instance_id, &self.hook),
+                eventbridge::launch_successful(&origin(), &l.group, &l.instance_id),
+            ];
+            let (port, events, peer, id) = (self.port, self.events.clone(), l.peer.get(), l.instance_id.clone());
+            tokio::spawn(async move {
+                for ev in batch {
+                    deliver(port, &events, ev, Some(peer), Some(&id)).await;
+                }
+            });
+        }
+    }
+
+    /// The sweep, when it is due.
+    pub fn tick(&mut self) {
+        if self.last_sweep.elapsed() >= self.sweep_every {
+            self.last_sweep = Instant::now();
+            let (port, events) = (self.port, self.events.clone());
+            tokio::spawn(async move {
+                deliver(
+                    port,
+                    &events,
+                    eventbridge::scheduled(&origin(), "steadfast-sweep"),
+                    None,
+                    None,
+                )
+                .await
+            });
+        }
+    }
+}
+
+/// Delivers one event to peer-dns, as EventBridge would, and logs the outcome.
+async fn deliver(port: u16, events: &EventLog, event: Value, peer: Option<u32>, instance: Option<&str>) {
+    let kind = event["detail-type"].as_str().unwrap_or_default().to_string();
+    let t0 = Instant::now();
+    let r = http_post(
+        port,
+        &format!("/2015-03-31/functions/{FUNCTION}/invocations"),
+        &event.to_string(),
+        Duration::from_secs(60),
+    )
+    .await;
+    let ms = t0.elapsed().as_millis() as u64;
+    events.emit(match r {
+        Ok((status, body)) => Event::EventDelivered {
+            event: kind,
+            peer,
+            instance_id: instance.map(str::to_string),
+            status,
+            ms,
+            outcome: serde_json::from_str(&body).unwrap_or(Value::String(body)),
+        },
+        Err(e) => Event::EventFailed {
+            event: kind,
+            peer,
+            instance_id: instance.map(str::to_string),
+            ms,
+            error: e.to_string(),
+        },
+    });
+}

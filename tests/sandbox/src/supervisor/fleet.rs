@@ -1,0 +1,382 @@
+//! The fleet: one node per live instance. New instances get a node (an IMDSv2 stand-in, a root,
+//! `node-bootstrap run`); a node whose instance is gone shuts down (SIGTERM, then SIGKILL after
+//! 5 s, as an instance's shutdown would); a node whose processes ended while its instance lives
+//! is restarted after 3 s, as systemd would.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+use serde_json::Value;
+use steadfast_core::vocab::{env, Step};
+use steadfast_core::{Cluster, PeerIndex};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::Child;
+
+use super::event_log::{Event, EventLog};
+use super::observe::Observation;
+use super::Bins;
+use crate::config::write_resolv_conf;
+use crate::error::{Result, SandboxError};
+use crate::node::{Names, NodeSpec};
+use crate::region::zone_name;
+use crate::standins::imds::{Imds, InstanceIdentity};
+use crate::standins::moto::REGION;
+use crate::state::{self, NodeRecord};
+
+struct NodeProc {
+    peer: PeerIndex,
+    ip: Ipv4Addr,
+    spec: NodeSpec,
+    log: PathBuf,
+    child: Option<Child>,
+    pgid: u32,
+    /// Serves the node's identity for as long as the node lives.
+    _imds: Imds,
+    restart_at: Option<Instant>,
+}
+
+/// A node that just got its instance: the EventBridge stand-in announces it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Launched {
+    pub peer: PeerIndex,
+    pub group: String,
+    pub instance_id: String,
+}
+
+pub struct Fleet {
+    bins: Bins,
+    cluster: Cluster,
+    cloud_env: Vec<(String, String)>,
+    dir: PathBuf,
+    events: EventLog,
+    nodes: BTreeMap<String, NodeProc>,
+    announced: std::collections::BTreeSet<String>,
+}
+
+impl std::fmt::Debug for Fleet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fleet")
+            .field("nodes", &self.nodes.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+fn signal_group(pgid: u32, sig: Signal) {
+    if pgid > 1 {
+        let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pgid as i32), sig);
+    }
+}
+
+impl Fleet {
+    pub fn new(bins: Bins, cluster: Cluster, cloud_env: Vec<(String, String)>, dir: &Path, events: EventLog) -> Self {
+        Self {
+            bins,
+            cluster,
+            cloud_env,
+            dir: dir.to_path_buf(),
+            events,
+            nodes: BTreeMap::new(),
+            announced: Default::default(),
+        }
+    }
+
+    /// instance id -> node root, for the hypervisor.
+    pub fn roots(&self) -> BTreeMap<String, PathBuf> {
+        self.nodes
+            .iter()
+            .map(|(id, n)| (id.clone(), n.spec.root.clone()))
+            .collect()
+    }
+
+    /// Starts, stops and restarts nodes to match `obs`. Returns the instances seen for the first
+    /// time (their launch events are due).
+    pub async fn reconcile(&mut self, obs: &Observation) -> Vec<Launched> {
+        self.stop_gone(obs);
+        let mut launched = Vec::new();
+        for (id, live) in &obs.live {
+            if self.nodes.contains_key(id) {
+                continue;
+            }
+            let Some(ip) = live.ip else { continue };
+            if self.announced.insert(id.clone()) {
+                self.events.emit(Event::InstanceLaunched {
+                    peer: live.peer.get(),
+                    instance_id: id.clone(),
+                    ip: ip.to_string(),
+                    asg: live.group.clone(),
+                });
+                launched.push(Launched {
+                    peer: live.peer,
+                    group: live.group.clone(),
+                    instance_id: id.clone(),
+                });
+            }
+            // A node that cannot start now is tried again on the next pass.
+            match self.start(id, live.peer, ip).await {
+                Ok(node) => {
+                    self.nodes.insert(id.clone(), node);
+                }
+                Err(e) => self.events.emit(Event::NodeStartFailed {
+                    peer: live.peer.get(),
+                    instance_id: id.clone(),
+                    error: e.to_string(),
+                }),
+            }
+        }
+        self.restart_exited();
+        self.write_records();
+        launched
+    }
+
+    fn stop_gone(&mut self, obs: &Observation) {
+        let gone: Vec<String> = self
+            .nodes
+            .keys()
+            .filter(|id| !obs.live.contains_key(*id))
+            .cloned()
+            .collect();
+        for id in gone {
+            let Some(mut n) = self.nodes.remove(&id) else { continue };
+            self.events.emit(Event::InstanceTerminated {
+                peer: n.peer.get(),
+                instance_id: id,
+            });
+            signal_group(n.pgid, Signal::SIGTERM);
+            let (pgid, child) = (n.pgid, n.child.take());
+            tokio::spawn(async move {
+                if let Some(mut c) = child {
+                    if tokio::time::timeout(Duration::from_secs(5), c.wait()).await.is_err() {
+                        signal_group(pgid, Signal::SIGKILL);
+                        let _ = c.wait().await;
+                    }
+                }
+                // Whatever is left of the group (etcd) goes too.
+                signal_group(pgid, Signal::SIGKILL);
+            });
+        }
+    }
+
+    fn restart_exited(&mut self) {
+        for (id, n) in self.nodes.iter_mut() {
+            if let Some(c) = n.child.as_mut() {
+                if let Ok(Some(status)) = c.try_wait() {
+                    self.events.emit(Event::NodeExited {
+                        peer: n.peer.get(),
+                        instance_id: id.clone(),
+                        status: status.code(),
+                    });
+                    n.child = None;
+                    n.restart_at = Some(Instant::now() + Duration::from_secs(3));
+                }
+            } else if n.restart_at.is_some_and(|t| Instant::now() >= t) {
+                match spawn(&self.bins, n, id, &self.events) {
+                    Ok(child) => {
+                        n.restart_at = None;
+                        n.pgid = child.id().unwrap_or_default();
+                        self.events.emit(Event::NodeStarted {
+                            peer: n.peer.get(),
+                            instance_id: id.clone(),
+                            pgid: n.pgid,
+                            restart: true,
+                        });
+                        n.child = Some(child);
+                    }
+                    Err(e) => {
+                        n.restart_at = Some(Instant::now() + Duration::from_secs(3));
+                        self.events.emit(Event::NodeStartFailed {
+                            peer: n.peer.get(),
+                            instance_id: id.clone(),
+                            error: e.to_string(),
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    /// An IMDSv2 stand-in, a root (sysfs/dev/data) and a running node for a new instance.
+    async fn start(&self, id: &str, peer: PeerIndex, ip: Ipv4Addr) -> Result<NodeProc> {
+        let imds = Imds::start(InstanceIdentity {
+            instance_id: id.to_string(),
+            availability_zone: zone_name(self.cluster.zone_of(peer)),
+            region: REGION.into(),
+            private_ip: ip,
+        })
+        .await?;
+        let root = self.dir.join("nodes").join(id);
+        for d in ["dev", "sys/block", "data"] {
+            std::fs::create_dir_all(root.join(d)).map_err(SandboxError::io("mkdir node root"))?;
+        }
+        let resolv = root.join("resolv.conf");
+        write_resolv_conf(&resolv)?;
+        let mut spec = NodeSpec::new(
+            &self.cluster,
+            &root,
+            Names::Resolver(resolv),
+            &imds.endpoint(),
+            &self.cloud_env,
+        );
+        spec.set(
+            "PATH",
+            format!(
+                "{}:{}",
+                self.bins.etcd_dir.display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
+        .set(env::ETCD_BIN, self.bins.etcd_dir.join("etcd").to_string_lossy())
+        .set(env::DETACH_GRACE_SECS, "5")
+        .set(env::DNS_TIMEOUT_SECS, "120")
+        .set(env::READY_TIMEOUT_SECS, "120");
+        let mut node = NodeProc {
+            peer,
+            ip,
+            log: root.join("node.log"),
+            spec,
+            child: None,
+            pgid: 0,
+            _imds: imds,
+            restart_at: None,
+        };
+        let child = spawn(&self.bins, &node, id, &self.events)?;
+        node.pgid = child.id().unwrap_or_default();
+        self.events.emit(Event::NodeStarted {
+            peer: peer.get(),
+            instance_id: id.to_string(),
+            pgid: node.pgid,
+            restart: false,
+        });
+        node.child = Some(child);
+        Ok(node)
+    }
+
+    fn write_records(&self) {
+        let recs: BTreeMap<String, NodeRecord> = self
+            .nodes
+            .iter()
+            .map(|(id, n)| {
+                (
+                    id.clone(),
+                    NodeRecord {
+                        peer: n.peer.get(),
+                        instance_id: id.clone(),
+                        ip: n.ip.to_string(),
+                        pgid: n.pgid,
+                        root: n.spec.root.clone(),
+                        log: n.log.clone(),
+                    },
+                )
+            })
+            .collect();
+        let _ = state::write_json(&self.dir.join("nodes.json"), &recs);
+    }
+
+    /// Stops every node: SIGTERM, then SIGKILL for what is left after 5 s.
+    pub async fn stop_all(&mut self) {
+        for n in self.nodes.values() {
+            signal_group(n.pgid, Signal::SIGTERM);
+        }
+        let t0 = Instant::now();
+        for n in self.nodes.values_mut() {
+            if let Some(c) = n.child.as_mut() {
+                let left = Duration::from_secs(5).saturating_sub(t0.elapsed());
+                if tokio::time::timeout(left, c.wait()).await.is_err() {
+                    signal_group(n.pgid, Signal::SIGKILL);
+                    let _ = c.wait().await;
+                }
+            }
+        }
+    }
+}
+
+/// `node-bootstrap run` for `node`, in its own process group; its output goes to the node's log,
+/// and each finished step (a JSON line with a `step` field) to the event log as `node.<step>`.
+fn spawn(bins: &Bins, node: &NodeProc, instance_id: &str, events: &EventLog) -> Result<Child> {
+    let mut cmd = tokio::process::Command::from(
+        node.spec
+            .command(&format!("exec {} run", bins.node_bootstrap.display())),
+    );
+    cmd.process_group(0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().map_err(SandboxError::io("start node (unshare)"))?;
+    let streams: Vec<Box<dyn tokio::io::AsyncRead + Unpin + Send>> = [
+        child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
+        child
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    for stream in streams {
+        let (log, events, instance, peer) = (
+            node.log.clone(),
+            events.clone(),
+            instance_id.to_string(),
+            node.peer.get(),
+        );
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stream).lines();
+            let mut f = tokio::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&log)
+                .await
+                .ok();
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(f) = f.as_mut() {
+                    let _ = f.write_all(format!("{line}\n").as_bytes()).await;
+                }
+                if let Some(ev) = step_event(&line, peer, &instance) {
+                    events.emit(ev);
+                }
+            }
+        });
+    }
+    Ok(child)
+}
+
+/// A node log line that finished a step, as an event.
+fn step_event(line: &str, peer: u32, instance_id: &str) -> Option<Event> {
+    let v: Value = serde_json::from_str(line).ok()?;
+    let step: Step = v["fields"]["step"].as_str()?.parse().ok()?;
+    let mut fields = v["fields"].as_object()?.clone();
+    fields.remove("step");
+    fields.remove("report");
+    fields.insert("node_ts".into(), v["timestamp"].clone());
+    Some(Event::Node {
+        step,
+        peer,
+        instance_id: instance_id.to_string(),
+        fields,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_finished_steps_become_events() {
+        let done = r#"{"timestamp":"t","level":"INFO","fields":{"message":"step done","step":"mount","elapsed_ms":3}}"#;
+        let Some(Event::Node { step, fields, .. }) = step_event(done, 2, "i-1") else {
+            panic!("a finished step is an event");
+        };
+        assert_eq!(step, Step::Mount);
+        assert_eq!(fields["elapsed_ms"], 3);
+        let progress = r#"{"timestamp":"t","fields":{"message":"waiting","during":"attach"}}"#;
+        assert!(step_event(progress, 2, "i-1").is_none());
+        assert!(step_event("not json", 2, "i-1").is_none());
+        assert!(step_event(r#"{"fields":{"step":"no-such-step"}}"#, 2, "i-1").is_none());
+    }
+}

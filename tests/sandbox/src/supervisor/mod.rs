@@ -1,0 +1,218 @@
+//! The supervisor: runs inside the region's network namespace (loopback only) and plays AWS.
+//!
+//! At start it brings up the stand-ins: moto on 127.0.0.1:5000 with the region set up the way
+//! Terraform does ([`crate::region`]), dnsmasq on 127.0.53.1:53, peer-dns under `cargo lambda
+//! watch` on 127.0.0.1:9000, and a volume image per peer for the hypervisor. Then every 200 ms it
+//! takes one typed [`observe::Observation`] of the region, through core's adapters, and hands it
+//! to small reconcilers:
+//! - [`fleet`]: one node (`node-bootstrap run`, and so etcd) per live instance;
+//! - [`disks`]: the hypervisor presents each attached volume to its instance's node;
+//! - [`dns_mirror`]: dnsmasq follows Route 53;
+//! - [`eventbridge`]: launch events for new instances, and the sweep.
+//!
+//! Everything it sees goes to the typed event log ([`event_log`]).
+
+pub mod disks;
+pub mod dns_mirror;
+pub mod event_log;
+pub mod eventbridge;
+pub mod fleet;
+pub mod observe;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use steadfast_core::vocab::Transport;
+
+use self::disks::Disks;
+use self::dns_mirror::DnsMirror;
+use self::event_log::{rfc3339_now, Event, EventLog};
+use self::eventbridge::EventBridge;
+use self::fleet::Fleet;
+use crate::config::{cluster, LAMBDA_PORT, MOTO_PORT};
+use crate::error::{Result, SandboxError};
+use crate::region::{Region, RegionOptions};
+use crate::standins::hypervisor::{create_image, Hypervisor};
+use crate::standins::lambda::{peer_dns_env, LambdaWatch};
+use crate::standins::moto::Moto;
+use crate::state::{self, State};
+
+/// The binaries the region runs.
+#[derive(Debug, Clone)]
+pub struct Bins {
+    pub node_bootstrap: PathBuf,
+    pub peer_dns: PathBuf,
+    pub etcd_dir: PathBuf,
+}
+
+impl Bins {
+    /// node-bootstrap and peer-dns next to this executable (cargo puts them together), etcd
+    /// from the project venv.
+    pub fn locate() -> Result<Self> {
+        let exe = std::env::current_exe().map_err(SandboxError::io("current_exe"))?;
+        let dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
+        let find = |name: &str| -> Result<PathBuf> {
+            let p = dir.join(name);
+            if p.exists() {
+                Ok(p)
+            } else {
+                Err(SandboxError::Setup(format!(
+                    "{} is missing: build it first (`cargo build --workspace --bins`, or `make sandbox`)",
+                    p.display()
+                )))
+            }
+        };
+        Ok(Self {
+            node_bootstrap: find("node-bootstrap")?,
+            peer_dns: find("peer-dns")?,
+            etcd_dir: crate::paths::etcd_bin_dir()?,
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub sweep_every: Duration,
+    /// Size of each volume's sparse image file.
+    pub volume_mib: u64,
+}
+
+/// The stand-ins the supervisor started, and the region in moto.
+struct Running {
+    moto: Moto,
+    region: Region,
+    disks: Disks,
+    dns: DnsMirror,
+    watch: LambdaWatch,
+    bridge: EventBridge,
+}
+
+/// Starts moto (with the region), a volume image per peer, dnsmasq and peer-dns.
+async fn start(opts: &Options, bins: &Bins, dir: &Path, events: &EventLog) -> Result<Running> {
+    let cluster = cluster()?;
+    let moto = Moto::start_on(MOTO_PORT)?;
+    events.emit(Event::MotoStarted {
+        endpoint: moto.endpoint(),
+        pid: moto.pid(),
+    });
+    let region = Region::create(
+        &moto.sdk_config().await,
+        cluster.clone(),
+        Transport::Plain,
+        RegionOptions::default(),
+    )
+    .await?;
+    events.emit(Event::RegionCreated {
+        vpc: region.vpc_id.clone(),
+        zone_id: region.zone_id.clone(),
+        volumes: region.volumes.clone(),
+        groups: region.groups.clone(),
+    });
+
+    let mut hv = Hypervisor::default();
+    let vols = dir.join("volumes");
+    std::fs::create_dir_all(&vols).map_err(SandboxError::io("mkdir volumes"))?;
+    for v in &region.volumes {
+        let img = vols.join(format!("{v}.img"));
+        create_image(&img, opts.volume_mib)?;
+        hv.images.insert(v.clone(), img);
+    }
+    let disks = Disks::new(hv, events.clone());
+
+    // DNS: SRV records are static, read from Route 53 once.
+    let all = region.all_records().await?;
+    let srv: Vec<(String, String)> = all
+        .iter()
+        .filter(|((_, ty), _)| ty == "SRV")
+        .flat_map(|((name, _), values)| values.iter().map(move |v| (name.clone(), v.clone())))
+        .collect();
+    let dns = DnsMirror::start(
+        &cluster.cluster_domain(),
+        srv,
+        region.a_records().await?,
+        dir,
+        events.clone(),
+    )?;
+
+    // peer-dns under cargo lambda watch, and the EventBridge stand-in that feeds it.
+    let mut watch = LambdaWatch::start_on(LAMBDA_PORT)?;
+    let fn_pid = watch.start_function(
+        &bins.peer_dns,
+        &peer_dns_env(&moto, &region, "info"),
+        Some(&dir.join("peer-dns.log")),
+    )?;
+    events.emit(Event::LambdaStarted {
+        invoke: format!("http://127.0.0.1:{LAMBDA_PORT}{}", watch.invoke_path()),
+        pid: fn_pid,
+    });
+    let bridge = EventBridge::new(LAMBDA_PORT, events.clone(), &cluster, opts.sweep_every);
+    Ok(Running {
+        moto,
+        region,
+        disks,
+        dns,
+        watch,
+        bridge,
+    })
+}
+
+/// Runs the region until SIGTERM/SIGINT, then stops everything it started.
+pub async fn supervise(opts: Options) -> Result<()> {
+    let dir = state::state_dir();
+    let events = EventLog::new(&dir.join("events.jsonl"));
+    let bins = Bins::locate()?;
+    let cluster = cluster()?;
+    events.emit(Event::RegionStarting {
+        cluster: cluster.name().to_string(),
+        domain: cluster.domain().to_string(),
+    });
+    let Running {
+        moto,
+        region,
+        mut disks,
+        mut dns,
+        mut watch,
+        mut bridge,
+    } = start(&opts, &bins, &dir, &events).await?;
+    state::write_json(
+        &dir.join("state.json"),
+        &State {
+            supervisor_pid: std::process::id(),
+            zone_id: region.zone_id.clone(),
+            started_at: rfc3339_now(),
+        },
+    )?;
+
+    let mut fleet = Fleet::new(bins, cluster.clone(), moto.env(), &dir, events.clone());
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(SandboxError::io("SIGTERM"))?;
+    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .map_err(SandboxError::io("SIGINT"))?;
+    loop {
+        match observe::observe(&region.cloud, &cluster, &region.zone_id).await {
+            Ok(obs) => {
+                let launched = fleet.reconcile(&obs).await;
+                bridge.launched(&launched);
+                disks.sync(&obs, fleet.roots());
+                dns.sync(&obs.a_records);
+            }
+            Err(e) => events.emit(Event::ObserveFailed { error: e.to_string() }),
+        }
+        bridge.tick();
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+        }
+    }
+
+    events.emit(Event::RegionStopping {});
+    fleet.stop_all().await;
+    disks.hv.withdraw_all();
+    watch.stop_function();
+    drop(watch);
+    dns.stop().await;
+    drop(moto);
+    events.emit(Event::RegionStopped {});
+    Ok(())
+}
