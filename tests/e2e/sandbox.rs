@@ -88,6 +88,10 @@ fn region_comes_up_serves_survives_a_replacement_and_tears_down_clean() {
     for p in s["peers"].as_array().unwrap() {
         assert_eq!(p["dns"], p["ip"], "DNS must answer each peer's current IP: {p}");
         assert_eq!(p["attached_to"], p["instance_id"], "{p}");
+        assert_eq!(
+            p["lifecycle"], "InService",
+            "the hook held each instance until its node completed the action: {p}"
+        );
     }
     assert_eq!(
         s["peers"]
@@ -146,6 +150,7 @@ fn region_comes_up_serves_survives_a_replacement_and_tears_down_clean() {
         std::thread::sleep(Duration::from_millis(500));
     };
     assert_eq!(after["member_id"], before["member_id"], "rejoined as the same member");
+    assert_eq!(after["lifecycle"], "InService", "{after}");
     assert_eq!(after["volume_id"], before["volume_id"]);
     assert_eq!(
         after["attached_to"], after["instance_id"],
@@ -184,6 +189,7 @@ fn region_comes_up_serves_survives_a_replacement_and_tears_down_clean() {
         "node.dns",
         "node.etcd-started",
         "node.ready",
+        "node.lifecycle",
     ] {
         assert!(
             events.contains(&format!("\"kind\":\"{kind}\"")),

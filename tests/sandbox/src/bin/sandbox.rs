@@ -82,7 +82,7 @@ fn preflight() -> Result<(), SandboxError> {
         }
     }
     supervisor::Bins::locate()?;
-    steadfast_sandbox::paths::moto_server()?;
+    steadfast_sandbox::paths::moto_launcher()?;
     steadfast_sandbox::paths::cargo_lambda()?;
     Ok(())
 }

@@ -11,8 +11,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use steadfast_core::vocab::env;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use super::http;
 use crate::error::{Result, SandboxError};
 use crate::paths;
 use crate::standins::moto::free_port;
@@ -128,7 +128,7 @@ impl LambdaWatch {
 
     /// POSTs `event` to the invoke URL; returns (HTTP status, body).
     pub async fn invoke(&self, event: &serde_json::Value, timeout: Duration) -> Result<(u16, String)> {
-        http_post(self.port, &self.invoke_path(), &event.to_string(), timeout).await
+        http::request(self.port, "POST", &self.invoke_path(), &[], &event.to_string(), timeout).await
     }
 }
 
@@ -157,64 +157,4 @@ pub fn peer_dns_env(
         ("RUST_LOG".into(), log.into()),
     ]);
     env
-}
-
-/// A minimal HTTP/1.1 POST to 127.0.0.1:`port` (Connection: close). Returns (status, body).
-pub async fn http_post(port: u16, path: &str, body: &str, timeout: Duration) -> Result<(u16, String)> {
-    let fut = async {
-        let mut s = tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port))
-            .await
-            .map_err(SandboxError::io(format!("connect 127.0.0.1:{port}")))?;
-        let req = format!(
-            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        );
-        s.write_all(req.as_bytes()).await.map_err(SandboxError::io("send"))?;
-        let mut buf = Vec::new();
-        s.read_to_end(&mut buf).await.map_err(SandboxError::io("read"))?;
-        let text = String::from_utf8_lossy(&buf).to_string();
-        let status = text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-        let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-        let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
-            dechunk(rest)
-        } else {
-            rest.to_string()
-        };
-        Ok((status, body))
-    };
-    tokio::time::timeout(timeout, fut)
-        .await
-        .map_err(|_| SandboxError::Setup(format!("POST {path} on port {port}: no answer within {timeout:?}")))?
-}
-
-/// Decodes a chunked body, by bytes (a chunk size counts bytes, not characters).
-fn dechunk(s: &str) -> String {
-    let mut rest = s.as_bytes();
-    let mut out = Vec::new();
-    while let Some(eol) = rest.windows(2).position(|w| w == b"\r\n") {
-        let size = String::from_utf8_lossy(&rest[..eol]);
-        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
-            break;
-        };
-        let body = &rest[eol + 2..];
-        if n == 0 || body.len() < n {
-            break;
-        }
-        out.extend_from_slice(&body[..n]);
-        rest = body[n..].strip_prefix(b"\r\n").unwrap_or(&body[n..]);
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::dechunk;
-
-    #[test]
-    fn chunks_are_counted_in_bytes() {
-        // "héllo" is 6 bytes; a char-based slice would panic or cut it.
-        assert_eq!(dechunk("6\r\nhéllo\r\n3\r\n ok\r\n0\r\n\r\n"), "héllo ok");
-        assert_eq!(dechunk("zz\r\nbroken"), "");
-        assert_eq!(dechunk("5\r\nab"), "");
-    }
 }

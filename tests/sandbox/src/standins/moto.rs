@@ -1,11 +1,19 @@
-//! A moto server (`moto_server` from the project venv) on 127.0.0.1 and a free port.
+//! EC2, Auto Scaling, Route 53 (and the rest Terraform needs): the project's moto launcher,
+//! `tests/sandbox/moto/steadfast_moto.py`, on 127.0.0.1. It is moto 5.2.5 with what AWS does and
+//! moto does not: LAUNCHING lifecycle hooks that hold instances in `Pending:Wait` until
+//! `CompleteLifecycleAction` (or the heartbeat timeout), termination realism knobs, throttling
+//! faults and call counters, S3 `aws:SecureTransport` conditions. Its admin API lives under
+//! `/_steadfast/` on the same port.
 
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::io::{BufRead, BufReader};
+use std::net::{Ipv4Addr, TcpListener};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use serde_json::Value;
 
+use super::http;
 use crate::error::{Result, SandboxError};
 use crate::paths;
 
@@ -16,6 +24,8 @@ pub const REGION: &str = "us-east-1";
 pub struct Moto {
     child: Child,
     pub port: u16,
+    /// The https port (same state), when one was asked for.
+    pub ssl_port: Option<u16>,
 }
 
 /// A free TCP port on 127.0.0.1 (bound, then released).
@@ -25,38 +35,54 @@ pub fn free_port() -> Result<u16> {
 }
 
 impl Moto {
-    /// Starts moto and waits until it answers (at most 30 s).
+    /// Starts the launcher on a free port and waits until it says it is ready.
     pub fn start() -> Result<Self> {
-        Self::start_on(free_port()?)
+        Self::launch(0, None)
     }
 
-    /// Starts moto on 127.0.0.1:`port`.
+    /// Starts it on 127.0.0.1:`port`.
     pub fn start_on(port: u16) -> Result<Self> {
-        let bin = paths::moto_server()?;
-        let child = Command::new(&bin)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        Self::launch(port, None)
+    }
+
+    /// Starts it on `port` (0: any) and, when given, an https port (0: any) serving one state.
+    pub fn launch(port: u16, ssl_port: Option<u16>) -> Result<Self> {
+        let (python, script) = paths::moto_launcher()?;
+        let mut cmd = Command::new(&python);
+        cmd.arg(&script)
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()]);
+        if let Some(p) = ssl_port {
+            cmd.args(["--ssl-port", &p.to_string()]);
+        }
+        let mut child = cmd
             .env("MOTO_ALLOW_NONEXISTENT_REGION", "false")
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
-            .map_err(SandboxError::io(format!("start {}", bin.display())))?;
-        let mut moto = Self { child, port };
-        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-        let start = Instant::now();
-        loop {
-            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-                return Ok(moto);
+            .map_err(SandboxError::io(format!("start {}", script.display())))?;
+        let Some(out) = child.stdout.take() else {
+            return Err(SandboxError::Setup("moto launcher: no stdout".into()));
+        };
+        // The ready line, read on a thread so a launcher that hangs cannot hang us.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(out).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_default();
+        let ready = parse_ready(&line);
+        match ready {
+            Some((port, ssl_port)) => Ok(Self { child, port, ssl_port }),
+            None => {
+                let status = child.try_wait().ok().flatten();
+                let _ = child.kill();
+                let _ = child.wait();
+                Err(SandboxError::Setup(format!(
+                    "the moto launcher did not say it was ready within 30 s (exit: {status:?}; said {line:?})"
+                )))
             }
-            if let Ok(Some(status)) = moto.child.try_wait() {
-                return Err(SandboxError::Setup(format!("moto_server exited at start: {status}")));
-            }
-            if start.elapsed() > Duration::from_secs(30) {
-                return Err(SandboxError::Setup(format!(
-                    "moto_server did not listen on {addr} within 30 s"
-                )));
-            }
-            std::thread::sleep(Duration::from_millis(50));
         }
     }
 
@@ -84,6 +110,41 @@ impl Moto {
     pub async fn sdk_config(&self) -> SdkConfig {
         sdk_config_for(&self.endpoint()).await
     }
+
+    /// The admin API: `GET` (no body) or `POST` `/_steadfast/<what>`; the JSON answer.
+    pub async fn admin(&self, what: &str, body: Option<&Value>) -> Result<Value> {
+        admin(self.port, what, body).await
+    }
+}
+
+/// The admin API of the launcher on `port` (the sandbox CLI talks to the supervisor's moto).
+pub async fn admin(port: u16, what: &str, body: Option<&Value>) -> Result<Value> {
+    let path = format!("/_steadfast/{what}");
+    let (method, text) = match body {
+        Some(b) => ("POST", b.to_string()),
+        None => ("GET", String::new()),
+    };
+    let (status, answer) = http::request(port, method, &path, &[], &text, Duration::from_secs(10)).await?;
+    if status != 200 {
+        return Err(SandboxError::Setup(format!("moto {method} {path}: {status} {answer}")));
+    }
+    serde_json::from_str(&answer).map_err(|e| SandboxError::Setup(format!("moto {method} {path}: {e}: {answer}")))
+}
+
+/// `(http port, https port)` from `steadfast-moto ready http=<P> https=<Q|none>`.
+fn parse_ready(line: &str) -> Option<(u16, Option<u16>)> {
+    let rest = line.trim().strip_prefix("steadfast-moto ready ")?;
+    let mut http = None;
+    let mut https = None;
+    for part in rest.split_whitespace() {
+        match part.split_once('=')? {
+            ("http", p) => http = p.parse().ok(),
+            ("https", "none") => {}
+            ("https", p) => https = Some(p.parse().ok()?),
+            _ => {}
+        }
+    }
+    Some((http?, https))
 }
 
 /// An SDK configuration for an emulator endpoint, with dummy static credentials.
@@ -103,5 +164,21 @@ impl Drop for Moto {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_ready;
+
+    #[test]
+    fn ready_line() {
+        assert_eq!(
+            parse_ready("steadfast-moto ready http=5000 https=none\n"),
+            Some((5000, None))
+        );
+        assert_eq!(parse_ready("steadfast-moto ready http=1 https=2"), Some((1, Some(2))));
+        assert_eq!(parse_ready("Traceback (most recent call last)"), None);
+        assert_eq!(parse_ready(""), None);
     }
 }

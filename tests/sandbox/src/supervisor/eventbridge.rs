@@ -10,7 +10,8 @@ use steadfast_core::Cluster;
 
 use super::event_log::{rfc3339_now, Event, EventLog};
 use super::fleet::Launched;
-use crate::standins::lambda::{http_post, FUNCTION};
+use crate::standins::http;
+use crate::standins::lambda::FUNCTION;
 use crate::standins::moto::REGION;
 
 #[derive(Debug)]
@@ -80,9 +81,11 @@ impl EventBridge {
 async fn deliver(port: u16, events: &EventLog, event: Value, peer: Option<u32>, instance: Option<&str>) {
     let kind = event["detail-type"].as_str().unwrap_or_default().to_string();
     let t0 = Instant::now();
-    let r = http_post(
+    let r = http::request(
         port,
+        "POST",
         &format!("/2015-03-31/functions/{FUNCTION}/invocations"),
+        &[],
         &event.to_string(),
         Duration::from_secs(60),
     )

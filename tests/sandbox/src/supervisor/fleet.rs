@@ -229,6 +229,7 @@ impl Fleet {
             ),
         )
         .set(env::ETCD_BIN, self.bins.etcd_dir.join("etcd").to_string_lossy())
+        .set(env::LIFECYCLE_HOOK, self.cluster.lifecycle_hook_name())
         .set(env::DETACH_GRACE_SECS, "5")
         .set(env::DNS_TIMEOUT_SECS, "120")
         .set(env::READY_TIMEOUT_SECS, "120");
