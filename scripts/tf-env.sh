@@ -2,7 +2,8 @@
 # Sourced by scripts/terraform-check.sh and scripts/tf-local.sh: finds a Terraform >= 1.5 and
 # the hashicorp/aws provider on this machine, so `terraform init` never needs a registry.
 #
-#   tf_find      sets TF_BIN (Terraform >= 1.5: $STEADFAST_TERRAFORM, else `terraform` on PATH)
+#   tf_find      sets TF_BIN (Terraform >= 1.5: $STEADFAST_TERRAFORM, else the first `terraform`
+#                on PATH that is new enough)
 #                and TF_PLUGIN_DIR (a directory holding registry.terraform.io/hashicorp/aws/...:
 #                $STEADFAST_TF_PLUGIN_DIR, else searched for at run time, else empty = plain
 #                `terraform init` from the registry). Returns 1, having said why, when no
@@ -57,7 +58,9 @@ tf_find_plugin_dir() {
 tf_find() {
   local cand v
   TF_BIN=
-  for cand in "${STEADFAST_TERRAFORM:-}" "$(command -v terraform 2>/dev/null || true)"; do
+  local candidates=()
+  mapfile -t candidates < <(type -a -p terraform 2>/dev/null || true)
+  for cand in "${STEADFAST_TERRAFORM:-}" "${candidates[@]}"; do
     [[ -n "$cand" && -x "$cand" ]] || continue
     if v=$(tf_version_ok "$cand"); then
       TF_BIN=$cand

@@ -75,7 +75,9 @@ launcher_pid() { # the recorded pid, only while it is still our launcher
   [[ -f "$STATE/moto.pid" ]] || return 1
   pid=$(<"$STATE/moto.pid")
   [[ "$pid" =~ ^[0-9]+$ ]] || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "steadfast_moto.py" || return 1
+  local cmdline
+  cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
+  [[ "$cmdline" == *steadfast_moto.py* ]] || return 1
   printf '%s\n' "$pid"
 }
 

@@ -1289,6 +1289,23 @@ exit 2''')
         self.assertNotIn("useradd", calls)
 
 
+class Scripts(Base):
+    """The shell scripts around the Terraform: no pipe that SIGPIPE can fail under pipefail."""
+
+    SCRIPTS = ["scripts/terraform-check.sh", "scripts/tf-local.sh", "scripts/tf-env.sh", "scripts/deps.sh",
+               "terraform/scripts/roll-peers.sh", "terraform/modules/etcd-cluster/templates/install.sh.tftpl"]
+
+    def test_no_early_exiting_reader_in_a_pipe(self):
+        problems = []
+        for rel in self.SCRIPTS:
+            with open(os.path.join(ROOT, rel), encoding="utf-8") as fh:
+                for no, line in enumerate(fh, 1):
+                    code = line.split("#", 1)[0] if not line.lstrip().startswith("#") else ""
+                    if re.search(r"\|\s*(head\b|grep\s+-[a-zA-Z]*[qm])", code):
+                        problems.append(f"{rel}:{no}: {line.strip()}")
+        self.assertNoProblems(problems)
+
+
 class ExampleStructure(Base):
     @classmethod
     def setUpClass(cls):
@@ -1601,7 +1618,7 @@ def main():
     result = unittest.TextTestRunner(verbosity=2).run(suite)
     failed = len(result.failures) + len(result.errors)
     passed = result.testsRun - failed - len(result.skipped)
-    print(f"terraform structure: {passed} passed, {failed} failed, {len(result.skipped)} skipped")
+    print(f"terraform-structure: {passed} passed, {failed} failed, {len(result.skipped)} skipped")
     return 0 if result.wasSuccessful() else 1
 
 
