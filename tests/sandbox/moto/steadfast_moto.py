@@ -95,6 +95,42 @@ What it changes in moto, and why (moto is patched in this process, never forked)
    the https port); a statement applies only when all its conditions hold; a condition this
    launcher does not know makes a Deny apply and an Allow not apply (fail closed). moto
    still answers a denied object call with a bare 403 (no AccessDenied XML body).
+
+5. Route 53 change batches and listing order. moto checked CREATE and DELETE against its
+   journal of earlier requests, not against the records: a CREATE of an existing name+type
+   with other values (or of one written by UPSERT) succeeded and stored a second record set
+   of that name+type; a DELETE whose values no longer matched (a stale read) deleted the
+   current record; a DELETE of a missing record was ``InvalidInput``; a batch that failed
+   half way kept its first changes. Its listing order ignored case and the trailing dot.
+   - ``Route53Backend.change_resource_record_sets`` is replaced. Under one lock (moto's
+     request threads would otherwise interleave two batches), every change is checked, in
+     order, against the zone's records as the earlier changes of the batch leave them:
+     CREATE of an existing name+type (+SetIdentifier) -> "Tried to create resource record
+     set [name='n.', type='A'] but it already exists"; DELETE of a missing one -> "Tried to
+     delete resource record set [...] but it was not found"; DELETE whose TTL, set of values
+     or AliasTarget differ -> "... but the values provided do not match the current values";
+     a name outside the zone -> "RRSet with DNS name n. is not permitted in zone z.";
+     UPSERT always applies. A change that fails leaves the state the later ones see
+     unchanged. Any failure rejects the whole batch with every reason, and nothing is
+     applied. Names compare as Route 53 compares them: case-insensitively, with or without
+     the trailing dot; they are stored as Route 53 stores them (lower case, trailing dot).
+     moto's own input checks stay (unknown Action, unsupported characters, a DELETE without
+     TTL+ResourceRecords or AliasTarget: ``InvalidInput``), before anything is applied.
+   - ``Route53.change_resource_record_sets`` (the response) renders InvalidChangeBatch as
+     Route 53 does today: HTTP 400, ``text/xml``, ``<ErrorResponse xmlns=...><Error><Type>
+     Sender</Type><Code>InvalidChangeBatch</Code><Message>[reason, reason]</Message></Error>
+     <RequestId>..</RequestId></ErrorResponse>`` (moto added a ``<message>`` copy). The
+     older ``<InvalidChangeBatch><Messages>`` body is not used: Route 53 stopped sending it,
+     and neither botocore nor the Rust SDK reads an error code from it.
+   - ``FakeZone.get_record_sets`` (ListResourceRecordSets' order and start position) sorts
+     by the name with its labels reversed and the trailing dot kept, as Route 53 compares
+     it (``internal.etcd.main.``: so ``main-b.`` sorts before ``main.`` and its subdomains,
+     which stay together), then by type; StartRecordName (+ StartRecordType) starts at the
+     first record set >= that position, case-insensitively.
+   - ``Route53Backend.list_resource_record_sets`` reads under the same lock and returns at
+     most 300 record sets a page, as Route 53 (MaxItems above 300 still pages).
+   Not modelled: CNAME-versus-other-type conflicts, the other routing fields (Weight,
+   HealthCheckId, ...) in a DELETE's comparison, StartRecordIdentifier paging.
 """
 
 from __future__ import annotations
@@ -123,6 +159,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 from urllib.parse import parse_qs, unquote
+from xml.sax.saxutils import escape as xml_escape
 
 from werkzeug.serving import BaseWSGIServer, make_server
 
@@ -145,6 +182,10 @@ from moto.moto_server.werkzeug_app import (
     MotoRequestHandler,
     create_backend_app,
 )
+from moto.route53.exceptions import InvalidActionValue, InvalidInput, Route53ClientError
+from moto.route53.models import FakeZone, RecordSet, Route53Backend
+from moto.route53.responses import Route53 as Route53Response
+from moto.route53.utils import validate_domain_name
 from moto.s3.models import FakeBucket
 
 LOG = logging.getLogger("steadfast-moto")
@@ -671,10 +712,181 @@ def patch_s3() -> None:
     FakeBucket.get_permission = _bucket_permission
 
 
+# --------------------------------------------------------------------------------------
+# Route 53 change batches and listing order (item 5)
+# --------------------------------------------------------------------------------------
+
+ROUTE53_XMLNS = "https://route53.amazonaws.com/doc/2013-04-01/"
+ROUTE53_PAGE_LIMIT = 300
+# Batches are checked and applied, and listings read, one at a time.
+ROUTE53_LOCK = threading.RLock()
+
+RecordKey = tuple[str, str, str | None]  # (stored name, type, SetIdentifier)
+
+
+class ChangeBatchRejected(Route53ClientError):
+    """Route 53's InvalidChangeBatch, with every reason of the batch, in order."""
+
+    def __init__(self, reasons: list[str]) -> None:
+        super().__init__("InvalidChangeBatch", "[" + ", ".join(reasons) + "]")
+        self.reasons = reasons
+
+
+def dns_name(name: str) -> str:
+    """A name as Route 53 stores and compares it: lower case, with the trailing dot."""
+    name = name.lower()
+    return name if name.endswith(".") else name + "."
+
+
+def listing_key(name: str) -> str:
+    """Route 53's listing order for a name: labels reversed, trailing dot kept."""
+    return ".".join(reversed(dns_name(name)[:-1].split("."))) + "."
+
+
+def _record_key(record_set: dict[str, Any]) -> RecordKey:
+    return dns_name(record_set["Name"]), record_set["Type"], record_set.get("SetIdentifier")
+
+
+def _stored_key(rrset: RecordSet) -> RecordKey:
+    return dns_name(rrset.name), rrset.type, rrset.set_identifier
+
+
+def _record_data(ttl: Any, values: Any, alias: Any) -> tuple[Any, ...]:
+    """What a DELETE must match: TTL, the set of values, the alias target."""
+    value_set = frozenset(v["Value"] if isinstance(v, dict) else str(v) for v in values or [])
+    target = None
+    if alias:
+        target = (alias.get("HostedZoneId"), dns_name(alias.get("DNSName", "")),
+                  str(alias.get("EvaluateTargetHealth", False)).lower())
+    return None if ttl is None else int(ttl), value_set, target
+
+
+def _describe(key: RecordKey) -> str:
+    name, kind, set_id = key
+    extra = f", set-identifier='{set_id}'" if set_id is not None else ""
+    return f"[name='{name}', type='{kind}'{extra}]"
+
+
+def _check_input(change: dict[str, Any]) -> None:
+    """moto's request checks (InvalidInput and friends), made before anything is applied."""
+    action, record_set = change["Action"], change["ResourceRecordSet"]
+    if action not in ("CREATE", "UPSERT", "DELETE"):
+        raise InvalidActionValue(action)
+    validate_domain_name(record_set["Name"], code="InvalidChangeBatch")
+    has_records = "TTL" in record_set and "ResourceRecords" in record_set
+    if action == "DELETE" and not (has_records or "AliasTarget" in record_set):
+        raise InvalidInput(
+            "Invalid request: Expected exactly one of [AliasTarget, all of [TTL, and ResourceRecords], "
+            f"or TrafficPolicyInstanceId], but found none in Change with [Action=DELETE, "
+            f"Name={record_set['Name']}, Type={record_set['Type']}, "
+            f"SetIdentifier={record_set.get('SetIdentifier', 'null')}]")
+
+
+def check_change_batch(zone: FakeZone, changes: list[dict[str, Any]]) -> None:
+    """Raises ChangeBatchRejected unless every change applies, in order, to the zone."""
+    zone_name = dns_name(zone.name)
+    current = {_stored_key(r): _record_data(r.ttl, r.records, r.alias_target) for r in zone.rrsets}
+    reasons = []
+    for change in changes:
+        record_set = change["ResourceRecordSet"]
+        key = _record_key(record_set)
+        if key[0] != zone_name and not key[0].endswith("." + zone_name):
+            reasons.append(f"RRSet with DNS name {key[0]} is not permitted in zone {zone_name}")
+            continue
+        data = _record_data(record_set.get("TTL"), record_set.get("ResourceRecords"),
+                            record_set.get("AliasTarget"))
+        action, what = change["Action"], _describe(key)
+        if action == "CREATE" and key in current:
+            reasons.append(f"Tried to create resource record set {what} but it already exists")
+        elif action == "DELETE" and key not in current:
+            reasons.append(f"Tried to delete resource record set {what} but it was not found")
+        elif action == "DELETE" and current[key] != data:
+            reasons.append(f"Tried to delete resource record set {what} "
+                           "but the values provided do not match the current values")
+        elif action == "DELETE":
+            del current[key]
+        else:
+            current[key] = data
+    if reasons:
+        raise ChangeBatchRejected(reasons)
+
+
+def apply_change_batch(zone: FakeZone, changes: list[dict[str, Any]]) -> None:
+    """Applies a checked batch; the zone's record list is replaced in one assignment."""
+    rrsets = list(zone.rrsets)
+    for change in changes:
+        record_set = dict(change["ResourceRecordSet"], Name=dns_name(change["ResourceRecordSet"]["Name"]))
+        if "ResourceRecords" in record_set:
+            record_set["ResourceRecords"] = [r["Value"] for r in record_set["ResourceRecords"]]
+        key = _record_key(record_set)
+        rrsets = [r for r in rrsets if _stored_key(r) != key]
+        if change["Action"] != "DELETE":
+            rrsets.append(RecordSet(record_set))
+    zone.rrsets = rrsets
+
+
+def _change_resource_record_sets(self: Route53Backend, zoneid: str, change_list: list[dict[str, Any]]) -> None:
+    with ROUTE53_LOCK:
+        zone = self.get_hosted_zone(zoneid)
+        for change in change_list:
+            _check_input(change)
+        check_change_batch(zone, change_list)
+        apply_change_batch(zone, change_list)
+
+
+def invalid_change_batch_body(message: str, request_id: str) -> str:
+    return (f'<?xml version="1.0"?>\n<ErrorResponse xmlns="{ROUTE53_XMLNS}"><Error><Type>Sender</Type>'
+            f"<Code>InvalidChangeBatch</Code><Message>{xml_escape(message)}</Message></Error>"
+            f"<RequestId>{request_id}</RequestId></ErrorResponse>")
+
+
+def _wrap_change_response(original: Callable[[Route53Response], Any]) -> Callable[[Route53Response], Any]:
+    def change_resource_record_sets(self: Route53Response) -> Any:
+        try:
+            return original(self)
+        except Route53ClientError as error:
+            if error.code != "InvalidChangeBatch":
+                raise
+            # moto puts its own request id in <RequestId> and x-amzn-RequestId.
+            body = invalid_change_batch_body(error.message, str(uuid.uuid4()))
+            return 400, {"status": 400, "Content-Type": "text/xml"}, body
+
+    return change_resource_record_sets
+
+
+def _record_sets_from(self: FakeZone, start_type: str | None, start_name: str | None) -> list[RecordSet]:
+    def position(rrset: RecordSet) -> tuple[str, str]:
+        return listing_key(rrset.name), rrset.type or ""
+
+    ordered = sorted(self.rrsets, key=lambda r: (*position(r), r.set_identifier or ""))
+    if not start_name:
+        return ordered
+    start = (listing_key(start_name), start_type or "")
+    return [rrset for rrset in ordered if position(rrset) >= start]
+
+
+def _wrap_list_record_sets(original: Callable[..., Any]) -> Callable[..., Any]:
+    def list_resource_record_sets(
+        self: Route53Backend, zone_id: str, start_type: str, start_name: str, max_items: int
+    ) -> Any:
+        with ROUTE53_LOCK:
+            return original(self, zone_id, start_type, start_name, min(max_items, ROUTE53_PAGE_LIMIT))
+
+    return list_resource_record_sets
+
+
+def patch_route53() -> None:
+    Route53Backend.change_resource_record_sets = _change_resource_record_sets
+    Route53Backend.list_resource_record_sets = _wrap_list_record_sets(Route53Backend.list_resource_record_sets)
+    Route53Response.change_resource_record_sets = _wrap_change_response(Route53Response.change_resource_record_sets)
+    FakeZone.get_record_sets = _record_sets_from
+
+
 def install_patches() -> None:
     patch_autoscaling()
     patch_ec2()
     patch_s3()
+    patch_route53()
 
 
 # --------------------------------------------------------------------------------------

@@ -4,7 +4,8 @@ Run from the repository root:
     .venv/bin/python -m unittest discover -s tests/sandbox/moto -v
 
 One launcher (http + https on free 127.0.0.1 ports) serves every test but the process
-tests; each test uses its own groups, volumes and buckets, and restores knobs and faults.
+tests; each test uses its own groups, volumes, buckets and hosted zones, and restores knobs
+and faults.
 """
 
 from __future__ import annotations
@@ -595,6 +596,301 @@ class S3PolicyTests(MotoTestCase):
                  "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}}
         self.assertFalse(steadfast_moto.conditions_apply(allow, secure=True))
         self.assertTrue(steadfast_moto.conditions_apply({**allow, "Effect": "Deny"}, secure=True))
+
+
+DOMAIN = "main.etcd.internal."
+CHANGE_ERROR_BODY = re.compile(
+    r'^<\?xml version="1\.0"\?>\n<ErrorResponse xmlns="https://route53\.amazonaws\.com/doc/2013-04-01/">'
+    r"<Error><Type>Sender</Type><Code>InvalidChangeBatch</Code><Message>(.*)</Message></Error>"
+    r"<RequestId>([^<]+)</RequestId></ErrorResponse>$")
+
+
+def rrset(name: str, *values: str, ttl: int = 30, kind: str = "A") -> dict[str, Any]:
+    return {"Name": name, "Type": kind, "TTL": ttl, "ResourceRecords": [{"Value": v} for v in values]}
+
+
+def create(record_set: dict[str, Any]) -> dict[str, Any]:
+    return {"Action": "CREATE", "ResourceRecordSet": record_set}
+
+
+def delete(record_set: dict[str, Any]) -> dict[str, Any]:
+    return {"Action": "DELETE", "ResourceRecordSet": record_set}
+
+
+def upsert(record_set: dict[str, Any]) -> dict[str, Any]:
+    return {"Action": "UPSERT", "ResourceRecordSet": record_set}
+
+
+def already_exists(name: str, kind: str = "A") -> str:
+    return f"Tried to create resource record set [name='{name}', type='{kind}'] but it already exists"
+
+
+def not_found(name: str, kind: str = "A") -> str:
+    return f"Tried to delete resource record set [name='{name}', type='{kind}'] but it was not found"
+
+
+def values_differ(name: str, kind: str = "A") -> str:
+    return (f"Tried to delete resource record set [name='{name}', type='{kind}'] "
+            "but the values provided do not match the current values")
+
+
+class Route53Tests(unittest.TestCase):
+    """Conditional change batches and Route 53's listing order, in a zone per test."""
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        cls.route53 = LAUNCHER_PROC.client("route53")
+        cls.raw: dict[str, Any] = {}
+
+        def keep_raw(response_dict: dict[str, Any], **_: Any) -> None:
+            cls.raw.update(status=response_dict["status_code"], headers=response_dict["headers"],
+                           body=response_dict["body"].decode())
+
+        cls.route53.meta.events.register("before-parse.route53.ChangeResourceRecordSets", keep_raw)
+
+    def setUp(self) -> None:
+        self.zone = self.route53.create_hosted_zone(
+            Name="etcd.internal", CallerReference=f"{self._testMethodName}-{next(_names)}",
+            HostedZoneConfig={"PrivateZone": True}, VPC={"VPCRegion": REGION, "VPCId": "vpc-1"},
+        )["HostedZone"]["Id"]
+        # The cluster's records as peer-dns leaves them, and a neighbour peer-dns must not touch.
+        self.change(*[create(rrset(f"peer-{n}.{DOMAIN}", f"127.0.1.{n + 10}")) for n in range(3)],
+                    create(rrset(f"_etcd-server._tcp.{DOMAIN}", "0 0 2380 peer-0.main.etcd.internal.",
+                                 kind="SRV")),
+                    create(rrset(f"peer-1.{DOMAIN}", '"owner=peer-dns"', kind="TXT")))
+
+    def change(self, *changes: dict[str, Any]) -> None:
+        self.route53.change_resource_record_sets(HostedZoneId=self.zone, ChangeBatch={"Changes": list(changes)})
+
+    def rejected(self, *changes: dict[str, Any]) -> list[str]:
+        """The reasons of an InvalidChangeBatch, after checking the error as clients see it."""
+        error = error_of(lambda: self.change(*changes))
+        self.assertEqual((error.response["ResponseMetadata"]["HTTPStatusCode"], error.response["Error"]["Code"],
+                          error.response["Error"]["Type"]), (400, "InvalidChangeBatch", "Sender"))
+        message = error.response["Error"]["Message"]
+        self.assertTrue(message.startswith("[") and message.endswith("]"), message)
+        return re.split(r", (?=Tried |RRSet )", message[1:-1])
+
+    def records(self, **start: Any) -> list[tuple[str, str, int, list[str]]]:
+        listed = self.route53.list_resource_record_sets(HostedZoneId=self.zone, **start)
+        return [(r["Name"], r["Type"], r["TTL"], sorted(v["Value"] for v in r["ResourceRecords"]))
+                for r in listed["ResourceRecordSets"]]
+
+    def a_values(self, name: str) -> list[list[str]]:
+        return [values for listed, kind, _, values in self.records() if listed == name and kind == "A"]
+
+    # --- change batches ---------------------------------------------------------------
+
+    def test_create_of_an_existing_record_is_rejected(self) -> None:
+        name = f"peer-1.{DOMAIN}"
+        before = self.records()
+        # other values, other case, no trailing dot: still the same record set
+        self.assertEqual(self.rejected(create(rrset("PEER-1.Main.etcd.internal", "127.0.1.99"))),
+                         [already_exists(name)])
+        self.assertEqual(self.records(), before)
+        self.change(upsert(rrset(f"peer-7.{DOMAIN}", "127.0.1.17")))
+        self.assertEqual(self.rejected(create(rrset(f"peer-7.{DOMAIN}", "127.0.1.18"))),
+                         [already_exists(f"peer-7.{DOMAIN}")])
+        self.assertEqual(self.a_values(f"peer-7.{DOMAIN}"), [["127.0.1.17"]])
+
+    def test_the_error_is_route53s_rest_xml_invalid_change_batch(self) -> None:
+        error = error_of(lambda: self.change(create(rrset(f"peer-0.{DOMAIN}", "127.0.1.10"))))
+        self.assertEqual(error.response["Error"]["Code"], "InvalidChangeBatch")
+        self.assertEqual(self.raw["status"], 400)
+        self.assertEqual(self.raw["headers"]["Content-Type"], "text/xml")
+        match = CHANGE_ERROR_BODY.match(self.raw["body"])
+        self.assertIsNotNone(match, self.raw["body"])
+        self.assertEqual(match.group(1), f"[{already_exists(f'peer-0.{DOMAIN}')}]")
+        self.assertEqual(match.group(2), error.response["ResponseMetadata"]["RequestId"])
+        self.assertEqual(self.raw["headers"]["x-amzn-RequestId"], match.group(2))
+
+    def test_delete_of_a_missing_record_is_rejected(self) -> None:
+        before = self.records()
+        self.assertEqual(self.rejected(delete(rrset(f"peer-8.{DOMAIN}", "127.0.1.18"))),
+                         [not_found(f"peer-8.{DOMAIN}")])
+        # the name exists, with another type only
+        self.assertEqual(self.rejected(delete(rrset(f"peer-1.{DOMAIN}", "::1", kind="AAAA"))),
+                         [not_found(f"peer-1.{DOMAIN}", "AAAA")])
+        self.assertEqual(self.records(), before)
+
+    def test_delete_must_match_ttl_and_values(self) -> None:
+        name = f"peer-1.{DOMAIN}"
+        for wrong in (rrset(name, "127.0.1.11", ttl=31), rrset(name, "127.0.1.12"),
+                      rrset(name, "127.0.1.11", "127.0.1.12")):
+            with self.subTest(wrong=wrong):
+                self.assertEqual(self.rejected(delete(wrong)), [values_differ(name)])
+        self.assertEqual(self.a_values(name), [["127.0.1.11"]])
+        # values are a set: their order does not matter
+        self.change(upsert(rrset(name, "127.0.1.11", "127.0.1.12")))
+        self.change(delete(rrset("peer-1.main.etcd.internal", "127.0.1.12", "127.0.1.11")))
+        self.assertEqual(self.a_values(name), [])
+
+    def test_delete_and_create_move_a_record_in_one_batch(self) -> None:
+        name = f"peer-2.{DOMAIN}"
+        self.change(delete(rrset(name, "127.0.1.12")), create(rrset(name, "127.0.1.22")))
+        self.assertEqual(self.a_values(name), [["127.0.1.22"]])
+
+    def test_a_stale_delete_is_rejected_and_the_record_keeps_its_newer_value(self) -> None:
+        name = f"peer-2.{DOMAIN}"
+        # a slow invocation read 127.0.1.12; meanwhile a newer one moved the record
+        self.change(delete(rrset(name, "127.0.1.12")), create(rrset(name, "127.0.1.32")))
+        reasons = self.rejected(delete(rrset(name, "127.0.1.12")), create(rrset(name, "127.0.1.42")))
+        # the failed DELETE left the record in place, so the CREATE finds it (as Route 53 reports)
+        self.assertEqual(reasons, [values_differ(name), already_exists(name)])
+        self.assertEqual(self.a_values(name), [["127.0.1.32"]])
+
+    def test_a_rejected_batch_applies_none_of_its_changes(self) -> None:
+        before = self.records()
+        cases = {
+            "second change bad": [delete(rrset(f"peer-0.{DOMAIN}", "127.0.1.10")),
+                                  create(rrset(f"peer-1.{DOMAIN}", "127.0.1.31"))],
+            "last change bad": [upsert(rrset(f"peer-5.{DOMAIN}", "127.0.1.15")),
+                                create(rrset(f"peer-6.{DOMAIN}", "127.0.1.16")),
+                                delete(rrset(f"peer-2.{DOMAIN}", "127.0.1.99"))],
+            "name outside the zone": [upsert(rrset(f"peer-5.{DOMAIN}", "127.0.1.15")),
+                                      create(rrset("peer-6.main.etcd.example.", "127.0.1.16"))],
+        }
+        for case, changes in cases.items():
+            with self.subTest(case=case):
+                self.assertEqual(len(self.rejected(*changes)), 1)
+                self.assertEqual(self.records(), before)
+        self.assertEqual(self.rejected(*cases["name outside the zone"]),
+                         ["RRSet with DNS name peer-6.main.etcd.example. is not permitted in zone etcd.internal."])
+
+    def test_changes_are_checked_against_the_earlier_changes_of_their_batch(self) -> None:
+        new = rrset(f"peer-5.{DOMAIN}", "127.0.1.15")
+        self.change(create(new), delete(new))
+        self.assertEqual(self.a_values(f"peer-5.{DOMAIN}"), [])
+        self.assertEqual(self.rejected(create(new), create(new)), [already_exists(f"peer-5.{DOMAIN}")])
+        old = rrset(f"peer-0.{DOMAIN}", "127.0.1.10")
+        self.assertEqual(self.rejected(delete(old), delete(old)), [not_found(f"peer-0.{DOMAIN}")])
+        self.assertEqual(self.a_values(f"peer-0.{DOMAIN}"), [["127.0.1.10"]])
+        self.assertEqual(self.a_values(f"peer-5.{DOMAIN}"), [])
+
+    def test_upsert_always_applies(self) -> None:
+        self.change(upsert(rrset(f"peer-0.{DOMAIN}", "127.0.1.20", ttl=60)),
+                    upsert(rrset("peer-6.main.etcd.internal", "127.0.1.16")),
+                    upsert(rrset("PEER-6.main.etcd.internal.", "127.0.1.26")))
+        self.assertEqual([r for r in self.records() if r[1] == "A"], [
+            (f"peer-0.{DOMAIN}", "A", 60, ["127.0.1.20"]),
+            (f"peer-1.{DOMAIN}", "A", 30, ["127.0.1.11"]),
+            (f"peer-2.{DOMAIN}", "A", 30, ["127.0.1.12"]),
+            (f"peer-6.{DOMAIN}", "A", 30, ["127.0.1.26"]),
+        ])
+
+    def test_srv_and_other_records_are_untouched(self) -> None:
+        def others() -> list[Any]:
+            return [r for r in self.records() if r[1] != "A"]
+
+        before = others()
+        self.assertEqual([(name, kind) for name, kind, *_ in before], [
+            ("etcd.internal.", "NS"), ("etcd.internal.", "SOA"),
+            (f"_etcd-server._tcp.{DOMAIN}", "SRV"), (f"peer-1.{DOMAIN}", "TXT")])
+        name = f"peer-1.{DOMAIN}"
+        self.change(delete(rrset(name, "127.0.1.11")), create(rrset(name, "127.0.1.21")))
+        self.rejected(delete(rrset(name, "127.0.1.11")), create(rrset(name, "127.0.1.31")))
+        self.change(delete(rrset(name, "127.0.1.21")))
+        self.assertEqual(others(), before)
+        self.assertEqual(self.a_values(name), [])
+
+    # --- listing order ------------------------------------------------------------------
+
+    def add_neighbours(self) -> None:
+        """Names around the cluster's: plain alphabetical order would mix them in."""
+        names = ["a.etcd.internal", "main-b.etcd.internal", "mainz.etcd.internal", "zz.etcd.internal",
+                 "peer-1-b.etcd.internal", "main.etcd.internal"]
+        names += [f"peer-{n}.main-b.etcd.internal" for n in range(12)]
+        names += [f"peer-{n}.other.etcd.internal" for n in range(12)]
+        names += [f"peer-{n}x.etcd.internal" for n in range(12)]
+        self.change(*[create(rrset(name, "127.0.2.1")) for name in names])
+
+    def test_listing_sorts_by_reversed_labels_with_the_trailing_dot(self) -> None:
+        self.add_neighbours()
+        self.change(create(rrset(f"peer-1-b.{DOMAIN}", "127.0.2.2")), create(rrset(f"x.peer-1.{DOMAIN}", "127.0.2.3")),
+                    create(rrset(f"peer-10.{DOMAIN}", "127.0.2.4")), create(rrset(f"peer.{DOMAIN}", "127.0.2.5")))
+        listed = [(name, kind) for name, kind, *_ in self.records(MaxItems="300")]
+        around = [entry for entry in listed if entry[0].endswith("main.etcd.internal.")
+                  or entry[0] in ("main-b.etcd.internal.", "mainz.etcd.internal.")]
+        # "-" sorts before ".", so main-b comes before main and peer-1-b before peer-1
+        self.assertEqual(around, [
+            ("main-b.etcd.internal.", "A"),
+            ("main.etcd.internal.", "A"),
+            (f"_etcd-server._tcp.{DOMAIN}", "SRV"),
+            (f"peer-0.{DOMAIN}", "A"),
+            (f"peer-1-b.{DOMAIN}", "A"),
+            (f"peer-1.{DOMAIN}", "A"),
+            (f"peer-1.{DOMAIN}", "TXT"),
+            (f"x.peer-1.{DOMAIN}", "A"),
+            (f"peer-10.{DOMAIN}", "A"),
+            (f"peer-2.{DOMAIN}", "A"),
+            (f"peer.{DOMAIN}", "A"),
+            ("mainz.etcd.internal.", "A"),
+        ])
+        self.assertEqual(listed[:3], [("etcd.internal.", "NS"), ("etcd.internal.", "SOA"), ("a.etcd.internal.", "A")])
+        self.assertEqual(listed[-1], ("zz.etcd.internal.", "A"))
+        main = [i for i, (name, _) in enumerate(listed) if name.endswith(DOMAIN)]
+        self.assertEqual(main, list(range(main[0], main[0] + len(main))), "the domain's names are together")
+
+    def test_paging_from_the_cluster_domain_finds_every_cluster_record_and_nothing_else(self) -> None:
+        self.add_neighbours()
+        self.change(*[create(rrset(f"peer-{n}.{DOMAIN}", f"127.0.1.{n + 10}")) for n in range(3, 9)])
+        seen, pages = [], 0
+        start: dict[str, str] = {"StartRecordName": "main.etcd.internal"}  # as peer-dns: no dot
+        while True:
+            page = self.route53.list_resource_record_sets(HostedZoneId=self.zone, MaxItems="4", **start)
+            pages += 1
+            inside = [r for r in page["ResourceRecordSets"] if r["Name"] == DOMAIN or r["Name"].endswith("." + DOMAIN)]
+            seen += [(r["Name"], r["Type"]) for r in inside]
+            if len(inside) < len(page["ResourceRecordSets"]) or not page["IsTruncated"]:
+                break
+            self.assertEqual(page["MaxItems"], "4")
+            start = {"StartRecordName": page["NextRecordName"], "StartRecordType": page["NextRecordType"]}
+        self.assertEqual(seen, [("main.etcd.internal.", "A"), (f"_etcd-server._tcp.{DOMAIN}", "SRV")]
+                         + [(f"peer-{n}.{DOMAIN}", "A") for n in range(2)] + [(f"peer-1.{DOMAIN}", "TXT")]
+                         + [(f"peer-{n}.{DOMAIN}", "A") for n in range(2, 9)])
+        self.assertEqual(pages, 4)
+
+    def test_pages_cover_the_zone_once_and_name_the_next_record(self) -> None:
+        self.add_neighbours()
+        everything = self.records(MaxItems="300")
+        collected, start = [], {}
+        while True:
+            page = self.route53.list_resource_record_sets(HostedZoneId=self.zone, MaxItems="5", **start)
+            collected += [(r["Name"], r["Type"]) for r in page["ResourceRecordSets"]]
+            if not page["IsTruncated"]:
+                self.assertNotIn("NextRecordName", page)
+                break
+            self.assertEqual(len(page["ResourceRecordSets"]), 5)
+            start = {"StartRecordName": page["NextRecordName"], "StartRecordType": page["NextRecordType"]}
+            self.assertEqual(self.records(MaxItems="1", **start)[0][:2], (page["NextRecordName"], page["NextRecordType"]))
+        self.assertEqual(collected, [entry[:2] for entry in everything])
+        self.assertEqual(len(collected), 49)
+
+    def test_start_record_name_and_type_position_the_listing(self) -> None:
+        self.add_neighbours()
+        cases = [
+            ({"StartRecordName": "PEER-1.Main.etcd.internal"}, [(f"peer-1.{DOMAIN}", "A"), (f"peer-1.{DOMAIN}", "TXT")]),
+            ({"StartRecordName": f"peer-1.{DOMAIN}", "StartRecordType": "TXT"},
+             [(f"peer-1.{DOMAIN}", "TXT"), (f"peer-2.{DOMAIN}", "A")]),
+            ({"StartRecordName": f"peer-1.{DOMAIN}", "StartRecordType": "SRV"},
+             [(f"peer-1.{DOMAIN}", "TXT"), (f"peer-2.{DOMAIN}", "A")]),
+            # no such name: the next one in Route 53's order
+            ({"StartRecordName": f"peer-10.{DOMAIN}"}, [(f"peer-2.{DOMAIN}", "A"), ("mainz.etcd.internal.", "A")]),
+            ({"StartRecordName": f"peer-1.{DOMAIN}", "StartRecordType": "A"},
+             [(f"peer-1.{DOMAIN}", "A"), (f"peer-1.{DOMAIN}", "TXT")]),
+        ]
+        for start, expected in cases:
+            with self.subTest(start=start):
+                self.assertEqual([entry[:2] for entry in self.records(MaxItems="2", **start)], expected)
+
+    def test_a_page_holds_at_most_300_record_sets(self) -> None:
+        self.change(*[create(rrset(f"host-{n}.other.etcd.internal", "127.0.3.1")) for n in range(300)])
+        page = self.route53.list_resource_record_sets(HostedZoneId=self.zone, MaxItems="400")
+        self.assertEqual((len(page["ResourceRecordSets"]), page["IsTruncated"]), (300, True))
+        rest = self.route53.list_resource_record_sets(HostedZoneId=self.zone, StartRecordName=page["NextRecordName"],
+                                                      StartRecordType=page["NextRecordType"])
+        self.assertEqual(len(rest["ResourceRecordSets"]) + 300, 307)
+        self.assertFalse(rest["IsTruncated"])
 
 
 class SharedStateTests(MotoTestCase):
