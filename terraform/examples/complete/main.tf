@@ -269,6 +269,7 @@ module "etcd" {
   peer_count    = var.peer_count
   instance_type = var.instance_type
   etcd_version  = var.etcd_version
+  etcd_sha256   = var.etcd_sha256
 
   node_bootstrap_path = local.node_bootstrap_path
   lambda_zip_path     = local.lambda_zip_path

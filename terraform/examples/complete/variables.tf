@@ -61,6 +61,12 @@ variable "etcd_version" {
   default     = "3.5.17"
 }
 
+variable "etcd_sha256" {
+  description = "SHA-256 of etcd_archive_path. Leave null for 3.5.17-3.5.27 (the module has their verified checksums); any other version needs it."
+  type        = string
+  default     = null
+}
+
 variable "enable_session_manager" {
   description = "Give the nodes the narrow Session Manager permissions and create the ssm and ssmmessages endpoints."
   type        = bool
