@@ -66,7 +66,8 @@ What it changes in moto, and why (moto is patched in this process, never forked)
 3. Fault injection and call counting: a WSGI middleware in front of moto.
    The service of a call is the SigV4 credential scope's service (Authorization header or
    presigned ``X-Amz-Credential``); requests without one (moto-api, IMDS) are not AWS calls.
-   The action comes from ``Action=`` (query or form), ``X-Amz-Target``, or, for REST APIs
+   The action comes from ``Action=`` (query or form), ``X-Amz-Target``, the operation in a Smithy
+   RPC v2 CBOR path (``/service/<Service>/operation/<Operation>``, item 6), or, for REST APIs
    (route53, lambda, s3), from method + path (tables below; an unknown REST call is named
    ``<METHOD> /<first path segment>``). Admin API under ``/_steadfast/`` (S3 bucket names
    cannot start with ``_``, and no AWS API path does, so it never shadows one); every
@@ -84,7 +85,9 @@ What it changes in moto, and why (moto is patched in this process, never forked)
    A throttled call gets the real service's error: route53 400 ``Throttling`` (REST-XML),
    ec2 503 ``RequestLimitExceeded``, s3 503 ``SlowDown``, lambda 429
    ``TooManyRequestsException``, query services (autoscaling, iam, sts, ...) 400
-   ``Throttling``, JSON and other REST services 400 ``ThrottlingException``. EC2 and Auto
+   ``Throttling``, RPC v2 CBOR calls (CloudWatch) 400 ``ThrottlingException`` in CBOR with
+   ``x-amzn-query-error: Throttling;Sender`` (item 6), JSON and other REST services 400
+   ``ThrottlingException``. EC2 and Auto
    Scaling calls are serialized with the deadline thread under one lock, so holds and
    timers never race moto's request threads.
 
@@ -131,6 +134,40 @@ What it changes in moto, and why (moto is patched in this process, never forked)
      most 300 record sets a page, as Route 53 (MaxItems above 300 still pages).
    Not modelled: CNAME-versus-other-type conflicts, the other routing fields (Weight,
    HealthCheckId, ...) in a DELETE's comparison, StartRecordIdentifier paging.
+
+6. CloudWatch over Smithy RPC v2 CBOR. The Rust SDK's CloudWatch client (aws-sdk-cloudwatch
+   1.140) speaks only RPC v2 CBOR: ``POST /service/GraniteServiceVersion20100801/operation/<Op>``,
+   ``smithy-protocol: rpc-v2-cbor``, a CBOR body. moto answered 404. moto 5.2.5 would serve
+   CloudWatch over AWS JSON 1.0 only if botocore's model listed that protocol, and this venv's
+   botocore (1.35.99) lists Query alone (moto: "Unsupported protocol [json] for service
+   cloudwatch"), so ``RpcV2CborTranslator`` (picked by the middleware from the path and the
+   header) hands moto the same call over Query:
+   - the body (empty = ``{}``; gunzipped under ``Content-Encoding: gzip``, as the SDK may send
+     PutMetricData) is decoded with cbor2 and fitted to botocore's model of the operation's input
+     (``fit_to_shape``): tag-1 timestamps become UTC datetimes, nulls are left out, a member the
+     model lacks (the SDK is newer: PutMetricData's ``EntityMetricData``,
+     ``StrictEntityValidation``) is dropped with a warning on stderr, and a value of the wrong
+     CBOR type is 400 ``SerializationException``;
+   - botocore's QuerySerializer writes the form (``Action=<Op>&Version=2010-08-01&...``, ISO 8601
+     timestamps, base64 blobs); moto gets it as ``POST /`` with the request's Authorization (its
+     service, region and account come from there);
+   - moto's XML is read by botocore's QueryParser against the operation's output shape and sent
+     back with moto's status, ``Content-Type: application/cbor``, ``smithy-protocol: rpc-v2-cbor``
+     and ``x-amzn-RequestId``: a CBOR map, timestamps as tag 1 + epoch seconds (an integer when
+     whole, else a float64), doubles as float64, blobs as byte strings, no output as ``{}``;
+   - an error keeps moto's status and is ``{"__type": "com.amazonaws.cloudwatch#<ErrorShape>",
+     "message": "..."}`` (the model's error shape with that Query code, the operation's own
+     errors first; the bare code when none has it) with ``x-amzn-query-error: <Query code>;
+     <Sender|Receiver>``: CloudWatch is awsQueryCompatible, and its clients take the error code
+     from that header (``InvalidParameterValue``, ``ResourceNotFound``, ...). An operation
+     moto's model lacks is 404 ``UnknownOperationException``; moto raising (an action it has not
+     implemented, a moto bug such as GetMetricStatistics without StartTime) is 500
+     ``InternalFailure``.
+   Counting and faults see ``monitoring:<Op>`` (the SigV4 scope's service, the path's
+   operation); a throttled call is 400 ``{"__type": "ThrottlingException", "message": "Rate
+   exceeded"}`` with ``x-amzn-query-error: Throttling;Sender`` (CloudWatch's Query code; its
+   model has no throttling shape). Only the services in ``RPC_V2_CBOR_SERVICES`` (CloudWatch)
+   are translated; moto checks no required members, as over Query.
 """
 
 from __future__ import annotations
@@ -139,6 +176,7 @@ import argparse
 import contextvars
 import copy
 import datetime
+import gzip
 import heapq
 import io
 import ipaddress
@@ -157,10 +195,16 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any, Callable, Iterable
 from urllib.parse import parse_qs, unquote
 from xml.sax.saxutils import escape as xml_escape
 
+import cbor2
+from botocore.model import OperationModel, OperationNotFoundError, Shape
+from botocore.parsers import QueryParser
+from botocore.serialize import QuerySerializer
+from botocore.utils import percent_encode_sequence
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from moto.autoscaling.exceptions import ValidationError
@@ -173,6 +217,7 @@ from moto.autoscaling.models import (
 )
 from moto.autoscaling.responses import AutoScalingResponse
 from moto.core.responses import EmptyResult
+from moto.core.utils import get_service_model
 from moto.ec2.exceptions import VolumeInUseError
 from moto.ec2.models.instances import Instance
 from moto.ec2.responses.elastic_block_store import ElasticBlockStore
@@ -960,7 +1005,7 @@ VERSION_PREFIX = re.compile(r"^/\d{4}-\d{2}-\d{2}(?=/|$)")
 class Call:
     service: str
     action: str
-    protocol: str  # "json" (X-Amz-Target), "query" (Action=) or "rest"
+    protocol: str  # "json" (X-Amz-Target), "query" (Action=), "rpc-v2-cbor" or "rest"
 
     @property
     def key(self) -> str:
@@ -973,6 +1018,9 @@ def identify(environ: dict[str, Any]) -> Call | None:
     service = _signing_service(environ.get("HTTP_AUTHORIZATION", ""), query)
     if service is None:
         return None
+    route = rpc_v2_cbor_route(environ)
+    if route is not None:
+        return Call(service, route[1], RPC_V2_CBOR)
     target = environ.get("HTTP_X_AMZ_TARGET")
     if target:
         return Call(service, target.rsplit(".", 1)[-1], "json")
@@ -1064,6 +1112,8 @@ Response = tuple[str, list[tuple[str, str]], bytes]
 
 def throttle_response(call: Call) -> Response:
     request_id = str(uuid.uuid4())
+    if call.protocol == RPC_V2_CBOR:
+        return rpc_v2_cbor_error("400 Bad Request", request_id, "ThrottlingException", "Throttling", "Rate exceeded")
     if call.service == "route53":
         return _xml("400 Bad Request", request_id, (
             '<ErrorResponse xmlns="https://route53.amazonaws.com/doc/2013-04-01/"><Error>'
@@ -1169,6 +1219,256 @@ CALLS_LOCK = threading.Lock()
 
 
 # --------------------------------------------------------------------------------------
+# Smithy RPC v2 CBOR, translated to the Query protocol moto serves (item 6)
+# --------------------------------------------------------------------------------------
+
+RPC_V2_CBOR = "rpc-v2-cbor"
+RPC_V2_CBOR_PATH = re.compile(r"/service/([^/]+)/operation/([^/]+)")
+UTC = datetime.timezone.utc
+# Request headers that belong to the CBOR request and would mislead moto about the Query one.
+CBOR_ONLY_HEADERS = ("HTTP_SMITHY_PROTOCOL", "HTTP_CONTENT_ENCODING", "HTTP_X_AMZN_QUERY_MODE",
+                     "HTTP_TRANSFER_ENCODING", "HTTP_ACCEPT", "HTTP_X_AMZ_TARGET")
+
+
+@dataclass(frozen=True)
+class CborService:
+    botocore_name: str  # the service model moto (and botocore) know it by
+    namespace: str  # its Smithy namespace: error __type values are "<namespace>#<ShapeName>"
+
+
+# Smithy service shape name (the path's service segment) -> the service moto serves over Query.
+RPC_V2_CBOR_SERVICES = {
+    "GraniteServiceVersion20100801": CborService("cloudwatch", "com.amazonaws.cloudwatch"),
+}
+
+
+def rpc_v2_cbor_route(environ: dict[str, Any]) -> tuple[str, str] | None:
+    """(service shape name, operation) of a Smithy RPC v2 CBOR request, or None."""
+    if environ.get("REQUEST_METHOD") != "POST" or environ.get("HTTP_SMITHY_PROTOCOL", "").strip() != RPC_V2_CBOR:
+        return None
+    match = RPC_V2_CBOR_PATH.fullmatch(environ.get("PATH_INFO", ""))
+    return (match.group(1), match.group(2)) if match else None
+
+
+class CborRequestError(Exception):
+    """A request refused before moto sees it."""
+
+    def __init__(self, status: str, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code = status, code
+
+
+def rpc_v2_cbor_error(status: str, request_id: str, error_type: str, query_code: str, message: str,
+                      fault: str | None = None) -> Response:
+    """An RPC v2 CBOR error of an awsQueryCompatible service: ``{"__type", "message"}`` in the
+    body, and the Query error code in ``x-amzn-query-error: <code>;<Sender|Receiver>``, which is
+    where a query-compatible client (the Rust SDK, botocore) takes the error code from."""
+    if fault not in ("Sender", "Receiver"):
+        fault = "Receiver" if status.startswith("5") else "Sender"
+    body: dict[str, Any] = {"__type": error_type}
+    if message:
+        body["message"] = message
+    return _cbor(status, request_id, body, [("x-amzn-query-error", f"{query_code};{fault}")])
+
+
+def _cbor(status: str, request_id: str, body: dict[str, Any], extra: list[tuple[str, str]] | None = None) -> Response:
+    headers = [("Content-Type", "application/cbor"), ("smithy-protocol", RPC_V2_CBOR),
+               ("x-amzn-RequestId", request_id), *(extra or [])]
+    return status, headers, cbor2.dumps(body)
+
+
+class RpcV2CborTranslator:
+    """WSGI: an RPC v2 CBOR request -> the same call to moto over Query -> an RPC v2 CBOR answer."""
+
+    def __init__(self, moto_app: Callable[..., Iterable[bytes]]) -> None:
+        self.moto_app = moto_app
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        status, headers, body = self.translate(environ)
+        start_response(status, headers + [("Content-Length", str(len(body)))])
+        return [body]
+
+    def translate(self, environ: dict[str, Any]) -> Response:
+        service_name, operation = rpc_v2_cbor_route(environ) or ("", "")
+        service = RPC_V2_CBOR_SERVICES[service_name]
+        try:
+            operation_model = cbor_operation_model(service, operation)
+            params = cbor_input(read_body(environ), operation_model.input_shape)
+            status, headers, body = call_wsgi(self.moto_app, query_environ(environ, operation_model, params))
+        except CborRequestError as error:
+            return rpc_v2_cbor_error(error.status, str(uuid.uuid4()), error.code, error.code, str(error))
+        except Exception as error:  # moto raised: NotImplementedError for an action it lacks, or a bug
+            LOG.exception("moto failed on %s.%s (RPC v2 CBOR over Query)", service_name, operation)
+            return rpc_v2_cbor_error("500 Internal Server Error", str(uuid.uuid4()), "InternalFailure",
+                                     "InternalFailure", f"{type(error).__name__}: {error}")
+        return cbor_answer(service, operation_model, status, headers, body)
+
+
+def cbor_operation_model(service: CborService, operation: str) -> OperationModel:
+    model = get_service_model(service.botocore_name)
+    try:
+        return model.operation_model(operation)
+    except OperationNotFoundError:
+        raise CborRequestError("404 Not Found", "UnknownOperationException",
+                               f"{operation} is not an operation of {service.botocore_name} known to moto") from None
+
+
+def read_body(environ: dict[str, Any]) -> bytes:
+    """The request body, gunzipped if the client compressed it (PutMetricData may be)."""
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    stream = environ["wsgi.input"]
+    raw = stream.read(length) if length else (stream.read() if environ.get("wsgi.input_terminated") else b"")
+    if "gzip" in environ.get("HTTP_CONTENT_ENCODING", "").lower():
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError) as error:
+            raise CborRequestError("400 Bad Request", "SerializationException", f"body is not gzip: {error}") from None
+    return raw
+
+
+def cbor_input(raw: bytes, shape: Shape | None) -> dict[str, Any]:
+    """The decoded input structure, fitted to moto's model of it (see `fit_to_shape`)."""
+    try:
+        value = cbor2.loads(raw) if raw else {}
+    except (cbor2.CBORDecodeError, ValueError) as error:
+        raise CborRequestError("400 Bad Request", "SerializationException", f"body is not CBOR: {error}") from None
+    if value is None:
+        value = {}
+    if not isinstance(value, dict):
+        raise CborRequestError("400 Bad Request", "SerializationException", "the body must be a CBOR map")
+    return fit_to_shape(value, shape, shape.name) if shape is not None else {}
+
+
+def fit_to_shape(value: Any, shape: Shape, path: str) -> Any:
+    """`value` (as cbor2 decoded it) in the types botocore's Query serializer takes: tag-1
+    timestamps are aware datetimes in UTC, numbers are checked, nulls are left out. A member
+    moto's (older) model does not have is dropped with a warning: the Query form has no place
+    for it. A value of the wrong CBOR type is a SerializationException."""
+    kind = shape.type_name
+    if kind == "structure":
+        fitted = {}
+        for key, member in _typed(value, dict, path, "a map").items():
+            if member is None:
+                continue
+            if key not in shape.members:
+                LOG.warning("RPC v2 CBOR: %s.%s is not in moto's model of %s; dropped", path, key, shape.name)
+                continue
+            fitted[key] = fit_to_shape(member, shape.members[key], f"{path}.{key}")
+        return fitted
+    if kind == "list":
+        items = _typed(value, list, path, "an array")
+        return [fit_to_shape(item, shape.member, f"{path}[{i}]") for i, item in enumerate(items) if item is not None]
+    if kind == "map":
+        entries = _typed(value, dict, path, "a map")
+        return {key: fit_to_shape(item, shape.value, f"{path}.{key}") for key, item in entries.items() if item is not None}
+    if kind == "timestamp":
+        if isinstance(value, datetime.datetime):
+            return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+        return datetime.datetime.fromtimestamp(_number(value, path), UTC)
+    if kind in ("double", "float"):
+        return float(_number(value, path))
+    if kind in ("integer", "long", "short", "byte"):
+        if isinstance(value, bool):  # a CBOR true is a Python int too
+            raise CborRequestError("400 Bad Request", "SerializationException", f"{path} must be an integer, not bool")
+        return _typed(value, int, path, "an integer")
+    if kind == "boolean":
+        return _typed(value, bool, path, "a boolean")
+    if kind == "blob":
+        return bytes(_typed(value, (bytes, bytearray), path, "a byte string"))
+    return _typed(value, str, path, "a text string")
+
+
+def _typed(value: Any, kind: type | tuple[type, ...], path: str, what: str) -> Any:
+    if not isinstance(value, kind):
+        raise CborRequestError("400 Bad Request", "SerializationException",
+                               f"{path} must be {what}, not {type(value).__name__}")
+    return value
+
+
+def _number(value: Any, path: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise CborRequestError("400 Bad Request", "SerializationException",
+                               f"{path} must be a number, not {type(value).__name__}")
+    return value
+
+
+def query_environ(environ: dict[str, Any], operation_model: OperationModel, params: dict[str, Any]) -> dict[str, Any]:
+    """The WSGI environ of the same call in the Query protocol: ``POST /`` with a form body
+    ``Action=<Operation>&Version=<apiVersion>&...`` as botocore serializes it. The SigV4
+    Authorization header stays: moto takes the service, region and account from it."""
+    form = QuerySerializer().serialize_to_request(params, operation_model)["body"]
+    body = percent_encode_sequence(form).encode()
+    query = {key: value for key, value in environ.items() if key not in CBOR_ONLY_HEADERS}
+    query.update({
+        "REQUEST_METHOD": "POST", "PATH_INFO": "/", "RAW_URI": "/", "REQUEST_URI": "/", "QUERY_STRING": "",
+        "CONTENT_TYPE": "application/x-www-form-urlencoded; charset=utf-8",
+        "CONTENT_LENGTH": str(len(body)), "wsgi.input": io.BytesIO(body), "wsgi.input_terminated": False,
+    })
+    return query
+
+
+def call_wsgi(app: Callable[..., Iterable[bytes]], environ: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
+    """(status code, lower-cased headers, body) of `app`'s answer to `environ`."""
+    started: dict[str, Any] = {}
+    written: list[bytes] = []
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], None]:
+        started["status"], started["headers"] = status, headers
+        return written.append
+
+    chunks = _drained(app(environ, start_response))
+    headers = {name.lower(): value for name, value in started["headers"]}
+    return int(started["status"].split()[0]), headers, b"".join(written + chunks)
+
+
+def epoch_seconds_tag(text: str) -> cbor2.CBORTag:
+    """A Query (ISO 8601) timestamp as RPC v2 CBOR sends one: tag 1, epoch seconds (an integer
+    when whole, else a float)."""
+    moment = datetime.datetime.fromisoformat(text.strip())
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    seconds = moment.timestamp()
+    return cbor2.CBORTag(1, int(seconds) if seconds.is_integer() else seconds)
+
+
+def cbor_answer(service: CborService, operation_model: OperationModel, status: int, headers: dict[str, str],
+                body: bytes) -> Response:
+    """moto's Query (XML) answer as an RPC v2 CBOR response with the same status."""
+    request_id = headers.get("x-amzn-requestid") or str(uuid.uuid4())
+    status_line = f"{status} {_phrase(status)}"
+    try:
+        parsed = QueryParser(timestamp_parser=epoch_seconds_tag).parse(
+            {"status_code": status, "headers": headers, "body": body}, operation_model.output_shape)
+    except Exception as error:  # not XML botocore can read
+        LOG.exception("RPC v2 CBOR: moto's answer to %s could not be read", operation_model.name)
+        return rpc_v2_cbor_error("500 Internal Server Error", request_id, "InternalFailure", "InternalFailure",
+                                 f"moto's answer could not be read: {error}")
+    parsed.pop("ResponseMetadata", None)
+    if status < 300:
+        return _cbor(status_line, request_id, parsed)
+    error = parsed.get("Error", {})
+    code = error.get("Code") or str(status)
+    return rpc_v2_cbor_error(status_line, request_id, error_type(service, operation_model, code), code,
+                             error.get("Message") or error.get("message") or "", error.get("Type"))
+
+
+def error_type(service: CborService, operation_model: OperationModel, code: str) -> str:
+    """The ``__type`` of a Query error code: the shape ID of the model's error shape with that
+    code (the operation's own errors first: ResourceNotFound is two shapes), else the code."""
+    for shape in [*operation_model.error_shapes, *operation_model.service_model.error_shapes]:
+        if shape.metadata.get("error", {}).get("code", shape.name) == code:
+            return f"{service.namespace}#{shape.name}"
+    return code
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+# --------------------------------------------------------------------------------------
 # WSGI: admin API + middleware
 # --------------------------------------------------------------------------------------
 
@@ -1245,14 +1545,17 @@ class SteadfastMiddleware:
 
     def __init__(self, moto_app: Callable[..., Iterable[bytes]]) -> None:
         self.moto_app = moto_app
+        self.cbor_app = RpcV2CborTranslator(moto_app)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if environ.get("PATH_INFO", "").startswith(ADMIN_PREFIX):
             return admin_app(environ, start_response)
         SECURE_TRANSPORT.set(environ.get("wsgi.url_scheme") == "https")
+        route = rpc_v2_cbor_route(environ)
+        app = self.cbor_app if route is not None and route[0] in RPC_V2_CBOR_SERVICES else self.moto_app
         call = identify(environ)
         if call is None:
-            return self.moto_app(environ, start_response)
+            return app(environ, start_response)
         with CALLS_LOCK:
             CALLS[call.key] += 1
         latency, throttle = FAULTS.decide(call)
@@ -1263,8 +1566,8 @@ class SteadfastMiddleware:
             return [body]
         if call.service in LOCKED_SERVICES:
             with STATE_LOCK:
-                return _drained(self.moto_app(environ, start_response))
-        return self.moto_app(environ, start_response)
+                return _drained(app(environ, start_response))
+        return app(environ, start_response)
 
 
 def _drained(result: Iterable[bytes]) -> list[bytes]:

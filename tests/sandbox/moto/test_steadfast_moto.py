@@ -4,12 +4,15 @@ Run from the repository root:
     .venv/bin/python -m unittest discover -s tests/sandbox/moto -v
 
 One launcher (http + https on free 127.0.0.1 ports) serves every test but the process
-tests; each test uses its own groups, volumes, buckets and hosted zones, and restores knobs
-and faults.
+tests; each test uses its own groups, volumes, buckets, hosted zones and CloudWatch
+namespaces, and restores knobs and faults.
 """
 
 from __future__ import annotations
 
+import datetime
+import gzip
+import http.client
 import itertools
 import json
 import os
@@ -25,6 +28,7 @@ import urllib.request
 from typing import Any, Callable
 
 import boto3
+import cbor2
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
@@ -891,6 +895,205 @@ class Route53Tests(unittest.TestCase):
                                                       StartRecordType=page["NextRecordType"])
         self.assertEqual(len(rest["ResourceRecordSets"]) + 300, 307)
         self.assertFalse(rest["IsTruncated"])
+
+
+CBOR_PATH = "/service/GraniteServiceVersion20100801/operation/"
+# As the Rust SDK signs (moto verifies no signature).
+CBOR_AUTHORIZATION = (
+    "AWS4-HMAC-SHA256 Credential=testing/20261122/us-east-1/monitoring/aws4_request, "
+    "SignedHeaders=accept;content-length;content-type;host;smithy-protocol;x-amz-date;x-amzn-query-mode, "
+    "Signature=" + "0" * 64)
+
+
+def epoch(moment: datetime.datetime) -> cbor2.CBORTag:
+    """A timestamp as the Rust SDK encodes one: tag 1, epoch seconds as a float64."""
+    return cbor2.CBORTag(1, moment.timestamp())
+
+
+class CborAnswer:
+    def __init__(self, status: int, headers: dict[str, str], raw: bytes) -> None:
+        self.status, self.headers, self.raw = status, headers, raw
+        self.body = cbor2.loads(raw) if raw else None
+
+
+class CloudWatchCborTests(unittest.TestCase):
+    """Smithy RPC v2 CBOR requests, as aws-sdk-cloudwatch sends them, over plain HTTP."""
+
+    def setUp(self) -> None:
+        self.moto = LAUNCHER_PROC
+        self.namespace = f"Steadfast/Cbor{next(_names)}"
+        # Whole seconds, 2 minutes back: inside every query window below.
+        self.when = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0) - datetime.timedelta(minutes=2)
+
+    def call(self, operation: str, body: Any = None, raw: bytes | None = None, compress: bool = False) -> CborAnswer:
+        data = raw if raw is not None else (b"" if body is None else cbor2.dumps(body))
+        headers = {"smithy-protocol": "rpc-v2-cbor", "Content-Type": "application/cbor", "Accept": "application/cbor",
+                   "x-amzn-query-mode": "true", "X-Amz-Date": "20261122T000000Z", "Authorization": CBOR_AUTHORIZATION}
+        if compress:
+            data = gzip.compress(data)
+            headers["Content-Encoding"] = "gzip"
+        connection = http.client.HTTPConnection("127.0.0.1", int(self.moto.http), timeout=30)
+        try:
+            connection.request("POST", CBOR_PATH + operation, body=data, headers=headers)
+            response = connection.getresponse()
+            return CborAnswer(response.status, {k.lower(): v for k, v in response.getheaders()}, response.read())
+        finally:
+            connection.close()
+
+    def ok(self, operation: str, body: Any = None, **kwargs: Any) -> Any:
+        answer = self.call(operation, body, **kwargs)
+        self.assertEqual(answer.status, 200, answer.body)
+        return answer.body
+
+    def put(self, name: str, value: float, dimensions: list[dict[str, str]], **kwargs: Any) -> None:
+        datum = {"MetricName": name, "Dimensions": dimensions, "Value": value, "Unit": "Seconds",
+                 "Timestamp": epoch(self.when)}
+        self.assertEqual(self.ok("PutMetricData", {"Namespace": self.namespace, "MetricData": [datum]}, **kwargs), {})
+
+    def test_put_metric_data_then_list_metrics_returns_the_metric_with_its_dimensions(self) -> None:
+        dimensions = [{"Name": "Cluster", "Value": "main"}, {"Name": "Node", "Value": "peer-0"}]
+        self.put("Lag", 1.5, dimensions)
+        self.put("Other", 1.0, [{"Name": "Cluster", "Value": "other"}])
+        listed = self.ok("ListMetrics", {"Namespace": self.namespace, "MetricName": "Lag",
+                                         "Dimensions": [{"Name": "Node", "Value": "peer-0"}]})
+        self.assertEqual(listed, {"Metrics": [{"Namespace": self.namespace, "MetricName": "Lag",
+                                               "Dimensions": dimensions}]})
+        everything = self.ok("ListMetrics", {"Namespace": self.namespace})
+        self.assertEqual(sorted(m["MetricName"] for m in everything["Metrics"]), ["Lag", "Other"])
+        none = self.ok("ListMetrics", {"Namespace": self.namespace, "Dimensions": [{"Name": "Node", "Value": "peer-9"}]})
+        self.assertEqual(none.get("Metrics", []), [])
+
+    def test_get_metric_statistics_returns_the_datapoint_with_a_tag_1_timestamp(self) -> None:
+        dimensions = [{"Name": "Node", "Value": "peer-1"}]
+        self.put("Latency", 2.0, dimensions)
+        self.put("Latency", 5.0, dimensions)
+        answer = self.call("GetMetricStatistics", {
+            "Namespace": self.namespace, "MetricName": "Latency", "Dimensions": dimensions,
+            "StartTime": epoch(self.when - datetime.timedelta(minutes=5)),
+            "EndTime": epoch(self.when + datetime.timedelta(minutes=5)),
+            "Period": 60, "Statistics": ["Sum", "SampleCount", "Maximum"]})
+        self.assertEqual(answer.status, 200, answer.body)
+        self.assertEqual(answer.body, {"Label": "Latency", "Datapoints": [{
+            "Timestamp": self.when, "Sum": 7.0, "SampleCount": 2.0, "Maximum": 5.0, "Unit": "Seconds"}]})
+        # Tag 1 (0xc1) + the whole epoch seconds as an integer; the doubles as float64 (0xfb).
+        self.assertIn(b"\xc1" + cbor2.dumps(int(self.when.timestamp())), answer.raw)
+        self.assertIn(b"\xfb" + cbor2.dumps(7.0)[1:], answer.raw)
+
+    def test_get_metric_data_put_metric_alarm_and_describe_alarms(self) -> None:
+        dimensions = [{"Name": "Node", "Value": "peer-2"}]
+        self.put("Errors", 3.0, dimensions)
+        data = self.ok("GetMetricData", {
+            "StartTime": epoch(self.when - datetime.timedelta(minutes=5)),
+            "EndTime": epoch(self.when + datetime.timedelta(minutes=5)),
+            "MetricDataQueries": [{"Id": "errors", "MetricStat": {
+                "Metric": {"Namespace": self.namespace, "MetricName": "Errors", "Dimensions": dimensions},
+                "Period": 60, "Stat": "Sum"}}]})
+        [result] = data["MetricDataResults"]
+        self.assertEqual((result["Id"], result["Values"], result["Timestamps"]), ("errors", [3.0], [self.when]))
+        alarm = f"{self.namespace}-errors"
+        self.assertEqual(self.ok("PutMetricAlarm", {
+            "AlarmName": alarm, "Namespace": self.namespace, "MetricName": "Errors", "Dimensions": dimensions,
+            "Statistic": "Sum", "Period": 60, "EvaluationPeriods": 2, "Threshold": 10.0,
+            "ComparisonOperator": "GreaterThanThreshold", "TreatMissingData": "notBreaching"}), {})
+        described = self.ok("DescribeAlarms", {"AlarmNames": [alarm]})
+        [found] = described["MetricAlarms"]
+        self.assertEqual({key: found[key] for key in ("AlarmName", "Threshold", "EvaluationPeriods", "Dimensions")},
+                         {"AlarmName": alarm, "Threshold": 10.0, "EvaluationPeriods": 2, "Dimensions": dimensions})
+        self.assertIsInstance(found["StateUpdatedTimestamp"], datetime.datetime)  # tag 1 decodes to a datetime
+        self.assertEqual(described["CompositeAlarms"], [])
+        self.assertEqual(self.ok("DescribeAlarms", {"AlarmNames": [alarm + "-missing"]})["MetricAlarms"], [])
+
+    def test_response_headers_the_rust_client_requires(self) -> None:
+        # An empty body and the Rust encoder's indefinite-length empty map are both "no input".
+        for raw in (b"", b"\xbf\xff"):
+            with self.subTest(raw=raw):
+                answer = self.call("ListMetrics", raw=raw)
+                self.assertEqual(answer.status, 200, answer.body)
+                self.assertEqual(answer.headers["content-type"], "application/cbor")
+                self.assertEqual(answer.headers["smithy-protocol"], "rpc-v2-cbor")
+                self.assertTrue(answer.headers.get("x-amzn-requestid"))
+                self.assertEqual(int(answer.headers["content-length"]), len(answer.raw))
+                self.assertIsInstance(answer.body, dict)
+
+    def test_errors_are_cbor_maps_with_type_and_message_and_the_query_code_header(self) -> None:
+        cases = [
+            # moto's own check: neither Statistics nor ExtendedStatistics.
+            ("GetMetricStatistics", {"Namespace": self.namespace, "MetricName": "m", "Period": 60,
+                                     "StartTime": epoch(self.when), "EndTime": epoch(self.when)},
+             400, "com.amazonaws.cloudwatch#InvalidParameterCombinationException", "InvalidParameterCombination;Sender"),
+            # ResourceNotFound is two shapes; GetDashboard's own is DashboardNotFoundError.
+            ("GetDashboard", {"DashboardName": "no-such-dashboard"},
+             404, "com.amazonaws.cloudwatch#DashboardNotFoundError", "ResourceNotFound;Sender"),
+            ("NoSuchOperation", {}, 404, "UnknownOperationException", "UnknownOperationException;Sender"),
+            ("ListMetrics", {"Namespace": 7}, 400, "SerializationException", "SerializationException;Sender"),
+        ]
+        for operation, body, status, error_type, query_error in cases:
+            with self.subTest(operation=operation):
+                answer = self.call(operation, body)
+                self.assertEqual((answer.status, answer.body["__type"], answer.headers.get("x-amzn-query-error")),
+                                 (status, error_type, query_error))
+                self.assertTrue(answer.body.get("message"))
+                self.assertEqual(answer.headers["content-type"], "application/cbor")
+                self.assertEqual(answer.headers["smithy-protocol"], "rpc-v2-cbor")
+        self.assertEqual(self.call("ListMetrics", raw=b"\xff\x00").body["__type"], "SerializationException")
+
+    def test_boto3_over_query_and_cbor_share_one_backend(self) -> None:
+        cloudwatch = self.moto.client("cloudwatch")
+        self.put("SeenByBoto3", 4.0, [{"Name": "Node", "Value": "peer-3"}])
+        listed = cloudwatch.list_metrics(Namespace=self.namespace)["Metrics"]
+        self.assertEqual(listed, [{"Namespace": self.namespace, "MetricName": "SeenByBoto3",
+                                   "Dimensions": [{"Name": "Node", "Value": "peer-3"}]}])
+        stats = cloudwatch.get_metric_statistics(
+            Namespace=self.namespace, MetricName="SeenByBoto3", Dimensions=[{"Name": "Node", "Value": "peer-3"}],
+            StartTime=self.when - datetime.timedelta(minutes=5), EndTime=self.when + datetime.timedelta(minutes=5),
+            Period=60, Statistics=["Sum"])
+        self.assertEqual([(d["Timestamp"], d["Sum"]) for d in stats["Datapoints"]], [(self.when, 4.0)])
+        cloudwatch.put_metric_data(Namespace=self.namespace, MetricData=[{"MetricName": "PutByBoto3", "Value": 1.0}])
+        names = sorted(m["MetricName"] for m in self.ok("ListMetrics", {"Namespace": self.namespace})["Metrics"])
+        self.assertEqual(names, ["PutByBoto3", "SeenByBoto3"])
+
+    def test_gzip_body_and_members_moto_does_not_know(self) -> None:
+        # The SDK gzips large PutMetricData bodies; EntityMetricData and StrictEntityValidation
+        # are newer than moto's model and are dropped; the rest of the call applies.
+        self.assertEqual(self.ok("PutMetricData", {
+            "Namespace": self.namespace, "StrictEntityValidation": False,
+            "EntityMetricData": [{"Entity": {"KeyAttributes": {"Type": "Service"}}, "MetricData": []}],
+            "MetricData": [{"MetricName": "Zipped", "Values": [1.0, 2.0], "Counts": [1.0, 3.0],
+                            "Timestamp": epoch(self.when), "Unit": "Count", "StorageResolution": 60}]},
+            compress=True), {})
+        stats = self.ok("GetMetricStatistics", {
+            "Namespace": self.namespace, "MetricName": "Zipped", "Period": 60, "Statistics": ["SampleCount"],
+            "StartTime": epoch(self.when - datetime.timedelta(minutes=5)),
+            "EndTime": epoch(self.when + datetime.timedelta(minutes=5))})
+        self.assertEqual([d["Timestamp"] for d in stats["Datapoints"]], [self.when])
+
+    def test_calls_are_counted_and_a_throttled_call_is_a_cbor_throttling_error(self) -> None:
+        self.moto.admin("POST", "calls/reset")
+        self.ok("ListMetrics", {"Namespace": self.namespace})
+        self.call("GetDashboard", {"DashboardName": "no-such-dashboard"})
+        self.assertEqual(self.moto.admin("GET", "calls")[1],
+                         {"monitoring:ListMetrics": 1, "monitoring:GetDashboard": 1})
+        self.assertEqual(self.moto.admin("POST", "faults", {"throttle": {"monitoring": 1.0}, "seconds": 30})[0], 200)
+        try:
+            answer = self.call("PutMetricData", {"Namespace": self.namespace,
+                                                 "MetricData": [{"MetricName": "Throttled", "Value": 1.0}]})
+        finally:
+            self.moto.admin("POST", "faults", {})
+        self.assertEqual((answer.status, answer.body, answer.headers.get("x-amzn-query-error")),
+                         (400, {"__type": "ThrottlingException", "message": "Rate exceeded"}, "Throttling;Sender"))
+        self.assertEqual((answer.headers["content-type"], answer.headers["smithy-protocol"]),
+                         ("application/cbor", "rpc-v2-cbor"))
+        self.assertEqual(self.moto.admin("GET", "calls")[1]["monitoring:PutMetricData"], 1)
+        self.assertEqual(self.ok("ListMetrics", {"Namespace": self.namespace, "MetricName": "Throttled"}), {"Metrics": []})
+
+    def test_timestamps_between_query_and_cbor(self) -> None:
+        self.assertEqual(steadfast_moto.epoch_seconds_tag("2026-11-22T03:49:13Z"), cbor2.CBORTag(1, 1795319353))
+        self.assertEqual(steadfast_moto.epoch_seconds_tag("2026-11-22T03:49:13.250Z"), cbor2.CBORTag(1, 1795319353.25))
+        shape = steadfast_moto.get_service_model("cloudwatch").operation_model("GetMetricStatistics").input_shape
+        fitted = steadfast_moto.fit_to_shape({"StartTime": 1795319353, "Period": 60, "Unknown": 1, "Unit": None},
+                                             shape, "input")
+        self.assertEqual(fitted, {"StartTime": datetime.datetime(2026, 11, 22, 3, 49, 13, tzinfo=datetime.timezone.utc),
+                                  "Period": 60})
 
 
 class SharedStateTests(MotoTestCase):
