@@ -168,6 +168,13 @@ What it changes in moto, and why (moto is patched in this process, never forked)
    exceeded"}`` with ``x-amzn-query-error: Throttling;Sender`` (CloudWatch's Query code; its
    model has no throttling shape). Only the services in ``RPC_V2_CBOR_SERVICES`` (CloudWatch)
    are translated; moto checks no required members, as over Query.
+
+7. EventBridge ``TestEventPattern``. moto's handler is a stub (``EventsHandler.test_event_pattern``
+   returns an empty body), so nothing could check that a rule's pattern matches the events it
+   is meant for. It is replaced by one that answers ``{"Result": <bool>}`` from moto's own
+   matcher (``EventPattern.load(pattern).matches_event(event)``, the code moto uses to route
+   PutEvents to rules), and ``InvalidEventPatternException`` (400) for a pattern or event that
+   is not valid JSON.
 """
 
 from __future__ import annotations
@@ -219,6 +226,8 @@ from moto.autoscaling.responses import AutoScalingResponse
 from moto.core.responses import EmptyResult
 from moto.core.utils import get_service_model
 from moto.ec2.exceptions import VolumeInUseError
+from moto.events.models import EventPattern
+from moto.events.responses import EventsHandler
 from moto.ec2.models.instances import Instance
 from moto.ec2.responses.elastic_block_store import ElasticBlockStore
 from moto.iam.access_control import IAMPolicyStatement, PermissionResult
@@ -927,11 +936,27 @@ def patch_route53() -> None:
     FakeZone.get_record_sets = _record_sets_from
 
 
+def _test_event_pattern(self: EventsHandler) -> tuple[str, dict[str, Any]]:
+    try:
+        pattern = EventPattern.load(self._get_param("EventPattern"))
+        event = json.loads(self._get_param("Event") or "")
+    except (ValueError, TypeError) as e:
+        return self.error("InvalidEventPatternException", f"Event pattern is not valid: {e}")
+    if not isinstance(event, dict):
+        return self.error("InvalidEventPatternException", "Event is not a JSON object")
+    return json.dumps({"Result": bool(pattern.matches_event(event))}), self.response_headers
+
+
+def patch_events() -> None:
+    EventsHandler.test_event_pattern = _test_event_pattern
+
+
 def install_patches() -> None:
     patch_autoscaling()
     patch_ec2()
     patch_s3()
     patch_route53()
+    patch_events()
 
 
 # --------------------------------------------------------------------------------------

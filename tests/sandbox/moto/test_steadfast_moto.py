@@ -1119,3 +1119,31 @@ class LauncherProcessTests(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class EventPatternTests(MotoTestCase):
+    """TestEventPattern answers from moto's own matcher (item 7); moto's stub answered nothing."""
+
+    def test_patterns_match_what_they_name_and_nothing_else(self) -> None:
+        events = self.moto.client("events")
+        pattern = json.dumps({
+            "source": ["aws.autoscaling"],
+            "detail-type": ["EC2 Instance Launch Successful"],
+            "detail": {"AutoScalingGroupName": ["main-peer-0", "main-peer-1"]},
+        })
+
+        def event(detail_type: str, group: str) -> str:
+            return json.dumps({"version": "0", "id": "1", "source": "aws.autoscaling",
+                               "detail-type": detail_type, "account": "123456789012",
+                               "time": "2026-11-21T00:00:00Z", "region": "us-east-1",
+                               "resources": [], "detail": {"AutoScalingGroupName": group}})
+
+        def result(e: str) -> bool:
+            return events.test_event_pattern(EventPattern=pattern, Event=e)["Result"]
+
+        self.assertTrue(result(event("EC2 Instance Launch Successful", "main-peer-1")))
+        self.assertFalse(result(event("EC2 Instance Launch Successful", "web")))
+        self.assertFalse(result(event("EC2 Instance Terminate Successful", "main-peer-1")))
+        with self.assertRaises(ClientError) as ctx:
+            events.test_event_pattern(EventPattern="{not json", Event=event("x", "y"))
+        self.assertEqual("InvalidEventPatternException", ctx.exception.response["Error"]["Code"])
