@@ -83,6 +83,17 @@ impl Error {
         }
     }
 
+    /// Route 53 refused a change batch because a record is not what it was when it was read
+    /// (`InvalidChangeBatch`): gather again and re-plan.
+    pub fn is_stale_write(&self) -> bool {
+        self.aws_code() == Some("InvalidChangeBatch")
+    }
+
+    /// The call's deadline ran out while it kept being retried.
+    pub fn is_deadline(&self) -> bool {
+        matches!(self, Error::DeadlineExceeded { .. })
+    }
+
     /// Whether trying the same call again later may succeed.
     pub fn is_retryable(&self) -> bool {
         match self {

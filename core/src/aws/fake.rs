@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::{
     Attachment, AttachmentState, Group, GroupInstance, Groups, Instance, Instances, LifecycleResult, LifecycleState,
-    Records, Volume, VolumeState, Volumes,
+    Metric, Metrics, Records, Volume, VolumeState, Volumes,
 };
 use crate::error::{Error, Result};
 use crate::records::{CurrentRecord, RecordChange};
@@ -23,6 +23,7 @@ struct State {
     calls: Vec<&'static str>,
     failures: BTreeMap<&'static str, VecDeque<Error>>,
     completed: Vec<(String, String, String, LifecycleResult)>,
+    metrics: Vec<Metric>,
 }
 
 /// The in-memory cloud. Clones share one state.
@@ -128,6 +129,19 @@ impl FakeCloud {
     pub fn volume(&self, id: &str) -> Option<Volume> {
         self.state().volumes.get(id).cloned()
     }
+
+    /// Every metric data point put so far.
+    pub fn metrics(&self) -> Vec<Metric> {
+        self.state().metrics.clone()
+    }
+}
+
+impl Metrics for FakeCloud {
+    async fn put_metric(&self, metric: &Metric) -> Result<()> {
+        let mut s = self.enter("PutMetricData")?;
+        s.metrics.push(metric.clone());
+        Ok(())
+    }
 }
 
 impl Records for FakeCloud {
@@ -148,9 +162,32 @@ impl Records for FakeCloud {
             .unwrap_or_default())
     }
 
-    async fn change_a_records(&self, zone_id: &str, changes: &[RecordChange], _comment: &str) -> Result<String> {
+    async fn change_a_records(
+        &self,
+        zone_id: &str,
+        changes: &[RecordChange],
+        _comment: &str,
+        _fresh_until: std::time::Instant,
+    ) -> Result<String> {
         let mut s = self.enter("ChangeResourceRecordSets")?;
         let zone = s.records.entry(zone_id.into()).or_default();
+        // Conditional, all or nothing, as Route 53: each change's `previous` must be current.
+        for ch in changes {
+            let now = zone.get(&ch.name.to_ascii_lowercase());
+            let matches = match (&ch.previous, now) {
+                (None, None) => true,
+                (Some(p), Some(n)) => p.values == n.values && p.ttl == n.ttl,
+                _ => false,
+            };
+            if !matches {
+                return Err(aws_error(
+                    "route53",
+                    "ChangeResourceRecordSets",
+                    "InvalidChangeBatch",
+                    false,
+                ));
+            }
+        }
         for ch in changes {
             zone.insert(
                 ch.name.to_ascii_lowercase(),
@@ -188,21 +225,7 @@ impl Groups for FakeCloud {
         result: LifecycleResult,
     ) -> Result<()> {
         let mut s = self.enter("CompleteLifecycleAction")?;
-        let waiting = s
-            .groups
-            .iter_mut()
-            .filter(|g| g.name == group)
-            .flat_map(|g| g.instances.iter_mut())
-            .find(|i| i.instance_id == instance_id && i.lifecycle_state.is_waiting_for_launch_hook());
-        let Some(inst) = waiting else {
-            return Err(Error::Aws {
-                service: "autoscaling",
-                operation: "CompleteLifecycleAction",
-                code: Some("ValidationError".into()),
-                message: format!("No active Lifecycle Action found with instance ID {instance_id}"),
-                retryable: false,
-            });
-        };
+        let inst = Self::waiting(&mut s, group, instance_id, "CompleteLifecycleAction")?;
         inst.lifecycle_state = match result {
             LifecycleResult::Continue => LifecycleState::InService,
             LifecycleResult::Abandon => LifecycleState::Terminating,
@@ -210,6 +233,42 @@ impl Groups for FakeCloud {
         s.completed
             .push((group.into(), hook.into(), instance_id.into(), result));
         Ok(())
+    }
+
+    async fn record_lifecycle_heartbeat(&self, group: &str, _hook: &str, instance_id: &str) -> Result<()> {
+        let mut s = self.enter("RecordLifecycleActionHeartbeat")?;
+        Self::waiting(&mut s, group, instance_id, "RecordLifecycleActionHeartbeat").map(|_| ())
+    }
+}
+
+impl FakeCloud {
+    /// The waiting instance of `group`, or AWS's ValidationError.
+    fn waiting<'a>(
+        s: &'a mut State,
+        group: &str,
+        instance_id: &str,
+        op: &'static str,
+    ) -> Result<&'a mut GroupInstance> {
+        s.groups
+            .iter_mut()
+            .filter(|g| g.name == group)
+            .flat_map(|g| g.instances.iter_mut())
+            .find(|i| i.instance_id == instance_id && i.lifecycle_state.is_waiting_for_launch_hook())
+            .ok_or_else(|| Error::Aws {
+                service: "autoscaling",
+                operation: op,
+                code: Some("ValidationError".into()),
+                message: format!("No active Lifecycle Action found with instance ID {instance_id}"),
+                retryable: false,
+            })
+    }
+
+    /// How many heartbeats were recorded.
+    pub fn heartbeats(&self) -> usize {
+        self.calls()
+            .iter()
+            .filter(|c| **c == "RecordLifecycleActionHeartbeat")
+            .count()
     }
 }
 

@@ -1,7 +1,7 @@
 //! Narrow ports over the AWS calls steadfast makes, one per concern, and the typed data they
 //! return ([`model`]). Handlers depend on the ports they need and nothing more: peer-dns on
 //! [`Records`] + [`Groups`] + [`Instances`], node-bootstrap on [`Instances`] + [`Volumes`] +
-//! [`Groups`]. [`sdk`] adapts them to the AWS SDK; [`fake`] (feature `fake`) is one stateful
+//! [`Groups`] (+ [`Metrics`]). [`sdk`] adapts them to the AWS SDK; [`fake`] (feature `fake`) is one stateful
 //! in-memory cloud that every crate's tests use.
 //!
 //! Every SDK adapter call carries a per-attempt timeout and goes through [`crate::retry::Retry`].
@@ -12,6 +12,7 @@ pub mod model;
 pub mod sdk;
 
 use std::future::Future;
+use std::time::Instant;
 
 pub use model::{
     Attachment, AttachmentState, Group, GroupInstance, Instance, InstanceState, LifecycleState, Volume, VolumeState,
@@ -23,15 +24,20 @@ use crate::vocab::{ClusterName, Tags};
 
 /// Route 53: the `peer-N` A records.
 pub trait Records: Send + Sync {
-    /// Every A record in the zone whose name ends in `suffix` (e.g. `main.etcd.internal.`).
-    fn list_a_records(&self, zone_id: &str, suffix: &str) -> impl Future<Output = Result<Vec<CurrentRecord>>> + Send;
+    /// Every A record at or under `domain` (e.g. `main.etcd.internal.`). The listing starts at
+    /// `domain` and stops where names leave it, so the rest of a shared zone costs nothing.
+    fn list_a_records(&self, zone_id: &str, domain: &str) -> impl Future<Output = Result<Vec<CurrentRecord>>> + Send;
 
-    /// One change batch. Returns the change id.
+    /// One change batch, applied atomically, each change conditional on the record it read
+    /// (see [`RecordChange`]). Retries stop at `fresh_until`: a batch planned from an older view
+    /// is never sent. A record that changed meanwhile fails the whole batch with
+    /// `InvalidChangeBatch`. Returns the change id.
     fn change_a_records(
         &self,
         zone_id: &str,
         changes: &[RecordChange],
         comment: &str,
+        fresh_until: Instant,
     ) -> impl Future<Output = Result<String>> + Send;
 }
 
@@ -50,6 +56,14 @@ pub trait Groups: Send + Sync {
         hook: &str,
         instance_id: &str,
         result: LifecycleResult,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// `RecordLifecycleActionHeartbeat` by instance id: the action's timeout starts over.
+    fn record_lifecycle_heartbeat(
+        &self,
+        group: &str,
+        hook: &str,
+        instance_id: &str,
     ) -> impl Future<Output = Result<()>> + Send;
 }
 
@@ -72,6 +86,22 @@ impl LifecycleResult {
 pub trait Instances: Send + Sync {
     /// The instances among `ids` that EC2 knows.
     fn describe_instances(&self, ids: &[String]) -> impl Future<Output = Result<Vec<Instance>>> + Send;
+}
+
+/// One CloudWatch data point: `name` in `namespace`, with `dimensions`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Metric {
+    pub namespace: String,
+    pub name: String,
+    pub dimensions: Vec<(String, String)>,
+    pub value: f64,
+    /// CloudWatch's unit name: `Count`, `Seconds`, `Bytes`, ...
+    pub unit: &'static str,
+}
+
+/// CloudWatch metrics (the alarms Terraform defines read them).
+pub trait Metrics: Send + Sync {
+    fn put_metric(&self, metric: &Metric) -> impl Future<Output = Result<()>> + Send;
 }
 
 /// EBS volumes.

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use super::{CurrentRecord, DesiredRecord, RecordChange, Skip};
-use crate::vocab::{Cluster, PeerIndex};
+use crate::vocab::{Cluster, PeerIndex, PlaceholderNetwork};
 
 /// The changes, and the peers left alone because of a conflict.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -13,7 +13,7 @@ pub(super) struct RecordPlan {
     pub skipped: Vec<Skip>,
 }
 
-/// Plans the UPSERTs that make every desired peer's record hold exactly its address with `ttl`.
+/// Plans the changes that make every desired peer's record hold exactly its address with `ttl`.
 ///
 /// - A record that already holds exactly that one address with that TTL is left alone.
 /// - Two desired entries for the same peer, or two peers wanting the same address, are
@@ -61,20 +61,59 @@ pub(super) fn plan_records(
             ));
             continue;
         }
-        let want = d.ip.to_string();
-        let existing = current_by_peer.get(&peer);
-        let up_to_date = existing.is_some_and(|r| r.values.len() == 1 && r.values[0] == want && r.ttl == Some(ttl));
-        if !up_to_date {
+        let existing = current_by_peer.get(&peer).copied();
+        if !holds(existing, d.ip, ttl) {
             plan.changes.push(RecordChange {
                 peer,
                 name: cluster.peer_record_name(peer),
                 ip: d.ip,
                 ttl,
-                previous: existing.map(|r| r.values.clone()),
+                previous: existing.cloned(),
+                instance_id: Some(d.instance_id.clone()),
             });
         }
     }
     plan
+}
+
+/// Whether `record` holds exactly `ip` with `ttl`.
+fn holds(record: Option<&CurrentRecord>, ip: Ipv4Addr, ttl: i64) -> bool {
+    record.is_some_and(|r| r.values.len() == 1 && r.values[0] == ip.to_string() && r.ttl == Some(ttl))
+}
+
+/// Records of peers with no desired address that still hold an address another peer is
+/// desired at (EC2 reused a dead instance's address): each goes back to its peer's placeholder,
+/// so no two names ever resolve to one instance.
+pub(super) fn plan_placeholders(
+    cluster: &Cluster,
+    desired: &[DesiredRecord],
+    current: &[CurrentRecord],
+    ttl: i64,
+    placeholders: &PlaceholderNetwork,
+) -> Vec<RecordChange> {
+    let wanted: BTreeMap<String, PeerIndex> = desired.iter().map(|d| (d.ip.to_string(), d.peer)).collect();
+    current
+        .iter()
+        .filter_map(|r| {
+            let peer = cluster.peer_of_record(&r.name)?;
+            if desired.iter().any(|d| d.peer == peer) {
+                return None;
+            }
+            let taken = r
+                .values
+                .iter()
+                .any(|v| wanted.get(v).is_some_and(|other| *other != peer));
+            let ip = placeholders.address(peer);
+            (taken && !holds(Some(r), ip, ttl)).then(|| RecordChange {
+                peer,
+                name: cluster.peer_record_name(peer),
+                ip,
+                ttl,
+                previous: Some(r.clone()),
+                instance_id: None,
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -97,6 +136,8 @@ mod tests {
             peer: c.peer(n).unwrap(),
             ip: ip.parse().unwrap(),
             instance_id: format!("i-{n}"),
+            group: format!("main-peer-{n}"),
+            in_service: true,
         }
     }
 
@@ -234,6 +275,63 @@ mod tests {
             for ch in &plan.changes {
                 assert_eq!(ch.name, c.peer_record_name(ch.peer));
                 assert_eq!(ch.ttl, 5);
+            }
+        }
+    }
+
+    #[test]
+    fn stale_records_holding_a_reused_address_go_back_to_their_placeholder() {
+        let c = cluster();
+        let net: PlaceholderNetwork = "127.0.255.0/24".parse().unwrap();
+        struct Case {
+            name: &'static str,
+            desired: Vec<DesiredRecord>,
+            current: Vec<CurrentRecord>,
+            moved: Vec<(u32, &'static str)>,
+        }
+        let cases = vec![
+            Case {
+                name: "peer 4 has no instance; its record holds the address peer 1 now has",
+                desired: vec![want(&c, 1, "127.0.2.9")],
+                current: vec![
+                    have("peer-1.main.etcd.internal.", &["127.0.2.4"], 5),
+                    have("peer-4.main.etcd.internal.", &["127.0.2.9"], 5),
+                ],
+                moved: vec![(4, "127.0.255.5")],
+            },
+            Case {
+                name: "a stale record of a peer without instance, not reused: left alone",
+                desired: vec![want(&c, 1, "127.0.2.9")],
+                current: vec![have("peer-4.main.etcd.internal.", &["127.0.2.6"], 5)],
+                moved: vec![],
+            },
+            Case {
+                name: "the peer is desired itself: its own change handles it",
+                desired: vec![want(&c, 1, "127.0.2.9"), want(&c, 4, "127.0.2.10")],
+                current: vec![have("peer-4.main.etcd.internal.", &["127.0.2.9"], 5)],
+                moved: vec![],
+            },
+            Case {
+                name: "already on its placeholder: nothing to write",
+                desired: vec![want(&c, 1, "127.0.255.5")],
+                current: vec![have("peer-4.main.etcd.internal.", &["127.0.255.5"], 5)],
+                moved: vec![],
+            },
+            Case {
+                name: "another cluster's record is none of ours",
+                desired: vec![want(&c, 1, "127.0.2.9")],
+                current: vec![have("peer-4.other.etcd.internal.", &["127.0.2.9"], 5)],
+                moved: vec![],
+            },
+        ];
+        for case in cases {
+            let changes = plan_placeholders(&c, &case.desired, &case.current, 5, &net);
+            let got: Vec<(u32, String)> = changes.iter().map(|ch| (ch.peer.get(), ch.ip.to_string())).collect();
+            let want: Vec<(u32, String)> = case.moved.iter().map(|(p, ip)| (*p, ip.to_string())).collect();
+            assert_eq!(got, want, "{}", case.name);
+            for ch in &changes {
+                assert_eq!(ch.instance_id, None, "{}", case.name);
+                assert!(ch.previous.is_some(), "{}: written conditionally", case.name);
             }
         }
     }

@@ -12,7 +12,7 @@ mod slots;
 use std::net::Ipv4Addr;
 
 use crate::aws::{Group, Instance};
-use crate::vocab::{Cluster, PeerIndex};
+use crate::vocab::{Cluster, PeerIndex, PlaceholderNetwork};
 
 /// An A record as Route 53 holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,15 +23,19 @@ pub struct CurrentRecord {
     pub ttl: Option<i64>,
 }
 
-/// One change of a peer's A record to a single address.
+/// One change of a peer's A record to a single address. It is written conditionally: when the
+/// record existed, as DELETE of exactly `previous` plus CREATE, in one batch (Route 53 rejects
+/// the batch if the record changed since it was read); otherwise as CREATE.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordChange {
     pub peer: PeerIndex,
     pub name: String,
     pub ip: Ipv4Addr,
     pub ttl: i64,
-    /// The values the record held when it was read; `None` when it did not exist.
-    pub previous: Option<Vec<String>>,
+    /// The record as it was read; `None` when it did not exist.
+    pub previous: Option<CurrentRecord>,
+    /// The instance that holds `ip`; `None` when `ip` is the peer's placeholder.
+    pub instance_id: Option<String>,
 }
 
 /// Where a peer's name should point.
@@ -41,6 +45,10 @@ pub struct DesiredRecord {
     pub ip: Ipv4Addr,
     /// The instance that holds the address, for the log.
     pub instance_id: String,
+    /// Its group.
+    pub group: String,
+    /// The instance is in service (it holds the volume).
+    pub in_service: bool,
 }
 
 /// Something the plan leaves alone, and why: a peer, a group, or both. Never a default peer
@@ -110,10 +118,24 @@ pub struct PeerRecordPlan {
 
 /// Plans every peer record of `cluster` from `world`. `preferred` is the instance named by a
 /// launch event: it wins when it is live in its group and none of the group's instances is
-/// in service yet.
-pub fn plan_peer_records(cluster: &Cluster, world: &World, preferred: Option<&str>, ttl: i64) -> PeerRecordPlan {
+/// in service yet. A peer with no live instance whose record still holds an address another
+/// peer now has is moved to its placeholder in `placeholders`, in the same batch.
+pub fn plan_peer_records(
+    cluster: &Cluster,
+    world: &World,
+    preferred: Option<&str>,
+    ttl: i64,
+    placeholders: &PlaceholderNetwork,
+) -> PeerRecordPlan {
     let slots = slots::plan_slots(cluster, &world.groups, &world.instances, preferred);
-    let records = addresses::plan_records(cluster, &slots.desired, &world.records, ttl);
+    let mut records = addresses::plan_records(cluster, &slots.desired, &world.records, ttl);
+    records.changes.extend(addresses::plan_placeholders(
+        cluster,
+        &slots.desired,
+        &world.records,
+        ttl,
+        placeholders,
+    ));
     let covered: Vec<PeerIndex> = slots.desired.iter().map(|d| d.peer).collect();
     let touched = |p: &PeerIndex| {
         records.changes.iter().any(|c| c.peer == *p) || records.skipped.iter().any(|s| s.peer == Some(*p))
@@ -185,7 +207,7 @@ mod tests {
                 ttl: Some(5),
             }],
         };
-        let plan = plan_peer_records(&c, &w, None, 5);
+        let plan = plan_peer_records(&c, &w, None, 5, &PlaceholderNetwork::default());
         assert_eq!(plan.changes.len(), 1);
         assert_eq!(plan.changes[0].peer, c.peer(0).unwrap());
         assert_eq!(plan.changes[0].previous, None);

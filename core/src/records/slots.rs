@@ -79,9 +79,46 @@ pub(super) fn plan_slots(
             peer,
             ip,
             instance_id: inst.instance_id.clone(),
+            group: g.name.clone(),
+            in_service: chosen.lifecycle_state.is_in_service(),
         });
     }
+    keep_the_serving_claim(cluster, &mut plan);
     plan
+}
+
+/// When several groups claim one peer and exactly one of their instances is in service, that
+/// one keeps the name; the others are reported and never take it. (With none or several in
+/// service the records planner skips the peer: nothing to guess at.)
+fn keep_the_serving_claim(cluster: &Cluster, plan: &mut SlotPlan) {
+    let mut peers: Vec<_> = plan.desired.iter().map(|d| d.peer).collect();
+    peers.sort();
+    peers.dedup();
+    for peer in peers {
+        let claims: Vec<&DesiredRecord> = plan.desired.iter().filter(|d| d.peer == peer).collect();
+        let serving: Vec<&DesiredRecord> = claims.iter().copied().filter(|d| d.in_service).collect();
+        let ([_, _, ..], [keeper]) = (claims.as_slice(), serving.as_slice()) else {
+            continue;
+        };
+        let (keeper_id, keeper_group) = (keeper.instance_id.clone(), keeper.group.clone());
+        let losers: Vec<DesiredRecord> = claims
+            .iter()
+            .filter(|d| d.instance_id != keeper_id)
+            .map(|d| (*d).clone())
+            .collect();
+        for l in &losers {
+            plan.issues.push(Skip::group(
+                &l.group,
+                Some(peer),
+                format!(
+                    "claims {} too, but {keeper_id} of group {keeper_group} holds it in service; this group's {} never takes the name",
+                    cluster.member_name(peer),
+                    l.instance_id
+                ),
+            ));
+        }
+        plan.desired.retain(|d| d.peer != peer || d.instance_id == keeper_id);
+    }
 }
 
 #[cfg(test)]
@@ -221,6 +258,36 @@ mod tests {
                 desired: vec![],
                 foreign: 0,
                 issues: vec!["several live instances"],
+            },
+            Case {
+                name: "two groups claim one peer; the one in service keeps the name, the other is reported",
+                groups: vec![
+                    group("g0", &ours("0"), &[("i-a", "InService")]),
+                    group("g0-dup", &ours("0"), &[("i-b", "Pending")]),
+                ],
+                instances: vec![
+                    inst("i-a", "running", Some("127.0.1.4")),
+                    inst("i-b", "pending", Some("127.0.1.5")),
+                ],
+                preferred: Some("i-b"),
+                desired: vec![(0, "i-a", "127.0.1.4")],
+                foreign: 0,
+                issues: vec!["holds it in service; this group's i-b never takes the name"],
+            },
+            Case {
+                name: "two groups claim one peer, neither in service: both stay for the records planner to skip",
+                groups: vec![
+                    group("g0", &ours("0"), &[("i-a", "Pending")]),
+                    group("g0-dup", &ours("0"), &[("i-b", "Pending")]),
+                ],
+                instances: vec![
+                    inst("i-a", "pending", Some("127.0.1.4")),
+                    inst("i-b", "pending", Some("127.0.1.5")),
+                ],
+                preferred: None,
+                desired: vec![(0, "i-a", "127.0.1.4"), (0, "i-b", "127.0.1.5")],
+                foreign: 0,
+                issues: vec![],
             },
             Case {
                 name: "foreign group ignored",

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use steadfast_core::vocab::{env, DEFAULT_PEER_COUNT, DEFAULT_RECORD_TTL, DEFAULT_ZONE_COUNT};
+use steadfast_core::vocab::{env, PlaceholderNetwork, DEFAULT_PEER_COUNT, DEFAULT_RECORD_TTL, DEFAULT_ZONE_COUNT};
 use steadfast_core::{Cluster, ClusterName, Domain};
 
 pub const ENV_CLUSTER: &str = env::CLUSTER;
@@ -11,6 +11,7 @@ pub const ENV_DOMAIN: &str = env::DOMAIN;
 pub const ENV_TTL: &str = env::RECORD_TTL;
 pub const ENV_PEER_COUNT: &str = env::PEER_COUNT;
 pub const ENV_DEADLINE: &str = env::RETRY_DEADLINE_MS;
+pub const ENV_PLACEHOLDERS: &str = env::PLACEHOLDER_NETWORK;
 
 /// Default retry deadline: well below the 30 s function timeout the Terraform module sets.
 pub const DEFAULT_DEADLINE_MS: u64 = 20_000;
@@ -24,6 +25,8 @@ pub struct Config {
     /// How long one invocation keeps retrying throttled calls (it also stops 1 s before the
     /// invocation's own deadline).
     pub retry_deadline: Duration,
+    /// Where a peer's record goes when its address has been taken by another peer.
+    pub placeholders: PlaceholderNetwork,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -91,11 +94,23 @@ impl Config {
                 reason: e.to_string(),
             })?;
         let deadline = number(ENV_DEADLINE, DEFAULT_DEADLINE_MS, 100, 900_000)?;
+        let placeholders = match get(ENV_PLACEHOLDERS) {
+            Some(v) if !v.trim().is_empty() => v.trim().parse::<PlaceholderNetwork>().map_err(|e| ConfigError {
+                var: ENV_PLACEHOLDERS,
+                reason: e.to_string(),
+            })?,
+            _ => PlaceholderNetwork::default(),
+        };
+        placeholders.check_room(cluster.peer_count()).map_err(|e| ConfigError {
+            var: ENV_PLACEHOLDERS,
+            reason: e.to_string(),
+        })?;
         Ok(Self {
             cluster,
             zone_id,
             ttl,
             retry_deadline: Duration::from_millis(deadline),
+            placeholders,
         })
     }
 }
@@ -124,6 +139,7 @@ mod tests {
         assert_eq!(c.cluster.peer_count(), 9);
         assert_eq!(c.retry_deadline, Duration::from_secs(20));
         assert_eq!(c.cluster.cluster_domain(), "main.etcd.internal");
+        assert_eq!(c.placeholders.to_string(), "192.0.2.0/24");
     }
 
     #[test]
@@ -179,6 +195,24 @@ mod tests {
                     (ENV_DEADLINE, "5"),
                 ],
                 ENV_DEADLINE,
+            ),
+            (
+                vec![
+                    (ENV_CLUSTER, "main"),
+                    (ENV_ZONE_ID, "Z1"),
+                    (ENV_DOMAIN, "d"),
+                    (ENV_PLACEHOLDERS, "192.0.2.7/24"),
+                ],
+                ENV_PLACEHOLDERS,
+            ),
+            (
+                vec![
+                    (ENV_CLUSTER, "main"),
+                    (ENV_ZONE_ID, "Z1"),
+                    (ENV_DOMAIN, "d"),
+                    (ENV_PLACEHOLDERS, "10.0.0.0/30"),
+                ],
+                ENV_PLACEHOLDERS,
             ),
         ];
         for (pairs, var) in cases {

@@ -1,12 +1,23 @@
 //! The handler: gather (through the `Records`/`Groups`/`Instances` ports) -> plan (pure,
-//! `steadfast_core::records::plan_peer_records`) -> apply (one change batch). `launch` and
-//! `sweep` differ only in what they gather. It never completes a lifecycle action and never
-//! touches SRV records: it only ever writes `peer-N` A records.
+//! `steadfast_core::records::plan_peer_records`) -> apply (one conditional change batch).
+//! Every event gathers the whole cluster; `launch` and `sweep` differ only in the launch's
+//! preferred instance. A batch that Route 53 rejects because a record changed since it was
+//! read, or that could not be sent within [`FRESH_FOR`] of its gathering, is never resent: the
+//! handler gathers again and re-plans, at most [`ROUNDS`] times. It never completes a lifecycle
+//! action and never touches SRV records: it only ever writes `peer-N` A records.
+
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde_json::Value;
 use steadfast_core::aws::{Group, Groups, Instances, Records};
 use steadfast_core::records::{plan_peer_records, PeerRecordPlan, World};
+
+/// How long a plan stays good enough to send: a batch computed from a view older than this is
+/// never sent (throttling can hold a write that long; another invocation may have moved on).
+pub const FRESH_FOR: Duration = Duration::from_secs(5);
+/// Gather-plan-apply rounds per invocation when Route 53 refuses a batch as stale.
+pub const ROUNDS: u32 = 3;
 use tracing::{info, warn, Instrument};
 
 use crate::config::Config;
@@ -73,7 +84,11 @@ pub struct Outcome {
 pub struct UpsertedRecord {
     pub name: String,
     pub ip: String,
+    /// The instance holding `ip`; empty when the record went back to its placeholder.
     pub instance_id: String,
+    /// The record went back to its peer's placeholder (its address now belongs to another peer).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub placeholder: bool,
 }
 
 #[derive(Debug)]
@@ -127,52 +142,77 @@ impl<R: Records, G: Groups, I: Instances> PeerDns<R, G, I> {
     }
 
     async fn launch(&self, kind: LaunchKind, group: &str, instance_id: &str) -> Result<Outcome, HandlerError> {
-        let cluster = &self.config.cluster;
-        // gather: the event's group, and the event's instance as the preferred one.
-        let groups = self.groups.describe_groups(&[group.to_string()]).await?;
-        if groups.is_empty() {
-            info!(group, instance = instance_id, "auto scaling group not found; ignored");
-            return Ok(ignored(format!("auto scaling group {group} not found")));
-        }
-        if groups
-            .iter()
-            .all(|g| matches!(cluster.peer_from_tags(&g.tags), Ok(None)))
-        {
-            info!(
-                group,
-                instance = instance_id,
-                "auto scaling group does not carry this cluster's tags; ignored"
-            );
-            return Ok(ignored(format!(
-                "auto scaling group {group} is not tagged for cluster {}",
-                cluster.name()
-            )));
-        }
-        let world = self.gather(groups, Some(instance_id)).await?;
-        // plan
-        let plan = plan_peer_records(cluster, &world, Some(instance_id), self.config.ttl);
-        for d in plan.desired.iter().filter(|d| d.instance_id != instance_id) {
-            warn!(group, event_instance = instance_id, instance = %d.instance_id, peer = d.peer.get(),
-                "event's instance is no longer live in its group; using the group's live instance");
-        }
-        // apply
         let comment = format!("steadfast peer-dns: {kind:?} of {instance_id} in {group}");
-        self.apply(Action::Launch, plan, &comment).await
+        self.reconcile(Action::Launch, Some((group, instance_id)), &comment)
+            .await
     }
 
     async fn sweep(&self) -> Result<Outcome, HandlerError> {
+        self.reconcile(Action::Sweep, None, "steadfast peer-dns: sweep").await
+    }
+
+    /// Gather -> plan -> apply, again when Route 53 refuses the batch as stale or it could not be
+    /// sent while fresh. `event`: the launch's (group, instance).
+    async fn reconcile(
+        &self,
+        action: Action,
+        event: Option<(&str, &str)>,
+        comment: &str,
+    ) -> Result<Outcome, HandlerError> {
         let cluster = &self.config.cluster;
-        // gather: every group of the cluster.
-        let groups = self.groups.cluster_groups(cluster.name()).await?;
-        let world = self.gather(groups, None).await?;
-        // plan
-        let plan = plan_peer_records(cluster, &world, None, self.config.ttl);
-        if !plan.uncovered.is_empty() {
-            let missing: Vec<String> = plan.uncovered.iter().map(|p| cluster.member_name(*p)).collect();
-            warn!(missing = ?missing, "peers with no live instance in any group; their records are left as they are");
+        let mut round = 0;
+        loop {
+            round += 1;
+            // gather: every group of the cluster, its live instances (and the event's), the
+            // cluster's records.
+            let gathered_at = Instant::now();
+            let groups = self.groups.cluster_groups(cluster.name()).await?;
+            if let Some((group, instance_id)) = event {
+                if !groups.iter().any(|g| g.name == group) {
+                    info!(
+                        group,
+                        instance = instance_id,
+                        "auto scaling group is not this cluster's; ignored"
+                    );
+                    return Ok(ignored(format!(
+                        "auto scaling group {group} is not tagged for cluster {} (or does not exist)",
+                        cluster.name()
+                    )));
+                }
+            }
+            let preferred = event.map(|(_, i)| i);
+            let world = self.gather(groups, preferred).await?;
+            // plan
+            let plan = plan_peer_records(cluster, &world, preferred, self.config.ttl, &self.config.placeholders);
+            self.log_plan(&plan, event);
+            // apply
+            match self.apply(action, plan, comment, gathered_at + FRESH_FOR).await {
+                Err(HandlerError::Aws(e)) if round < ROUNDS && (e.is_stale_write() || e.is_deadline()) => {
+                    warn!(round, error = %e, "the batch was refused as stale, or could not be sent while fresh; gathering again");
+                }
+                other => return other,
+            }
         }
-        // apply
-        self.apply(Action::Sweep, plan, "steadfast peer-dns: sweep").await
+    }
+
+    fn log_plan(&self, plan: &PeerRecordPlan, event: Option<(&str, &str)>) {
+        let cluster = &self.config.cluster;
+        if let Some((group, instance_id)) = event {
+            for d in plan
+                .desired
+                .iter()
+                .filter(|d| d.group == group && d.instance_id != instance_id)
+            {
+                warn!(group, event_instance = instance_id, instance = %d.instance_id, peer = d.peer.get(),
+                    "event's instance is not the one holding its group's slot; using the group's live instance");
+            }
+        } else if !plan.uncovered.is_empty() {
+            let missing: Vec<String> = plan.uncovered.iter().map(|p| cluster.member_name(*p)).collect();
+            warn!(missing = ?missing, "peers with no live instance in any group; their records are left as they are unless another peer now has their address");
+        }
+        for s in &plan.skipped {
+            warn!(peer = s.peer.map(|p| p.get()), group = s.group.as_deref(), reason = %s.reason, "skipped");
+        }
     }
 
     /// EC2's view of the groups' live instances (and `extra`), and the cluster's records.
@@ -185,8 +225,8 @@ impl<R: Records, G: Groups, I: Instances> PeerDns<R, G, I> {
             ids.push(e.to_string());
         }
         let instances = self.instances.describe_instances(&ids).await?;
-        let suffix = format!("{}.", self.config.cluster.cluster_domain());
-        let records = self.records.list_a_records(&self.config.zone_id, &suffix).await?;
+        let domain = format!("{}.", self.config.cluster.cluster_domain());
+        let records = self.records.list_a_records(&self.config.zone_id, &domain).await?;
         Ok(World {
             groups,
             instances,
@@ -194,11 +234,14 @@ impl<R: Records, G: Groups, I: Instances> PeerDns<R, G, I> {
         })
     }
 
-    async fn apply(&self, action: Action, plan: PeerRecordPlan, comment: &str) -> Result<Outcome, HandlerError> {
+    async fn apply(
+        &self,
+        action: Action,
+        plan: PeerRecordPlan,
+        comment: &str,
+        fresh_until: Instant,
+    ) -> Result<Outcome, HandlerError> {
         let cluster = &self.config.cluster;
-        for s in &plan.skipped {
-            warn!(peer = s.peer.map(|p| p.get()), group = s.group.as_deref(), reason = %s.reason, "skipped");
-        }
         let mut out = Outcome {
             action,
             unchanged: plan.unchanged.len() as u32,
@@ -211,21 +254,18 @@ impl<R: Records, G: Groups, I: Instances> PeerDns<R, G, I> {
         }
         let change_id = self
             .records
-            .change_a_records(&self.config.zone_id, &plan.changes, comment)
+            .change_a_records(&self.config.zone_id, &plan.changes, comment, fresh_until)
             .await?;
         for ch in &plan.changes {
-            let instance_id = plan
-                .desired
-                .iter()
-                .find(|d| d.peer == ch.peer)
-                .map(|d| d.instance_id.clone())
-                .unwrap_or_default();
-            info!(peer = ch.peer.get(), instance = %instance_id, record = %ch.name, ip = %ch.ip, previous = ?ch.previous,
+            let instance_id = ch.instance_id.clone().unwrap_or_default();
+            info!(peer = ch.peer.get(), instance = %instance_id, record = %ch.name, ip = %ch.ip,
+                previous = ?ch.previous.as_ref().map(|r| &r.values), placeholder = ch.instance_id.is_none(),
                 ttl = ch.ttl, change_id = %change_id, "A record upserted");
             out.upserted.push(UpsertedRecord {
                 name: ch.name.clone(),
                 ip: ch.ip.to_string(),
                 instance_id,
+                placeholder: ch.instance_id.is_none(),
             });
         }
         out.change_id = Some(change_id);

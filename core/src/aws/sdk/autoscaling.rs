@@ -113,4 +113,17 @@ impl Groups for AutoScaling {
         .await?;
         Ok(())
     }
+
+    async fn record_lifecycle_heartbeat(&self, group: &str, hook: &str, instance_id: &str) -> Result<()> {
+        call(&self.retry, SERVICE, "RecordLifecycleActionHeartbeat", || {
+            self.client
+                .record_lifecycle_action_heartbeat()
+                .auto_scaling_group_name(group)
+                .lifecycle_hook_name(hook)
+                .instance_id(instance_id)
+                .send()
+        })
+        .await?;
+        Ok(())
+    }
 }

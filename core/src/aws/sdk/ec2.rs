@@ -105,22 +105,37 @@ fn instance(i: &aws_sdk_ec2::types::Instance) -> Result<Instance> {
 }
 
 impl Instances for Ec2 {
+    /// Through the `instance-id` filter, not `InstanceIds`: an id EC2 cannot show yet (a new
+    /// instance, eventual consistency) is left out instead of failing the whole call with
+    /// `InvalidInstanceID.NotFound`. Not found is not dead.
     async fn describe_instances(&self, ids: &[String]) -> Result<Vec<Instance>> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
+        let mut out = Vec::new();
+        // EC2 takes at most 200 values per filter.
+        for chunk in ids.chunks(200) {
+            let filter = Filter::builder()
+                .name("instance-id")
+                .set_values(Some(chunk.to_vec()))
+                .build();
+            let mut token: Option<String> = None;
+            loop {
+                let page = call(&self.retry, SERVICE, "DescribeInstances", || {
+                    self.client
+                        .describe_instances()
+                        .filters(filter.clone())
+                        .set_next_token(token.clone())
+                        .send()
+                })
+                .await?;
+                for i in page.reservations().iter().flat_map(|r| r.instances()) {
+                    out.push(instance(i)?);
+                }
+                match page.next_token() {
+                    Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                    _ => break,
+                }
+            }
         }
-        let page = call(&self.retry, SERVICE, "DescribeInstances", || {
-            self.client
-                .describe_instances()
-                .set_instance_ids(Some(ids.to_vec()))
-                .send()
-        })
-        .await?;
-        page.reservations()
-            .iter()
-            .flat_map(|r| r.instances())
-            .map(instance)
-            .collect()
+        Ok(out)
     }
 }
 

@@ -7,10 +7,12 @@
 //! bounds the whole operation and the error keeps AWS's code.
 
 mod autoscaling;
+mod cloudwatch;
 mod ec2;
 mod route53;
 
 pub use autoscaling::AutoScaling;
+pub use cloudwatch::CloudWatch;
 pub use ec2::Ec2;
 pub use route53::Route53;
 
@@ -55,7 +57,7 @@ fn timeouts(t: Timeouts) -> TimeoutConfig {
         .build()
 }
 
-/// Builds the three SDK clients from one loaded `SdkConfig` (which honours `AWS_ENDPOINT_URL`).
+/// Builds the SDK clients from one loaded `SdkConfig` (which honours `AWS_ENDPOINT_URL`).
 pub fn client_config(conf: &SdkConfig, t: Timeouts) -> SdkClients {
     SdkClients {
         route53: aws_sdk_route53::Client::from_conf(
@@ -76,6 +78,12 @@ pub fn client_config(conf: &SdkConfig, t: Timeouts) -> SdkClients {
                 .timeout_config(timeouts(t))
                 .build(),
         ),
+        cloudwatch: aws_sdk_cloudwatch::Client::from_conf(
+            aws_sdk_cloudwatch::config::Builder::from(conf)
+                .retry_config(retry_off())
+                .timeout_config(timeouts(t))
+                .build(),
+        ),
     }
 }
 
@@ -84,6 +92,7 @@ pub struct SdkClients {
     pub route53: aws_sdk_route53::Client,
     pub autoscaling: aws_sdk_autoscaling::Client,
     pub ec2: aws_sdk_ec2::Client,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
 }
 
 /// Sends one request through `retry`. `send` builds and sends the request afresh for each

@@ -50,7 +50,13 @@ async fn launch_event_through_cargo_lambda_watch_updates_the_record() {
     assert_eq!(status, 200, "{body}\n{logs}");
     let out: serde_json::Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
     assert_eq!(out["action"], "launch", "{body}");
-    assert_eq!(out["upserted"][0]["ip"], ip.to_string(), "{body}");
+    let mine = out["upserted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["name"] == cluster.peer_record_name(p))
+        .unwrap_or_else(|| panic!("{body}"));
+    assert_eq!(mine["ip"], ip.to_string(), "{body}");
     assert_eq!(
         region.a_records().await.unwrap()[&cluster.peer_record_name(p)],
         vec![ip.to_string()]
@@ -59,7 +65,8 @@ async fn launch_event_through_cargo_lambda_watch_updates_the_record() {
     // JSON logs carry cluster, peer and instance.
     let line = logs
         .lines()
-        .find(|l| l.contains("A record upserted"))
+        .filter(|l| l.contains("A record upserted"))
+        .find(|l| serde_json::from_str::<serde_json::Value>(l).is_ok_and(|v| v["fields"]["instance"] == instance))
         .unwrap_or_else(|| panic!("{logs}"));
     let v: serde_json::Value = serde_json::from_str(line).unwrap();
     assert_eq!(v["fields"]["peer"], 2, "{line}");

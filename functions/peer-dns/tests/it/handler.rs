@@ -165,12 +165,22 @@ async fn sweep_with_a_stale_record_writes_one_batch_and_never_the_srv() {
     let list = list_rule("192.0.2.1");
     let change = mock!(aws_sdk_route53::Client::change_resource_record_sets)
         .match_requests(|r| {
+            // Conditional: DELETE of exactly what was read, then CREATE; A records only.
             let changes = r.change_batch().map(|b| b.changes()).unwrap_or_default();
-            changes.iter().all(|c| {
-                c.action().as_str() == "UPSERT"
-                    && c.resource_record_set().map(|s| s.r#type().as_str()) == Some("A")
-                    && c.resource_record_set().map(|s| s.ttl()) == Some(Some(5))
-            }) && changes.len() == 1
+            let value = |i: usize| {
+                changes[i]
+                    .resource_record_set()
+                    .map(|s| s.resource_records()[0].value())
+            };
+            changes.len() == 2
+                && changes.iter().all(|c| {
+                    c.resource_record_set().map(|s| s.r#type().as_str()) == Some("A")
+                        && c.resource_record_set().map(|s| s.ttl()) == Some(Some(5))
+                })
+                && changes[0].action().as_str() == "DELETE"
+                && value(0) == Some("192.0.2.1")
+                && changes[1].action().as_str() == "CREATE"
+                && value(1) == Some("127.0.1.4")
         })
         .then_output(change_ok);
     let h = handler(&[&list, &change]);

@@ -8,6 +8,8 @@ use peer_dns::runtime::SdkPeerDns;
 use peer_dns::{Action, Config, PeerDns};
 use serde_json::Value;
 use steadfast_core::aws::sdk::{client_config, AutoScaling, Ec2, Route53, Timeouts};
+use steadfast_core::aws::{Groups, Instances, LifecycleResult, Records};
+use steadfast_core::records::{CurrentRecord, RecordChange};
 use steadfast_core::retry::Retry;
 use steadfast_core::vocab::eventbridge::{self, Origin};
 use steadfast_core::vocab::Transport;
@@ -35,6 +37,7 @@ async fn setup() -> (Moto, Region, SdkPeerDns) {
         "STEADFAST_CLUSTER" => Some("main".into()),
         "STEADFAST_HOSTED_ZONE_ID" => Some(region.zone_id.clone()),
         "STEADFAST_DOMAIN" => Some("etcd.internal".into()),
+        "STEADFAST_PLACEHOLDER_NETWORK" => Some(region.placeholders.to_string()),
         _ => None,
     })
     .unwrap();
@@ -92,7 +95,9 @@ async fn nine_simultaneous_launches_then_sweep_then_replacement() {
         );
     }
 
-    // Nine launches at the same moment.
+    // Nine launches at the same moment. Each gathers the whole cluster and plans every record;
+    // their batches race, Route 53 takes one and refuses the stale rest, which gather again and
+    // find nothing left to write. Every name is written exactly once.
     let mut events = Vec::new();
     for p in c.peers() {
         let id = region
@@ -103,11 +108,16 @@ async fn nine_simultaneous_launches_then_sweep_then_replacement() {
         events.push(launch_event(true, &region, &region.groups[p.get() as usize], &id));
     }
     let outcomes = futures::future::join_all(events.iter().map(|e| h.handle(e))).await;
+    let mut written = Vec::new();
     for o in &outcomes {
         let o = o.as_ref().unwrap();
         assert_eq!(o.action, Action::Launch);
-        assert_eq!(o.upserted.len(), 1, "{o:?}");
+        written.extend(o.upserted.iter().map(|u| u.name.clone()));
     }
+    written.sort();
+    let mut all: Vec<String> = c.peers().map(|p| c.peer_record_name(p)).collect();
+    all.sort();
+    assert_eq!(written, all, "each name written once: {outcomes:?}");
     let want = expected(&region).await;
     assert_eq!(region.a_records().await.unwrap(), want);
     for (name, ips) in &want {
@@ -226,4 +236,291 @@ async fn foreign_groups_change_nothing() {
     // An event for a group that does not exist is ignored too.
     let o = h.handle(&launch_event(false, &region, "nope", "i-0123")).await.unwrap();
     assert_eq!(o.action, Action::Ignored);
+}
+
+/// Every AWS call the launcher counted since the last reset, summed.
+async fn calls(moto: &Moto) -> (u64, Value) {
+    let c = moto.admin("calls", None).await.unwrap();
+    (c.as_object().unwrap().values().filter_map(Value::as_u64).sum(), c)
+}
+
+/// An instance id EC2 cannot show yet (or at all) is left out, never a failed call: one new
+/// instance must not fail a whole sweep.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn describe_instances_leaves_out_ids_ec2_cannot_see() {
+    let (_moto, region, h) = setup().await;
+    let real = region
+        .live_instance(region.cluster.peer(0).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let found = h
+        .instances
+        .describe_instances(&["i-0123456789abcdef0".to_string(), real.clone()])
+        .await
+        .unwrap();
+    let ids: Vec<&str> = found.iter().map(|i| i.instance_id.as_str()).collect();
+    assert_eq!(ids, vec![real.as_str()]);
+}
+
+/// EC2 gives peer 1's new instance the address peer 4's stale record still holds while peer 4
+/// has no instance: in the same batch, peer 4's record goes back to its placeholder.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reused_address_moves_the_stale_record_to_its_placeholder() {
+    let (moto, region, h) = setup().await;
+    let c = region.cluster.clone();
+    let (p1, p4) = (c.peer(1).unwrap(), c.peer(4).unwrap());
+    // Peer 4 loses its instance and gets none back for a while.
+    moto.admin("config", Some(&serde_json::json!({"replacement_delay_secs": 600})))
+        .await
+        .unwrap();
+    let old4 = region.live_instance(p4).await.unwrap().unwrap();
+    region.terminate(&old4).await.unwrap();
+    let one = region.live_instance(p1).await.unwrap().unwrap();
+    let ip1 = region.instance_ip(&one).await.unwrap().to_string();
+    // Peer 4's record still holds an address; EC2 hands that address to peer 1's instance.
+    set_record(&region, &c.peer_record_name(p4), &ip1).await;
+    moto.admin("calls/reset", Some(&serde_json::json!({}))).await.unwrap();
+    let out = h
+        .handle(&launch_event(true, &region, &region.groups[1], &one))
+        .await
+        .unwrap();
+    let records = region.a_records().await.unwrap();
+    assert_eq!(records[&c.peer_record_name(p1)], vec![ip1.clone()]);
+    assert_eq!(
+        records[&c.peer_record_name(p4)],
+        vec![region.placeholder(p4).to_string()],
+        "{out:?}"
+    );
+    assert!(
+        out.upserted
+            .iter()
+            .any(|u| u.placeholder && u.name == c.peer_record_name(p4)),
+        "{out:?}"
+    );
+    let (_, counted) = calls(&moto).await;
+    assert_eq!(counted["route53:ChangeResourceRecordSets"], 1, "one batch: {counted}");
+}
+
+/// UPSERTs a record directly (what an earlier, now stale, write left).
+async fn set_record(region: &Region, name: &str, ip: &str) {
+    use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType};
+    let rr = ResourceRecordSet::builder()
+        .name(name)
+        .r#type(RrType::A)
+        .ttl(5)
+        .resource_records(ResourceRecord::builder().value(ip).build().unwrap())
+        .build()
+        .unwrap();
+    region
+        .clients
+        .route53
+        .change_resource_record_sets()
+        .hosted_zone_id(&region.zone_id)
+        .change_batch(
+            ChangeBatch::builder()
+                .changes(
+                    Change::builder()
+                        .action(ChangeAction::Upsert)
+                        .resource_record_set(rr)
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+/// Holds the first write back until the test lets it go: the slow invocation of an
+/// interleaving.
+struct Gate<R> {
+    inner: R,
+    paused: tokio::sync::Notify,
+    release: tokio::sync::Semaphore,
+    first: std::sync::atomic::AtomicBool,
+}
+
+impl<R: Records> Records for Gate<R> {
+    async fn list_a_records(&self, zone_id: &str, domain: &str) -> steadfast_core::Result<Vec<CurrentRecord>> {
+        self.inner.list_a_records(zone_id, domain).await
+    }
+
+    async fn change_a_records(
+        &self,
+        zone_id: &str,
+        changes: &[RecordChange],
+        comment: &str,
+        _fresh_until: std::time::Instant,
+    ) -> steadfast_core::Result<String> {
+        if self.first.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            self.paused.notify_one();
+            let _ = self.release.acquire().await;
+        }
+        // The hold stands for a slow network, not a stale plan: the freshness bound is the
+        // test's to move out of the way here, so that Route 53's own check is what is tested.
+        let later = std::time::Instant::now() + Duration::from_secs(30);
+        self.inner.change_a_records(zone_id, changes, comment, later).await
+    }
+}
+
+/// Two invocations interleave: A plans from the old instance, then stalls; meanwhile the
+/// instance is replaced and B points the name at the new one. A's late batch must not move the
+/// record back: Route 53 refuses it (the record is not what A read), A gathers again, and finds
+/// nothing to do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_invocation_never_moves_a_record_backwards() {
+    let (moto, region, h) = setup().await;
+    let c = region.cluster.clone();
+    let p2 = c.peer(2).unwrap();
+    let old = region.live_instance(p2).await.unwrap().unwrap();
+    let conf = moto.sdk_config().await;
+    let clients = client_config(&conf, Timeouts::default());
+    let retry = Retry::with_deadline(Duration::from_secs(10));
+    let slow = std::sync::Arc::new(PeerDns::new(
+        h.config.clone(),
+        Gate {
+            inner: Route53::new(clients.route53, retry),
+            paused: tokio::sync::Notify::new(),
+            release: tokio::sync::Semaphore::new(0),
+            first: std::sync::atomic::AtomicBool::new(true),
+        },
+        AutoScaling::new(clients.autoscaling, retry),
+        Ec2::new(clients.ec2, retry),
+    ));
+    let a = {
+        let (slow, ev) = (slow.clone(), launch_event(true, &region, &region.groups[2], &old));
+        tokio::spawn(async move { slow.handle(&ev).await })
+    };
+    slow.records.paused.notified().await;
+    // A holds a batch that would write the old address. Meanwhile the instance is replaced.
+    region.terminate(&old).await.unwrap();
+    let new = region
+        .wait_live_instance(p2, Some(&old), Duration::from_secs(20))
+        .await
+        .unwrap();
+    let new_ip = region.instance_ip(&new).await.unwrap().to_string();
+    h.handle(&launch_event(true, &region, &region.groups[2], &new))
+        .await
+        .unwrap();
+    assert_eq!(
+        region.a_records().await.unwrap()[&c.peer_record_name(p2)],
+        vec![new_ip.clone()]
+    );
+    // A goes on.
+    slow.records.release.add_permits(1);
+    let out_a = a.await.unwrap().unwrap();
+    assert!(
+        out_a.upserted.is_empty(),
+        "A re-planned and found nothing to write: {out_a:?}"
+    );
+    assert_eq!(
+        region.a_records().await.unwrap()[&c.peer_record_name(p2)],
+        vec![new_ip],
+        "never moved backwards"
+    );
+}
+
+/// A launch makes at most 4 API calls and a sweep of nine groups at most 5, however much else
+/// the zone holds: the listing starts at the cluster's domain and stops where it ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn launch_and_sweep_stay_within_their_api_budget_in_a_shared_zone() {
+    let (moto, region, h) = setup().await;
+    // A company zone: 400 other names, some sorting right next to the cluster's.
+    for i in 0..400 {
+        let name = match i % 4 {
+            0 => format!("svc-{i}.etcd.internal."),
+            1 => format!("peer-{i}.other.etcd.internal."),
+            2 => format!("main-{i}.etcd.internal."),
+            _ => format!("z{i}.etcd.internal."),
+        };
+        set_record(&region, &name, "10.9.9.9").await;
+    }
+    let c = region.cluster.clone();
+    h.handle(&schedule()).await.unwrap();
+    // A replacement's launch event: one record to move.
+    let p3 = c.peer(3).unwrap();
+    let old = region.live_instance(p3).await.unwrap().unwrap();
+    region.terminate(&old).await.unwrap();
+    let new = region
+        .wait_live_instance(p3, Some(&old), Duration::from_secs(20))
+        .await
+        .unwrap();
+    moto.admin("calls/reset", Some(&serde_json::json!({}))).await.unwrap();
+    let out = h
+        .handle(&launch_event(true, &region, &region.groups[3], &new))
+        .await
+        .unwrap();
+    assert_eq!(out.upserted.len(), 1, "{out:?}");
+    let (n, counted) = calls(&moto).await;
+    assert!(n <= 4, "a launch made {n} calls: {counted}");
+    // A sweep after another replacement.
+    let p5 = c.peer(5).unwrap();
+    let old = region.live_instance(p5).await.unwrap().unwrap();
+    region.terminate(&old).await.unwrap();
+    region
+        .wait_live_instance(p5, Some(&old), Duration::from_secs(20))
+        .await
+        .unwrap();
+    moto.admin("calls/reset", Some(&serde_json::json!({}))).await.unwrap();
+    let out = h.handle(&schedule()).await.unwrap();
+    assert_eq!(out.upserted.len(), 1, "{out:?}");
+    let (n, counted) = calls(&moto).await;
+    assert!(n <= 5, "a sweep made {n} calls: {counted}");
+}
+
+/// A second group that claims a peer whose name an in-service instance holds never takes it:
+/// the conflict is reported, the name stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_group_claiming_a_served_peer_never_takes_its_name() {
+    let (_moto, region, h) = setup().await;
+    let c = region.cluster.clone();
+    let p0 = c.peer(0).unwrap();
+    let serving = region.live_instance(p0).await.unwrap().unwrap();
+    region
+        .cloud
+        .groups
+        .complete_lifecycle_action(
+            &region.groups[0],
+            &c.lifecycle_hook_name(),
+            &serving,
+            LifecycleResult::Continue,
+        )
+        .await
+        .unwrap();
+    let serving_ip = region.instance_ip(&serving).await.unwrap().to_string();
+    h.handle(&schedule()).await.unwrap();
+    region
+        .create_extra_group("main-peer-0-copy", Some(("main", "0")), true)
+        .await
+        .unwrap();
+    let copy = region
+        .clients
+        .autoscaling
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names("main-peer-0-copy")
+        .send()
+        .await
+        .unwrap();
+    let intruder = copy.auto_scaling_groups()[0].instances()[0]
+        .instance_id()
+        .unwrap()
+        .to_string();
+    let out = h
+        .handle(&launch_event(true, &region, "main-peer-0-copy", &intruder))
+        .await
+        .unwrap();
+    assert!(out.upserted.is_empty(), "{out:?}");
+    assert!(
+        out.skipped
+            .iter()
+            .any(|s| s.starts_with("peer-0: main-peer-0-copy:") && s.contains("never takes the name")),
+        "{out:?}"
+    );
+    assert_eq!(
+        region.a_records().await.unwrap()[&c.peer_record_name(p0)],
+        vec![serving_ip]
+    );
 }
