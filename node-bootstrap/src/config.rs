@@ -55,9 +55,15 @@ pub struct Opts {
     /// Lifecycle hook to complete (CONTINUE) once etcd is ready; unset: complete nothing.
     #[arg(long, env = env::LIFECYCLE_HOOK)]
     pub lifecycle_hook: Option<String>,
-    /// How long a volume may stay attached to a dead instance before it is force-detached.
+    /// How long a volume may stay attached to a terminated or stopped instance before it is
+    /// force-detached.
     #[arg(long, env = env::DETACH_GRACE_SECS, default_value_t = 60)]
     pub detach_grace_secs: u64,
+    /// How long a volume may stay attached to an instance that is shutting down (a clean
+    /// shutdown detaches it when the instance is terminated) before it is force-detached: only a
+    /// stuck host takes this long.
+    #[arg(long, env = env::SHUTDOWN_GRACE_SECS, default_value_t = 600)]
+    pub shutdown_grace_secs: u64,
     /// Deadline for the volume to be attached here (fencing included).
     #[arg(long, env = env::ATTACH_TIMEOUT_SECS, default_value_t = 300)]
     pub attach_timeout_secs: u64,
@@ -70,6 +76,18 @@ pub struct Opts {
     /// Deadline for etcd to become healthy and caught up (ready).
     #[arg(long, env = env::READY_TIMEOUT_SECS, default_value_t = 600)]
     pub ready_timeout_secs: u64,
+    /// How long prepare keeps retrying transient failures (a holder that has not let go yet,
+    /// DNS not converged, an AWS blip) before it abandons the launch.
+    #[arg(long, env = env::PREPARE_DEADLINE_SECS, default_value_t = 1500)]
+    pub prepare_deadline_secs: u64,
+    /// The lifecycle hook's heartbeat timeout; the node sends a heartbeat every third of it
+    /// while it is still making progress.
+    #[arg(long, env = env::HOOK_TIMEOUT_SECS, default_value_t = 300)]
+    pub hook_timeout_secs: u64,
+    /// Grow an enlarged volume's filesystem offline (before mounting) when online growth is not
+    /// possible (no CAP_SYS_RESOURCE). Off by default: offline growth is only for test machines.
+    #[arg(long, env = env::GROW_OFFLINE, default_value_t = false, action = clap::ArgAction::Set)]
+    pub grow_offline: bool,
     /// Deadline of each AWS operation, retries included.
     #[arg(long, env = env::AWS_DEADLINE_SECS, default_value_t = 30)]
     pub aws_deadline_secs: u64,
@@ -96,8 +114,10 @@ pub struct RunOpts {
 /// The fence-and-attach settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttachSettings {
-    /// How long a dead holder may keep the volume before it is force-detached.
+    /// How long a terminated or stopped holder may keep the volume before it is force-detached.
     pub grace: Duration,
+    /// How long a holder that is shutting down may keep it (a clean shutdown lets go by itself).
+    pub shutdown_grace: Duration,
     pub deadline: Duration,
     /// The device name passed to AttachVolume (`/dev/sdf`); on Nitro the device is found by
     /// serial, whatever this says.
@@ -118,8 +138,11 @@ pub struct NodeConfig {
     pub device_timeout: Duration,
     pub dns_timeout: Duration,
     pub ready_timeout: Duration,
+    pub prepare_deadline: Duration,
+    pub hook_timeout: Duration,
     pub aws_deadline: Duration,
     pub dev_root: PathBuf,
+    pub grow_offline: bool,
 }
 
 impl NodeConfig {
@@ -157,14 +180,18 @@ impl NodeConfig {
             lifecycle_hook: o.lifecycle_hook.clone().filter(|h| !h.is_empty()),
             attach: AttachSettings {
                 grace: Duration::from_secs(o.detach_grace_secs),
+                shutdown_grace: Duration::from_secs(o.shutdown_grace_secs),
                 deadline: secs(env::ATTACH_TIMEOUT_SECS, o.attach_timeout_secs)?,
                 device_name: o.device_name.clone(),
             },
             device_timeout: secs(env::DEVICE_TIMEOUT_SECS, o.device_timeout_secs)?,
             dns_timeout: secs(env::DNS_TIMEOUT_SECS, o.dns_timeout_secs)?,
             ready_timeout: secs(env::READY_TIMEOUT_SECS, o.ready_timeout_secs)?,
+            prepare_deadline: secs(env::PREPARE_DEADLINE_SECS, o.prepare_deadline_secs)?,
+            hook_timeout: secs(env::HOOK_TIMEOUT_SECS, o.hook_timeout_secs)?,
             aws_deadline: secs(env::AWS_DEADLINE_SECS, o.aws_deadline_secs)?,
             dev_root: o.dev_root.clone(),
+            grow_offline: o.grow_offline,
         })
     }
 }

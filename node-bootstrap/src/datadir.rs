@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use steadfast_core::vocab::env;
 use tracing::info;
 
 use crate::error::{BootstrapError, Result};
@@ -55,25 +56,61 @@ pub async fn mount(decision: &MountDecision, dev: &Path, data_dir: &Path, etcd_u
     set_owner(data_dir, etcd_user)
 }
 
-/// Data dir mode 0700, owned by the etcd user when one is configured.
+/// Data dir mode 0700; with an etcd user, the whole data tree owned by it. Files on the volume
+/// keep the ids of the instance that wrote them: a replacement whose image gives its etcd user
+/// another uid re-owns the tree here, or etcd could not open its own `member/` directory.
 fn set_owner(dir: &Path, user: Option<&str>) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(BootstrapError::io(dir))?;
-    if let Some(u) = user {
-        let pw = nix::unistd::User::from_name(u)
-            .map_err(|e| BootstrapError::Config(format!("STEADFAST_ETCD_USER {u:?}: {e}")))?
-            .ok_or_else(|| BootstrapError::Config(format!("STEADFAST_ETCD_USER {u:?}: no such user")))?;
-        nix::unistd::chown(dir, Some(pw.uid), Some(pw.gid))
-            .map_err(|e| BootstrapError::io(dir)(std::io::Error::from(e)))?;
+    let Some(u) = user else { return Ok(()) };
+    let pw = nix::unistd::User::from_name(u)
+        .map_err(|e| BootstrapError::Config(format!("{} {u:?}: {e}", env::ETCD_USER)))?
+        .ok_or_else(|| BootstrapError::Config(format!("{} {u:?}: no such user", env::ETCD_USER)))?;
+    let (uid, gid) = (pw.uid.as_raw(), pw.gid.as_raw());
+    let foreign = foreign_owned(dir, uid, gid)?;
+    if foreign.is_empty() {
+        return Ok(());
+    }
+    info!(during = "mount", data_dir = %dir.display(), user = u, uid, gid, entries = foreign.len(),
+        first = %foreign[0].display(), "data tree owned by another user (an image change?): re-owning it");
+    for p in &foreign {
+        std::os::unix::fs::lchown(p, Some(uid), Some(gid)).map_err(BootstrapError::io(p))?;
     }
     Ok(())
 }
 
+/// Every entry of the tree at `root` (itself included) not owned by `uid:gid`. Symlinks are
+/// not followed.
+fn foreign_owned(root: &Path, uid: u32, gid: u32) -> Result<Vec<PathBuf>> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = Vec::new();
+    let mut todo = vec![root.to_path_buf()];
+    while let Some(p) = todo.pop() {
+        let md = std::fs::symlink_metadata(&p).map_err(BootstrapError::io(&p))?;
+        if md.uid() != uid || md.gid() != gid {
+            out.push(p.clone());
+        }
+        if md.is_dir() {
+            for e in std::fs::read_dir(&p).map_err(BootstrapError::io(&p))? {
+                todo.push(e.map_err(BootstrapError::io(&p))?.path());
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// `new` on a fresh data dir (bootstrap through SRV discovery), `existing` when the member's
-/// data is there (etcd then ignores the discovery flags and rejoins as the same member).
-pub fn is_fresh(data_dir: &Path) -> bool {
+/// data is there (etcd then ignores the discovery flags and rejoins as the same member). An
+/// error when that cannot be told (an unreadable `member/`): a volume whose data is there but
+/// unreadable must never be taken for a fresh one.
+pub fn is_fresh(data_dir: &Path) -> Result<bool> {
     let member: PathBuf = data_dir.join("member");
-    !member.join("snap").exists() && !member.join("wal").exists()
+    for p in [member.join("snap"), member.join("wal")] {
+        if p.try_exists().map_err(BootstrapError::io(&p))? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 #[cfg(test)]
@@ -95,10 +132,33 @@ mod tests {
     #[test]
     fn freshness() {
         let d = tempfile::tempdir().unwrap();
-        assert!(is_fresh(d.path()));
+        assert!(is_fresh(d.path()).unwrap());
         std::fs::create_dir_all(d.path().join("lost+found")).unwrap();
-        assert!(is_fresh(d.path()));
+        assert!(is_fresh(d.path()).unwrap());
         std::fs::create_dir_all(d.path().join("member/wal")).unwrap();
-        assert!(!is_fresh(d.path()));
+        assert!(!is_fresh(d.path()).unwrap());
+    }
+
+    #[test]
+    fn a_data_dir_that_cannot_be_read_is_an_error_not_fresh() {
+        // `member` is a file: looking inside fails with ENOTDIR. The old check took any error
+        // for "absent", so a broken data dir bootstrapped a new cluster.
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("member"), "not a directory").unwrap();
+        let err = is_fresh(d.path()).unwrap_err().to_string();
+        assert!(err.contains("member/snap"), "{err}");
+    }
+
+    #[test]
+    fn the_whole_tree_is_checked_for_its_owner() {
+        use std::os::unix::fs::MetadataExt;
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("member/wal")).unwrap();
+        std::fs::write(d.path().join("member/wal/0.wal"), "x").unwrap();
+        let md = std::fs::metadata(d.path()).unwrap();
+        assert!(foreign_owned(d.path(), md.uid(), md.gid()).unwrap().is_empty());
+        let other = foreign_owned(d.path(), md.uid() + 1, md.gid()).unwrap();
+        assert_eq!(other.len(), 4, "{other:?}");
+        assert!(other.contains(&d.path().join("member/wal/0.wal")));
     }
 }

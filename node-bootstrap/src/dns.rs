@@ -1,7 +1,9 @@
 //! Waiting for DNS (DESIGN decision 6 and "Verified: etcd 3.5 behaviour"): through the system
 //! resolver, as etcd will resolve.
 //!
-//! - Always: this peer's own name must resolve to this instance's address.
+//! - Always: this peer's own name must resolve to this instance's address, and no other peer's
+//!   name to it (EC2 reused an address a dead peer's stale record still holds: peer-dns moves
+//!   that record to its placeholder; until then two names would resolve to this member).
 //! - On a fresh data dir: every peer's name must resolve, each to a distinct address, or etcd
 //!   would silently bootstrap a partial cluster.
 
@@ -48,6 +50,16 @@ pub fn check_names(
         Some(Err(e)) => problems.push(format!("{own} does not resolve: {e}")),
         None => problems.push(format!("{own} was not looked up")),
     }
+    for p in cluster.peers().filter(|p| *p != me) {
+        if let Some(Ok(ips)) = answers.get(&p) {
+            if ips.contains(&my_ip) {
+                problems.push(format!(
+                    "{} also resolves to this instance's address {my_ip} (a stale record on a reused address)",
+                    cluster.peer_host(p)
+                ));
+            }
+        }
+    }
     if fresh {
         let mut owners: BTreeMap<Ipv4Addr, Vec<String>> = BTreeMap::new();
         for p in cluster.peers() {
@@ -78,14 +90,9 @@ fn fmt_ips(ips: &[Ipv4Addr]) -> String {
 }
 
 /// What the system resolver answers now for the names [`check_names`] looks at.
-async fn look(
-    cluster: &Cluster,
-    me: PeerIndex,
-    fresh: bool,
-) -> BTreeMap<PeerIndex, std::result::Result<Vec<Ipv4Addr>, String>> {
+async fn look(cluster: &Cluster) -> BTreeMap<PeerIndex, std::result::Result<Vec<Ipv4Addr>, String>> {
     let mut answers = BTreeMap::new();
-    let peers: Vec<PeerIndex> = if fresh { cluster.peers().collect() } else { vec![me] };
-    for p in peers {
+    for p in cluster.peers() {
         answers.insert(p, resolve(&cluster.peer_host(p)).await);
     }
     answers
@@ -98,7 +105,7 @@ pub async fn wait(cluster: &Cluster, me: PeerIndex, my_ip: Ipv4Addr, fresh: bool
         deadline,
         Backoff::new(Duration::from_millis(50), Duration::from_secs(1)),
         || async {
-            let answers = look(cluster, me, fresh).await;
+            let answers = look(cluster).await;
             let problems = check_names(cluster, me, my_ip, &answers, fresh);
             if problems.is_empty() {
                 return Ok::<_, BootstrapError>(Poll::Ready(()));
@@ -180,7 +187,20 @@ mod tests {
             true,
         );
         assert!(p.iter().any(|s| s.contains("share the address 127.0.1.4")), "{p:?}");
-        // Not fresh: others do not matter.
+        // Not fresh: another peer's name on this instance's address (a reused address) blocks.
+        let p = check_names(
+            &c,
+            me,
+            ip("127.0.2.4"),
+            &all("127.0.2.4", "127.0.2.4", "127.0.3.4"),
+            false,
+        );
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(
+            p[0].contains("peer-0.main.etcd.internal also resolves to this instance's address"),
+            "{p:?}"
+        );
+        // Not fresh: others' own troubles do not matter.
         assert!(check_names(
             &c,
             me,

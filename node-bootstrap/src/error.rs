@@ -111,7 +111,45 @@ pub enum BootstrapError {
     Config(String),
 }
 
+/// What a failure calls for (DESIGN decision 9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disposition {
+    /// It may pass on its own (a dead holder that has not let go yet, DNS not converged, an AWS
+    /// blip, a quorum not there yet): try again on this node, heartbeating the hook.
+    Retry,
+    /// Only another instance can help (this host's devices or metadata misbehave): abandon the
+    /// launch at once so the group replaces it.
+    Abandon,
+    /// A new instance would only repeat it (data loss detected, a foreign filesystem, the wrong
+    /// zone, missing tags, bad configuration, no permission): keep this instance, say why,
+    /// raise the metric, and let the hook time out once. No churn.
+    Refuse,
+}
+
 impl BootstrapError {
+    /// Which of the three this failure is.
+    pub fn disposition(&self) -> Disposition {
+        use BootstrapError as E;
+        match self {
+            E::Aws(e) if e.is_retryable() => Disposition::Retry,
+            E::Aws(_) => Disposition::Refuse,
+            E::Timeout { .. } | E::DnsMismatch { .. } | E::Etcd(_) => Disposition::Retry,
+            // A running instance serving this peer: two must never (DESIGN decision 3), and a
+            // new instance would meet the same holder.
+            E::HeldByLiveInstance { .. }
+            | E::DataLoss { .. }
+            | E::ForeignFilesystem { .. }
+            | E::WrongZone { .. }
+            | E::NoVolume { .. }
+            | E::SeveralVolumes { .. }
+            | E::MissingTag { .. }
+            | E::MountedElsewhere { .. }
+            | E::Config(_) => Disposition::Refuse,
+            E::Command { command, .. } if command.starts_with("e2fsck") => Disposition::Refuse,
+            E::Imds(_) | E::NoDevice { .. } | E::Command { .. } | E::Io { .. } => Disposition::Abandon,
+        }
+    }
+
     pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
         let path = path.into();
         move |source| BootstrapError::Io { path, source }

@@ -13,7 +13,10 @@
 //! - [`dns`]: the DNS self-check (and all names on a fresh data dir).
 //! - [`envfile`]: etcd's environment file, written atomically.
 //! - [`prepare`]: the steps above in order, each a named `Step`, timed and logged once.
-//! - [`ready`]: real health + catch-up via `etcd-client`; CompleteLifecycleAction.
+//! - [`ready`]: real health + catch-up via `etcd-client`.
+//! - [`lifecycle`]: the launch action: heartbeats while there is progress, retries of transient
+//!   failures, ABANDON when another instance could help, the refusal metric, CONTINUE when
+//!   ready, nothing on a reboot.
 //! - [`run`]: start etcd, supervise it, forward signals.
 //! - [`error`]: the crate's error enum.
 
@@ -23,6 +26,7 @@ pub mod dns;
 pub mod envfile;
 pub mod error;
 pub mod identity;
+pub mod lifecycle;
 pub mod prepare;
 pub mod ready;
 pub mod run;

@@ -6,8 +6,8 @@ use std::time::Duration;
 use clap::Parser;
 use node_bootstrap::config::{Cli, Command, NodeConfig};
 use node_bootstrap::identity::{self, Identity};
-use node_bootstrap::{prepare, ready, run, BootstrapError};
-use steadfast_core::aws::sdk::{client_config, AutoScaling, Ec2, SdkClients, Timeouts};
+use node_bootstrap::{lifecycle, run, BootstrapError};
+use steadfast_core::aws::sdk::{client_config, AutoScaling, CloudWatch, Ec2, SdkClients, Timeouts};
 use steadfast_core::retry::Retry;
 use steadfast_core::vocab::Step;
 
@@ -32,14 +32,21 @@ async fn clients(id: &Identity) -> SdkClients {
     client_config(&conf, Timeouts::default())
 }
 
-async fn do_ready(cfg: &NodeConfig, id: &Identity, c: &SdkClients, retry: Retry) -> Result<(), BootstrapError> {
-    ready::wait_ready(id.private_ip, cfg.ready_timeout).await?;
-    if let Some(hook) = &cfg.lifecycle_hook {
-        let ec2 = Ec2::new(c.ec2.clone(), retry);
-        let asg = AutoScaling::new(c.autoscaling.clone(), retry);
-        ready::complete_lifecycle(&ec2, &asg, &id.instance_id, hook).await?;
+/// The adapters every command uses.
+struct Cloud {
+    ec2: Ec2,
+    asg: AutoScaling,
+    metrics: CloudWatch,
+}
+
+impl Cloud {
+    fn new(c: SdkClients, retry: Retry) -> Self {
+        Self {
+            ec2: Ec2::new(c.ec2, retry),
+            asg: AutoScaling::new(c.autoscaling, retry),
+            metrics: CloudWatch::new(c.cloudwatch, retry),
+        }
     }
-    Ok(())
 }
 
 async fn main_inner(cli: Cli) -> Result<i32, BootstrapError> {
@@ -49,22 +56,22 @@ async fn main_inner(cli: Cli) -> Result<i32, BootstrapError> {
     };
     let cfg = NodeConfig::from_opts(opts)?;
     let id = identity::from_imds(Duration::from_secs(2)).await?;
-    let c = clients(&id).await;
-    let retry = Retry::with_deadline(cfg.aws_deadline);
-    let ec2 = Ec2::new(c.ec2.clone(), retry);
+    let cloud = Cloud::new(clients(&id).await, Retry::with_deadline(cfg.aws_deadline));
+    let prepare = || lifecycle::prepare(&cloud.ec2, &cloud.asg, &cloud.metrics, &id, &cfg);
+    let ready = || lifecycle::ready(&cloud.ec2, &cloud.asg, &id, &cfg);
     match &cli.command {
         Command::Prepare(_) => {
-            prepare::run(&ec2, &id, &cfg).await?;
+            prepare().await?;
             Ok(0)
         }
         Command::Ready(_) => {
-            do_ready(&cfg, &id, &c, retry).await?;
+            ready().await?;
             Ok(0)
         }
         Command::Run(r) => {
-            prepare::run(&ec2, &id, &cfg).await?;
+            prepare().await?;
             let mut child = run::spawn_etcd(&r.etcd_bin, &cfg.env_file)?;
-            run::until_ready_or_exit(&mut child, do_ready(&cfg, &id, &c, retry)).await?;
+            run::until_ready_or_exit(&mut child, ready()).await?;
             run::supervise(child).await
         }
     }

@@ -122,17 +122,20 @@ pub async fn run<E: Instances + Volumes>(ec2: &E, id: &Identity, cfg: &NodeConfi
     let fs = s
         .run(
             Step::Filesystem,
-            volume::ready_filesystem(ec2, &cluster, peer, &vol.volume_id, &dev, already),
+            volume::ready_filesystem(ec2, &cluster, peer, &vol.volume_id, &dev, already, cfg.grow_offline),
             |o| format!("{o:?}"),
         )
         .await?;
     s.run(
         Step::Mount,
-        datadir::mount(&mount, &dev, &cfg.data_dir, cfg.etcd_user.as_deref()),
+        async {
+            datadir::mount(&mount, &dev, &cfg.data_dir, cfg.etcd_user.as_deref()).await?;
+            volume::grow_mounted(&vol.volume_id, &dev, &fs).await
+        },
         |_| format!("{mount:?} at {}", cfg.data_dir.display()),
     )
     .await?;
-    let fresh = datadir::is_fresh(&cfg.data_dir);
+    let fresh = datadir::is_fresh(&cfg.data_dir)?;
     s.run(
         Step::Dns,
         dns::wait(&cluster, peer, id.private_ip, fresh, cfg.dns_timeout),

@@ -1,14 +1,15 @@
 //! Readiness is real health (DESIGN decision 5): the local member answers, knows a leader,
-//! reports no errors, serves a linearizable read, and has applied at least the leader's commit
-//! index as it was when we started looking. Only then is the lifecycle action completed.
+//! serves a linearizable read, and has applied at least the leader's commit index as it was
+//! when we started looking. Cluster alarms (NOSPACE) are logged loudly but do not block it: they
+//! are the cluster's, not this member's. Only then is the lifecycle action completed
+//! ([`crate::lifecycle`]).
 
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use etcd_client::{Client, ConnectOptions};
-use steadfast_core::aws::{Groups, Instances, LifecycleResult};
 use steadfast_core::poll::{self, Backoff, Poll};
-use steadfast_core::vocab::{Step, CLIENT_PORT, TAG_ASG_NAME};
+use steadfast_core::vocab::{Step, CLIENT_PORT};
 use tracing::info;
 
 use crate::error::{BootstrapError, Result};
@@ -39,7 +40,10 @@ async fn look(ip: Ipv4Addr, target: &mut Option<u64>, timeout: Duration) -> std:
     let mut local = connect(&endpoint, timeout).await?;
     let st = local.status().await.map_err(|e| format!("status: {e}"))?;
     if !st.errors().is_empty() {
-        return Err(format!("member reports errors: {}", st.errors().join("; ")));
+        // A cluster-wide alarm (NOSPACE above all) is the operator's to clear; this member can
+        // still be healthy and caught up, and refusing readiness would only churn replacements.
+        tracing::warn!(during = %Step::Ready, errors = ?st.errors(),
+            "the cluster reports alarms; readiness is this member's own health, so it goes on");
     }
     if st.leader() == 0 {
         return Err("member knows no leader".into());
@@ -131,27 +135,4 @@ pub async fn wait_ready(ip: Ipv4Addr, deadline: Duration) -> Result<Readiness> {
         "etcd member healthy and caught up"
     );
     Ok(r)
-}
-
-/// Completes the launch lifecycle action with CONTINUE, finding the ASG from the instance's
-/// `aws:autoscaling:groupName` tag.
-pub async fn complete_lifecycle<I: Instances, G: Groups>(
-    ec2: &I,
-    asg: &G,
-    instance_id: &str,
-    hook: &str,
-) -> Result<String> {
-    let found = ec2.describe_instances(&[instance_id.to_string()]).await?;
-    let group = found
-        .iter()
-        .find(|i| i.instance_id == instance_id)
-        .and_then(|i| i.tags.get(TAG_ASG_NAME).map(str::to_string))
-        .ok_or_else(|| BootstrapError::MissingTag {
-            instance: instance_id.into(),
-            tag: TAG_ASG_NAME,
-        })?;
-    asg.complete_lifecycle_action(&group, hook, instance_id, LifecycleResult::Continue)
-        .await?;
-    info!(step = %Step::Lifecycle, group = %group, hook, instance = instance_id, result = "CONTINUE", "lifecycle action completed");
-    Ok(group)
 }

@@ -813,7 +813,7 @@ def render_cloud_init(install_script, prepare=1500, ready=600, bootstrap_env="A=
     values = {
         "cluster_name": "c1", "peer_index": 0, "bootstrap_env": bootstrap_env,
         "unit_names": UNITS, "units": units,
-        "unit_start_timeouts": {"node-bootstrap.service": prepare + 120, "node-ready.service": ready + 120},
+        "unit_start_timeouts": {"node-bootstrap.service": "infinity", "node-ready.service": ready + 120},
         "install_gz_b64": base64.b64encode(gzip.compress(install_script.encode())).decode(),
     }
     return tf_eval(f'templatefile("{TEMPLATES}/cloud-init.yaml.tftpl", {hcl_value(values)})')
@@ -979,9 +979,10 @@ class ModuleStructure(Base):
         self.assertEqual("600", got[e["ready_timeout_secs"]])
         self.assertEqual(VOCAB["etcd_account"]["name"], got[e["etcd_user"]])
         self.assertEqual("false", got[e["tls"]])
-        self.assertEqual({"node-bootstrap.service": 1620, "node-ready.service": 720},
+        # node-bootstrap: never a start timeout (a filesystem-modifying tool is never killed).
+        self.assertEqual({"node-bootstrap.service": "infinity", "node-ready.service": 720},
                          self.cfg.local("unit_start_timeouts", shape()))
-        self.assertEqual({"node-bootstrap.service": 220, "node-ready.service": 170},
+        self.assertEqual({"node-bootstrap.service": "infinity", "node-ready.service": 170},
                          self.cfg.local("unit_start_timeouts", shape(prepare_deadline_secs=100, ready_timeout_secs=50)))
         # The drop-ins are written from that map (see Templates), and the hook's budget check:
         lt = self.cfg.raw_resource("aws_launch_template", "peer")
@@ -1105,7 +1106,7 @@ class Templates(Base):
                 self.assertEqual(fh.read(), files[f"/etc/systemd/system/{u}"]["content"], u)
         nb = files["/etc/systemd/system/node-bootstrap.service.d/timeouts.conf"]["content"]
         nr = files["/etc/systemd/system/node-ready.service.d/timeouts.conf"]["content"]
-        self.assertIn("[Service]\nTimeoutStartSec=1620\n", nb)
+        self.assertIn("[Service]\nTimeoutStartSec=infinity\n", nb)
         self.assertIn("[Service]\nTimeoutStartSec=720\n", nr)
         install = files["/usr/local/sbin/steadfast-install"]
         self.assertEqual("gz+b64", install["encoding"])

@@ -1,6 +1,9 @@
 //! The suites that judge the whole system, against the built binaries (`cargo test --workspace`
 //! builds them first).
 //! - [`sandbox`]: the local region end to end: up, serve, survive a replacement, tear down.
+//! - [`terraform`]: the deploy path: `terraform apply` of the module against moto, and the
+//!   binaries against what it created.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on what they did not expect
 
 mod sandbox;
+mod terraform;

@@ -32,10 +32,11 @@ pub enum AttachDecision {
         holder_state: InstanceState,
     },
     /// Attached to an instance that is stopping: it may still be writing. Wait until it has
-    /// stopped (then the grace period applies); never force it while it stops.
+    /// stopped (then the grace period applies); never force it while it stops. Also a holder
+    /// EC2 does not show (yet): not found is not dead, so wait, never force.
     WaitForHolder {
         holder: String,
-        holder_state: InstanceState,
+        holder_state: Option<InstanceState>,
     },
     /// Attached to a live instance: never take it.
     Refuse {
@@ -45,20 +46,34 @@ pub enum AttachDecision {
 }
 
 /// Decides from the volume, this instance's id, the holding instance's EC2 state (`None` when
-/// EC2 no longer knows it: as good as terminated), and how long we have waited on a dead holder.
+/// EC2 does not show it), and how long we have waited on a dead holder. A terminated or stopped
+/// holder is force-detached after `settings.grace`; one that is shutting down (a clean shutdown
+/// lets go of its volumes when it terminates) only after `settings.shutdown_grace`.
 pub fn plan_attach(
     volume: &Volume,
     me: &str,
     holder_state: Option<&InstanceState>,
     waited: Duration,
-    grace: Duration,
+    settings: &AttachSettings,
 ) -> AttachDecision {
     // Another instance holds it (with multi-attach, the first other holder decides).
     if let Some(holder) = volume.foreign_holder(me) {
         let holder = holder.to_string();
-        let holder_state = holder_state.cloned().unwrap_or(InstanceState::Terminated);
+        let Some(holder_state) = holder_state.cloned() else {
+            return AttachDecision::WaitForHolder {
+                holder,
+                holder_state: None,
+            };
+        };
+        let grace = match holder_state {
+            InstanceState::ShuttingDown => settings.shutdown_grace,
+            _ => settings.grace,
+        };
         return if holder_state == InstanceState::Stopping {
-            AttachDecision::WaitForHolder { holder, holder_state }
+            AttachDecision::WaitForHolder {
+                holder,
+                holder_state: Some(holder_state),
+            }
         } else if !holder_state.is_dead() {
             AttachDecision::Refuse { holder, holder_state }
         } else if waited >= grace {
@@ -115,12 +130,12 @@ pub async fn claim<E: Volumes + Instances>(
                     .map(|i| i.state),
                 None => None,
             };
-            let holder_dead = vol.foreign_holder(me).is_some() && holder_state.as_ref().is_none_or(|s| s.is_dead());
+            let holder_dead = vol.foreign_holder(me).is_some() && holder_state.as_ref().is_some_and(|s| s.is_dead());
             if let Ok(mut d) = dead_since.lock() {
                 *d = if holder_dead { d.or(Some(Instant::now())) } else { None };
             }
             // plan
-            let decision = plan_attach(&vol, me, holder_state.as_ref(), waited(), settings.grace);
+            let decision = plan_attach(&vol, me, holder_state.as_ref(), waited(), settings);
             // act
             act(ec2, volume_id, me, settings, decision, &attach_sent, &forced, waited()).await
         },
@@ -184,9 +199,12 @@ async fn act<E: Volumes>(
             Ok(Poll::Soon("attach sent".into()))
         }
         AttachDecision::WaitForHolder { holder, holder_state } => {
-            info!(during = "attach", volume = volume_id, decision = "wait-for-holder", holder, holder_state = %holder_state,
-                "holder is stopping; waiting for it to stop");
-            Ok(Poll::Pending(format!("{holder} is {holder_state}")))
+            let state = holder_state
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "not shown by EC2 (yet)".into());
+            info!(during = "attach", volume = volume_id, decision = "wait-for-holder", holder, holder_state = %state,
+                "holder is stopping, or EC2 does not show it: waiting, never forcing");
+            Ok(Poll::Pending(format!("{holder} is {state}")))
         }
         AttachDecision::ForceDetach { holder, holder_state } => {
             if forced.swap(true, Ordering::SeqCst) {
@@ -199,8 +217,8 @@ async fn act<E: Volumes>(
         }
         AttachDecision::WaitForDetach { holder, holder_state } => {
             info!(during = "attach", volume = volume_id, decision = "wait-for-detach", holder, holder_state = %holder_state,
-                waited_ms = waited.as_millis() as u64, grace_ms = settings.grace.as_millis() as u64,
-                "volume still attached to a dead instance");
+                waited_ms = waited.as_millis() as u64,
+                "volume still attached to a dead instance; waiting for it to let go before forcing");
             Ok(Poll::Pending(format!("still attached to {holder} ({holder_state})")))
         }
         AttachDecision::Wait { why } => {
@@ -238,9 +256,15 @@ mod tests {
     fn table() {
         use AttachDecision::*;
         use InstanceState::{Pending, Running, ShuttingDown, Stopped, Stopping, Terminated};
-        let grace = Duration::from_secs(30);
+        let settings = AttachSettings {
+            grace: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(600),
+            deadline: Duration::from_secs(300),
+            device_name: "/dev/sdf".into(),
+        };
         let short = Duration::from_secs(1);
         let long = Duration::from_secs(31);
+        let stuck = Duration::from_secs(601);
         let s = |h: &str| h.to_string();
         #[allow(clippy::type_complexity)]
         let cases: Vec<(&str, Volume, Option<InstanceState>, Duration, AttachDecision)> = vec![
@@ -320,13 +344,33 @@ mod tests {
                 },
             ),
             (
+                "held by shutting-down past the short grace: a clean shutdown is not yanked",
+                vol("in-use", &[("i-old", "attached")]),
+                Some(ShuttingDown),
+                long,
+                WaitForDetach {
+                    holder: s("i-old"),
+                    holder_state: ShuttingDown,
+                },
+            ),
+            (
+                "held by shutting-down past the long bound: a stuck host, force",
+                vol("in-use", &[("i-old", "attached")]),
+                Some(ShuttingDown),
+                stuck,
+                ForceDetach {
+                    holder: s("i-old"),
+                    holder_state: ShuttingDown,
+                },
+            ),
+            (
                 "held by stopping: wait, never force",
                 vol("in-use", &[("i-old", "attached")]),
                 Some(Stopping),
-                long,
+                stuck,
                 WaitForHolder {
                     holder: s("i-old"),
-                    holder_state: Stopping,
+                    holder_state: Some(Stopping),
                 },
             ),
             (
@@ -350,13 +394,13 @@ mod tests {
                 },
             ),
             (
-                "holder unknown to EC2 = gone",
-                vol("in-use", &[("i-gone", "attached")]),
+                "holder EC2 does not show: not found is not dead, wait, never force",
+                vol("in-use", &[("i-new", "attached")]),
                 None,
-                long,
-                ForceDetach {
-                    holder: s("i-gone"),
-                    holder_state: Terminated,
+                stuck,
+                WaitForHolder {
+                    holder: s("i-new"),
+                    holder_state: None,
                 },
             ),
             (
@@ -381,7 +425,11 @@ mod tests {
             ),
         ];
         for (name, v, holder, waited, want) in cases {
-            assert_eq!(plan_attach(&v, "i-me", holder.as_ref(), waited, grace), want, "{name}");
+            assert_eq!(
+                plan_attach(&v, "i-me", holder.as_ref(), waited, &settings),
+                want,
+                "{name}"
+            );
         }
     }
 }

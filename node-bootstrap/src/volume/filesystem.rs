@@ -25,8 +25,33 @@ pub struct FsFacts {
     pub label: String,
     /// The device is already mounted at the data dir (a re-run of prepare).
     pub mounted: bool,
-    /// Device and filesystem sizes, read only for our own unmounted filesystem.
+    /// Device and filesystem sizes, read only for our own filesystem.
     pub sizes: Option<Sizes>,
+    /// How this machine can grow a filesystem.
+    pub grow: GrowAbility,
+}
+
+/// How a filesystem can be grown here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrowAbility {
+    /// Online, mounted (`resize2fs` needs CAP_SYS_RESOURCE): the way production grows.
+    Online,
+    /// Offline, before mounting: only when explicitly allowed (test machines without the
+    /// capability).
+    Offline,
+    /// Neither: an enlarged volume keeps its smaller filesystem (etcd runs fine on it).
+    Unable,
+}
+
+/// What to do about an enlarged volume.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Growth {
+    /// `resize2fs` on the mounted filesystem, after mounting.
+    Online(Sizes),
+    /// `e2fsck -f` + `resize2fs` before mounting.
+    Offline(Sizes),
+    /// Enlarged, but this machine cannot grow it now: said loudly, nothing touched.
+    Cannot(Sizes),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,7 +77,7 @@ pub enum FsDecision {
     Use {
         tag: bool,
         check: bool,
-        grow: Option<Sizes>,
+        grow: Option<Growth>,
     },
     /// Blank but tagged initialized: data loss. Stop; etcd must not start.
     DataLoss,
@@ -72,11 +97,11 @@ pub fn plan_filesystem(f: &FsFacts) -> FsDecision {
         p if is_ours(p, &f.label) => FsDecision::Use {
             tag: !f.initialized,
             check: !f.mounted,
-            grow: if f.mounted {
-                None
-            } else {
-                f.sizes.filter(Sizes::enlarged)
-            },
+            grow: f.sizes.filter(Sizes::enlarged).map(|s: Sizes| match f.grow {
+                GrowAbility::Online => Growth::Online(s),
+                GrowAbility::Offline if !f.mounted => Growth::Offline(s),
+                GrowAbility::Offline | GrowAbility::Unable => Growth::Cannot(s),
+            }),
         },
         Probe::Filesystem { fstype, label } => FsDecision::Foreign {
             found: match label {
@@ -134,6 +159,7 @@ mod tests {
             label: "steadfast-3".into(),
             mounted: false,
             sizes: None,
+            grow: GrowAbility::Online,
         }
     }
 
@@ -183,7 +209,7 @@ mod tests {
                 },
             ),
             (
-                "ours, volume enlarged: grow",
+                "ours, volume enlarged: grow online after mounting",
                 FsFacts {
                     sizes: Some(bigger),
                     ..facts(ours(), true)
@@ -191,11 +217,37 @@ mod tests {
                 Use {
                     tag: false,
                     check: true,
-                    grow: Some(bigger),
+                    grow: Some(Growth::Online(bigger)),
                 },
             ),
             (
-                "ours, already mounted (prepare again): neither check nor grow",
+                "ours, enlarged, no CAP_SYS_RESOURCE but offline growth allowed: grow before mounting",
+                FsFacts {
+                    sizes: Some(bigger),
+                    grow: GrowAbility::Offline,
+                    ..facts(ours(), true)
+                },
+                Use {
+                    tag: false,
+                    check: true,
+                    grow: Some(Growth::Offline(bigger)),
+                },
+            ),
+            (
+                "ours, enlarged, cannot grow here: left as it is, said loudly",
+                FsFacts {
+                    sizes: Some(bigger),
+                    grow: GrowAbility::Unable,
+                    ..facts(ours(), true)
+                },
+                Use {
+                    tag: false,
+                    check: true,
+                    grow: Some(Growth::Cannot(bigger)),
+                },
+            ),
+            (
+                "ours, already mounted (prepare again): no check; online growth still possible",
                 FsFacts {
                     mounted: true,
                     sizes: Some(bigger),
@@ -204,7 +256,21 @@ mod tests {
                 Use {
                     tag: false,
                     check: false,
-                    grow: None,
+                    grow: Some(Growth::Online(bigger)),
+                },
+            ),
+            (
+                "ours, already mounted, only offline growth allowed: never unmounted to grow",
+                FsFacts {
+                    mounted: true,
+                    sizes: Some(bigger),
+                    grow: GrowAbility::Offline,
+                    ..facts(ours(), true)
+                },
+                Use {
+                    tag: false,
+                    check: false,
+                    grow: Some(Growth::Cannot(bigger)),
                 },
             ),
             (

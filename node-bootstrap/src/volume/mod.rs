@@ -17,7 +17,7 @@ use steadfast_core::vocab::{TAG_CLUSTER, TAG_INITIALIZED, TAG_PEER};
 use steadfast_core::{Cluster, PeerIndex};
 use tracing::info;
 
-use self::filesystem::{is_ours, plan_filesystem, FsDecision, FsFacts, Sizes};
+use self::filesystem::{is_ours, plan_filesystem, FsDecision, FsFacts, GrowAbility, Growth, Sizes};
 use crate::error::{BootstrapError, Result};
 
 /// The peer's volume: exactly one tagged for (cluster, peer), in this instance's zone.
@@ -56,16 +56,20 @@ pub fn choose(cluster: &Cluster, peer: PeerIndex, vols: Vec<Volume>, instance_az
     }
 }
 
-/// What [`ready_filesystem`] did.
+/// What [`ready_filesystem`] did, and what is left for after mounting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FsOutcome {
     pub formatted: bool,
+    /// Grown offline, before mounting.
     pub grown: Option<Sizes>,
+    /// To grow online once mounted.
+    pub grow_after_mount: Option<Sizes>,
 }
 
-/// Gathers the facts (the probe, the volume's initialized tag read afresh, sizes of our own
-/// unmounted filesystem), plans with [`plan_filesystem`], and applies the decision. `mounted`:
-/// the device is already mounted at the data dir.
+/// Gathers the facts (the probe, the volume's initialized tag read afresh, our own filesystem's
+/// size, how this machine can grow it), plans with [`plan_filesystem`], and applies the
+/// decision up to mounting. `mounted`: the device is already mounted at the data dir.
+/// `grow_offline`: offline growth is allowed where online growth is not possible.
 pub async fn ready_filesystem<V: Volumes>(
     ec2: &V,
     cluster: &Cluster,
@@ -73,12 +77,13 @@ pub async fn ready_filesystem<V: Volumes>(
     volume_id: &str,
     dev: &Path,
     mounted: bool,
+    grow_offline: bool,
 ) -> Result<FsOutcome> {
     // gather. Re-read the tags: the initialized tag may have been set since we listed.
     let initialized = ec2.describe_volume(volume_id).await?.tags.initialized();
     let probe = tools::probe(dev).await?;
     let label = cluster.fs_label(peer);
-    let sizes = if is_ours(&probe, &label) && !mounted {
+    let sizes = if is_ours(&probe, &label) {
         Some(Sizes {
             device_bytes: tools::device_bytes(dev).await?,
             fs_bytes: tools::fs_bytes(dev).await?,
@@ -86,12 +91,20 @@ pub async fn ready_filesystem<V: Volumes>(
     } else {
         None
     };
+    let grow = if tools::can_grow_online() {
+        GrowAbility::Online
+    } else if grow_offline {
+        GrowAbility::Offline
+    } else {
+        GrowAbility::Unable
+    };
     let facts = FsFacts {
         probe,
         initialized,
         label,
         mounted,
         sizes,
+        grow,
     };
     // plan
     let decision = plan_filesystem(&facts);
@@ -119,6 +132,7 @@ pub async fn ready_filesystem<V: Volumes>(
             Ok(FsOutcome {
                 formatted: true,
                 grown: None,
+                grow_after_mount: None,
             })
         }
         FsDecision::Use {
@@ -135,15 +149,29 @@ pub async fn ready_filesystem<V: Volumes>(
                     "filesystem checked"
                 );
             }
-            if let Some(s) = grow {
-                tools::grow_offline(dev).await?;
-                info!(
-                    during = "filesystem",
-                    volume = volume_id,
-                    from_bytes = s.fs_bytes,
-                    to_bytes = s.device_bytes,
-                    "filesystem grown to the enlarged volume"
-                );
+            let mut outcome = FsOutcome {
+                formatted: false,
+                grown: None,
+                grow_after_mount: None,
+            };
+            match grow {
+                Some(Growth::Offline(s)) => {
+                    tools::grow_offline(dev).await?;
+                    info!(
+                        during = "filesystem",
+                        volume = volume_id,
+                        from_bytes = s.fs_bytes,
+                        to_bytes = s.device_bytes,
+                        "filesystem grown to the enlarged volume (offline, as allowed)"
+                    );
+                    outcome.grown = Some(s);
+                }
+                Some(Growth::Online(s)) => outcome.grow_after_mount = Some(s),
+                Some(Growth::Cannot(s)) => {
+                    tracing::warn!(during = "filesystem", volume = volume_id, from_bytes = s.fs_bytes, to_bytes = s.device_bytes,
+                        "the volume was enlarged but this machine cannot grow its filesystem (no CAP_SYS_RESOURCE, offline growth not allowed); it keeps its size");
+                }
+                None => {}
             }
             if needs_tag {
                 tag().await?;
@@ -153,12 +181,24 @@ pub async fn ready_filesystem<V: Volumes>(
                     "our filesystem lacked the initialized tag; tagged it"
                 );
             }
-            Ok(FsOutcome {
-                formatted: false,
-                grown: grow,
-            })
+            Ok(outcome)
         }
     }
+}
+
+/// Grows the mounted filesystem online when [`ready_filesystem`] left that for after mounting.
+pub async fn grow_mounted(volume_id: &str, dev: &Path, fs: &FsOutcome) -> Result<()> {
+    if let Some(s) = fs.grow_after_mount {
+        tools::grow_online(dev).await?;
+        info!(
+            during = "mount",
+            volume = volume_id,
+            from_bytes = s.fs_bytes,
+            to_bytes = s.device_bytes,
+            "filesystem grown online to the enlarged volume"
+        );
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -42,6 +42,64 @@ pub async fn run(cmd: &str, args: &[&str], timeout: Duration) -> Result<Output> 
     })
 }
 
+/// Runs a tool that modifies a filesystem (mkfs, e2fsck, resize2fs, mount's journal replay) to
+/// its end: it is never killed because a deadline passed (a half-done resize corrupts the
+/// filesystem). While it runs past `warn_every`, that is logged, again and again.
+pub async fn run_to_end(cmd: &str, args: &[&str], warn_every: Duration) -> Result<Output> {
+    let line = format!("{cmd} {}", args.join(" "));
+    let mut child = Command::new(cmd)
+        .args(args)
+        .env("LC_ALL", "C")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| BootstrapError::Command {
+            command: line.clone(),
+            status: "could not start".into(),
+            stderr: e.to_string(),
+        })?;
+    let (mut so, mut se) = (child.stdout.take(), child.stderr.take());
+    let read_all = async {
+        use tokio::io::AsyncReadExt;
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        if let Some(s) = so.as_mut() {
+            let _ = s.read_to_end(&mut a).await;
+        }
+        if let Some(s) = se.as_mut() {
+            let _ = s.read_to_end(&mut b).await;
+        }
+        (a, b)
+    };
+    let started = std::time::Instant::now();
+    let mut out = std::pin::pin!(async {
+        let (a, b) = read_all.await;
+        (child.wait().await, a, b)
+    });
+    loop {
+        tokio::select! {
+            (status, stdout, stderr) = &mut out => {
+                let status = status.map_err(|e| BootstrapError::Command {
+                    command: line.clone(),
+                    status: "could not be waited for".into(),
+                    stderr: e.to_string(),
+                })?;
+                return Ok(Output {
+                    status: status.code().unwrap_or(-1),
+                    stdout: String::from_utf8_lossy(&stdout).into_owned(),
+                    stderr: String::from_utf8_lossy(&stderr).into_owned(),
+                });
+            }
+            _ = tokio::time::sleep(warn_every) => {
+                tracing::warn!(command = %line, running_s = started.elapsed().as_secs(),
+                    "still running; a tool that modifies a filesystem is never interrupted");
+            }
+        }
+    }
+}
+
+/// How long a modifying tool runs before each "still running" warning.
+const WARN_EVERY: Duration = Duration::from_secs(60);
+
 async fn run_ok(cmd: &str, args: &[&str], timeout: Duration) -> Result<Output> {
     let out = run(cmd, args, timeout).await?;
     if out.status != 0 {
@@ -100,10 +158,23 @@ pub fn zeroed_ends(dev: &Path) -> std::io::Result<bool> {
     Ok(true)
 }
 
+/// `run_to_end`, and an error unless it exits 0.
+async fn run_to_end_ok(cmd: &str, args: &[&str]) -> Result<Output> {
+    let out = run_to_end(cmd, args, WARN_EVERY).await?;
+    if out.status != 0 {
+        return Err(BootstrapError::Command {
+            command: format!("{cmd} {}", args.join(" ")),
+            status: format!("exit {}", out.status),
+            stderr: out.stderr.trim().to_string(),
+        });
+    }
+    Ok(out)
+}
+
 pub async fn mkfs_ext4(dev: &Path, label: &str) -> Result<()> {
     let d = dev.to_string_lossy();
     // -F: the device may be a loop device or an image; no lazy init so the first write is not slowed.
-    run_ok(
+    run_to_end_ok(
         "mkfs.ext4",
         &[
             "-q",
@@ -114,7 +185,6 @@ pub async fn mkfs_ext4(dev: &Path, label: &str) -> Result<()> {
             "lazy_itable_init=0,lazy_journal_init=0",
             &d,
         ],
-        Duration::from_secs(600),
     )
     .await?;
     Ok(())
@@ -123,7 +193,7 @@ pub async fn mkfs_ext4(dev: &Path, label: &str) -> Result<()> {
 /// `e2fsck -p`: exit 0 clean, 1 errors corrected; anything else stops us.
 pub async fn fsck(dev: &Path) -> Result<bool> {
     let d = dev.to_string_lossy();
-    let out = run("e2fsck", &["-p", &d], Duration::from_secs(1800)).await?;
+    let out = run_to_end("e2fsck", &["-p", &d], WARN_EVERY).await?;
     match out.status {
         0 => Ok(false),
         1 => Ok(true),
@@ -166,11 +236,31 @@ pub async fn fs_bytes(dev: &Path) -> Result<u64> {
     }
 }
 
+/// Whether this process may grow a mounted ext4 filesystem (`resize2fs` online needs
+/// CAP_SYS_RESOURCE in the effective set; a root shell on some machines lacks it).
+pub fn can_grow_online() -> bool {
+    const CAP_SYS_RESOURCE: u32 = 24;
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            let hex = s.lines().find_map(|l| l.strip_prefix("CapEff:"))?.trim().to_string();
+            u64::from_str_radix(&hex, 16).ok()
+        })
+        .is_some_and(|caps| caps & (1 << CAP_SYS_RESOURCE) != 0)
+}
+
+/// Grows a mounted filesystem to fill its (enlarged) device: `resize2fs` online.
+pub async fn grow_online(dev: &Path) -> Result<()> {
+    let d = dev.to_string_lossy();
+    run_to_end_ok("resize2fs", &[&d]).await?;
+    Ok(())
+}
+
 /// Grows an unmounted filesystem to fill its (enlarged) device: `e2fsck -f -p`, then
-/// `resize2fs`. Offline, so it needs no CAP_SYS_RESOURCE (online resize does).
+/// `resize2fs`. Offline, so it needs no CAP_SYS_RESOURCE; only where explicitly allowed.
 pub async fn grow_offline(dev: &Path) -> Result<()> {
     let d = dev.to_string_lossy();
-    let out = run("e2fsck", &["-f", "-p", &d], Duration::from_secs(3600)).await?;
+    let out = run_to_end("e2fsck", &["-f", "-p", &d], WARN_EVERY).await?;
     if out.status > 1 {
         return Err(BootstrapError::Command {
             command: format!("e2fsck -f -p {d}"),
@@ -178,7 +268,7 @@ pub async fn grow_offline(dev: &Path) -> Result<()> {
             stderr: format!("{}{}", out.stdout.trim(), out.stderr.trim()),
         });
     }
-    run_ok("resize2fs", &[&d], Duration::from_secs(3600)).await?;
+    run_to_end_ok("resize2fs", &[&d]).await?;
     Ok(())
 }
 
@@ -212,14 +302,10 @@ pub fn same_device(mounted: &str, dev: &Path) -> bool {
     canon(Path::new(mounted)) == canon(dev)
 }
 
+/// Mounts `dev` at `at` (mount may replay the journal: run to its end).
 pub async fn mount(dev: &Path, at: &Path) -> Result<()> {
     std::fs::create_dir_all(at).map_err(BootstrapError::io(at))?;
     let (d, a) = (dev.to_string_lossy(), at.to_string_lossy());
-    run_ok(
-        "mount",
-        &["-t", "ext4", "-o", "noatime", &d, &a],
-        Duration::from_secs(120),
-    )
-    .await?;
+    run_to_end_ok("mount", &["-t", "ext4", "-o", "noatime", &d, &a]).await?;
     Ok(())
 }

@@ -1,7 +1,11 @@
 //! node-bootstrap's integration tests:
 //! - [`emulator`]: `prepare` against moto, IMDSv2 stand-ins and real loop devices (root only);
-//! - [`ready`]: readiness against a real etcd, CompleteLifecycleAction through SDK mocks.
+//! - [`hardening`]: the failure review's fixes under the lifecycle-hook stand-in (retries and
+//!   heartbeats, no churn on refusals, ownership, growth) (root only);
+//! - [`ready`]: readiness against a real etcd (a NOSPACE alarm included), the lifecycle action
+//!   through SDK mocks and the in-memory cloud (reboots).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on what they did not expect
 
 mod emulator;
+mod hardening;
 mod ready;

@@ -6,11 +6,15 @@ use std::time::Duration;
 
 use aws_sdk_autoscaling::operation::complete_lifecycle_action::CompleteLifecycleActionOutput;
 use aws_smithy_mocks::{mock, mock_client, RuleMode};
-use node_bootstrap::ready::{complete_lifecycle, wait_ready};
+use clap::Parser;
+use node_bootstrap::config::{Cli, Command as NbCommand, NodeConfig};
+use node_bootstrap::identity::Identity;
+use node_bootstrap::lifecycle::{self, Hook};
+use node_bootstrap::ready::wait_ready;
 use node_bootstrap::BootstrapError;
 use steadfast_core::aws::fake::FakeCloud;
 use steadfast_core::aws::sdk::AutoScaling;
-use steadfast_core::aws::{Instance, InstanceState};
+use steadfast_core::aws::{Instance, InstanceState, LifecycleResult, LifecycleState};
 use steadfast_core::retry::Retry;
 use steadfast_core::vocab::{Tags, TAG_ASG_NAME};
 use steadfast_sandbox::paths;
@@ -26,6 +30,10 @@ impl Drop for Etcd {
 }
 
 fn start_etcd(ip: Ipv4Addr) -> Etcd {
+    start_etcd_with(ip, &[])
+}
+
+fn start_etcd_with(ip: Ipv4Addr, extra: &[&str]) -> Etcd {
     let bin = paths::etcd_bin_dir().expect("etcd (make deps)").join("etcd");
     let dir = tempfile::tempdir().unwrap();
     let child = Command::new(bin)
@@ -37,6 +45,7 @@ fn start_etcd(ip: Ipv4Addr) -> Etcd {
         .env("ETCD_INITIAL_ADVERTISE_PEER_URLS", format!("http://{ip}:2380"))
         .env("ETCD_INITIAL_CLUSTER", format!("solo=http://{ip}:2380"))
         .env("ETCD_INITIAL_CLUSTER_TOKEN", "ready-test")
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -63,17 +72,34 @@ async fn ready_gives_up_at_its_deadline_when_etcd_is_not_there() {
     assert!(err.to_string().contains("etcd becoming healthy"), "{err}");
 }
 
-/// EC2 holding one running instance with `tags`.
-fn ec2_with(tags: Tags) -> FakeCloud {
-    let cloud = FakeCloud::new();
-    cloud.add_instance(Instance {
-        instance_id: "i-0abc".into(),
-        state: InstanceState::Running,
-        private_ip: None,
-        availability_zone: None,
-        tags,
-    });
-    cloud
+/// A cluster alarm (NOSPACE, from a tiny backend quota filled up) does not block readiness: it
+/// is the cluster's, and refusing would ABANDON every replacement during the incident.
+#[tokio::test]
+async fn a_cluster_alarm_does_not_block_readiness() {
+    let ip: Ipv4Addr = "127.0.91.3".parse().unwrap();
+    let _etcd = start_etcd_with(ip, &["--quota-backend-bytes=1048576"]);
+    wait_ready(ip, Duration::from_secs(30)).await.unwrap();
+    let mut c = etcd_client::Client::connect([format!("http://{ip}:2379")], None)
+        .await
+        .unwrap();
+    let big = "x".repeat(64 * 1024);
+    let mut filled = false;
+    for i in 0..200 {
+        if let Err(e) = c.put(format!("fill/{i}"), big.clone(), None).await {
+            assert!(e.to_string().contains("space exceeded"), "{e}");
+            filled = true;
+            break;
+        }
+    }
+    assert!(filled, "the quota was never reached");
+    let st = c.status().await.unwrap();
+    assert!(
+        st.errors().iter().any(|e| e.contains("NOSPACE")),
+        "the premise: a NOSPACE alarm is raised: {:?}",
+        st.errors()
+    );
+    let r = wait_ready(ip, Duration::from_secs(10)).await.unwrap();
+    assert_ne!(r.member_id, 0);
 }
 
 fn fast() -> Retry {
@@ -86,12 +112,20 @@ fn fast() -> Retry {
     }
 }
 
+fn hook() -> Hook {
+    Hook {
+        name: "main-launching".into(),
+        group: "main-peer-4".into(),
+        instance_id: "i-0abc".into(),
+    }
+}
+
 #[tokio::test]
 async fn completes_the_lifecycle_action_with_continue_by_instance_id() {
     let rule = mock!(aws_sdk_autoscaling::Client::complete_lifecycle_action)
         .match_requests(|r| {
             r.auto_scaling_group_name() == Some("main-peer-4")
-                && r.lifecycle_hook_name() == Some("steadfast-launch")
+                && r.lifecycle_hook_name() == Some("main-launching")
                 && r.instance_id() == Some("i-0abc")
                 && r.lifecycle_action_result() == Some("CONTINUE")
                 && r.lifecycle_action_token().is_none()
@@ -108,33 +142,15 @@ async fn completes_the_lifecycle_action_with_continue_by_instance_id() {
         .build();
     let client = mock_client!(aws_sdk_autoscaling, RuleMode::Sequential, [&rule], |c| c
         .retry_config(aws_sdk_autoscaling::config::retry::RetryConfig::disabled()));
-    let ec2 = ec2_with(Tags::from_pairs([(TAG_ASG_NAME, "main-peer-4")]));
-    let group = complete_lifecycle(&ec2, &AutoScaling::new(client, fast()), "i-0abc", "steadfast-launch")
+    hook()
+        .complete(&AutoScaling::new(client, fast()), LifecycleResult::Continue)
         .await
         .unwrap();
-    assert_eq!(group, "main-peer-4");
     assert_eq!(rule.num_calls(), 2, "throttled once, then completed");
 }
 
 #[tokio::test]
-async fn lifecycle_errors_are_clear() {
-    // No ASG tag on the instance: named in the error, nothing called.
-    let rule = mock!(aws_sdk_autoscaling::Client::complete_lifecycle_action)
-        .then_output(|| CompleteLifecycleActionOutput::builder().build());
-    let client = mock_client!(aws_sdk_autoscaling, RuleMode::MatchAny, [&rule], |c| c
-        .retry_config(aws_sdk_autoscaling::config::retry::RetryConfig::disabled()));
-    let err = complete_lifecycle(
-        &ec2_with(Tags::default()),
-        &AutoScaling::new(client, fast()),
-        "i-0abc",
-        "h",
-    )
-    .await
-    .unwrap_err();
-    assert!(err.to_string().contains(TAG_ASG_NAME), "{err}");
-    assert_eq!(rule.num_calls(), 0);
-
-    // A hook that does not exist: AWS's ValidationError comes through with its code.
+async fn an_action_that_is_gone_is_nothing_to_complete() {
     let rule = mock!(aws_sdk_autoscaling::Client::complete_lifecycle_action).then_http_response(|| {
         aws_smithy_runtime_api::http::Response::new(
             aws_smithy_runtime_api::http::StatusCode::try_from(400).unwrap(),
@@ -145,14 +161,94 @@ async fn lifecycle_errors_are_clear() {
     });
     let client = mock_client!(aws_sdk_autoscaling, RuleMode::MatchAny, [&rule], |c| c
         .retry_config(aws_sdk_autoscaling::config::retry::RetryConfig::disabled()));
-    let ec2 = ec2_with(Tags::from_pairs([(TAG_ASG_NAME, "main-peer-4")]));
-    let err = complete_lifecycle(&ec2, &AutoScaling::new(client, fast()), "i-0abc", "h")
+    hook()
+        .complete(&AutoScaling::new(client, fast()), LifecycleResult::Continue)
+        .await
+        .unwrap();
+    assert_eq!(rule.num_calls(), 1, "a validation error is not retried");
+}
+
+fn config(hook: Option<&str>) -> NodeConfig {
+    let mut argv = vec![
+        "node-bootstrap",
+        "ready",
+        "--domain",
+        "etcd.internal",
+        "--ready-timeout-secs",
+        "30",
+    ];
+    if let Some(h) = hook {
+        argv.extend(["--lifecycle-hook", h]);
+    }
+    match Cli::try_parse_from(argv).unwrap().command {
+        NbCommand::Ready(o) => NodeConfig::from_opts(&o).unwrap(),
+        _ => unreachable!(),
+    }
+}
+
+/// EC2 and Auto Scaling holding instance i-0abc of group main-peer-4 in `state`, tagged `tags`.
+fn cloud(state: LifecycleState, tags: Tags) -> FakeCloud {
+    let cloud = FakeCloud::new();
+    cloud.add_instance(Instance {
+        instance_id: "i-0abc".into(),
+        state: InstanceState::Running,
+        private_ip: None,
+        availability_zone: None,
+        tags,
+    });
+    cloud.add_group("main-peer-4", Tags::default(), &[("i-0abc", state)]);
+    cloud
+}
+
+fn identity(ip: &str) -> Identity {
+    Identity {
+        instance_id: "i-0abc".into(),
+        availability_zone: "us-east-1b".into(),
+        region: "us-east-1".into(),
+        private_ip: ip.parse().unwrap(),
+    }
+}
+
+#[tokio::test]
+async fn the_hook_needs_the_asg_tag_and_says_so() {
+    let c = cloud(LifecycleState::PendingWait, Tags::default());
+    let err = Hook::pending(&c, &c, &config(Some("main-launching")), &identity("127.0.91.4"))
         .await
         .unwrap_err();
-    let msg = err.to_string();
-    assert!(
-        msg.contains("ValidationError") && msg.contains("No active Lifecycle Action"),
-        "{msg}"
+    assert!(err.to_string().contains(TAG_ASG_NAME), "{err}");
+    assert!(c.completed_actions().is_empty());
+}
+
+/// A waiting instance is completed with CONTINUE once ready; after a reboot of an instance in
+/// service there is nothing to complete, and ready must not fail (under `run` that would kill
+/// a healthy etcd).
+#[tokio::test]
+async fn ready_completes_a_waiting_action_and_a_reboot_completes_nothing() {
+    let ip = "127.0.91.5";
+    let _etcd = start_etcd(ip.parse().unwrap());
+    let tags = Tags::from_pairs([(TAG_ASG_NAME, "main-peer-4")]);
+    let cfg = config(Some("main-launching"));
+
+    let waiting = cloud(LifecycleState::PendingWait, tags.clone());
+    lifecycle::ready(&waiting, &waiting, &identity(ip), &cfg).await.unwrap();
+    assert_eq!(
+        waiting.completed_actions(),
+        vec![(
+            "main-peer-4".into(),
+            "main-launching".into(),
+            "i-0abc".into(),
+            LifecycleResult::Continue
+        )]
     );
-    assert_eq!(rule.num_calls(), 1, "a validation error is not retried");
+
+    let rebooted = cloud(LifecycleState::InService, tags);
+    lifecycle::ready(&rebooted, &rebooted, &identity(ip), &cfg)
+        .await
+        .unwrap();
+    assert!(rebooted.completed_actions().is_empty());
+    assert!(
+        !rebooted.calls().contains(&"CompleteLifecycleAction"),
+        "{:?}",
+        rebooted.calls()
+    );
 }

@@ -26,10 +26,13 @@ locals {
     [""],
   ))
 
-  # systemd start timeouts follow from the node's own deadlines (120 s of slack for process
-  # start-up and the final AWS calls), written as drop-ins next to the units.
+  # systemd start timeouts follow from the node's own deadlines, written as drop-ins next to the
+  # units. node-ready: its deadline + 120 s of slack for process start-up and the final AWS
+  # calls. node-bootstrap: none ("infinity"). prepare stops retrying at its own deadline, but a
+  # tool that is modifying the filesystem (e2fsck, resize2fs, mkfs) is never interrupted: a
+  # systemd timeout would SIGKILL it half-way. Its lifecycle heartbeats go on while it runs.
   unit_start_timeouts = {
-    "node-bootstrap.service" = var.prepare_deadline_secs + 120
+    "node-bootstrap.service" = "infinity"
     "node-ready.service"     = var.ready_timeout_secs + 120
   }
 

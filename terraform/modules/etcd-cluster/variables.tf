@@ -138,7 +138,7 @@ variable "lifecycle_hook_heartbeat_timeout" {
 }
 
 variable "prepare_deadline_secs" {
-  description = "STEADFAST_PREPARE_DEADLINE_SECS: how long node-bootstrap prepare keeps retrying transient failures (attach, fencing, device, DNS) before it gives up (ABANDONing the launch when a new instance could do better). The node-bootstrap unit's TimeoutStartSec is this plus 120 s (a systemd drop-in written by cloud-init)."
+  description = "STEADFAST_PREPARE_DEADLINE_SECS: how long node-bootstrap prepare keeps retrying transient failures (attach, fencing, device, DNS) before it gives up (ABANDONing the launch when a new instance could do better). The node-bootstrap unit has no start timeout (TimeoutStartSec=infinity): prepare stops retrying at this deadline, but a tool that is modifying the filesystem (e2fsck, resize2fs, mkfs) is never interrupted."
   type        = number
   default     = 1500
 

@@ -63,9 +63,14 @@ pub async fn attached_pairs(region: &Region) -> Option<Vec<(String, String)>> {
 impl Stage {
     /// moto, the region for `cluster`, a 64 MiB image per volume and the hypervisor loop.
     pub async fn new(nb: &Path, cluster: Cluster) -> Result<Self> {
+        Self::with_region(nb, cluster, RegionOptions::default()).await
+    }
+
+    /// The same, with the region made with `opts` (e.g. a short lifecycle hook timeout).
+    pub async fn with_region(nb: &Path, cluster: Cluster, opts: RegionOptions) -> Result<Self> {
         let moto = Moto::start()?;
         let conf = moto.sdk_config().await;
-        let region = Region::create(&conf, cluster, Transport::Plain, RegionOptions::default()).await?;
+        let region = Region::create(&conf, cluster, Transport::Plain, opts).await?;
         let dir = tempfile::tempdir().map_err(SandboxError::io("tempdir"))?;
         let hv = Arc::new(Mutex::new(Hypervisor::default()));
         for v in &region.volumes {

@@ -276,7 +276,14 @@ impl Region {
 
     /// A group of another cluster (or of none) in zone 0, for "not ours" tests.
     pub async fn create_foreign_group(&self, name: &str, cluster_tag: Option<&str>) -> Result<()> {
-        use aws_sdk_autoscaling::types::{LaunchTemplateSpecification, Tag as AsgTag};
+        self.create_extra_group(name, cluster_tag.map(|c| (c, "0")), false)
+            .await
+    }
+
+    /// A group outside the region's own in zone 0: tagged `(cluster, peer)` when given, with the
+    /// cluster's LAUNCHING hook when `hook` (its instance then waits in `Pending:Wait`).
+    pub async fn create_extra_group(&self, name: &str, tags: Option<(&str, &str)>, hook: bool) -> Result<()> {
+        use aws_sdk_autoscaling::types::{LaunchTemplateSpecification, LifecycleHookSpecification, Tag as AsgTag};
         let mut req = self
             .clients
             .autoscaling
@@ -292,8 +299,18 @@ impl Region {
             .max_size(1)
             .desired_capacity(1)
             .vpc_zone_identifier(&self.subnets[0]);
-        if let Some(c) = cluster_tag {
-            for (k, v) in [(TAG_CLUSTER, c), (TAG_PEER, "0")] {
+        if hook {
+            req = req.lifecycle_hook_specification_list(
+                LifecycleHookSpecification::builder()
+                    .lifecycle_hook_name(self.cluster.lifecycle_hook_name())
+                    .lifecycle_transition(events::TRANSITION_LAUNCHING)
+                    .heartbeat_timeout(300)
+                    .default_result(LifecycleResult::Continue.as_str())
+                    .build(),
+            );
+        }
+        if let Some((c, peer)) = tags {
+            for (k, v) in [(TAG_CLUSTER, c), (TAG_PEER, peer)] {
                 req = req.tags(
                     AsgTag::builder()
                         .key(k)

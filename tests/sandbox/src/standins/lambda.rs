@@ -154,6 +154,7 @@ pub fn peer_dns_env(
         (env::HOSTED_ZONE_ID.into(), region.zone_id.clone()),
         (env::DOMAIN.into(), c.domain().to_string()),
         (env::PEER_COUNT.into(), c.peer_count().to_string()),
+        (env::PLACEHOLDER_NETWORK.into(), region.placeholders.to_string()),
         ("RUST_LOG".into(), log.into()),
     ]);
     env

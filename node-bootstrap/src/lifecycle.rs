@@ -1,0 +1,223 @@
+//! The node's side of the launch lifecycle action, and how it meets failure (DESIGN decision
+//! 9): transient trouble is retried on the node while a heartbeat keeps the action alive;
+//! ABANDON only when another instance could help; a refusal that a new instance would only
+//! repeat keeps this instance, raises the `BootstrapRefused` metric and leaves the hook to time
+//! out once. An instance already in service (a reboot) has no action to complete.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use steadfast_core::aws::{Groups, Instances, LifecycleResult, Metric, Metrics, Volumes};
+use steadfast_core::vocab::{metrics, Step, TAG_ASG_NAME};
+use tracing::{error, info, warn};
+
+use crate::config::NodeConfig;
+use crate::error::{BootstrapError, Disposition, Result};
+use crate::identity::Identity;
+use crate::prepare::{self, PrepareReport};
+use crate::ready::{self, Readiness};
+
+/// This instance's launch action, while it waits on it.
+#[derive(Debug, Clone)]
+pub struct Hook {
+    pub name: String,
+    pub group: String,
+    pub instance_id: String,
+}
+
+impl Hook {
+    /// The action to keep alive and complete: `None` without a configured hook, or when the
+    /// instance is not waiting on it (already in service: a reboot).
+    pub async fn pending<G: Groups, I: Instances>(
+        groups: &G,
+        instances: &I,
+        cfg: &NodeConfig,
+        id: &Identity,
+    ) -> Result<Option<Hook>> {
+        let Some(name) = cfg.lifecycle_hook.clone() else {
+            return Ok(None);
+        };
+        let found = instances
+            .describe_instances(std::slice::from_ref(&id.instance_id))
+            .await?;
+        let group = found
+            .iter()
+            .find(|i| i.instance_id == id.instance_id)
+            .and_then(|i| i.tags.get(TAG_ASG_NAME).map(str::to_string))
+            .ok_or_else(|| BootstrapError::MissingTag {
+                instance: id.instance_id.clone(),
+                tag: TAG_ASG_NAME,
+            })?;
+        let state = groups
+            .describe_groups(std::slice::from_ref(&group))
+            .await?
+            .iter()
+            .flat_map(|g| g.instances.iter())
+            .find(|i| i.instance_id == id.instance_id)
+            .map(|i| i.lifecycle_state.clone());
+        match state {
+            Some(s) if s.is_waiting_for_launch_hook() => Ok(Some(Hook {
+                name,
+                group,
+                instance_id: id.instance_id.clone(),
+            })),
+            other => {
+                let state = other
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| "not in its group".into());
+                info!(during = %Step::Lifecycle, group = %group, hook = %name, state = %state,
+                    "the instance is not waiting on its launch action (a reboot?): nothing to heartbeat or complete");
+                Ok(None)
+            }
+        }
+    }
+
+    pub async fn heartbeat<G: Groups>(&self, groups: &G) -> Result<()> {
+        groups
+            .record_lifecycle_heartbeat(&self.group, &self.name, &self.instance_id)
+            .await?;
+        info!(step = %Step::Heartbeat, group = %self.group, hook = %self.name, "lifecycle action kept alive");
+        Ok(())
+    }
+
+    /// Completes the action. An action that is gone meanwhile (it timed out) is logged, not an
+    /// error: there is nothing left to complete.
+    pub async fn complete<G: Groups>(&self, groups: &G, result: LifecycleResult) -> Result<()> {
+        match groups
+            .complete_lifecycle_action(&self.group, &self.name, &self.instance_id, result)
+            .await
+        {
+            Ok(()) => {
+                info!(step = %Step::Lifecycle, group = %self.group, hook = %self.name, instance = %self.instance_id,
+                    result = result.as_str(), "lifecycle action completed");
+                Ok(())
+            }
+            Err(e) if e.aws_code() == Some("ValidationError") => {
+                warn!(during = %Step::Lifecycle, group = %self.group, hook = %self.name, error = %e,
+                    "no lifecycle action left to complete");
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// Runs `work`, sending a heartbeat every `every` until it ends (a failed heartbeat is logged:
+/// the next one may pass).
+pub async fn heartbeating<G: Groups, T>(
+    groups: &G,
+    hook: Option<&Hook>,
+    every: Duration,
+    work: impl Future<Output = T>,
+) -> T {
+    let Some(hook) = hook else { return work.await };
+    let mut work = std::pin::pin!(work);
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    loop {
+        tokio::select! {
+            done = &mut work => return done,
+            _ = tick.tick() => {
+                if let Err(e) = hook.heartbeat(groups).await {
+                    warn!(during = %Step::Heartbeat, error = %e, "heartbeat failed");
+                }
+            }
+        }
+    }
+}
+
+/// `prepare`, retried while its failures are transient and its deadline allows, with the
+/// action heartbeated meanwhile. On a refusal: the metric, a clear error, and the instance is
+/// kept. When only another instance could help, or the transient trouble outlasts the
+/// deadline: ABANDON.
+pub async fn prepare<E, G, M>(
+    ec2: &E,
+    groups: &G,
+    metrics: &M,
+    id: &Identity,
+    cfg: &NodeConfig,
+) -> Result<PrepareReport>
+where
+    E: Instances + Volumes,
+    G: Groups,
+    M: Metrics,
+{
+    let hook = Hook::pending(groups, ec2, cfg, id).await?;
+    let deadline = Instant::now() + cfg.prepare_deadline;
+    let attempts = async {
+        let mut pause = Duration::from_secs(1);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let err = match prepare::run(ec2, id, cfg).await {
+                Ok(report) => return Ok(report),
+                Err(e) => e,
+            };
+            let disposition = err.disposition();
+            if disposition != Disposition::Retry || Instant::now() + pause >= deadline {
+                return Err((err, disposition));
+            }
+            warn!(during = %Step::Prepared, attempt, error = %err, retry_in_ms = pause.as_millis() as u64,
+                left_s = deadline.saturating_duration_since(Instant::now()).as_secs(),
+                "transient failure; trying again on this node");
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(30));
+        }
+    };
+    let (err, disposition) = match heartbeating(groups, hook.as_ref(), cfg.hook_timeout / 3, attempts).await {
+        Ok(report) => return Ok(report),
+        Err(failed) => failed,
+    };
+    match disposition {
+        Disposition::Refuse => {
+            error!(step = %Step::Failed, refused = true, error = %err,
+                "refusing: a new instance would only repeat this; keeping the instance, no lifecycle action is completed");
+            refused_metric(ec2, metrics, id).await;
+        }
+        Disposition::Retry | Disposition::Abandon => {
+            error!(step = %Step::Failed, refused = false, error = %err, "giving up on this instance: abandoning its launch");
+            if let Some(h) = &hook {
+                h.complete(groups, LifecycleResult::Abandon).await?;
+            }
+        }
+    }
+    Err(err)
+}
+
+/// `BootstrapRefused` = 1 for this cluster (best effort: the refusal itself is the error).
+async fn refused_metric<I: Instances, M: Metrics>(ec2: &I, metrics: &M, id: &Identity) {
+    let cluster = match ec2.describe_instances(std::slice::from_ref(&id.instance_id)).await {
+        Ok(found) => found.into_iter().find_map(|i| i.tags.cluster().map(str::to_string)),
+        Err(_) => None,
+    };
+    let metric = Metric {
+        namespace: metrics::NAMESPACE.into(),
+        name: metrics::BOOTSTRAP_REFUSED.into(),
+        dimensions: vec![(
+            metrics::DIMENSION_CLUSTER.into(),
+            cluster.unwrap_or_else(|| "unknown".into()),
+        )],
+        value: 1.0,
+        unit: "Count",
+    };
+    if let Err(e) = metrics.put_metric(&metric).await {
+        warn!(error = %e, metric = metrics::BOOTSTRAP_REFUSED, "could not publish the refusal metric");
+    }
+}
+
+/// `ready`: waits for the member's own health with the action heartbeated (waiting on a quorum
+/// is progress), then completes it with CONTINUE. Past the ready deadline it fails without
+/// abandoning: the hook's default result applies once, and the alarms say why.
+pub async fn ready<I: Instances, G: Groups>(ec2: &I, groups: &G, id: &Identity, cfg: &NodeConfig) -> Result<Readiness> {
+    let hook = Hook::pending(groups, ec2, cfg, id).await?;
+    let r = heartbeating(
+        groups,
+        hook.as_ref(),
+        cfg.hook_timeout / 3,
+        ready::wait_ready(id.private_ip, cfg.ready_timeout),
+    )
+    .await?;
+    if let Some(h) = &hook {
+        h.complete(groups, LifecycleResult::Continue).await?;
+    }
+    Ok(r)
+}
