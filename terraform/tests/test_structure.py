@@ -795,6 +795,9 @@ def install_values(**over):
         "etcd_url": "", "etcd_s3_key": f"etcd/{SAMPLE_SHA['etcd']}/etcd-v3.5.17-linux-arm64.tar.gz",
         "etcd_sha256": SAMPLE_SHA["etcd"], "etcd_user": VOCAB["etcd_account"]["name"],
         "etcd_uid": VOCAB["etcd_account"]["uid"], "etcd_gid": VOCAB["etcd_account"]["gid"],
+        "cluster_name": "c1", "metric_namespace": VOCAB["metrics"]["namespace"],
+        "metric_refused": VOCAB["metrics"]["bootstrap_refused"],
+        "metric_dimension": VOCAB["metrics"]["dimension_cluster"],
         "unit_names": UNITS,
     }
     values.update(over)
@@ -1272,15 +1275,26 @@ exit 2''')
         res, calls = self.run_script(nb_sha="c" * 64)
         self.assertAbandoned(res, calls, "SHA-256 mismatch")
 
-    def test_j_existing_etcd_group_with_another_gid_abandons(self):
+    def assertRefused(self, res, calls, reason):
+        """A refusal a new instance from this AMI would only repeat: the metric, no ABANDON, no
+        units, no power-off (DESIGN decision 9: no churn)."""
+        self.assertEqual(3, res.returncode, res.stderr)
+        m = VOCAB["metrics"]
+        self.assertIn(f"aws cloudwatch put-metric-data --namespace {m['namespace']} --metric-name "
+                      f"{m['bootstrap_refused']} --dimensions {m['dimension_cluster']}=c1 --value 1", calls)
+        self.assertNotIn("ABANDON", calls)
+        self.assertNotIn("systemctl", calls)
+        self.assertIn(reason, res.stderr)
+
+    def test_j_existing_etcd_group_with_another_gid_is_refused_without_churn(self):
         res, calls = self.run_script(getent_group="etcd:x:996:")
-        self.assertAbandoned(res, calls, "group etcd already exists with GID 996")
+        self.assertRefused(res, calls, "group etcd already exists with GID 996")
         self.assertNotIn("s3api get-object", calls)
 
-    def test_j_existing_etcd_user_with_another_uid_abandons(self):
+    def test_j_existing_etcd_user_with_another_uid_is_refused_without_churn(self):
         gid = VOCAB["etcd_account"]["gid"]
         res, calls = self.run_script(getent_group=f"etcd:x:{gid}:", getent_passwd=f"etcd:x:995:{gid}::/var/lib/etcd:/sbin/nologin")
-        self.assertAbandoned(res, calls, "user etcd already exists with UID 995")
+        self.assertRefused(res, calls, "user etcd already exists with UID 995")
 
     def test_j_matching_existing_account_is_accepted(self):
         uid, gid = VOCAB["etcd_account"]["uid"], VOCAB["etcd_account"]["gid"]

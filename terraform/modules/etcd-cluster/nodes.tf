@@ -59,6 +59,10 @@ locals {
         etcd_user             = local.etcd_account.name
         etcd_uid              = local.etcd_account.uid
         etcd_gid              = local.etcd_account.gid
+        cluster_name          = var.cluster_name
+        metric_namespace      = local.vocab.metrics.namespace
+        metric_refused        = local.vocab.metrics.bootstrap_refused
+        metric_dimension      = local.vocab.metrics.dimension_cluster
         unit_names            = local.systemd_units
       }))
     })
