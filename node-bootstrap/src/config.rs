@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use steadfast_core::vocab::{env, validate_sizes, DEFAULT_PEER_COUNT, DEFAULT_ZONE_COUNT};
+use steadfast_core::vocab::{defaults, env, validate_sizes, EtcdTiming, DEFAULT_PEER_COUNT, DEFAULT_ZONE_COUNT};
 use steadfast_core::Domain;
 
 use crate::error::{BootstrapError, Result};
@@ -97,6 +97,13 @@ pub struct Opts {
     /// Device name given to AttachVolume (on Nitro the device is found by serial anyway).
     #[arg(long, env = env::DEVICE_NAME, default_value = "/dev/sdf")]
     pub device_name: String,
+    /// etcd's heartbeat interval (ms): how often the leader tells followers it is alive.
+    #[arg(long, env = env::ETCD_HEARTBEAT_MS, default_value_t = defaults::ETCD_HEARTBEAT_MS)]
+    pub etcd_heartbeat_ms: u32,
+    /// etcd's election timeout (ms): how long followers go without hearing the leader before
+    /// one of them stands for election (at least 5 heartbeats, at most 50 s).
+    #[arg(long, env = env::ETCD_ELECTION_MS, default_value_t = defaults::ETCD_ELECTION_MS)]
+    pub etcd_election_ms: u32,
     /// Peer and client TLS. Not implemented yet: `true` is refused rather than silently ignored.
     #[arg(long, env = env::TLS, default_value_t = false, action = clap::ArgAction::Set)]
     pub tls: bool,
@@ -143,6 +150,7 @@ pub struct NodeConfig {
     pub aws_deadline: Duration,
     pub dev_root: PathBuf,
     pub grow_offline: bool,
+    pub etcd_timing: EtcdTiming,
 }
 
 impl NodeConfig {
@@ -192,6 +200,9 @@ impl NodeConfig {
             aws_deadline: secs(env::AWS_DEADLINE_SECS, o.aws_deadline_secs)?,
             dev_root: o.dev_root.clone(),
             grow_offline: o.grow_offline,
+            etcd_timing: EtcdTiming::new(o.etcd_heartbeat_ms, o.etcd_election_ms).map_err(|e| {
+                BootstrapError::Config(format!("{} / {}: {e}", env::ETCD_HEARTBEAT_MS, env::ETCD_ELECTION_MS))
+            })?,
         })
     }
 }
@@ -230,6 +241,8 @@ mod tests {
             (&["--zone-count", "0"], env::ZONE_COUNT),
             (&["--dns-timeout-secs", "0"], env::DNS_TIMEOUT_SECS),
             (&["--data-dir", "relative/dir"], env::DATA_DIR),
+            (&["--etcd-heartbeat-ms", "300"], env::ETCD_HEARTBEAT_MS),
+            (&["--etcd-election-ms", "60000"], env::ETCD_ELECTION_MS),
         ] {
             let err = NodeConfig::from_opts(&opts(args)).unwrap_err().to_string();
             assert!(err.contains(var), "{args:?}: {err}");

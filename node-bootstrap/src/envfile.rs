@@ -4,7 +4,7 @@ use std::io::Write;
 use std::net::Ipv4Addr;
 use std::path::Path;
 
-use steadfast_core::vocab::{Transport, CLIENT_PORT, METRICS_PORT, PEER_PORT};
+use steadfast_core::vocab::{EtcdTiming, Transport, CLIENT_PORT, METRICS_PORT, PEER_PORT};
 use steadfast_core::{Cluster, PeerIndex};
 
 use crate::error::{BootstrapError, Result};
@@ -16,13 +16,14 @@ pub fn render(
     data_dir: &Path,
     fresh: bool,
     transport: Transport,
+    timing: EtcdTiming,
 ) -> Vec<(String, String)> {
     let scheme = match transport {
         Transport::Plain => "http",
         Transport::Tls => "https",
     };
     let host = cluster.peer_host(peer);
-    vec![
+    let mut vars = vec![
         ("ETCD_NAME".into(), cluster.member_name(peer)),
         ("ETCD_DATA_DIR".into(), data_dir.to_string_lossy().into_owned()),
         ("ETCD_DISCOVERY_SRV".into(), cluster.cluster_domain()),
@@ -49,7 +50,9 @@ pub fn render(
             if fresh { "new" } else { "existing" }.into(),
         ),
         ("ETCD_STRICT_RECONFIG_CHECK".into(), "true".into()),
-    ]
+    ];
+    vars.extend(timing.etcd_env());
+    vars
 }
 
 pub fn to_text(vars: &[(String, String)]) -> String {
@@ -111,6 +114,7 @@ mod tests {
             Path::new("/var/lib/etcd"),
             true,
             Transport::Plain,
+            EtcdTiming::new(200, 1500).unwrap(),
         );
         let get = |k: &str| vars.iter().find(|(kk, _)| kk == k).map(|(_, v)| v.as_str()).unwrap();
         assert_eq!(get("ETCD_NAME"), "peer-4");
@@ -124,6 +128,10 @@ mod tests {
         assert_eq!(get("ETCD_INITIAL_CLUSTER_STATE"), "new");
         assert_eq!(get("ETCD_INITIAL_CLUSTER_TOKEN"), "main");
         assert_eq!(get("ETCD_STRICT_RECONFIG_CHECK"), "true");
+        assert_eq!(
+            (get("ETCD_HEARTBEAT_INTERVAL"), get("ETCD_ELECTION_TIMEOUT")),
+            ("200", "1500")
+        );
         assert!(vars.iter().all(|(k, _)| k.starts_with("ETCD_")));
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("etcd.env");
@@ -136,6 +144,7 @@ mod tests {
             Path::new("/x"),
             false,
             Transport::Tls,
+            EtcdTiming::default(),
         );
         assert!(existing.contains(&("ETCD_INITIAL_CLUSTER_STATE".into(), "existing".into())));
         assert!(existing.contains(&(

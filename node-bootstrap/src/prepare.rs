@@ -148,7 +148,15 @@ pub async fn run<E: Instances + Volumes>(ec2: &E, id: &Identity, cfg: &NodeConfi
         },
     )
     .await?;
-    let vars = envfile::render(&cluster, peer, id.private_ip, &cfg.data_dir, fresh, Transport::Plain);
+    let vars = envfile::render(
+        &cluster,
+        peer,
+        id.private_ip,
+        &cfg.data_dir,
+        fresh,
+        Transport::Plain,
+        cfg.etcd_timing,
+    );
     s.run(
         Step::EnvFile,
         async { envfile::write_atomic(&cfg.env_file, &envfile::to_text(&vars)) },

@@ -995,6 +995,25 @@ class ModuleStructure(Base):
         self.assertTrue(self.cfg.evaluator(shape()).expr(budget[0]))
         self.assertFalse(self.cfg.evaluator(shape(lifecycle_hook_heartbeat_timeout=30, prepare_deadline_secs=3000)).expr(budget[0]))
 
+    def test_g_etcd_timing_reaches_the_node_within_etcds_rules(self):
+        d = VOCAB["defaults"]
+        self.assertEqual(d["etcd_heartbeat_ms"], one(self.cfg.variables["etcd_heartbeat_interval_ms"]["default"]))
+        self.assertEqual(d["etcd_election_ms"], one(self.cfg.variables["etcd_election_timeout_ms"]["default"]))
+        e = VOCAB["env"]
+        got = self.cfg.local("node_env", shape(etcd_heartbeat_interval_ms=50, etcd_election_timeout_ms=700))
+        self.assertEqual("50", got[e["etcd_heartbeat_ms"]])
+        self.assertEqual("700", got[e["etcd_election_ms"]])
+        self.assertFalse(self.eval_validation("etcd_heartbeat_interval_ms", 9))
+        self.assertTrue(self.eval_validation("etcd_heartbeat_interval_ms", 10))
+        self.assertFalse(self.eval_validation("etcd_election_timeout_ms", 50001))
+        lt = self.cfg.raw_resource("aws_launch_template", "peer")
+        five = [p.attrs["condition"] for p in lt.block("lifecycle").blocks[("precondition",)]
+                if "etcd_election_timeout_ms" in p.attrs["condition"]]
+        self.assertEqual(1, len(five))
+        ev = lambda hb, el: self.cfg.evaluator(shape(etcd_heartbeat_interval_ms=hb, etcd_election_timeout_ms=el)).expr(five[0])
+        self.assertTrue(ev(100, 500))
+        self.assertFalse(ev(100, 499))
+
     def test_h_alarms_on_healthy_members_and_refusals(self):
         alarms = self.cfg.of_type("aws_cloudwatch_metric_alarm")
         hh = alarms["client_healthy_hosts"]

@@ -18,6 +18,8 @@ locals {
     (local.env.ready_timeout_secs)    = tostring(var.ready_timeout_secs)
     (local.env.detach_grace_secs)     = tostring(var.detach_grace_secs)
     (local.env.tls)                   = tostring(var.tls_enabled)
+    (local.env.etcd_heartbeat_ms)     = tostring(var.etcd_heartbeat_interval_ms)
+    (local.env.etcd_election_ms)      = tostring(var.etcd_election_timeout_ms)
     AWS_REGION                        = local.region
   }
   bootstrap_env = join("\n", concat(
@@ -154,6 +156,10 @@ resource "aws_launch_template" "peer" {
     precondition {
       condition     = (var.etcd_archive_path == null) != (var.etcd_url == null)
       error_message = "Set exactly one of etcd_archive_path (the module uploads the tarball to the artifacts bucket; recommended) and etcd_url."
+    }
+    precondition {
+      condition     = var.etcd_election_timeout_ms >= 5 * var.etcd_heartbeat_interval_ms
+      error_message = "etcd_election_timeout_ms must be at least 5 x etcd_heartbeat_interval_ms (etcd refuses to start otherwise; node-bootstrap checks it too)."
     }
     precondition {
       # AWS ends any lifecycle action after 100 heartbeat timeouts (or 48 h), however often

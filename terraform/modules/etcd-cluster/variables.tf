@@ -159,6 +159,28 @@ variable "ready_timeout_secs" {
   }
 }
 
+variable "etcd_heartbeat_interval_ms" {
+  description = "etcd's heartbeat interval in ms (STEADFAST_ETCD_HEARTBEAT_MS on the node, written to etcd as ETCD_HEARTBEAT_INTERVAL): how often the leader tells the followers it is alive. The election timeout must be at least 5 of these. See README \"etcd timing\"."
+  type        = number
+  default     = 100
+
+  validation {
+    condition     = var.etcd_heartbeat_interval_ms >= 10 && floor(var.etcd_heartbeat_interval_ms) == var.etcd_heartbeat_interval_ms
+    error_message = "The etcd_heartbeat_interval_ms must be a whole number of milliseconds, at least 10."
+  }
+}
+
+variable "etcd_election_timeout_ms" {
+  description = "etcd's election timeout in ms (STEADFAST_ETCD_ELECTION_MS on the node, written to etcd as ETCD_ELECTION_TIMEOUT): how long followers go without hearing from the leader before one stands for election. When the leader dies, writes stop for about this long and up to twice it (etcd randomizes each member's timeout in [1x, 2x)). At least 5 heartbeat intervals, at most 50000 (etcd's rules). See README \"etcd timing\"."
+  type        = number
+  default     = 1000
+
+  validation {
+    condition     = var.etcd_election_timeout_ms <= 50000 && floor(var.etcd_election_timeout_ms) == var.etcd_election_timeout_ms
+    error_message = "The etcd_election_timeout_ms must be a whole number of milliseconds, at most 50000 (etcd's limit)."
+  }
+}
+
 variable "detach_grace_secs" {
   description = "STEADFAST_DETACH_GRACE_SECS for node-bootstrap: how long to wait for a volume to detach from a dead instance before force-detaching it."
   type        = number
