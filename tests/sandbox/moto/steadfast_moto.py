@@ -73,8 +73,10 @@ What it changes in moto, and why (moto is patched in this process, never forked)
    cannot start with ``_``, and no AWS API path does, so it never shadows one); every
    answer is JSON, bad input is a 400 that changes nothing:
    - ``POST /_steadfast/faults`` ``{"throttle": {"route53": 0.8}, "latency_ms": {"ec2": 50},
-     "seconds": 60, "seed": 1}``: replaces the window (probabilities per service, ``"*"``
-     for any other service; no ``seconds`` = until cleared; ``{}`` clears).
+     "seconds": 60, "seed": 1, "exempt_access_keys": ["AKID"]}``: replaces the window
+     (probabilities per service, ``"*"`` for any other service; no ``seconds`` = until cleared;
+     ``{}`` clears). Calls signed with an exempt access key are never slowed or throttled (the
+     sandbox's supervisor, which plays the cloud itself, signs with its own key).
      ``GET /_steadfast/faults``: the window, ``seconds_left`` and the throttled counts.
    - ``GET /_steadfast/calls``: ``{"<service>:<Action>": n}`` of AWS calls received
      (throttled ones included); ``POST /_steadfast/calls/reset``.
@@ -1023,6 +1025,7 @@ S3_SUBRESOURCE_NOUNS = {
 }
 S3_VERBS = {"GET": "Get", "PUT": "Put", "DELETE": "Delete", "HEAD": "Head", "POST": "Post"}
 CREDENTIAL_SCOPE = re.compile(r"Credential=[^/,\s]+/[^/]+/[^/]+/([^/]+)/aws4_request")
+CREDENTIAL_KEY = re.compile(r"Credential=([^/,\s]+)/")
 VERSION_PREFIX = re.compile(r"^/\d{4}-\d{2}-\d{2}(?=/|$)")
 
 
@@ -1031,6 +1034,7 @@ class Call:
     service: str
     action: str
     protocol: str  # "json" (X-Amz-Target), "query" (Action=), "rpc-v2-cbor" or "rest"
+    access_key: str = ""
 
     @property
     def key(self) -> str:
@@ -1043,16 +1047,24 @@ def identify(environ: dict[str, Any]) -> Call | None:
     service = _signing_service(environ.get("HTTP_AUTHORIZATION", ""), query)
     if service is None:
         return None
+    key = _access_key(environ.get("HTTP_AUTHORIZATION", ""), query)
     route = rpc_v2_cbor_route(environ)
     if route is not None:
-        return Call(service, route[1], RPC_V2_CBOR)
+        return Call(service, route[1], RPC_V2_CBOR, key)
     target = environ.get("HTTP_X_AMZ_TARGET")
     if target:
-        return Call(service, target.rsplit(".", 1)[-1], "json")
+        return Call(service, target.rsplit(".", 1)[-1], "json", key)
     action = _first(query, "Action") or _first(_form(environ), "Action")
     if action:
-        return Call(service, action, "query")
-    return Call(service, _rest_action(service, environ, query), "rest")
+        return Call(service, action, "query", key)
+    return Call(service, _rest_action(service, environ, query), "rest", key)
+
+
+def _access_key(authorization: str, query: dict[str, list[str]]) -> str:
+    match = CREDENTIAL_KEY.search(authorization) or CREDENTIAL_KEY.search(
+        "Credential=" + (_first(query, "X-Amz-Credential") or "")
+    )
+    return match.group(1) if match else ""
 
 
 def _signing_service(authorization: str, query: dict[str, list[str]]) -> str | None:
@@ -1187,21 +1199,26 @@ class Faults:
         self._throttle: dict[str, float] = {}
         self._latency_ms: dict[str, float] = {}
         self._ends: float | None = None
+        self._exempt: frozenset[str] = frozenset()
         self._rng = random.Random()
         self.throttled: Counter[str] = Counter()
 
     def set(self, spec: dict[str, Any]) -> None:
         """Replaces the window; raises ValueError (and changes nothing) on bad input."""
-        unknown = set(spec) - {"throttle", "latency_ms", "seconds", "seed"}
+        unknown = set(spec) - {"throttle", "latency_ms", "seconds", "seed", "exempt_access_keys"}
         if unknown:
             raise ValueError(f"unknown fault keys: {sorted(unknown)}")
         throttle = _per_service(spec.get("throttle", {}), "throttle", upper=1.0)
         latency = _per_service(spec.get("latency_ms", {}), "latency_ms", upper=None)
+        exempt = spec.get("exempt_access_keys", [])
+        if not isinstance(exempt, list) or not all(isinstance(k, str) for k in exempt):
+            raise ValueError("exempt_access_keys must be a list of access key ids")
         seconds = spec.get("seconds")
         if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds <= 0):
             raise ValueError("seconds must be a number > 0")
         with self._lock:
             self._throttle, self._latency_ms = throttle, latency
+            self._exempt = frozenset(exempt)
             self._ends = time.monotonic() + seconds if seconds is not None else None
             self._rng = random.Random(spec.get("seed"))
             self.throttled.clear()
@@ -1211,6 +1228,8 @@ class Faults:
         with self._lock:
             if self._ends is not None and time.monotonic() >= self._ends:
                 self._throttle, self._latency_ms, self._ends = {}, {}, None
+            if call.access_key in self._exempt:
+                return 0.0, False
             latency = _for_service(self._latency_ms, call.service) / 1000.0
             probability = _for_service(self._throttle, call.service)
             throttle = probability > 0 and self._rng.random() < probability

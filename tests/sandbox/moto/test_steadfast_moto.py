@@ -490,6 +490,16 @@ class FaultTests(MotoTestCase):
             with self.subTest(service=service, window="closed"):
                 call()
 
+    def test_calls_signed_with_an_exempt_key_are_never_throttled(self) -> None:
+        self.set_faults({"throttle": {"ec2": 1.0}, "exempt_access_keys": ["sandbox-supervisor"]})
+        self.assertEqual(error_of(self.ec2.describe_vpcs).response["Error"]["Code"], "RequestLimitExceeded")
+        exempt = boto3.client("ec2", endpoint_url=f"http://127.0.0.1:{self.moto.http}", region_name=REGION,
+                              aws_access_key_id="sandbox-supervisor", aws_secret_access_key="x",
+                              config=NO_RETRIES)
+        exempt.describe_vpcs()
+        status, _ = self.moto.admin("POST", "faults", {"exempt_access_keys": "sandbox-supervisor"})
+        self.assertEqual(status, 400, "a list is required")
+
     def test_empty_faults_clear_the_window(self) -> None:
         self.set_faults({"throttle": {"ec2": 1.0}})
         self.assertEqual(error_of(self.ec2.describe_vpcs).response["Error"]["Code"], "RequestLimitExceeded")
