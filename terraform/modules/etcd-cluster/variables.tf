@@ -264,6 +264,11 @@ variable "etcd_version" {
     condition     = can(regex("^3\\.[0-9]+\\.[0-9]+$", var.etcd_version))
     error_message = "The etcd_version must look like 3.5.17 (no leading v)."
   }
+
+  validation {
+    condition     = !contains(["3.5.0", "3.5.1", "3.5.2"], var.etcd_version)
+    error_message = "etcd 3.5.0 to 3.5.2 can lose applied writes on a member killed under load (etcd-io/etcd#13766, fixed in 3.5.3): use 3.5.3 or later."
+  }
 }
 
 variable "etcd_url" {

