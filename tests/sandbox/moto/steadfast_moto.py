@@ -51,6 +51,11 @@ What it changes in moto, and why (moto is patched in this process, never forked)
    - ``shutting_down_secs``: ``Instance.terminate`` leaves the instance ``shutting-down``
      (volumes attached) this long, then runs moto's terminate. Its group still replaces
      it at once. A second terminate of a shutting-down/terminated instance changes nothing.
+   - ``guest_shutdown_secs``: when > 0, a terminating instance also stays ``shutting-down``
+     (volumes attached) until its guest has shut down, as in EC2, where the volumes detach only
+     after the OS is down: ``POST /_steadfast/guest-down {"instance_id": ...}`` reports it
+     (the sandbox's fleet does, once the node's last process is gone); at most this long.
+     Without it a new instance could mount a volume the old one still writes to.
    - ``keep_volumes_on_terminate``: at the end of termination, non-root volumes without
      DeleteOnTermination stay attached (``attached``) to the terminated instance until
      someone detaches them (moto detached every volume at once): the stuck-volume case.
@@ -81,6 +86,8 @@ What it changes in moto, and why (moto is patched in this process, never forked)
    - ``GET /_steadfast/calls``: ``{"<service>:<Action>": n}`` of AWS calls received
      (throttled ones included); ``POST /_steadfast/calls/reset``.
    - ``GET|POST /_steadfast/config``: the knobs of item 2 (POST takes any subset).
+   - ``POST /_steadfast/guest-down`` ``{"instance_id": ...}``: that instance's guest has shut
+     down (``guest_shutdown_secs``); answers whether its termination was waiting for it.
    - ``GET /_steadfast/lifecycle``: the holds, each with instance_id, group, hook, token,
      default_result, heartbeat_timeout, deadline and global_deadline (unix seconds) and
      seconds_left.
@@ -270,6 +277,7 @@ SECURE_TRANSPORT: contextvars.ContextVar[bool] = contextvars.ContextVar(
 @dataclass
 class Knobs:
     shutting_down_secs: float = 0.0
+    guest_shutdown_secs: float = 0.0
     keep_volumes_on_terminate: bool = False
     attach_delay_secs: float = 0.0
     replacement_delay_secs: float = 0.0
@@ -673,12 +681,50 @@ def _wrap_terminate(original: Callable[[Instance], Any]) -> Callable[[Instance],
         previous = copy.copy(self._state)
         if self._state.name in ("shutting-down", "terminated"):
             return previous
+        if KNOBS.guest_shutdown_secs > 0:
+            self._state.name, self._state.code = "shutting-down", 32
+            SHUTDOWNS.start(self, finish, KNOBS.shutting_down_secs, KNOBS.guest_shutdown_secs)
+            return previous
         if KNOBS.shutting_down_secs > 0:
             self._state.name, self._state.code = "shutting-down", 32
         later(KNOBS.shutting_down_secs, lambda: finish(self))
         return previous
 
     return terminate
+
+
+class Shutdowns:
+    """Terminating instances waiting for their guest to shut down (``guest_shutdown_secs``):
+    each finishes once its guest is down (or the cap passed) and ``shutting_down_secs`` passed."""
+
+    def __init__(self) -> None:
+        self.pending: dict[str, dict[str, Any]] = {}
+
+    def start(self, instance: Instance, finish: Callable[[Instance], None], least: float, cap: float) -> None:
+        now = time.monotonic()
+        self.pending[instance.id] = {"instance": instance, "finish": finish, "earliest": now + least,
+                                     "cap": now + cap, "down": False}
+        later(cap, lambda: self._maybe_finish(instance.id))
+        later(least, lambda: self._maybe_finish(instance.id))
+
+    def guest_down(self, instance_id: str) -> dict[str, Any]:
+        p = self.pending.get(instance_id)
+        if p is None:
+            return {"instance_id": instance_id, "pending": False}
+        p["down"] = True
+        later(max(0.0, p["earliest"] - time.monotonic()), lambda: self._maybe_finish(instance_id))
+        return {"instance_id": instance_id, "pending": True}
+
+    def _maybe_finish(self, instance_id: str) -> None:
+        p = self.pending.get(instance_id)
+        now = time.monotonic()
+        if p is None or now < p["earliest"] or not (p["down"] or now >= p["cap"]):
+            return
+        del self.pending[instance_id]
+        p["finish"](p["instance"])
+
+
+SHUTDOWNS = Shutdowns()
 
 
 def _volumes_to_keep(instance: Instance) -> dict[str, Any]:
@@ -1554,6 +1600,15 @@ def _post_config(environ: dict[str, Any]) -> Any:
     return KNOBS.as_dict()
 
 
+def _post_guest_down(environ: dict[str, Any]) -> Any:
+    body = _json_body(environ)
+    instance_id = body.get("instance_id") if isinstance(body, dict) else None
+    if not isinstance(instance_id, str) or not instance_id:
+        raise ValueError("guest-down needs {\"instance_id\": \"i-...\"}")
+    with STATE_LOCK:
+        return SHUTDOWNS.guest_down(instance_id)
+
+
 def _get_lifecycle(_: dict[str, Any]) -> Any:
     with STATE_LOCK:
         return HOLDS.describe()
@@ -1567,6 +1622,7 @@ ADMIN_ROUTES: dict[tuple[str, str], Callable[[dict[str, Any]], Any]] = {
     ("POST", "config"): _post_config,
     ("GET", "config"): lambda _: KNOBS.as_dict(),
     ("GET", "lifecycle"): _get_lifecycle,
+    ("POST", "guest-down"): _post_guest_down,
 }
 
 

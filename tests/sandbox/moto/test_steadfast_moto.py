@@ -40,7 +40,7 @@ READY = re.compile(r"^steadfast-moto ready http=(\d+) https=(\d+|none)$")
 REGION = "us-east-1"
 NO_RETRIES = Config(retries={"total_max_attempts": 1}, connect_timeout=5, read_timeout=30)
 LAUNCHING = "autoscaling:EC2_INSTANCE_LAUNCHING"
-DEFAULT_KNOBS = {"shutting_down_secs": 0, "keep_volumes_on_terminate": False,
+DEFAULT_KNOBS = {"shutting_down_secs": 0, "guest_shutdown_secs": 0, "keep_volumes_on_terminate": False,
                  "attach_delay_secs": 0, "replacement_delay_secs": 0}
 _names = itertools.count()
 
@@ -391,6 +391,30 @@ class TerminationKnobTests(MotoTestCase):
         self.assertNotEqual(self.only_instance(group)["InstanceId"], old)  # replaced at once
         wait_for(lambda: self.ec2_state(old) == "terminated", 5, "terminated")
         self.assertGreater(time.monotonic() - started, 1.3)
+        self.assertEqual(self.attachments(volume_id), [])
+
+    def test_guest_shutdown_holds_the_volumes_until_the_guest_is_down(self) -> None:
+        self.set_config(guest_shutdown_secs=30)
+        group, old, volume_id = self.in_service_with_volume()
+        self.ec2.terminate_instances(InstanceIds=[old])
+        self.assertNotEqual(self.only_instance(group)["InstanceId"], old)  # replaced at once
+        time.sleep(1.5)  # the ticker had its chances: only the guest ends it
+        self.assertEqual(self.ec2_state(old), "shutting-down")
+        self.assertEqual([(a["InstanceId"], a["State"]) for a in self.attachments(volume_id)], [(old, "attached")])
+        self.assertEqual(self.moto.admin("POST", "guest-down", {"instance_id": "i-unknown"}),
+                         (200, {"instance_id": "i-unknown", "pending": False}))
+        self.assertEqual(self.moto.admin("POST", "guest-down", {"instance_id": old}),
+                         (200, {"instance_id": old, "pending": True}))
+        wait_for(lambda: self.ec2_state(old) == "terminated", 5, "terminated")
+        self.assertEqual(self.attachments(volume_id), [])
+        self.assertEqual(self.moto.admin("POST", "guest-down", {})[0], 400)
+
+    def test_guest_shutdown_is_capped(self) -> None:
+        self.set_config(guest_shutdown_secs=1.0)
+        _, old, volume_id = self.in_service_with_volume()
+        self.ec2.terminate_instances(InstanceIds=[old])
+        self.assertEqual(self.ec2_state(old), "shutting-down")
+        wait_for(lambda: self.ec2_state(old) == "terminated", 5, "terminated without a guest-down")
         self.assertEqual(self.attachments(volume_id), [])
 
     def test_keep_volumes_on_terminate(self) -> None:
