@@ -1,7 +1,7 @@
 //! The local region's fixed shape: its cluster, the addresses its stand-ins listen on inside the
 //! region's network namespace, and where the nodes' names resolve.
 
-use steadfast_core::vocab::PlaceholderNetwork;
+use steadfast_core::vocab::{env, EtcdTiming, PlaceholderNetwork};
 use steadfast_core::{Cluster, ClusterName, Domain, PeerIndex};
 
 use crate::error::{Result, SandboxError};
@@ -15,12 +15,39 @@ pub const MOTO_PORT: u16 = 5000;
 pub const DNS_ADDR: &str = "127.0.53.1";
 /// cargo lambda watch's port inside the namespace.
 pub const LAMBDA_PORT: u16 = 9000;
+/// The access key the supervisor and the CLI sign their own calls with: they play the cloud,
+/// so the moto launcher's fault injection exempts it (`exempt_access_keys`).
+pub const SUPERVISOR_KEY: &str = "sandbox-supervisor";
 /// The placeholder network of the sandbox's seeded A records: loopback, so nothing the region
 /// does can ever send a packet off this machine (Terraform's default is TEST-NET-1).
 pub const PLACEHOLDER_NETWORK: &str = "127.0.255.0/24";
 
 pub fn cluster() -> Result<Cluster> {
     Ok(Cluster::new(ClusterName::new(CLUSTER)?, Domain::new(DOMAIN)?, 9, 3)?)
+}
+
+/// etcd's heartbeat interval and election timeout for the region's nodes: the module's defaults,
+/// or `STEADFAST_ETCD_HEARTBEAT_MS` / `STEADFAST_ETCD_ELECTION_MS` from the sandbox's own
+/// environment (the same variables node-bootstrap reads), passed on to every node.
+pub fn etcd_timing() -> Result<EtcdTiming> {
+    etcd_timing_from(|k| std::env::var(k).ok())
+}
+
+fn etcd_timing_from(var: impl Fn(&str) -> Option<String>) -> Result<EtcdTiming> {
+    let d = EtcdTiming::default();
+    let ms = |name: &str, default: std::time::Duration| -> Result<u32> {
+        match var(name) {
+            None => Ok(u32::try_from(default.as_millis()).unwrap_or(u32::MAX)),
+            Some(v) => v
+                .trim()
+                .parse()
+                .map_err(|e| SandboxError::Setup(format!("{name}={v:?}: not a number of milliseconds: {e}"))),
+        }
+    };
+    let hb = ms(env::ETCD_HEARTBEAT_MS, d.heartbeat())?;
+    let el = ms(env::ETCD_ELECTION_MS, d.election())?;
+    EtcdTiming::new(hb, el)
+        .map_err(|e| SandboxError::Setup(format!("{} / {}: {e}", env::ETCD_HEARTBEAT_MS, env::ETCD_ELECTION_MS)))
 }
 
 pub fn placeholders() -> Result<PlaceholderNetwork> {
@@ -73,5 +100,25 @@ mod tests {
         for bad in ["peer-9", "peer-x", "zone-d", "zone-3", "zone-", "node-1"] {
             assert!(ids(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn etcd_timing_from_the_environment() {
+        assert_eq!(etcd_timing_from(|_| None).unwrap(), EtcdTiming::default());
+        let set = |hb: &'static str, el: &'static str| {
+            move |k: &str| match k {
+                env::ETCD_HEARTBEAT_MS => Some(hb.to_string()),
+                env::ETCD_ELECTION_MS => Some(el.to_string()),
+                _ => None,
+            }
+        };
+        assert_eq!(
+            etcd_timing_from(set("200", "1000")).unwrap(),
+            EtcdTiming::new(200, 1000).unwrap()
+        );
+        let bad = etcd_timing_from(set("300", "1000")).unwrap_err().to_string();
+        assert!(bad.contains(env::ETCD_ELECTION_MS), "{bad}");
+        let nan = etcd_timing_from(set("fast", "1000")).unwrap_err().to_string();
+        assert!(nan.contains(env::ETCD_HEARTBEAT_MS), "{nan}");
     }
 }

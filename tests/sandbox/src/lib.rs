@@ -15,10 +15,14 @@
 //!   observation: fleet, EventBridge, DNS mirror, hypervisor; and the typed event log.
 //! - [`state`], [`status`], [`teardown`]: what the CLI shares with the supervisor, the live
 //!   status, and `down`.
+//! - [`chaos`]: `sandbox chaos`: scenarios under client load, the recovery report and charts.
+//! - [`profile`]: timing profiles: `sandbox` (as fast as the stand-ins are) and `aws` (the
+//!   delays a real region adds, each a knob with its source).
 //! - [`config`]: the sandbox's cluster and fixed addresses.
 //! - [`paths`], [`privileges`], [`dnsq`], [`error`]: where things live, what root-only tests
 //!   check first, a minimal DNS client, the crate's error enum.
 
+pub mod chaos;
 pub mod config;
 pub mod dnsq;
 pub mod error;
@@ -26,6 +30,7 @@ pub mod harness;
 pub mod node;
 pub mod paths;
 pub mod privileges;
+pub mod profile;
 pub mod region;
 pub mod standins;
 pub mod state;

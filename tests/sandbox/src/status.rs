@@ -10,10 +10,10 @@ use steadfast_core::aws::AttachmentState;
 use steadfast_core::vocab::CLIENT_PORT;
 use steadfast_core::Cluster;
 
-use crate::config::{DNS_ADDR, MOTO_PORT};
+use crate::config::{DNS_ADDR, MOTO_PORT, SUPERVISOR_KEY};
 use crate::dnsq::query_a;
 use crate::region::{zone_name, Cloud};
-use crate::standins::moto::sdk_config_for;
+use crate::standins::moto::sdk_config_as;
 use crate::supervisor::observe::observe;
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -64,7 +64,7 @@ async fn etcd_status(ip: &str) -> Option<(u64, u64, i64)> {
 /// Gathers every peer's status. When moto cannot be read the cloud's fields stay empty rather
 /// than fail (the etcd and DNS columns still show).
 pub async fn gather(cluster: &Cluster) -> Status {
-    let conf = sdk_config_for(&format!("http://127.0.0.1:{MOTO_PORT}")).await;
+    let conf = sdk_config_as(&format!("http://127.0.0.1:{MOTO_PORT}"), SUPERVISOR_KEY).await;
     let cloud = Cloud::new(&conf);
     let zone_id = crate::state::read_state().map(|s| s.zone_id).unwrap_or_default();
     let obs = observe(&cloud, cluster, &zone_id).await.unwrap_or_default();

@@ -34,6 +34,26 @@ enum Cmd {
         /// The sweep schedule (EventBridge stand-in).
         #[arg(long, env = "STEADFAST_SANDBOX_SWEEP_SECS", default_value_t = 60)]
         sweep_secs: u64,
+        /// Timing profile: `sandbox` (the stand-ins as fast as they are) or `aws` (a real
+        /// region's delays; each a `STEADFAST_AWS_*` knob).
+        #[arg(long, env = "STEADFAST_SANDBOX_PROFILE", default_value = "sandbox")]
+        profile: String,
+    },
+    /// Run chaos scenarios under client load on a fresh region and report (make chaos).
+    Chaos {
+        /// Scenarios (`kill-leader`, ..., `api-throttle`), or `all`.
+        #[arg(default_value = "all")]
+        scenarios: Vec<String>,
+        /// Timing profile: `sandbox` or `aws`.
+        #[arg(long, env = "STEADFAST_SANDBOX_PROFILE", default_value = "sandbox")]
+        profile: String,
+        /// Where report.json, the charts and index.html go (default: <target dir>/chaos for the
+        /// sandbox profile, <target dir>/chaos/<profile> for another).
+        #[arg(long, env = "STEADFAST_CHAOS_OUT")]
+        out: Option<std::path::PathBuf>,
+        /// Leave the region running afterwards.
+        #[arg(long)]
+        keep: bool,
     },
     /// The peers' status; `--json` for scripts.
     Status {
@@ -59,6 +79,8 @@ enum Cmd {
     Supervise {
         #[arg(long, default_value_t = 60)]
         sweep_secs: u64,
+        #[arg(long, default_value = "sandbox")]
+        profile: String,
     },
 }
 
@@ -124,13 +146,23 @@ impl Stop {
 
 /// Starts the supervisor (this binary, `__supervise`) in its own process group, logging to the
 /// state dir.
-fn start_supervisor(dir: &std::path::Path, sweep_secs: u64) -> Result<std::process::Child, SandboxError> {
+fn start_supervisor(
+    dir: &std::path::Path,
+    sweep_secs: u64,
+    profile: &str,
+) -> Result<std::process::Child, SandboxError> {
     use std::os::unix::process::CommandExt;
     let exe = std::env::current_exe().map_err(SandboxError::io("current_exe"))?;
     let log = std::fs::File::create(dir.join("supervisor.log")).map_err(SandboxError::io("supervisor.log"))?;
     let log2 = log.try_clone().map_err(SandboxError::io("supervisor.log"))?;
     std::process::Command::new(exe)
-        .args(["__supervise", "--sweep-secs", &sweep_secs.to_string()])
+        .args([
+            "__supervise",
+            "--sweep-secs",
+            &sweep_secs.to_string(),
+            "--profile",
+            profile,
+        ])
         .process_group(0)
         .stdin(Stdio::null())
         .stdout(log)
@@ -225,8 +257,9 @@ fn report_failed_start(dir: &std::path::Path, reason: &str) -> Result<(), Sandbo
     Ok(())
 }
 
-fn up(detach: bool, timeout: Duration, sweep_secs: u64) -> Result<ExitCode, SandboxError> {
+fn up(detach: bool, timeout: Duration, sweep_secs: u64, profile: &str) -> Result<ExitCode, SandboxError> {
     preflight()?;
+    steadfast_sandbox::profile::Profile::named(profile)?;
     if state::netns_exists() || state::state_dir().exists() {
         eprintln!("sandbox: cleaning up a previous sandbox first");
         teardown::down()?;
@@ -235,7 +268,7 @@ fn up(detach: bool, timeout: Duration, sweep_secs: u64) -> Result<ExitCode, Sand
     std::fs::create_dir_all(&dir).map_err(SandboxError::io(format!("mkdir {}", dir.display())))?;
     state::create_netns()?;
     state::enter_netns()?;
-    let mut sup = start_supervisor(&dir, sweep_secs)?;
+    let mut sup = start_supervisor(&dir, sweep_secs, profile)?;
     eprintln!(
         "sandbox: region starting in network namespace {} (state in {})",
         state::name(),
@@ -268,6 +301,60 @@ fn up(detach: bool, timeout: Duration, sweep_secs: u64) -> Result<ExitCode, Sand
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// A fresh region, the scenarios in order, the report; then down (unless `keep`). Exit 1 when a
+/// scenario lost a write, saw a stale read or never healed.
+fn chaos_cmd(
+    names: &[String],
+    profile: &str,
+    out: Option<std::path::PathBuf>,
+    keep: bool,
+) -> Result<ExitCode, SandboxError> {
+    use steadfast_sandbox::chaos::{self, scenarios::Scenario};
+    let scenarios: Vec<Scenario> = if names.iter().any(|n| n == "all") {
+        Scenario::ALL.to_vec()
+    } else {
+        names.iter().map(|n| Scenario::parse(n)).collect::<Result<_, _>>()?
+    };
+    let p = steadfast_sandbox::profile::Profile::named(profile)?;
+    let slow = p.name == "aws";
+    let up_timeout = Duration::from_secs(if slow { 900 } else { 240 });
+    if up(true, up_timeout, 60, profile)? != ExitCode::SUCCESS {
+        return Ok(ExitCode::from(1));
+    }
+    let opts = chaos::Options {
+        scenarios,
+        out_dir: out.unwrap_or_else(|| {
+            // The sandbox profile's report is target/chaos/report.json; another profile's sits
+            // beside it, in target/chaos/<profile>/.
+            let base = steadfast_sandbox::paths::target_dir().join("chaos");
+            if p.name == "sandbox" {
+                base
+            } else {
+                base.join(p.name)
+            }
+        }),
+        events: state::state_dir().join("events.jsonl"),
+        heal_timeout: Duration::from_secs(if slow { 1200 } else { 240 }),
+        profile: p,
+        etcd_timing: config::etcd_timing()?,
+    };
+    let cluster = config::cluster()?;
+    let result = runtime()?.block_on(chaos::run(&cluster, &opts));
+    if !keep {
+        for line in teardown::down()? {
+            eprintln!("  {line}");
+        }
+    }
+    let report = result?;
+    println!("{}", chaos::report::table(&report));
+    eprintln!("chaos: report in {}", opts.out_dir.display());
+    Ok(if report.scenarios.iter().all(|s| s.passed()) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn kill_cmd(target: &str, hard: bool) -> Result<ExitCode, SandboxError> {
@@ -344,7 +431,14 @@ fn main() -> ExitCode {
             detach,
             timeout_secs,
             sweep_secs,
-        } => up(detach, Duration::from_secs(timeout_secs), sweep_secs),
+            profile,
+        } => up(detach, Duration::from_secs(timeout_secs), sweep_secs, &profile),
+        Cmd::Chaos {
+            scenarios,
+            profile,
+            out,
+            keep,
+        } => chaos_cmd(&scenarios, &profile, out, keep),
         Cmd::Down => teardown::down().map(|did| {
             for l in &did {
                 eprintln!("  {l}");
@@ -372,10 +466,11 @@ fn main() -> ExitCode {
         }),
         Cmd::Kill { target, hard } => state::enter_netns().and_then(|_| kill_cmd(&target, hard)),
         Cmd::Exec { command } => state::enter_netns().and_then(|_| exec_cmd(&command)),
-        Cmd::Supervise { sweep_secs } => runtime().and_then(|rt| {
+        Cmd::Supervise { sweep_secs, profile } => runtime().and_then(|rt| {
             rt.block_on(supervisor::supervise(supervisor::Options {
                 sweep_every: Duration::from_secs(sweep_secs),
                 volume_mib: 256,
+                profile: steadfast_sandbox::profile::Profile::named(&profile)?,
             }))
             .map(|_| ExitCode::SUCCESS)
         }),

@@ -149,12 +149,17 @@ fn parse_ready(line: &str) -> Option<(u16, Option<u16>)> {
 
 /// An SDK configuration for an emulator endpoint, with dummy static credentials.
 pub async fn sdk_config_for(endpoint: &str) -> SdkConfig {
+    sdk_config_as(endpoint, "testing").await
+}
+
+/// The same, signing with `access_key` (the launcher can tell callers apart by it).
+pub async fn sdk_config_as(endpoint: &str, access_key: &str) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new(REGION))
         .endpoint_url(endpoint)
         .credentials_provider(aws_config::meta::credentials::CredentialsProviderChain::first_try(
             "sandbox",
-            aws_sdk_ec2::config::Credentials::new("testing", "testing", None, None, "sandbox"),
+            aws_sdk_ec2::config::Credentials::new(access_key, "testing", None, None, "sandbox"),
         ))
         .load()
         .await

@@ -1,7 +1,8 @@
 //! The DNS mirror: keeps dnsmasq's A records in step with Route 53 (atomic rename into its
-//! hostsdir), logs each change and when dnsmasq answers it, and restarts dnsmasq if it exits.
+//! hostsdir), as late as the timing profile's propagation delay says, logs each change and when
+//! dnsmasq answers it, and restarts dnsmasq if it exits.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -14,6 +15,8 @@ use crate::dnsq::query_a;
 use crate::error::{Result, SandboxError};
 use crate::standins::dnsmasq;
 
+type Records = BTreeMap<String, Vec<String>>;
+
 #[derive(Debug)]
 pub struct DnsMirror {
     cluster_domain: String,
@@ -21,9 +24,14 @@ pub struct DnsMirror {
     hostsdir: PathBuf,
     staging: PathBuf,
     log: PathBuf,
-    records: BTreeMap<String, Vec<String>>,
+    /// What dnsmasq answers now.
+    records: Records,
     dnsmasq: Child,
     events: EventLog,
+    /// A Route 53 change reaches the resolver this late.
+    delay: Duration,
+    /// Route 53's records as seen, waiting out the delay: (when due, records).
+    pending: VecDeque<(Instant, Records)>,
 }
 
 fn server() -> SocketAddr {
@@ -35,9 +43,10 @@ impl DnsMirror {
     pub fn start(
         cluster_domain: &str,
         srv: Vec<(String, String)>,
-        records: BTreeMap<String, Vec<String>>,
+        records: Records,
         dir: &Path,
         events: EventLog,
+        delay: Duration,
     ) -> Result<Self> {
         let staging = dir.join("dns");
         let hostsdir = staging.join("hosts.d");
@@ -58,26 +67,47 @@ impl DnsMirror {
             records,
             dnsmasq: child,
             events,
+            delay,
+            pending: VecDeque::new(),
         })
     }
 
-    /// Makes dnsmasq answer `now`.
-    pub fn sync(&mut self, now: &BTreeMap<String, Vec<String>>) {
-        if *now != self.records {
-            for (name, ips) in now.iter().filter(|(n, ips)| self.records.get(*n) != Some(*ips)) {
-                self.events.emit(Event::RecordChanged {
-                    name: name.clone(),
-                    values: ips.clone(),
-                    previous: self.records.get(name).cloned(),
-                });
-                let (events, name, want) = (self.events.clone(), name.clone(), ips.clone());
-                tokio::spawn(async move { watch_visible(events, name, want).await });
-            }
-            match dnsmasq::write_hosts(&self.hostsdir, &self.staging, now) {
-                Ok(()) => self.records = now.clone(),
-                Err(e) => self.events.emit(Event::DnsSyncError { error: e.to_string() }),
-            }
+    /// Makes dnsmasq answer what Route 53 held `delay` ago.
+    pub fn sync(&mut self, route53: &Records) {
+        let newest = self.pending.back().map(|(_, r)| r).unwrap_or(&self.records);
+        if route53 != newest {
+            self.pending.push_back((Instant::now() + self.delay, route53.clone()));
         }
+        let mut due = None;
+        while self.pending.front().is_some_and(|(t, _)| *t <= Instant::now()) {
+            due = self.pending.pop_front().map(|(_, r)| r);
+        }
+        if let Some(now) = due {
+            self.apply(&now);
+        }
+        self.keep_dnsmasq_running();
+    }
+
+    fn apply(&mut self, now: &Records) {
+        if *now == self.records {
+            return;
+        }
+        for (name, ips) in now.iter().filter(|(n, ips)| self.records.get(*n) != Some(*ips)) {
+            self.events.emit(Event::RecordChanged {
+                name: name.clone(),
+                values: ips.clone(),
+                previous: self.records.get(name).cloned(),
+            });
+            let (events, name, want) = (self.events.clone(), name.clone(), ips.clone());
+            tokio::spawn(async move { watch_visible(events, name, want).await });
+        }
+        match dnsmasq::write_hosts(&self.hostsdir, &self.staging, now) {
+            Ok(()) => self.records = now.clone(),
+            Err(e) => self.events.emit(Event::DnsSyncError { error: e.to_string() }),
+        }
+    }
+
+    fn keep_dnsmasq_running(&mut self) {
         if let Ok(Some(st)) = self.dnsmasq.try_wait() {
             self.events.emit(Event::DnsmasqExited { status: st.code() });
             match dnsmasq::start(&self.cluster_domain, &self.srv, &self.hostsdir, &self.log) {

@@ -48,6 +48,13 @@ pub enum Event {
         peer: u32,
         instance_id: String,
     },
+    /// A terminated instance's node has no process left; the cloud was told (its volumes
+    /// detach now), or `error` says why it could not be.
+    GuestDown {
+        peer: u32,
+        instance_id: String,
+        error: Option<String>,
+    },
     NodeStarted {
         peer: u32,
         instance_id: String,

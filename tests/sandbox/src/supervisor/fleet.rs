@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 use serde_json::Value;
-use steadfast_core::vocab::{env, Step};
+use steadfast_core::vocab::{env, EtcdTiming, Step};
 use steadfast_core::{Cluster, PeerIndex};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Child;
@@ -55,6 +55,12 @@ pub struct Fleet {
     events: EventLog,
     nodes: BTreeMap<String, NodeProc>,
     announced: std::collections::BTreeSet<String>,
+    /// An instance's launch until its node starts (boot + install; the timing profile's).
+    boot_delay: Duration,
+    /// When each announced instance's node may start.
+    due: BTreeMap<String, Instant>,
+    /// etcd's heartbeat interval and election timeout on every node.
+    etcd_timing: EtcdTiming,
 }
 
 impl std::fmt::Debug for Fleet {
@@ -71,8 +77,41 @@ fn signal_group(pgid: u32, sig: Signal) {
     }
 }
 
+/// Whether any process of group `pgid` is still alive.
+fn group_alive(pgid: u32) -> bool {
+    pgid > 1 && nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pgid as i32), None).is_ok()
+}
+
+/// Once the node's last process is gone (and with it its mount namespace, so its filesystem is
+/// unmounted), tells the cloud the guest has shut down: only then does the terminating instance
+/// let go of its volumes (the launcher's `guest_shutdown_secs`), as in EC2.
+async fn report_guest_down(pgid: u32, peer: u32, instance_id: String, events: EventLog) {
+    let t0 = Instant::now();
+    while group_alive(pgid) && t0.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let body = serde_json::json!({ "instance_id": instance_id });
+    let error = crate::standins::moto::admin(crate::config::MOTO_PORT, "guest-down", Some(&body))
+        .await
+        .err()
+        .map(|e| e.to_string());
+    events.emit(Event::GuestDown {
+        peer,
+        instance_id,
+        error,
+    });
+}
+
 impl Fleet {
-    pub fn new(bins: Bins, cluster: Cluster, cloud_env: Vec<(String, String)>, dir: &Path, events: EventLog) -> Self {
+    pub fn new(
+        bins: Bins,
+        cluster: Cluster,
+        cloud_env: Vec<(String, String)>,
+        dir: &Path,
+        events: EventLog,
+        boot_delay: Duration,
+        etcd_timing: EtcdTiming,
+    ) -> Self {
         Self {
             bins,
             cluster,
@@ -81,6 +120,9 @@ impl Fleet {
             events,
             nodes: BTreeMap::new(),
             announced: Default::default(),
+            boot_delay,
+            due: BTreeMap::new(),
+            etcd_timing,
         }
     }
 
@@ -114,6 +156,11 @@ impl Fleet {
                     group: live.group.clone(),
                     instance_id: id.clone(),
                 });
+                self.due.insert(id.clone(), Instant::now() + self.boot_delay);
+            }
+            // The instance boots and installs before its node runs (the timing profile).
+            if self.due.get(id).is_some_and(|t| Instant::now() < *t) {
+                continue;
             }
             // A node that cannot start now is tried again on the next pass.
             match self.start(id, live.peer, ip).await {
@@ -133,6 +180,7 @@ impl Fleet {
     }
 
     fn stop_gone(&mut self, obs: &Observation) {
+        self.due.retain(|id, _| obs.live.contains_key(id));
         let gone: Vec<String> = self
             .nodes
             .keys()
@@ -143,10 +191,11 @@ impl Fleet {
             let Some(mut n) = self.nodes.remove(&id) else { continue };
             self.events.emit(Event::InstanceTerminated {
                 peer: n.peer.get(),
-                instance_id: id,
+                instance_id: id.clone(),
             });
             signal_group(n.pgid, Signal::SIGTERM);
             let (pgid, child) = (n.pgid, n.child.take());
+            let (events, peer) = (self.events.clone(), n.peer.get());
             tokio::spawn(async move {
                 if let Some(mut c) = child {
                     if tokio::time::timeout(Duration::from_secs(5), c.wait()).await.is_err() {
@@ -156,6 +205,7 @@ impl Fleet {
                 }
                 // Whatever is left of the group (etcd) goes too.
                 signal_group(pgid, Signal::SIGKILL);
+                report_guest_down(pgid, peer, id, events).await;
             });
         }
     }
@@ -232,7 +282,15 @@ impl Fleet {
         .set(env::LIFECYCLE_HOOK, self.cluster.lifecycle_hook_name())
         .set(env::DETACH_GRACE_SECS, "5")
         .set(env::DNS_TIMEOUT_SECS, "120")
-        .set(env::READY_TIMEOUT_SECS, "120");
+        .set(env::READY_TIMEOUT_SECS, "120")
+        .set(
+            env::ETCD_HEARTBEAT_MS,
+            self.etcd_timing.heartbeat().as_millis().to_string(),
+        )
+        .set(
+            env::ETCD_ELECTION_MS,
+            self.etcd_timing.election().as_millis().to_string(),
+        );
         let mut node = NodeProc {
             peer,
             ip,

@@ -29,8 +29,9 @@ use self::dns_mirror::DnsMirror;
 use self::event_log::{rfc3339_now, Event, EventLog};
 use self::eventbridge::EventBridge;
 use self::fleet::Fleet;
-use crate::config::{cluster, LAMBDA_PORT, MOTO_PORT};
+use crate::config::{cluster, LAMBDA_PORT, MOTO_PORT, SUPERVISOR_KEY};
 use crate::error::{Result, SandboxError};
+use crate::profile::Profile;
 use crate::region::{Region, RegionOptions};
 use crate::standins::hypervisor::{create_image, Hypervisor};
 use crate::standins::lambda::{peer_dns_env, LambdaWatch};
@@ -75,6 +76,8 @@ pub struct Options {
     pub sweep_every: Duration,
     /// Size of each volume's sparse image file.
     pub volume_mib: u64,
+    /// The delays the stand-ins add (`sandbox`: none; `aws`: a real region's).
+    pub profile: Profile,
 }
 
 /// The stand-ins the supervisor started, and the region in moto.
@@ -95,13 +98,10 @@ async fn start(opts: &Options, bins: &Bins, dir: &Path, events: &EventLog) -> Re
         endpoint: moto.endpoint(),
         pid: moto.pid(),
     });
-    let region = Region::create(
-        &moto.sdk_config().await,
-        cluster.clone(),
-        Transport::Plain,
-        RegionOptions::default(),
-    )
-    .await?;
+    moto.admin("config", Some(&opts.profile.launcher_config())).await?;
+    // The supervisor plays the cloud: it signs with its own key, which fault injection exempts.
+    let conf = crate::standins::moto::sdk_config_as(&moto.endpoint(), SUPERVISOR_KEY).await;
+    let region = Region::create(&conf, cluster.clone(), Transport::Plain, RegionOptions::default()).await?;
     events.emit(Event::RegionCreated {
         vpc: region.vpc_id.clone(),
         zone_id: region.zone_id.clone(),
@@ -132,6 +132,7 @@ async fn start(opts: &Options, bins: &Bins, dir: &Path, events: &EventLog) -> Re
         region.a_records().await?,
         dir,
         events.clone(),
+        opts.profile.dns_propagation,
     )?;
 
     // peer-dns under cargo lambda watch, and the EventBridge stand-in that feeds it.
@@ -145,7 +146,7 @@ async fn start(opts: &Options, bins: &Bins, dir: &Path, events: &EventLog) -> Re
         invoke: format!("http://127.0.0.1:{LAMBDA_PORT}{}", watch.invoke_path()),
         pid: fn_pid,
     });
-    let bridge = EventBridge::new(LAMBDA_PORT, events.clone(), &cluster, opts.sweep_every);
+    let bridge = EventBridge::new(LAMBDA_PORT, events.clone(), &cluster, opts.sweep_every, &opts.profile);
     Ok(Running {
         moto,
         region,
@@ -183,7 +184,15 @@ pub async fn supervise(opts: Options) -> Result<()> {
         },
     )?;
 
-    let mut fleet = Fleet::new(bins, cluster.clone(), moto.env(), &dir, events.clone());
+    let mut fleet = Fleet::new(
+        bins,
+        cluster.clone(),
+        moto.env(),
+        &dir,
+        events.clone(),
+        opts.profile.boot + opts.profile.install,
+        crate::config::etcd_timing()?,
+    );
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(SandboxError::io("SIGTERM"))?;
     let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())

@@ -1,0 +1,183 @@
+//! What the scenarios do to the region: kill a node's etcd, terminate instances (gracefully or
+//! as a power loss), freeze a zone, move the leadership, and set the moto launcher's faults and
+//! termination knobs. And the one look at the cluster they all need: who is healthy, who leads.
+
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use etcd_client::{Client, ConnectOptions};
+use nix::sys::signal::{kill, killpg, Signal};
+use nix::unistd::Pid;
+use serde_json::Value;
+use steadfast_core::vocab::CLIENT_PORT;
+use steadfast_core::{Cluster, PeerIndex};
+
+use crate::config::{DNS_ADDR, MOTO_PORT};
+use crate::dnsq::query_a;
+use crate::error::{Result, SandboxError};
+use crate::standins::moto::{admin, sdk_config_as};
+use crate::state::{self, NodeRecord};
+
+/// One peer as the cluster sees it right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerHealth {
+    pub ip: Option<Ipv4Addr>,
+    pub member_id: Option<u64>,
+    pub leader: Option<u64>,
+}
+
+impl PeerHealth {
+    pub fn healthy(&self) -> bool {
+        self.member_id.is_some() && self.leader.is_some_and(|l| l != 0)
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.healthy() && self.member_id == self.leader
+    }
+}
+
+async fn status(ip: Ipv4Addr, timeout: Duration) -> Option<(u64, u64)> {
+    let opts = ConnectOptions::new()
+        .with_timeout(timeout)
+        .with_connect_timeout(timeout);
+    let fut = async {
+        let mut c = Client::connect([format!("http://{ip}:{CLIENT_PORT}")], Some(opts))
+            .await
+            .ok()?;
+        let st = c.status().await.ok()?;
+        Some((st.header()?.member_id(), st.leader()))
+    };
+    tokio::time::timeout(timeout * 2, fut).await.ok().flatten()
+}
+
+/// Every peer's health, looked at concurrently through its stable name (at most ~0.6 s).
+pub async fn health(cluster: &Cluster) -> Vec<PeerHealth> {
+    let dns = (DNS_ADDR.parse::<Ipv4Addr>().unwrap_or(Ipv4Addr::LOCALHOST), 53).into();
+    let looks = cluster.peers().map(|p| async move {
+        let ip = query_a(dns, &cluster.peer_host(p), Duration::from_millis(200))
+            .await
+            .ok()
+            .and_then(|v| v.first().copied());
+        let st = match ip {
+            Some(ip) => status(ip, Duration::from_millis(300)).await,
+            None => None,
+        };
+        PeerHealth {
+            ip,
+            member_id: st.map(|s| s.0),
+            leader: st.map(|s| s.1),
+        }
+    });
+    futures::future::join_all(looks).await
+}
+
+/// The peer that leads, if any answers.
+pub async fn leader(cluster: &Cluster) -> Option<PeerIndex> {
+    let h = health(cluster).await;
+    h.iter()
+        .position(PeerHealth::is_leader)
+        .and_then(|i| cluster.peer(i as u32).ok())
+}
+
+/// The running node of `peer`.
+pub fn node(peer: PeerIndex) -> Result<NodeRecord> {
+    state::read_nodes()
+        .into_values()
+        .find(|n| n.peer == peer.get())
+        .ok_or_else(|| SandboxError::Setup(format!("peer-{peer} has no running node")))
+}
+
+/// `kill -9` of the etcd process of `peer`'s node (the node restarts it, as systemd would).
+pub fn kill_etcd(peer: PeerIndex) -> Result<()> {
+    let n = node(peer)?;
+    let pid = processes_in_group(n.pgid)
+        .into_iter()
+        .find(|(_, comm)| comm == "etcd")
+        .map(|(pid, _)| pid)
+        .ok_or_else(|| SandboxError::Setup(format!("peer-{peer}: no etcd process in group {}", n.pgid)))?;
+    kill(Pid::from_raw(pid), Signal::SIGKILL).map_err(|e| SandboxError::Setup(format!("kill {pid}: {e}")))
+}
+
+/// (pid, command name) of every process in process group `pgid`.
+fn processes_in_group(pgid: u32) -> Vec<(i32, String)> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return vec![];
+    };
+    dir.flatten()
+        .filter_map(|e| {
+            let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+            let (head, rest) = stat.rsplit_once(") ")?;
+            let comm = head.split_once(" (")?.1.to_string();
+            // Fields after the command: state, ppid, pgrp, ...
+            let pgrp: u32 = rest.split_whitespace().nth(2)?.parse().ok()?;
+            (pgrp == pgid).then_some((pid, comm))
+        })
+        .collect()
+}
+
+/// SIGSTOP or SIGCONT to `peer`'s whole node (node-bootstrap and etcd).
+pub fn signal_node(peer: PeerIndex, sig: Signal) -> Result<()> {
+    let n = node(peer)?;
+    killpg(Pid::from_raw(n.pgid as i32), sig).map_err(|e| SandboxError::Setup(format!("killpg {}: {e}", n.pgid)))
+}
+
+/// SIGKILL of `peer`'s whole node (node-bootstrap and etcd), as a power loss: nothing gets to
+/// say goodbye. The instance is still "running" for the cloud until [`terminate`].
+pub fn power_off(peer: PeerIndex) -> Result<NodeRecord> {
+    let n = node(peer)?;
+    if n.pgid > 1 {
+        killpg(Pid::from_raw(n.pgid as i32), Signal::SIGKILL)
+            .map_err(|e| SandboxError::Setup(format!("peer-{peer}: killpg {}: {e}", n.pgid)))?;
+    }
+    Ok(n)
+}
+
+/// Terminates `peer`'s instance through its group (the group replaces it); the node shuts down
+/// cleanly unless it was powered off first. The instance id that was terminated.
+pub async fn terminate(peer: PeerIndex) -> Result<String> {
+    let n = node(peer)?;
+    let conf = sdk_config_as(&format!("http://127.0.0.1:{MOTO_PORT}"), crate::config::SUPERVISOR_KEY).await;
+    aws_sdk_autoscaling::Client::new(&conf)
+        .terminate_instance_in_auto_scaling_group()
+        .instance_id(&n.instance_id)
+        .should_decrement_desired_capacity(false)
+        .send()
+        .await
+        .map_err(|e| {
+            SandboxError::Aws(steadfast_core::Error::from_sdk(
+                "autoscaling",
+                "TerminateInstanceInAutoScalingGroup",
+                e,
+            ))
+        })?;
+    Ok(n.instance_id)
+}
+
+/// Moves the leadership from the current leader to `to` (etcd's MoveLeader, sent to the
+/// leader), as a planned stop does first.
+pub async fn move_leader(cluster: &Cluster, to: PeerIndex) -> Result<()> {
+    let h = health(cluster).await;
+    let leader = h
+        .iter()
+        .find(|p| p.is_leader())
+        .ok_or_else(|| SandboxError::Setup("no leader to move".into()))?;
+    let target = h[to.get() as usize]
+        .member_id
+        .ok_or_else(|| SandboxError::Setup(format!("peer-{to} is not healthy")))?;
+    let ip = leader
+        .ip
+        .ok_or_else(|| SandboxError::Setup("the leader has no address".into()))?;
+    let mut c = Client::connect([format!("http://{ip}:{CLIENT_PORT}")], None)
+        .await
+        .map_err(|e| SandboxError::Setup(format!("connect to the leader: {e}")))?;
+    c.move_leader(target)
+        .await
+        .map_err(|e| SandboxError::Setup(format!("move leader to peer-{to}: {e}")))?;
+    Ok(())
+}
+
+/// The moto launcher's admin API (faults, knobs).
+pub async fn moto_admin(what: &str, body: &Value) -> Result<Value> {
+    admin(MOTO_PORT, what, Some(body)).await
+}

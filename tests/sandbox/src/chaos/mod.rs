@@ -1,0 +1,456 @@
+//! `sandbox chaos`: the scenarios that turn the design's promise into numbers. Each runs under
+//! a steady client load ([`traffic`]) on a healthy region, does its damage ([`scenarios`],
+//! through [`faults`]), waits until all nine peers are healthy again as the same members, then
+//! reads every acknowledged write back. The [`report`] splits each replacement into its steps
+//! (from the supervisor's event log), checks the targets, and [`chart`] draws each scenario.
+
+pub mod chart;
+pub mod elections;
+pub mod faults;
+pub mod report;
+pub mod scenarios;
+pub mod traffic;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use steadfast_core::vocab::{EtcdTiming, Step};
+use steadfast_core::Cluster;
+
+use self::faults::health;
+use self::report::{Replacement, Report, ScenarioReport, Target};
+use self::scenarios::{Scenario, Settle};
+use self::traffic::{longest_gap, lost_writes, percentile, Load};
+use crate::error::{Result, SandboxError};
+use crate::profile::Profile;
+
+/// What happened when, for the charts: (ms since the load started, label).
+#[derive(Debug)]
+pub struct Marks {
+    start: Instant,
+    /// The wall clock at `start` (etcd's logs are in wall-clock time).
+    wall: chrono::DateTime<chrono::Utc>,
+    list: Mutex<Vec<(f64, String)>>,
+}
+
+impl Marks {
+    fn new(start: Instant) -> Self {
+        let wall = chrono::Utc::now() - chrono::Duration::from_std(start.elapsed()).unwrap_or_default();
+        Self {
+            start,
+            wall,
+            list: Mutex::default(),
+        }
+    }
+
+    /// The first mark (the first damage), as (ms since the load started, wall clock).
+    fn first(&self) -> Option<(f64, chrono::DateTime<chrono::Utc>)> {
+        let l = self.list.lock().ok()?;
+        let (t, _) = l.first()?;
+        Some((*t, self.wall + chrono::Duration::milliseconds(*t as i64)))
+    }
+
+    pub fn mark(&self, label: &str) {
+        let t = self.start.elapsed().as_secs_f64() * 1000.0;
+        tracing::info!(t_ms = t, label, "chaos");
+        if let Ok(mut l) = self.list.lock() {
+            l.push((t, label.to_string()));
+        }
+    }
+
+    fn all(&self) -> Vec<(f64, String)> {
+        self.list.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+}
+
+/// Per peer, whether it answered as healthy, sampled over time: (ms, healthy by peer).
+pub type HealthTimeline = Vec<(f64, Vec<bool>)>;
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub scenarios: Vec<Scenario>,
+    pub profile: Profile,
+    /// Where report.json, the charts and index.html go.
+    pub out_dir: PathBuf,
+    /// The supervisor's event log.
+    pub events: PathBuf,
+    /// How long a scenario may take to heal before it fails.
+    pub heal_timeout: Duration,
+    /// etcd's timing on the nodes (the election timeout is the unit of the zone + 1 target).
+    pub etcd_timing: EtcdTiming,
+}
+
+/// Runs the scenarios in order on the running region; writes the report files.
+pub async fn run(cluster: &Cluster, opts: &Options) -> Result<Report> {
+    std::fs::create_dir_all(&opts.out_dir).map_err(SandboxError::io(format!("mkdir {}", opts.out_dir.display())))?;
+    let mut report = Report {
+        profile: opts.profile.name.to_string(),
+        heartbeat_interval_ms: opts.etcd_timing.heartbeat().as_secs_f64() * 1000.0,
+        scenarios: Vec::new(),
+    };
+    for s in &opts.scenarios {
+        eprintln!("chaos: {} ({} profile)", s.name(), opts.profile.name);
+        let r = run_one(cluster, *s, opts).await?;
+        eprintln!(
+            "chaos: {}: {} acked, {} lost, {} stale, longest gap {:.0} ms, healthy after {}",
+            r.name,
+            r.writes_acked,
+            r.writes_lost,
+            r.stale_reads,
+            r.max_write_gap_ms,
+            r.time_to_healthy_ms
+                .map(|t| format!("{t:.0} ms"))
+                .unwrap_or_else(|| "NEVER".into())
+        );
+        report.scenarios.push(r);
+        write(&opts.out_dir, &report)?;
+    }
+    Ok(report)
+}
+
+fn write(dir: &Path, report: &Report) -> Result<()> {
+    let json = serde_json::to_string_pretty(report).map_err(|e| SandboxError::Setup(e.to_string()))?;
+    std::fs::write(dir.join("report.json"), json).map_err(SandboxError::io("write report.json"))?;
+    chart::html(dir, report)
+}
+
+/// Waits until every peer is healthy; their member ids.
+async fn healthy_members(cluster: &Cluster, timeout: Duration) -> Result<Vec<Option<u64>>> {
+    let t0 = Instant::now();
+    loop {
+        let h = health(cluster).await;
+        if h.iter().all(|p| p.healthy()) && h.iter().filter(|p| p.is_leader()).count() == 1 {
+            return Ok(h.iter().map(|p| p.member_id).collect());
+        }
+        if t0.elapsed() > timeout {
+            return Err(SandboxError::Setup(format!(
+                "the region is not healthy before the scenario (after {timeout:?}): {h:?}"
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Samples every peer's health until stopped.
+fn sample_health(cluster: Cluster, start: Instant, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<HealthTimeline> {
+    tokio::spawn(async move {
+        let mut out = Vec::new();
+        while !stop.load(Ordering::SeqCst) {
+            let h = health(&cluster).await;
+            out.push((
+                start.elapsed().as_secs_f64() * 1000.0,
+                h.iter().map(|p| p.healthy()).collect(),
+            ));
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        out
+    })
+}
+
+async fn run_one(cluster: &Cluster, s: Scenario, opts: &Options) -> Result<ScenarioReport> {
+    let members = healthy_members(cluster, opts.heal_timeout).await?;
+    let prefix = format!("chaos/{}/{}", s.name(), chrono::Utc::now().timestamp_millis());
+    let load = Load::start(cluster, &prefix);
+    let marks = Marks::new(load.started);
+    let stop = Arc::new(AtomicBool::new(false));
+    let sampler = sample_health(cluster.clone(), load.started, stop.clone());
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    let events_from = std::fs::metadata(&opts.events).map(|m| m.len()).unwrap_or(0);
+    let fault_ms = load.now_ms();
+    let settle = || Settle {
+        cluster: cluster.clone(),
+        members: members.clone(),
+        timeout: opts.heal_timeout,
+    };
+    let injected = scenarios::inject(s, cluster, &marks, settle).await;
+
+    // Healed: every peer healthy, as the member it was before.
+    let t0 = Instant::now();
+    let mut healed_ms = None;
+    while injected.is_ok() && t0.elapsed() < opts.heal_timeout {
+        let h = health(cluster).await;
+        if h.iter().zip(&members).all(|(p, m)| p.healthy() && p.member_id == *m) {
+            healed_ms = Some(load.now_ms() - fault_ms);
+            marks.mark("all healthy, same members");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let end_ms = load.now_ms();
+    let tally = load.stop().await;
+    stop.store(true, Ordering::SeqCst);
+    let timeline = sampler.await.unwrap_or_default();
+
+    let mut notes = Vec::new();
+    if let Err(e) = &injected {
+        notes.push(format!("the scenario could not do its damage: {e}"));
+    }
+    let lost = match lost_writes(cluster, &prefix, &tally.acks).await {
+        Ok(l) => l,
+        Err(e) => {
+            notes.push(format!("the acknowledged writes could not be read back: {e}"));
+            tally.acks.iter().map(|a| a.seq).collect()
+        }
+    };
+    if let Some(first) = lost.first() {
+        let key = traffic::write_key(&prefix, *first);
+        notes.push(format!(
+            "lost acknowledged writes, first: {:?}; {key} per member: {}",
+            &lost[..lost.len().min(5)],
+            traffic::whereabouts(cluster, &key).await.join(", ")
+        ));
+    }
+    notes.extend(tally.stale_examples.iter().cloned());
+    if healed_ms.is_none() {
+        notes.push(format!(
+            "not all peers healthy as the same members within {:?}",
+            opts.heal_timeout
+        ));
+    }
+    let latencies: Vec<f64> = tally.acks.iter().map(|a| a.end_ms - a.start_ms).collect();
+    let first_election_ms = marks.first().and_then(|(_, wall)| {
+        let t = elections::first_leader_after(&crate::state::state_dir().join("nodes"), wall)?;
+        Some((t - wall).num_milliseconds() as f64)
+    });
+    let replacements = replacements(cluster, &opts.events, events_from);
+    let mut r = ScenarioReport {
+        name: s.name().into(),
+        writes_attempted: tally.attempts,
+        writes_acked: tally.acks.len() as u64,
+        writes_failed: tally.failed,
+        writes_lost: lost.len() as u64,
+        stale_reads: tally.stale_reads,
+        reads: tally.reads,
+        max_write_gap_ms: longest_gap(&tally.acks, fault_ms, end_ms),
+        write_p50_ms: percentile(&latencies, 50.0),
+        write_p99_ms: percentile(&latencies, 99.0),
+        time_to_healthy_ms: healed_ms,
+        first_election_ms,
+        election_timeout_ms: opts.etcd_timing.election().as_secs_f64() * 1000.0,
+        replacements,
+        targets: Vec::new(),
+        notes,
+        chart: None,
+    };
+    if s.loses_quorum() && r.writes_failed == 0 {
+        r.notes.push("writes never stopped although a majority was lost".into());
+    }
+    if s == Scenario::KillMajority {
+        r.notes.push(format!(
+            "the documented limit: writes stopped ({} failed attempts, first error: {})",
+            r.writes_failed,
+            tally.failure_examples.first().cloned().unwrap_or_default()
+        ));
+    }
+    r.targets = targets(s, &r, &opts.profile);
+    if let (Some(e), Some(t)) = (
+        r.first_election_ms,
+        r.targets.iter().find(|t| !t.met && s == Scenario::KillZonePlusOne),
+    ) {
+        let why = format!(
+            "MISSED ({:.0} > {:.0} ms): etcd elected the new leader {e:.0} ms after the zone lost power \
+             (each of the 5 survivors waits a random 1-2x the election timeout after the last heartbeat, \
+             and all 5 must vote); the rest, {:.0} ms, is clients waiting out their {} ms timeout on \
+             writes the survivors had forwarded to the dead leader",
+            t.value,
+            t.limit,
+            (t.value - e).max(0.0),
+            traffic::CLIENT_TIMEOUT.as_millis()
+        );
+        r.notes.push(why);
+    }
+    if !r.passed() {
+        match keep_evidence(&opts.out_dir.join("evidence").join(s.name())) {
+            Ok(dir) => r.notes.push(format!(
+                "the event log and every node's log are kept in {}",
+                dir.display()
+            )),
+            Err(e) => r.notes.push(format!("the logs could not be kept: {e}")),
+        }
+    }
+    let file = format!("{}.svg", s.name());
+    match chart::svg(&opts.out_dir.join(&file), &r, &tally.acks, &marks.all(), &timeline) {
+        Ok(()) => r.chart = Some(file),
+        Err(e) => r.notes.push(format!("no chart: {e}")),
+    }
+    Ok(r)
+}
+
+/// Copies the region's event log and every node's log (etcd's included) to `dir`, so a failed
+/// scenario can be read after the region is gone.
+fn keep_evidence(dir: &Path) -> Result<PathBuf> {
+    let state = crate::state::state_dir();
+    let copy = |from: &Path, to: &Path| -> Result<()> {
+        if let Some(parent) = to.parent() {
+            std::fs::create_dir_all(parent).map_err(SandboxError::io(format!("mkdir {}", parent.display())))?;
+        }
+        std::fs::copy(from, to)
+            .map(|_| ())
+            .map_err(SandboxError::io(format!("copy {}", from.display())))
+    };
+    copy(&state.join("events.jsonl"), &dir.join("events.jsonl"))?;
+    let nodes = state.join("nodes");
+    if let Ok(entries) = std::fs::read_dir(&nodes) {
+        for e in entries.flatten() {
+            let log = e.path().join("node.log");
+            if log.exists() {
+                copy(&log, &dir.join("nodes").join(e.file_name()).join("node.log"))?;
+            }
+        }
+    }
+    Ok(dir.to_path_buf())
+}
+
+/// The targets a scenario is judged on.
+fn targets(s: Scenario, r: &ScenarioReport, profile: &Profile) -> Vec<Target> {
+    let mut t = Vec::new();
+    let mut add = |what: &str, value: f64, limit: f64| {
+        t.push(Target {
+            what: what.into(),
+            limit,
+            value,
+            met: value <= limit,
+        })
+    };
+    match s {
+        Scenario::KillZonePlusOne => add(
+            "longest write gap <= 1.2 x election timeout (ms)",
+            r.max_write_gap_ms,
+            1.2 * r.election_timeout_ms,
+        ),
+        Scenario::RollingReplace => add("longest write gap < 500 ms", r.max_write_gap_ms, 499.999),
+        Scenario::KillOne if profile.name == "sandbox" => {
+            let share = r
+                .replacements
+                .first()
+                .and_then(|p| p.bootstrap_ms)
+                .unwrap_or(f64::INFINITY);
+            add("bootstrap's own share of the replacement (ms)", share, 1000.0);
+        }
+        Scenario::KillAll if profile.name == "sandbox" => add(
+            "all nine healthy, same members (ms)",
+            r.time_to_healthy_ms.unwrap_or(f64::INFINITY),
+            5000.0,
+        ),
+        _ => {}
+    }
+    t
+}
+
+/// Every replacement the event log shows since byte `from`.
+fn replacements(cluster: &Cluster, events: &Path, from: u64) -> Vec<Replacement> {
+    let Ok(text) = std::fs::read(events) else { return vec![] };
+    let evs: Vec<Value> = String::from_utf8_lossy(text.get(from as usize..).unwrap_or_default())
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    plan_replacements(cluster, &evs)
+}
+
+/// The replacements in `evs` (event-log lines), each split into its milestones.
+pub fn plan_replacements(cluster: &Cluster, evs: &[Value]) -> Vec<Replacement> {
+    let t = |e: &Value| e["t_ms"].as_f64();
+    let kind = |e: &Value| e["kind"].as_str().unwrap_or_default().to_string();
+    let mut out = Vec::new();
+    for launched in evs.iter().filter(|e| kind(e) == "instance_launched") {
+        let (Some(t0), Some(peer), Some(id)) =
+            (t(launched), launched["peer"].as_u64(), launched["instance_id"].as_str())
+        else {
+            continue;
+        };
+        let ip = launched["ip"].as_str().unwrap_or_default();
+        let after = |pred: &dyn Fn(&Value) -> bool| -> Option<&Value> {
+            evs.iter().find(|e| t(e).is_some_and(|x| x >= t0) && pred(e))
+        };
+        let at = |k: &str| -> Option<f64> {
+            after(&|e: &Value| kind(e) == k && e["instance_id"] == id)
+                .and_then(t)
+                .map(|x| x - t0)
+        };
+        let name = cluster
+            .peer(peer as u32)
+            .map(|p| cluster.peer_record_name(p))
+            .unwrap_or_default();
+        let dns_ms = after(&|e: &Value| {
+            kind(e) == "record_changed"
+                && e["name"] == name.as_str()
+                && e["values"].as_array().is_some_and(|v| v.iter().any(|x| x == ip))
+        })
+        .and_then(t)
+        .map(|x| x - t0);
+        let launch_ms = evs
+            .iter()
+            .filter(|e| kind(e) == "instance_terminated" && e["peer"].as_u64() == Some(peer))
+            .filter_map(t)
+            .rfind(|x| *x <= t0)
+            .map(|x| t0 - x);
+        let own = |s: Step| -> Option<f64> {
+            after(&|e: &Value| kind(e) == format!("node.{s}") && e["instance_id"] == id)
+                .and_then(|e| e["elapsed_ms"].as_f64())
+        };
+        let steps = [
+            Step::Attach,
+            Step::Device,
+            Step::Filesystem,
+            Step::Mount,
+            Step::Dns,
+            Step::EnvFile,
+            Step::Ready,
+        ];
+        let bootstrap_ms = steps.iter().map(|s| own(*s)).sum::<Option<f64>>();
+        out.push(Replacement {
+            peer: peer as u32,
+            instance_id: id.to_string(),
+            launch_ms,
+            dns_ms,
+            attach_ms: at("volume_attached"),
+            mount_ms: at(&format!("node.{}", Step::Mount)),
+            dns_wait_ms: at(&format!("node.{}", Step::Dns)),
+            catch_up_ms: at(&format!("node.{}", Step::Ready)),
+            hook_ms: at(&format!("node.{}", Step::Lifecycle)),
+            bootstrap_ms,
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_replacement_is_split_from_the_event_log() {
+        let c = crate::config::cluster().unwrap();
+        let name = c.peer_record_name(c.peer(4).unwrap());
+        let evs = vec![
+            json!({"t_ms": 1000, "kind": "instance_terminated", "peer": 4, "instance_id": "i-old"}),
+            json!({"t_ms": 1020, "kind": "instance_launched", "peer": 4, "instance_id": "i-new", "ip": "127.0.2.9"}),
+            json!({"t_ms": 1100, "kind": "record_changed", "name": name, "values": ["127.0.2.9"]}),
+            json!({"t_ms": 1150, "kind": "volume_attached", "volume_id": "v", "instance_id": "i-new"}),
+            json!({"t_ms": 1200, "kind": "node.attach", "instance_id": "i-new", "elapsed_ms": 100}),
+            json!({"t_ms": 1201, "kind": "node.device", "instance_id": "i-new", "elapsed_ms": 1}),
+            json!({"t_ms": 1230, "kind": "node.filesystem", "instance_id": "i-new", "elapsed_ms": 29}),
+            json!({"t_ms": 1233, "kind": "node.mount", "instance_id": "i-new", "elapsed_ms": 3}),
+            json!({"t_ms": 1240, "kind": "node.dns", "instance_id": "i-new", "elapsed_ms": 7}),
+            json!({"t_ms": 1241, "kind": "node.env-file", "instance_id": "i-new", "elapsed_ms": 1}),
+            json!({"t_ms": 1400, "kind": "node.ready", "instance_id": "i-new", "elapsed_ms": 150}),
+            json!({"t_ms": 1420, "kind": "node.lifecycle", "instance_id": "i-new"}),
+        ];
+        let r = plan_replacements(&c, &evs);
+        assert_eq!(r.len(), 1);
+        let r = &r[0];
+        assert_eq!((r.peer, r.launch_ms, r.dns_ms), (4, Some(20.0), Some(80.0)));
+        assert_eq!(
+            (r.attach_ms, r.mount_ms, r.dns_wait_ms),
+            (Some(130.0), Some(213.0), Some(220.0))
+        );
+        assert_eq!((r.catch_up_ms, r.hook_ms), (Some(380.0), Some(400.0)));
+        assert_eq!(r.bootstrap_ms, Some(291.0));
+    }
+}

@@ -1,0 +1,167 @@
+//! The report: per scenario the writes, stale reads, gaps, latencies, the time until all nine
+//! are healthy as the same members, and each replacement split into its steps; printed as a
+//! table, saved as `target/chaos/report.json`, and checked against the targets.
+
+use serde::Serialize;
+
+/// One replacement, as milestones after its instance launched (ms), and the cloud's share
+/// before it (`launch_ms`: termination until the new instance).
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Replacement {
+    pub peer: u32,
+    pub instance_id: String,
+    pub launch_ms: Option<f64>,
+    pub dns_ms: Option<f64>,
+    pub attach_ms: Option<f64>,
+    pub mount_ms: Option<f64>,
+    pub dns_wait_ms: Option<f64>,
+    pub catch_up_ms: Option<f64>,
+    pub hook_ms: Option<f64>,
+    /// node-bootstrap's own time (its steps' elapsed_ms: attach, device, filesystem, mount,
+    /// DNS wait, env file, and ready's catch-up).
+    pub bootstrap_ms: Option<f64>,
+}
+
+/// A target and whether it was met.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Target {
+    pub what: String,
+    pub limit: f64,
+    pub value: f64,
+    pub met: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ScenarioReport {
+    pub name: String,
+    pub writes_attempted: u64,
+    pub writes_acked: u64,
+    pub writes_failed: u64,
+    pub writes_lost: u64,
+    pub stale_reads: u64,
+    pub reads: u64,
+    pub max_write_gap_ms: f64,
+    pub write_p50_ms: f64,
+    pub write_p99_ms: f64,
+    pub time_to_healthy_ms: Option<f64>,
+    /// From the first fault until a member next became leader (etcd's own log); null when no
+    /// election followed.
+    pub first_election_ms: Option<f64>,
+    pub election_timeout_ms: f64,
+    pub replacements: Vec<Replacement>,
+    pub targets: Vec<Target>,
+    /// Why a scenario failed its assertions, and anything else worth reading.
+    pub notes: Vec<String>,
+    #[serde(skip)]
+    pub chart: Option<String>,
+}
+
+impl ScenarioReport {
+    /// Lost writes and stale reads fail a scenario, whatever its targets.
+    pub fn passed(&self) -> bool {
+        self.writes_lost == 0 && self.stale_reads == 0 && self.time_to_healthy_ms.is_some()
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub profile: String,
+    /// etcd's heartbeat interval on the nodes (each scenario carries the election timeout).
+    pub heartbeat_interval_ms: f64,
+    pub scenarios: Vec<ScenarioReport>,
+}
+
+fn opt(v: Option<f64>) -> String {
+    v.map(|v| format!("{v:.0}")).unwrap_or_else(|| "-".into())
+}
+
+/// The table the command prints (and the HTML page shows).
+pub fn table(r: &Report) -> String {
+    let mut out = format!(
+        "profile {}, etcd heartbeat {:.0} ms\n{:<20} {:>8} {:>7} {:>7} {:>5} {:>6} {:>9} {:>9} {:>8} {:>8} {:>10}  {}\n",
+        r.profile,
+        r.heartbeat_interval_ms,
+        "scenario",
+        "attempts",
+        "acked",
+        "failed",
+        "lost",
+        "stale",
+        "gap ms",
+        "elect ms",
+        "p50 ms",
+        "p99 ms",
+        "healthy ms",
+        "result"
+    );
+    for s in &r.scenarios {
+        let missed: Vec<&Target> = s.targets.iter().filter(|t| !t.met).collect();
+        let result = if !s.passed() {
+            "FAILED".to_string()
+        } else if missed.is_empty() {
+            "ok".to_string()
+        } else {
+            format!("ok, {} target(s) MISSED", missed.len())
+        };
+        out.push_str(&format!(
+            "{:<20} {:>8} {:>7} {:>7} {:>5} {:>6} {:>9.0} {:>9} {:>8.1} {:>8.1} {:>10}  {}\n",
+            s.name,
+            s.writes_attempted,
+            s.writes_acked,
+            s.writes_failed,
+            s.writes_lost,
+            s.stale_reads,
+            s.max_write_gap_ms,
+            opt(s.first_election_ms),
+            s.write_p50_ms,
+            s.write_p99_ms,
+            opt(s.time_to_healthy_ms),
+            result
+        ));
+    }
+    out.push_str("\nreplacements (ms after the new instance launched; launch = termination until then)\n");
+    out.push_str(&format!(
+        "{:<20} {:<7} {:>7} {:>6} {:>7} {:>6} {:>9} {:>9} {:>6} {:>10}\n",
+        "scenario", "peer", "launch", "dns", "attach", "mount", "dns wait", "caught up", "hook", "bootstrap"
+    ));
+    for s in &r.scenarios {
+        for p in &s.replacements {
+            out.push_str(&format!(
+                "{:<20} {:<7} {:>7} {:>6} {:>7} {:>6} {:>9} {:>9} {:>6} {:>10}\n",
+                s.name,
+                format!("peer-{}", p.peer),
+                opt(p.launch_ms),
+                opt(p.dns_ms),
+                opt(p.attach_ms),
+                opt(p.mount_ms),
+                opt(p.dns_wait_ms),
+                opt(p.catch_up_ms),
+                opt(p.hook_ms),
+                opt(p.bootstrap_ms)
+            ));
+        }
+    }
+    let mut targets = String::new();
+    for s in &r.scenarios {
+        for t in &s.targets {
+            targets.push_str(&format!(
+                "{:<20} {:<55} {:>9.0} {:>9.0}  {}\n",
+                s.name,
+                t.what,
+                t.value,
+                t.limit,
+                if t.met { "met" } else { "MISSED" }
+            ));
+        }
+        for n in &s.notes {
+            targets.push_str(&format!("{:<20} note: {n}\n", s.name));
+        }
+    }
+    if !targets.is_empty() {
+        out.push_str(&format!(
+            "\ntargets\n{:<20} {:<55} {:>9} {:>9}\n{targets}",
+            "scenario", "target", "value", "limit"
+        ));
+    }
+    out
+}

@@ -1,0 +1,515 @@
+//! The client load every scenario runs under: unique-key writes and linearizable reads through
+//! the peers' stable names, as real clients do (each attempt resolves `peer-N` through the
+//! region's DNS), with a 0.5 s client timeout that fails over to the next peer. Several writers
+//! run at once, as a cluster's clients do: the longest write gap is then the time no client
+//! could write, not one client's retry schedule (a single sequential client that has just sent
+//! a write into a dead leader sees nothing for a whole client timeout, whenever the new leader
+//! was elected). Every
+//! acknowledged write is recorded with its timestamps; a few single-key registers are written
+//! with increasing values, and a read must never return a value older than one acknowledged
+//! before the read began.
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use etcd_client::{Client, ConnectOptions, GetOptions};
+use steadfast_core::vocab::CLIENT_PORT;
+use steadfast_core::Cluster;
+
+use crate::config::DNS_ADDR;
+use crate::dnsq::query_a;
+
+/// The client timeout: a request that takes longer fails over to another peer.
+pub const CLIENT_TIMEOUT: Duration = Duration::from_millis(500);
+/// How many single-key registers the stale-read check uses.
+const REGISTERS: u64 = 3;
+/// Concurrent writers, each starting at another peer.
+pub const WRITERS: u32 = 4;
+/// Pause between one writer's attempts (a steady ~100 writes/s in all when the cluster answers
+/// at once).
+const WRITE_EVERY: Duration = Duration::from_millis(40);
+/// Pause before a failed write is tried at the next peer.
+const RETRY_EVERY: Duration = Duration::from_millis(10);
+const READ_EVERY: Duration = Duration::from_millis(20);
+
+/// One acknowledged write: its key's sequence number and when the successful attempt began and
+/// ended (since the load started).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Ack {
+    pub seq: u64,
+    pub start_ms: f64,
+    pub end_ms: f64,
+}
+
+/// What the load saw.
+#[derive(Debug, Clone, Default)]
+pub struct Tally {
+    pub attempts: u64,
+    pub failed: u64,
+    pub acks: Vec<Ack>,
+    pub reads: u64,
+    pub stale_reads: u64,
+    /// The first few stale reads, explained.
+    pub stale_examples: Vec<String>,
+    /// The first few failures, explained (the error kinds clients saw).
+    pub failure_examples: Vec<String>,
+}
+
+/// A register write that was acknowledged: register, value, when.
+#[derive(Debug, Clone, Copy)]
+struct RegisterAck {
+    register: u64,
+    value: u64,
+    end: Instant,
+}
+
+/// A client per resolved address, made on first use.
+#[derive(Default)]
+struct Clients {
+    by_ip: BTreeMap<Ipv4Addr, Client>,
+}
+
+impl std::fmt::Debug for Clients {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.by_ip.keys()).finish()
+    }
+}
+
+impl Clients {
+    async fn get(&mut self, ip: Ipv4Addr) -> Result<Client, String> {
+        if let Some(c) = self.by_ip.get(&ip) {
+            return Ok(c.clone());
+        }
+        let opts = ConnectOptions::new()
+            .with_timeout(CLIENT_TIMEOUT)
+            .with_connect_timeout(CLIENT_TIMEOUT);
+        let c = tokio::time::timeout(
+            CLIENT_TIMEOUT,
+            Client::connect([format!("http://{ip}:{CLIENT_PORT}")], Some(opts)),
+        )
+        .await
+        .map_err(|_| format!("{ip}: no connection within {CLIENT_TIMEOUT:?}"))?
+        .map_err(|e| format!("{ip}: {e}"))?;
+        self.by_ip.insert(ip, c.clone());
+        Ok(c)
+    }
+
+    fn forget(&mut self, ip: Ipv4Addr) {
+        self.by_ip.remove(&ip);
+    }
+}
+
+fn dns() -> SocketAddr {
+    (DNS_ADDR.parse::<Ipv4Addr>().unwrap_or(Ipv4Addr::LOCALHOST), 53).into()
+}
+
+/// The address peer `n`'s stable name resolves to now.
+async fn resolve(cluster: &Cluster, n: u32) -> Result<Ipv4Addr, String> {
+    let p = cluster.peer(n).map_err(|e| e.to_string())?;
+    let ips = query_a(dns(), &cluster.peer_host(p), Duration::from_millis(200)).await?;
+    ips.first().copied().ok_or_else(|| "no address".into())
+}
+
+/// The running load; [`Load::stop`] ends it and returns what it saw.
+#[derive(Debug)]
+pub struct Load {
+    stop: Arc<AtomicBool>,
+    tally: Arc<Mutex<Tally>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    pub started: Instant,
+    pub prefix: String,
+}
+
+impl Load {
+    /// Starts writers and a reader on keys under `prefix`.
+    pub fn start(cluster: &Cluster, prefix: &str) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let tally = Arc::new(Mutex::new(Tally::default()));
+        let registers: Arc<Mutex<Vec<RegisterAck>>> = Arc::default();
+        let started = Instant::now();
+        let next_seq = Arc::new(AtomicU64::new(0));
+        let mut tasks: Vec<_> = (0..WRITERS)
+            .map(|w| {
+                tokio::spawn(write_loop(
+                    Writer {
+                        cluster: cluster.clone(),
+                        index: w,
+                        prefix: prefix.to_string(),
+                        next_seq: next_seq.clone(),
+                        started,
+                    },
+                    stop.clone(),
+                    tally.clone(),
+                    registers.clone(),
+                ))
+            })
+            .collect();
+        let reader = tokio::spawn(read_loop(
+            cluster.clone(),
+            prefix.to_string(),
+            stop.clone(),
+            tally.clone(),
+            registers,
+        ));
+        tasks.push(reader);
+        Self {
+            stop,
+            tally,
+            tasks,
+            started,
+            prefix: prefix.to_string(),
+        }
+    }
+
+    /// Milliseconds since the load started.
+    pub fn now_ms(&self) -> f64 {
+        self.started.elapsed().as_secs_f64() * 1000.0
+    }
+
+    /// A snapshot of what was seen so far.
+    pub fn tally(&self) -> Tally {
+        self.tally.lock().map(|t| t.clone()).unwrap_or_default()
+    }
+
+    pub async fn stop(self) -> Tally {
+        self.stop.store(true, Ordering::SeqCst);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        self.tally.lock().map(|t| t.clone()).unwrap_or_default()
+    }
+}
+
+fn ms(since: Instant, t: Instant) -> f64 {
+    t.saturating_duration_since(since).as_secs_f64() * 1000.0
+}
+
+/// One writer: which, and what it shares with the others.
+#[derive(Debug)]
+struct Writer {
+    cluster: Cluster,
+    index: u32,
+    prefix: String,
+    /// The next unique key's sequence number, shared by all writers.
+    next_seq: Arc<AtomicU64>,
+    started: Instant,
+}
+
+async fn write_loop(
+    w: Writer,
+    stop: Arc<AtomicBool>,
+    tally: Arc<Mutex<Tally>>,
+    registers: Arc<Mutex<Vec<RegisterAck>>>,
+) {
+    let Writer {
+        cluster,
+        index,
+        prefix,
+        next_seq,
+        started,
+    } = w;
+    let mut clients = Clients::default();
+    let mut peer = (index * 2) % cluster.peer_count();
+    let mut own = 0u64;
+    let mut reg_value = 0u64;
+    while !stop.load(Ordering::SeqCst) {
+        // Writer 0's every 10th write is a register write (increasing values; one writer, so a
+        // later value is never overtaken by an earlier one); the rest are unique keys.
+        let register = (index == 0 && own % 10 == 0).then_some((own / 10) % REGISTERS);
+        own += 1;
+        let seq = if register.is_some() {
+            0
+        } else {
+            next_seq.fetch_add(1, Ordering::SeqCst)
+        };
+        let (key, value) = match register {
+            Some(r) => {
+                reg_value += 1;
+                (format!("{prefix}/reg/{r}"), reg_value.to_string())
+            }
+            None => (write_key(&prefix, seq), seq.to_string()),
+        };
+        // The same key, failing over from peer to peer, until it is acknowledged.
+        loop {
+            if stop.load(Ordering::SeqCst) {
+                return;
+            }
+            let t0 = Instant::now();
+            let outcome = attempt_put(&cluster, &mut clients, peer, &key, &value).await;
+            let t1 = Instant::now();
+            let acked = record(
+                &tally,
+                &registers,
+                outcome,
+                register,
+                reg_value,
+                seq,
+                peer,
+                (ms(started, t0), ms(started, t1), t1),
+            );
+            if acked {
+                break;
+            }
+            peer = (peer + 1) % cluster.peer_count();
+            tokio::time::sleep(RETRY_EVERY).await;
+        }
+        tokio::time::sleep(WRITE_EVERY).await;
+    }
+}
+
+/// Records one attempt; whether it was acknowledged.
+#[allow(clippy::too_many_arguments)]
+fn record(
+    tally: &Mutex<Tally>,
+    registers: &Mutex<Vec<RegisterAck>>,
+    outcome: Result<(), String>,
+    register: Option<u64>,
+    reg_value: u64,
+    seq: u64,
+    peer: u32,
+    (start_ms, end_ms, end): (f64, f64, Instant),
+) -> bool {
+    let Ok(mut t) = tally.lock() else { return false };
+    t.attempts += 1;
+    match outcome {
+        Ok(()) => {
+            match register {
+                Some(r) => {
+                    if let Ok(mut regs) = registers.lock() {
+                        regs.push(RegisterAck {
+                            register: r,
+                            value: reg_value,
+                            end,
+                        });
+                    }
+                }
+                None => t.acks.push(Ack { seq, start_ms, end_ms }),
+            }
+            true
+        }
+        Err(e) => {
+            t.failed += 1;
+            if t.failure_examples.len() < 5 {
+                t.failure_examples.push(format!("peer-{peer}: {e}"));
+            }
+            false
+        }
+    }
+}
+
+async fn attempt_put(
+    cluster: &Cluster,
+    clients: &mut Clients,
+    peer: u32,
+    key: &str,
+    value: &str,
+) -> Result<(), String> {
+    let ip = resolve(cluster, peer).await?;
+    let mut c = clients.get(ip).await?;
+    match tokio::time::timeout(CLIENT_TIMEOUT, c.put(key, value, None)).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => {
+            clients.forget(ip);
+            Err(e.to_string())
+        }
+        Err(_) => {
+            clients.forget(ip);
+            Err(format!("no answer within {CLIENT_TIMEOUT:?}"))
+        }
+    }
+}
+
+async fn read_loop(
+    cluster: Cluster,
+    prefix: String,
+    stop: Arc<AtomicBool>,
+    tally: Arc<Mutex<Tally>>,
+    registers: Arc<Mutex<Vec<RegisterAck>>>,
+) {
+    let mut clients = Clients::default();
+    let mut n = 0u64;
+    while !stop.load(Ordering::SeqCst) {
+        n += 1;
+        let register = n % REGISTERS;
+        // Reads go round the peers, so most are served by a member other than the writer's.
+        let peer = ((n / REGISTERS) % u64::from(cluster.peer_count())) as u32;
+        let began = Instant::now();
+        // The newest value acknowledged before this read began.
+        let floor = registers
+            .lock()
+            .map(|r| {
+                r.iter()
+                    .filter(|a| a.register == register && a.end < began)
+                    .map(|a| a.value)
+                    .max()
+                    .unwrap_or(0)
+            })
+            .unwrap_or(0);
+        if let Ok(got) = read_register(&cluster, &mut clients, peer, &format!("{prefix}/reg/{register}")).await {
+            if let Ok(mut t) = tally.lock() {
+                t.reads += 1;
+                if got < floor {
+                    t.stale_reads += 1;
+                    if t.stale_examples.len() < 5 {
+                        t.stale_examples.push(format!(
+                            "peer-{peer} returned {got} for register {register} after {floor} was acknowledged"
+                        ));
+                    }
+                }
+            }
+        }
+        tokio::time::sleep(READ_EVERY).await;
+    }
+}
+
+/// A linearizable read of a register (0 when it does not exist yet).
+async fn read_register(cluster: &Cluster, clients: &mut Clients, peer: u32, key: &str) -> Result<u64, String> {
+    let ip = resolve(cluster, peer).await?;
+    let mut c = clients.get(ip).await?;
+    match tokio::time::timeout(CLIENT_TIMEOUT, c.get(key, None)).await {
+        Ok(Ok(r)) => Ok(r
+            .kvs()
+            .first()
+            .and_then(|kv| kv.value_str().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)),
+        Ok(Err(e)) => {
+            clients.forget(ip);
+            Err(e.to_string())
+        }
+        Err(_) => {
+            clients.forget(ip);
+            Err("timeout".into())
+        }
+    }
+}
+
+/// Every acknowledged write, read back (linearizable) through any member that answers: the
+/// acknowledged sequence numbers whose key is missing or holds another value.
+pub async fn lost_writes(cluster: &Cluster, prefix: &str, acks: &[Ack]) -> Result<Vec<u64>, String> {
+    let mut clients = Clients::default();
+    let mut last = String::new();
+    for attempt in 0..(cluster.peer_count() * 3) {
+        let peer = attempt % cluster.peer_count();
+        let ip = match resolve(cluster, peer).await {
+            Ok(ip) => ip,
+            Err(e) => {
+                last = e;
+                continue;
+            }
+        };
+        let mut c = match clients.get(ip).await {
+            Ok(c) => c,
+            Err(e) => {
+                last = e;
+                continue;
+            }
+        };
+        let opts = GetOptions::new().with_prefix();
+        match tokio::time::timeout(Duration::from_secs(10), c.get(format!("{prefix}/w/"), Some(opts))).await {
+            Ok(Ok(r)) => {
+                let have: BTreeMap<String, String> = r
+                    .kvs()
+                    .iter()
+                    .filter_map(|kv| Some((kv.key_str().ok()?.to_string(), kv.value_str().ok()?.to_string())))
+                    .collect();
+                return Ok(acks
+                    .iter()
+                    .filter(|a| have.get(&write_key(prefix, a.seq)) != Some(&a.seq.to_string()))
+                    .map(|a| a.seq)
+                    .collect());
+            }
+            Ok(Err(e)) => last = e.to_string(),
+            Err(_) => last = "timeout".into(),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Err(format!("no member could be read: {last}"))
+}
+
+/// Where a lost key still is: each peer's own copy (a serializable read, answered from that
+/// member's state alone), as `peer-N: present|missing|<error>`. Tells a member that lost applied
+/// writes from a write the cluster never had.
+pub async fn whereabouts(cluster: &Cluster, key: &str) -> Vec<String> {
+    let mut clients = Clients::default();
+    let mut out = Vec::new();
+    for peer in 0..cluster.peer_count() {
+        let state = match resolve(cluster, peer).await {
+            Err(e) => e,
+            Ok(ip) => match clients.get(ip).await {
+                Err(e) => e,
+                Ok(mut c) => {
+                    let opts = GetOptions::new().with_serializable();
+                    match tokio::time::timeout(Duration::from_secs(2), c.get(key, Some(opts))).await {
+                        Ok(Ok(r)) if r.kvs().is_empty() => "missing".into(),
+                        Ok(Ok(_)) => "present".into(),
+                        Ok(Err(e)) => e.to_string(),
+                        Err(_) => "timeout".into(),
+                    }
+                }
+            },
+        };
+        out.push(format!("peer-{peer}: {state}"));
+    }
+    out
+}
+
+/// The key an acknowledged unique write `seq` went to.
+pub fn write_key(prefix: &str, seq: u64) -> String {
+    format!("{prefix}/w/{seq:08}")
+}
+
+/// The longest interval without an acknowledged write, between `from_ms` and `to_ms`.
+pub fn longest_gap(acks: &[Ack], from_ms: f64, to_ms: f64) -> f64 {
+    let mut ends: Vec<f64> = acks
+        .iter()
+        .map(|a| a.end_ms)
+        .filter(|t| *t >= from_ms && *t <= to_ms)
+        .collect();
+    ends.sort_by(f64::total_cmp);
+    let mut prev = from_ms;
+    let mut gap: f64 = 0.0;
+    for e in ends {
+        gap = gap.max(e - prev);
+        prev = e;
+    }
+    gap.max(to_ms - prev)
+}
+
+/// The `p`th percentile (0..=100) of `v`.
+pub fn percentile(v: &[f64], p: f64) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    let rank = ((p / 100.0) * (s.len() as f64 - 1.0)).round() as usize;
+    s[rank.min(s.len() - 1)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ack(seq: u64, end: f64) -> Ack {
+        Ack {
+            seq,
+            start_ms: end - 1.0,
+            end_ms: end,
+        }
+    }
+
+    #[test]
+    fn gaps_and_percentiles() {
+        let acks = [ack(0, 10.0), ack(1, 20.0), ack(2, 1020.0), ack(3, 1030.0)];
+        assert_eq!(longest_gap(&acks, 0.0, 1040.0), 1000.0);
+        // The window's edges count: nothing acknowledged after 1030 until 3000.
+        assert_eq!(longest_gap(&acks, 0.0, 3000.0), 1970.0);
+        assert_eq!(longest_gap(&[], 5.0, 105.0), 100.0);
+        assert_eq!(percentile(&[3.0, 1.0, 2.0], 50.0), 2.0);
+        assert_eq!(percentile(&[], 99.0), 0.0);
+    }
+}
