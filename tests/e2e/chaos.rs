@@ -14,6 +14,7 @@ fn zone_plus_one_and_all_nine_killed_lose_nothing() {
     if skip_unless_block_devices("zone_plus_one_and_all_nine_killed_lose_nothing") {
         return;
     }
+    let _one = crate::one_region_at_a_time();
     let out_dir = tempfile::tempdir().unwrap();
     let sb = built_bin("sandbox").expect("the sandbox binary (cargo test --workspace builds it)");
     let out = Command::new(&sb)

@@ -9,3 +9,11 @@
 mod chaos;
 mod sandbox;
 mod terraform;
+
+/// One region at a time: the sandbox test counts the machine's etcd and dnsmasq processes to
+/// prove its teardown, and the chaos subset's timings should not share two cores with another
+/// region. Each region test holds this for its whole run.
+pub(crate) fn one_region_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static REGION: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    REGION.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}

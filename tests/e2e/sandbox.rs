@@ -51,6 +51,7 @@ fn region_comes_up_serves_survives_a_replacement_and_tears_down_clean() {
     if skip_unless_block_devices("region_comes_up_serves_survives_a_replacement_and_tears_down_clean") {
         return;
     }
+    let _one = crate::one_region_at_a_time();
     for tool in ["ip", "dnsmasq"] {
         if which(tool).is_none() {
             let msg = format!("SKIPPED sandbox test: needs the {tool} command");
