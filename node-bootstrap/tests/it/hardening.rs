@@ -81,14 +81,18 @@ fn ec2_tags(c: &Cluster, p: PeerIndex) -> Vec<aws_sdk_ec2::types::Tag> {
 
 /// An instance of `peer` outside its group (an old instance that held the volume).
 async fn old_instance(stage: &Stage, peer: PeerIndex) -> String {
-    let ec2 = &stage.region.clients.ec2;
-    let image = ec2.describe_images().send().await.unwrap().images()[0]
-        .image_id()
-        .unwrap()
-        .to_string();
-    let run = ec2
+    // From the peers' launch template: listing moto's images takes seconds, and the new
+    // instance's 3 s hold must not run out while the test sets the scene.
+    let run = stage
+        .region
+        .clients
+        .ec2
         .run_instances()
-        .image_id(image)
+        .launch_template(
+            aws_sdk_ec2::types::LaunchTemplateSpecification::builder()
+                .launch_template_name(&stage.region.launch_template)
+                .build(),
+        )
         .min_count(1)
         .max_count(1)
         .subnet_id(&stage.region.subnets[stage.region.cluster.zone_of(peer) as usize])
