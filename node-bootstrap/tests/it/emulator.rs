@@ -7,22 +7,12 @@ use std::process::Command;
 use std::time::Duration;
 
 use steadfast_core::vocab::TAG_INITIALIZED;
-use steadfast_core::{Cluster, ClusterName, Domain};
+
 use steadfast_sandbox::harness::Stage;
 use steadfast_sandbox::privileges::skip_unless_block_devices;
 use steadfast_sandbox::region::zone_name;
 
-const NB: &str = env!("CARGO_BIN_EXE_node-bootstrap");
-
-fn cluster() -> Cluster {
-    Cluster::new(
-        ClusterName::new("main").unwrap(),
-        Domain::new("etcd.internal").unwrap(),
-        3,
-        3,
-    )
-    .unwrap()
-}
+use crate::{cluster, NB};
 
 async fn setup() -> Stage {
     Stage::new(Path::new(NB), cluster())

@@ -10,22 +10,12 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use steadfast_core::aws::{Groups, LifecycleResult};
 use steadfast_core::vocab::{env, metrics, TAG_INITIALIZED};
-use steadfast_core::{Cluster, ClusterName, Domain, PeerIndex};
+use steadfast_core::{Cluster, PeerIndex};
 use steadfast_sandbox::harness::{Node, Stage};
 use steadfast_sandbox::privileges::skip_unless_block_devices;
 use steadfast_sandbox::region::{zone_name, RegionOptions};
 
-const NB: &str = env!("CARGO_BIN_EXE_node-bootstrap");
-
-fn cluster() -> Cluster {
-    Cluster::new(
-        ClusterName::new("main").unwrap(),
-        Domain::new("etcd.internal").unwrap(),
-        3,
-        3,
-    )
-    .unwrap()
-}
+use crate::{cluster, NB};
 
 async fn stage(hook_secs: i32, default: LifecycleResult) -> Stage {
     let opts = RegionOptions {

@@ -9,3 +9,19 @@
 mod emulator;
 mod hardening;
 mod ready;
+
+use steadfast_core::{Cluster, ClusterName, Domain};
+
+/// The node-bootstrap binary cargo built for these tests.
+const NB: &str = env!("CARGO_BIN_EXE_node-bootstrap");
+
+/// The 3-peer, 3-zone cluster the stage tests run.
+fn cluster() -> Cluster {
+    Cluster::new(
+        ClusterName::new("main").unwrap(),
+        Domain::new("etcd.internal").unwrap(),
+        3,
+        3,
+    )
+    .unwrap()
+}

@@ -1,7 +1,7 @@
 //! The local region's fixed shape: its cluster, the addresses its stand-ins listen on inside the
 //! region's network namespace, and where the nodes' names resolve.
 
-use steadfast_core::vocab::{env, EtcdTiming, PlaceholderNetwork};
+use steadfast_core::vocab::{defaults, env, EtcdTiming, PlaceholderNetwork};
 use steadfast_core::{Cluster, ClusterName, Domain, PeerIndex};
 
 use crate::error::{Result, SandboxError};
@@ -34,18 +34,17 @@ pub fn etcd_timing() -> Result<EtcdTiming> {
 }
 
 fn etcd_timing_from(var: impl Fn(&str) -> Option<String>) -> Result<EtcdTiming> {
-    let d = EtcdTiming::default();
-    let ms = |name: &str, default: std::time::Duration| -> Result<u32> {
+    let ms = |name: &str, default: u32| -> Result<u32> {
         match var(name) {
-            None => Ok(u32::try_from(default.as_millis()).unwrap_or(u32::MAX)),
+            None => Ok(default),
             Some(v) => v
                 .trim()
                 .parse()
                 .map_err(|e| SandboxError::Setup(format!("{name}={v:?}: not a number of milliseconds: {e}"))),
         }
     };
-    let hb = ms(env::ETCD_HEARTBEAT_MS, d.heartbeat())?;
-    let el = ms(env::ETCD_ELECTION_MS, d.election())?;
+    let hb = ms(env::ETCD_HEARTBEAT_MS, defaults::ETCD_HEARTBEAT_MS)?;
+    let el = ms(env::ETCD_ELECTION_MS, defaults::ETCD_ELECTION_MS)?;
     EtcdTiming::new(hb, el)
         .map_err(|e| SandboxError::Setup(format!("{} / {}: {e}", env::ETCD_HEARTBEAT_MS, env::ETCD_ELECTION_MS)))
 }
