@@ -228,35 +228,37 @@ fn region_comes_up_serves_survives_a_replacement_and_tears_down_clean() {
     assert_eq!(count("etcd"), etcd_before, "etcd processes left behind");
     assert_eq!(count("dnsmasq"), dnsmasq_before, "dnsmasq left behind");
 
-    // Foreground `up`, then Ctrl-C: it tears down from inside the namespace it entered, and
-    // must not kill itself before it is done.
-    let mut fg = Command::new(sb())
-        .args(["up"])
-        .env("STEADFAST_SANDBOX_NAME", NAME)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let t0 = Instant::now();
-    while !(state::netns_exists() && sandbox(&["status", "--json"]).0) {
-        assert!(
-            t0.elapsed() < Duration::from_secs(240),
-            "foreground up never became healthy"
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(fg.id() as i32),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .unwrap();
+    // Foreground `up`, then Ctrl-C once it has said the region is healthy (its own words, not
+    // another process's status: that can see health a poll earlier): it tears down from inside
+    // the namespace it entered, must not kill itself before it is done, and exits 0.
+    let (mut fg, said) = foreground_up();
+    said.wait_for("all 9 peers healthy", Duration::from_secs(240));
+    interrupt(&fg);
     let st = fg.wait().unwrap();
     assert!(
         st.success(),
-        "Ctrl-C on a foreground up must tear down and exit 0: {st}"
+        "Ctrl-C on a foreground up must tear down and exit 0: {st}\n{}",
+        said.all()
     );
     assert_eq!(teardown::leftovers(), Vec::<String>::new());
     assert_eq!(count("etcd"), etcd_before, "etcd processes left behind after Ctrl-C");
+
+    // Ctrl-C while it is still coming up: not a failed start (no "could not come up"), the
+    // region is torn down all the same, and the exit code is an interrupted command's (130).
+    let (mut fg, said) = foreground_up();
+    said.wait_for("region starting", Duration::from_secs(60));
+    interrupt(&fg);
+    let st = fg.wait().unwrap();
+    let text = said.all();
+    assert_eq!(st.code(), Some(130), "{text}");
+    assert!(text.contains("interrupted while coming up"), "{text}");
+    assert!(!text.contains("could not come up"), "{text}");
+    assert_eq!(teardown::leftovers(), Vec::<String>::new());
+    assert_eq!(
+        count("etcd"),
+        etcd_before,
+        "etcd processes left behind after an early Ctrl-C"
+    );
 
     // A start that cannot succeed in time says why and cleans up behind itself.
     let out = Command::new(sb())
@@ -271,4 +273,55 @@ fn region_comes_up_serves_survives_a_replacement_and_tears_down_clean() {
         "{err}"
     );
     assert_eq!(teardown::leftovers(), Vec::<String>::new());
+}
+
+/// `sandbox up` in the foreground, its stderr collected line by line as it comes.
+fn foreground_up() -> (std::process::Child, Said) {
+    let mut fg = Command::new(sb())
+        .args(["up"])
+        .env("STEADFAST_SANDBOX_NAME", NAME)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let said = Said::default();
+    let lines = said.0.clone();
+    let err = fg.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+            lines.lock().unwrap().push(line);
+        }
+    });
+    (fg, said)
+}
+
+fn interrupt(child: &std::process::Child) {
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+}
+
+/// What a foreground `up` has printed on stderr so far.
+#[derive(Default)]
+struct Said(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl Said {
+    fn all(&self) -> String {
+        self.0.lock().unwrap().join("\n")
+    }
+
+    fn wait_for(&self, words: &str, limit: Duration) {
+        let t0 = Instant::now();
+        while !self.all().contains(words) {
+            assert!(
+                t0.elapsed() < limit,
+                "foreground up never said {words:?} in {limit:?}:\n{}",
+                self.all()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
 }

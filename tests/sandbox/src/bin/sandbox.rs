@@ -109,6 +109,11 @@ fn preflight() -> Result<(), SandboxError> {
     Ok(())
 }
 
+/// A signal that stopped `up`: its name and the exit code an interrupted command reports
+/// (128 + the signal number).
+#[derive(Clone, Copy)]
+struct Stopped(&'static str, u8);
+
 /// SIGINT and SIGTERM, for the whole life of `up`: Ctrl-C while coming up tears down too (the
 /// supervisor runs in its own process group and would outlive us).
 struct Stop {
@@ -128,7 +133,7 @@ impl Stop {
     }
 
     /// Waits for either signal; names it.
-    async fn recv(&mut self) -> &'static str {
+    async fn recv(&mut self) -> Stopped {
         async fn one(s: &mut Option<tokio::signal::unix::Signal>) {
             match s.as_mut() {
                 Some(s) => {
@@ -138,8 +143,8 @@ impl Stop {
             }
         }
         tokio::select! {
-            _ = one(&mut self.int) => "interrupted",
-            _ = one(&mut self.term) => "terminated",
+            _ = one(&mut self.int) => Stopped("interrupted", 130),
+            _ = one(&mut self.term) => Stopped("terminated", 143),
         }
     }
 }
@@ -171,18 +176,28 @@ fn start_supervisor(
         .map_err(SandboxError::io("start supervisor"))
 }
 
+/// Why `up` stopped waiting for a healthy region.
+enum NotUp {
+    /// The region did not come up: the reason.
+    Failed(String),
+    /// The user stopped it (SIGINT/SIGTERM): which signal.
+    Stopped(Stopped),
+}
+
 /// Prints progress until every peer is healthy; the reason when it is not within `timeout`.
 async fn wait_healthy(
     sup: &mut std::process::Child,
     stop: &mut Stop,
     timeout: Duration,
-) -> Result<status::Status, String> {
-    let cluster = config::cluster().map_err(|e| e.to_string())?;
+) -> Result<status::Status, NotUp> {
+    let cluster = config::cluster().map_err(|e| NotUp::Failed(e.to_string()))?;
     let t0 = Instant::now();
     let mut last = String::new();
     loop {
         if let Ok(Some(st)) = sup.try_wait() {
-            return Err(format!("the supervisor exited ({st}) before the region was healthy"));
+            return Err(NotUp::Failed(format!(
+                "the supervisor exited ({st}) before the region was healthy"
+            )));
         }
         let s = status::gather(&cluster).await;
         let count = |f: fn(&status::PeerStatus) -> bool| s.peers.iter().filter(|p| f(p)).count();
@@ -202,14 +217,14 @@ async fn wait_healthy(
             return Ok(s);
         }
         if t0.elapsed() > timeout {
-            return Err(format!(
+            return Err(NotUp::Failed(format!(
                 "not all peers were healthy after {timeout:?}:\n{}",
                 status::table(&s)
-            ));
+            )));
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-            why = stop.recv() => return Err(format!("{why} while coming up")),
+            why = stop.recv() => return Err(NotUp::Stopped(why)),
         }
     }
 }
@@ -228,7 +243,7 @@ async fn live_view(sup: &mut std::process::Child, stop: &mut Stop) -> String {
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(2)) => {}
-            why = stop.recv() => return why.to_string(),
+            why = stop.recv() => return why.0.to_string(),
         }
     }
 }
@@ -268,18 +283,30 @@ fn up(detach: bool, timeout: Duration, sweep_secs: u64, profile: &str) -> Result
     std::fs::create_dir_all(&dir).map_err(SandboxError::io(format!("mkdir {}", dir.display())))?;
     state::create_netns()?;
     state::enter_netns()?;
+    // The runtime's threads must start inside the namespace (setns is per thread). The signal
+    // handlers go in before the supervisor starts, so a Ctrl-C from here on always tears down
+    // (it waits in the handler until `wait_healthy` looks).
+    let rt = runtime()?;
+    let mut stop = Stop::new(&rt);
     let mut sup = start_supervisor(&dir, sweep_secs, profile)?;
     eprintln!(
         "sandbox: region starting in network namespace {} (state in {})",
         state::name(),
         dir.display()
     );
-    let rt = runtime()?;
-    let mut stop = Stop::new(&rt);
     match rt.block_on(wait_healthy(&mut sup, &mut stop, timeout)) {
-        Err(reason) => {
+        Err(NotUp::Failed(reason)) => {
             report_failed_start(&dir, &reason)?;
             Ok(ExitCode::from(1))
+        }
+        // Asked to stop before the region was up: not a failed start. Tear down and exit the
+        // way an interrupted command does (128 + the signal).
+        Err(NotUp::Stopped(Stopped(why, code))) => {
+            eprintln!("sandbox: {why} while coming up; tearing down");
+            for line in teardown::down()? {
+                eprintln!("  {line}");
+            }
+            Ok(ExitCode::from(code))
         }
         Ok(s) => {
             println!("{}", status::table(&s));
