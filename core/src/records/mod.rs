@@ -3,6 +3,11 @@
 //! ([`slots`]), and which record changes that needs ([`addresses`]). The handler only gathers
 //! and applies.
 //!
+//! A launch plans from a narrower world than a sweep: [`launch_scope`] is the part of the
+//! cluster that decides the launching peer's name, and [`needs_whole_cluster`] says when that
+//! plan must be made again from every group (a reused address whose stale record belongs to a
+//! peer with a live instance elsewhere).
+//!
 //! Records are only ever changed in place (never deleted and re-added: a resolver would cache
 //! the gap) and only when they differ. SRV records are never part of a plan.
 
@@ -152,6 +157,33 @@ pub fn plan_peer_records(
     }
 }
 
+/// The groups a launch in `group` plans from: that group, and every other group of the cluster
+/// that claims the same peer (so a second group's claim on the name is seen and reported). The
+/// other peers are the sweep's. A group whose tags name no peer is its own scope: the plan
+/// reports it.
+pub fn launch_scope(cluster: &Cluster, groups: &[Group], group: &str) -> Vec<Group> {
+    let peer_of = |g: &Group| cluster.peer_from_tags(&g.tags).ok().flatten();
+    let peer = groups.iter().find(|g| g.name == group).and_then(peer_of);
+    groups
+        .iter()
+        .filter(|g| g.name == group || (peer.is_some() && peer_of(g) == peer))
+        .cloned()
+        .collect()
+}
+
+/// Whether a plan made from a [`launch_scope`] must be made again from the whole cluster: it
+/// moves another peer's record to its placeholder (the launching instance got an address that
+/// record still holds), yet one of `groups` offers that peer a live instance the scope did not
+/// describe. That name belongs at its own instance, not at the placeholder. When the peer has no
+/// live instance (the reuse the placeholder exists for), the scope's plan is the right one.
+pub fn needs_whole_cluster(cluster: &Cluster, groups: &[Group], plan: &PeerRecordPlan) -> bool {
+    plan.changes.iter().filter(|c| c.instance_id.is_none()).any(|c| {
+        groups.iter().any(|g| {
+            cluster.peer_from_tags(&g.tags).ok().flatten() == Some(c.peer) && g.live_instances().next().is_some()
+        })
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -221,5 +253,66 @@ mod tests {
         let text = plan.skipped[0].describe(&c);
         assert!(text.starts_with("bad: invalid peer tag"), "{text}");
         assert!(!text.contains("peer-0"), "{text}");
+    }
+
+    fn names(gs: &[Group]) -> Vec<&str> {
+        gs.iter().map(|g| g.name.as_str()).collect()
+    }
+
+    #[test]
+    fn a_launch_plans_from_the_groups_that_claim_its_peer() {
+        let c = cluster();
+        let groups = vec![
+            group("g0", &[(TAG_CLUSTER, "main"), (TAG_PEER, "0")], "i-0"),
+            group("g1", &[(TAG_CLUSTER, "main"), (TAG_PEER, "1")], "i-1"),
+            group("g0-too", &[(TAG_CLUSTER, "main"), (TAG_PEER, "0")], "i-00"),
+            group("bad", &[(TAG_CLUSTER, "main"), (TAG_PEER, "x")], "i-x"),
+        ];
+        assert_eq!(names(&launch_scope(&c, &groups, "g0")), vec!["g0", "g0-too"]);
+        assert_eq!(names(&launch_scope(&c, &groups, "g1")), vec!["g1"]);
+        // A group whose tags are bad is its own scope, so the plan reports it.
+        assert_eq!(names(&launch_scope(&c, &groups, "bad")), vec!["bad"]);
+        let w = World {
+            groups: launch_scope(&c, &groups, "bad"),
+            instances: vec![running("i-x", "127.0.9.4")],
+            records: vec![],
+        };
+        let plan = plan_peer_records(&c, &w, Some("i-x"), 5, &PlaceholderNetwork::default());
+        assert!(plan.changes.is_empty());
+        assert_eq!(plan.skipped[0].group.as_deref(), Some("bad"));
+    }
+
+    #[test]
+    fn a_reused_address_needs_the_whole_cluster_only_when_its_old_peer_is_alive() {
+        let c = cluster();
+        let record = |n: u32, ip: &str| CurrentRecord {
+            name: c.peer_record_name(c.peer(n).unwrap()),
+            values: vec![ip.into()],
+            ttl: Some(5),
+        };
+        // Peer 0's new instance got 127.0.1.9, which peer 2's stale record still holds.
+        let g0 = group("g0", &[(TAG_CLUSTER, "main"), (TAG_PEER, "0")], "i-0");
+        let mut g2 = group("g2", &[(TAG_CLUSTER, "main"), (TAG_PEER, "2")], "i-2");
+        let w = World {
+            groups: launch_scope(&c, std::slice::from_ref(&g0), "g0"),
+            instances: vec![running("i-0", "127.0.1.9")],
+            records: vec![record(0, "127.0.1.4"), record(2, "127.0.1.9")],
+        };
+        let plan = plan_peer_records(&c, &w, Some("i-0"), 5, &PlaceholderNetwork::default());
+        assert_eq!(plan.changes.len(), 2, "{plan:?}");
+        let to_placeholder = plan.changes.iter().find(|ch| ch.instance_id.is_none()).unwrap();
+        assert_eq!(to_placeholder.peer, c.peer(2).unwrap());
+        // Peer 2 has a live instance: its name belongs there; plan again from everything.
+        assert!(needs_whole_cluster(&c, &[g0.clone(), g2.clone()], &plan));
+        // Peer 2 has none (terminated, no replacement yet): the placeholder is right.
+        g2.instances[0].lifecycle_state = LifecycleState::Terminated;
+        assert!(!needs_whole_cluster(&c, &[g0.clone(), g2], &plan));
+        // No placeholder in the plan: nothing to widen for.
+        let w = World {
+            records: vec![record(0, "127.0.1.4")],
+            ..w
+        };
+        let plan = plan_peer_records(&c, &w, Some("i-0"), 5, &PlaceholderNetwork::default());
+        assert!(!needs_whole_cluster(&c, &[g0], &plan));
     }
 }

@@ -1,7 +1,11 @@
 //! The handler: gather (through the `Records`/`Groups`/`Instances` ports) -> plan (pure,
 //! `steadfast_core::records::plan_peer_records`) -> apply (one conditional change batch).
-//! Every event gathers the whole cluster; `launch` and `sweep` differ only in the launch's
-//! preferred instance. A batch that Route 53 rejects because a record changed since it was
+//! Every event reads every group of the cluster (one tag-filtered call) and the cluster's
+//! records, together. A sweep then describes every live instance and plans every peer. A launch
+//! describes only the instances that decide its own peer (`launch_scope`: every group claiming
+//! that peer) and plans from them, with its instance as the preferred one; only when that plan
+//! moves another peer's record to its placeholder while that peer has a live instance
+//! (`needs_whole_cluster`) does it describe everything and plan again. A batch that Route 53 rejects because a record changed since it was
 //! read, or that could not be sent within [`FRESH_FOR`] of its gathering, is never resent: the
 //! handler gathers again and re-plans, at most [`ROUNDS`] times. It never completes a lifecycle
 //! action and never touches SRV records: it only ever writes `peer-N` A records.
@@ -11,7 +15,9 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::Value;
 use steadfast_core::aws::{Group, Groups, Instances, Records};
-use steadfast_core::records::{plan_peer_records, PeerRecordPlan, World};
+use steadfast_core::records::{
+    launch_scope, needs_whole_cluster, plan_peer_records, CurrentRecord, PeerRecordPlan, World,
+};
 
 /// How long a plan stays good enough to send: a batch computed from a view older than this is
 /// never sent (throttling can hold a write that long; another invocation may have moved on).
@@ -160,13 +166,17 @@ impl<R: Records, G: Groups, I: Instances> PeerDns<R, G, I> {
         comment: &str,
     ) -> Result<Outcome, HandlerError> {
         let cluster = &self.config.cluster;
+        let domain = format!("{}.", cluster.cluster_domain());
         let mut round = 0;
         loop {
             round += 1;
-            // gather: every group of the cluster, its live instances (and the event's), the
-            // cluster's records.
+            // gather: every group of the cluster and the cluster's records, together; then the
+            // instances the plan needs.
             let gathered_at = Instant::now();
-            let groups = self.groups.cluster_groups(cluster.name()).await?;
+            let (groups, records) = tokio::try_join!(
+                self.groups.cluster_groups(cluster.name()),
+                self.records.list_a_records(&self.config.zone_id, &domain)
+            )?;
             if let Some((group, instance_id)) = event {
                 if !groups.iter().any(|g| g.name == group) {
                     info!(
@@ -181,9 +191,23 @@ impl<R: Records, G: Groups, I: Instances> PeerDns<R, G, I> {
                 }
             }
             let preferred = event.map(|(_, i)| i);
-            let world = self.gather(groups, preferred).await?;
-            // plan
-            let plan = plan_peer_records(cluster, &world, preferred, self.config.ttl, &self.config.placeholders);
+            let plan = match event {
+                None => self.describe_and_plan(groups, records, None).await?,
+                Some((group, instance_id)) => {
+                    let scope = launch_scope(cluster, &groups, group);
+                    let plan = self.describe_and_plan(scope, records.clone(), preferred).await?;
+                    if needs_whole_cluster(cluster, &groups, &plan) {
+                        info!(
+                            group,
+                            instance = instance_id,
+                            "the launch's address is held by the record of a peer with a live instance; planning from the whole cluster"
+                        );
+                        self.describe_and_plan(groups, records, preferred).await?
+                    } else {
+                        plan
+                    }
+                }
+            };
             self.log_plan(&plan, event);
             // apply
             match self.apply(action, plan, comment, gathered_at + FRESH_FOR).await {
@@ -215,23 +239,29 @@ impl<R: Records, G: Groups, I: Instances> PeerDns<R, G, I> {
         }
     }
 
-    /// EC2's view of the groups' live instances (and `extra`), and the cluster's records.
-    async fn gather(&self, groups: Vec<Group>, extra: Option<&str>) -> Result<World, HandlerError> {
+    /// EC2's view of the groups' live instances (and `preferred`, the event's), then the plan
+    /// of every peer those groups claim.
+    async fn describe_and_plan(
+        &self,
+        groups: Vec<Group>,
+        records: Vec<CurrentRecord>,
+        preferred: Option<&str>,
+    ) -> Result<PeerRecordPlan, HandlerError> {
         let mut ids: Vec<String> = groups
             .iter()
             .flat_map(|g| g.live_instances().map(|i| i.instance_id.clone()))
             .collect();
-        if let Some(e) = extra.filter(|e| !ids.iter().any(|i| i == e)) {
+        if let Some(e) = preferred.filter(|e| !ids.iter().any(|i| i == e)) {
             ids.push(e.to_string());
         }
         let instances = self.instances.describe_instances(&ids).await?;
-        let domain = format!("{}.", self.config.cluster.cluster_domain());
-        let records = self.records.list_a_records(&self.config.zone_id, &domain).await?;
-        Ok(World {
+        let world = World {
             groups,
             instances,
             records,
-        })
+        };
+        let c = &self.config;
+        Ok(plan_peer_records(&c.cluster, &world, preferred, c.ttl, &c.placeholders))
     }
 
     async fn apply(

@@ -285,6 +285,7 @@ async fn a_reused_address_moves_the_stale_record_to_its_placeholder() {
         .handle(&launch_event(true, &region, &region.groups[1], &one))
         .await
         .unwrap();
+    let (n, counted) = calls(&moto).await;
     let records = region.a_records().await.unwrap();
     assert_eq!(records[&c.peer_record_name(p1)], vec![ip1.clone()]);
     assert_eq!(
@@ -298,8 +299,40 @@ async fn a_reused_address_moves_the_stale_record_to_its_placeholder() {
             .any(|u| u.placeholder && u.name == c.peer_record_name(p4)),
         "{out:?}"
     );
-    let (_, counted) = calls(&moto).await;
     assert_eq!(counted["route53:ChangeResourceRecordSets"], 1, "one batch: {counted}");
+    // Peer 4 has no live instance, so the launch's own view was enough: no second describe.
+    assert_eq!(counted["ec2:DescribeInstances"], 1, "{counted}");
+    assert!(n <= 4, "a launch made {n} calls: {counted}");
+}
+
+/// The same reuse, but peer 4's record is stale while peer 4 does have a live instance (its
+/// own launch event was lost): the launch plans again from the whole cluster and points peer
+/// 4's name at its instance, not at the placeholder, in the same batch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reused_address_whose_old_peer_is_alive_points_that_peer_home() {
+    let (moto, region, h) = setup().await;
+    let c = region.cluster.clone();
+    let (p1, p4) = (c.peer(1).unwrap(), c.peer(4).unwrap());
+    let one = region.live_instance(p1).await.unwrap().unwrap();
+    let ip1 = region.instance_ip(&one).await.unwrap().to_string();
+    let four = region.live_instance(p4).await.unwrap().unwrap();
+    let ip4 = region.instance_ip(&four).await.unwrap().to_string();
+    set_record(&region, &c.peer_record_name(p4), &ip1).await;
+    moto.admin("calls/reset", Some(&serde_json::json!({}))).await.unwrap();
+    let out = h
+        .handle(&launch_event(true, &region, &region.groups[1], &one))
+        .await
+        .unwrap();
+    let (_, counted) = calls(&moto).await;
+    let records = region.a_records().await.unwrap();
+    assert_eq!(records[&c.peer_record_name(p1)], vec![ip1]);
+    assert_eq!(records[&c.peer_record_name(p4)], vec![ip4], "{out:?}");
+    assert!(out.upserted.iter().all(|u| !u.placeholder), "{out:?}");
+    assert_eq!(counted["route53:ChangeResourceRecordSets"], 1, "one batch: {counted}");
+    assert_eq!(
+        counted["ec2:DescribeInstances"], 2,
+        "the launch's own instances, then the whole cluster: {counted}"
+    );
 }
 
 /// UPSERTs a record directly (what an earlier, now stale, write left).
@@ -456,6 +489,7 @@ async fn launch_and_sweep_stay_within_their_api_budget_in_a_shared_zone() {
     assert_eq!(out.upserted.len(), 1, "{out:?}");
     let (n, counted) = calls(&moto).await;
     assert!(n <= 4, "a launch made {n} calls: {counted}");
+    assert_eq!(counted["ec2:DescribeInstances"], 1, "{counted}");
     // A sweep after another replacement.
     let p5 = c.peer(5).unwrap();
     let old = region.live_instance(p5).await.unwrap().unwrap();
