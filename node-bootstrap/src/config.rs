@@ -67,6 +67,11 @@ pub struct Opts {
     /// Deadline for the volume to be attached here (fencing included).
     #[arg(long, env = env::ATTACH_TIMEOUT_SECS, default_value_t = 300)]
     pub attach_timeout_secs: u64,
+    /// The longest pause between looks at the volume while claiming it (from 100 ms, doubling
+    /// up to this). Each look is one DescribeVolumes, plus one DescribeInstances of the holder
+    /// while another instance holds it; the pause is how late a volume's release is noticed.
+    #[arg(long, env = env::ATTACH_POLL_MS, default_value_t = 500)]
+    pub attach_poll_ms: u64,
     /// Deadline for the block device to appear after the attach.
     #[arg(long, env = env::DEVICE_TIMEOUT_SECS, default_value_t = 120)]
     pub device_timeout_secs: u64,
@@ -126,6 +131,8 @@ pub struct AttachSettings {
     /// How long a holder that is shutting down may keep it (a clean shutdown lets go by itself).
     pub shutdown_grace: Duration,
     pub deadline: Duration,
+    /// The longest pause between looks while claiming the volume.
+    pub poll_max: Duration,
     /// The device name passed to AttachVolume (`/dev/sdf`); on Nitro the device is found by
     /// serial, whatever this says.
     pub device_name: String,
@@ -190,6 +197,15 @@ impl NodeConfig {
                 grace: Duration::from_secs(o.detach_grace_secs),
                 shutdown_grace: Duration::from_secs(o.shutdown_grace_secs),
                 deadline: secs(env::ATTACH_TIMEOUT_SECS, o.attach_timeout_secs)?,
+                poll_max: match o.attach_poll_ms {
+                    100..=10_000 => Duration::from_millis(o.attach_poll_ms),
+                    v => {
+                        return Err(BootstrapError::Config(format!(
+                            "{}: {v} is outside 100..=10000 ms",
+                            env::ATTACH_POLL_MS
+                        )))
+                    }
+                },
                 device_name: o.device_name.clone(),
             },
             device_timeout: secs(env::DEVICE_TIMEOUT_SECS, o.device_timeout_secs)?,

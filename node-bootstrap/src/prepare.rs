@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use steadfast_core::aws::{Instances, Volumes};
@@ -60,10 +60,28 @@ impl Steps {
     where
         F: Future<Output = Result<T>>,
     {
+        self.run_waiting(step, work, |_| Duration::ZERO, detail).await
+    }
+
+    /// [`run`](Self::run) for a step that may wait on the cloud: also logs `waited_ms`, the part
+    /// of `elapsed_ms` that `waited(&value)` says was spent waiting on something outside this
+    /// node (another instance letting go of the volume), so the node's own share can be told
+    /// apart.
+    pub async fn run_waiting<T, F>(
+        &mut self,
+        step: Step,
+        work: F,
+        waited: impl FnOnce(&T) -> Duration,
+        detail: impl FnOnce(&T) -> String,
+    ) -> Result<T>
+    where
+        F: Future<Output = Result<T>>,
+    {
         let t0 = Instant::now();
         let v = work.await?;
         let ms = t0.elapsed().as_secs_f64() * 1000.0;
-        info!(step = %step, elapsed_ms = ms, detail = %detail(&v), "step done");
+        let waited_ms = waited(&v).as_secs_f64() * 1000.0;
+        info!(step = %step, elapsed_ms = ms, waited_ms, detail = %detail(&v), "step done");
         self.done.push((step, ms));
         Ok(v)
     }
@@ -96,13 +114,23 @@ pub async fn run<E: Instances + Volumes>(ec2: &E, id: &Identity, cfg: &NodeConfi
             },
         )
         .await?;
-    let att_device = s
-        .run(
+    let claimed = s
+        .run_waiting(
             Step::Attach,
             claim::claim(ec2, &vol.volume_id, &id.instance_id, &cfg.attach),
-            |d| format!("{} attached to {} as {d:?}", vol.volume_id, id.instance_id),
+            |c| c.held_by_another,
+            |c| {
+                format!(
+                    "{} attached to {} as {:?} (held by another instance for {} ms)",
+                    vol.volume_id,
+                    id.instance_id,
+                    c.device,
+                    c.held_by_another.as_millis()
+                )
+            },
         )
         .await?;
+    let att_device = claimed.device;
     let dev = s
         .run(
             Step::Device,

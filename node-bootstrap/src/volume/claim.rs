@@ -100,14 +100,27 @@ pub fn plan_attach(
     }
 }
 
+/// A claimed volume.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claimed {
+    /// The attachment's device name, as EC2 reports it.
+    pub device: Option<String>,
+    /// How long another instance held the volume: from the first look that saw it attached
+    /// elsewhere to the last one that still did. The cloud's share of the attach (EC2 lets a
+    /// terminating instance's volumes go only once its guest is down); the rest is ours.
+    pub held_by_another: Duration,
+}
+
 /// Gathers (the volume, its holder's state) -> plans -> acts, until the volume is attached
-/// here, with backoff and the attach deadline. Returns the attachment's device name.
+/// here, with backoff and the attach deadline.
 pub async fn claim<E: Volumes + Instances>(
     ec2: &E,
     volume_id: &str,
     me: &str,
     settings: &AttachSettings,
-) -> Result<Option<String>> {
+) -> Result<Claimed> {
+    // (first, last) look that saw another instance hold the volume.
+    let held: Mutex<Option<(Instant, Instant)>> = Mutex::new(None);
     let dead_since: Mutex<Option<Instant>> = Mutex::new(None);
     let attach_sent: Mutex<Option<Instant>> = Mutex::new(None);
     let forced = AtomicBool::new(false);
@@ -117,7 +130,10 @@ pub async fn claim<E: Volumes + Instances>(
     };
     let outcome = poll::until(
         settings.deadline,
-        Backoff::new(Duration::from_millis(100), Duration::from_secs(2)),
+        Backoff::new(
+            Duration::from_millis(100),
+            settings.poll_max.max(Duration::from_millis(100)),
+        ),
         || async {
             // gather
             let vol = ec2.describe_volume(volume_id).await?;
@@ -130,6 +146,12 @@ pub async fn claim<E: Volumes + Instances>(
                     .map(|i| i.state),
                 None => None,
             };
+            if vol.foreign_holder(me).is_some() {
+                let now = Instant::now();
+                if let Ok(mut h) = held.lock() {
+                    *h = Some((h.map_or(now, |(first, _)| first), now));
+                }
+            }
             let holder_dead = vol.foreign_holder(me).is_some() && holder_state.as_ref().is_some_and(|s| s.is_dead());
             if let Ok(mut d) = dead_since.lock() {
                 *d = if holder_dead { d.or(Some(Instant::now())) } else { None };
@@ -141,10 +163,18 @@ pub async fn claim<E: Volumes + Instances>(
         },
     )
     .await?;
-    outcome.map_err(|t| BootstrapError::Timeout {
+    let device = outcome.map_err(|t| BootstrapError::Timeout {
         what: "attaching the volume",
         secs: settings.deadline.as_secs(),
         detail: format!("last decision for {volume_id}: {}", t.last),
+    })?;
+    let held_by_another = match held.lock() {
+        Ok(h) => h.map(|(first, last)| last - first).unwrap_or_default(),
+        Err(_) => Duration::ZERO,
+    };
+    Ok(Claimed {
+        device,
+        held_by_another,
     })
 }
 
@@ -260,6 +290,7 @@ mod tests {
             grace: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(600),
             deadline: Duration::from_secs(300),
+            poll_max: Duration::from_millis(500),
             device_name: "/dev/sdf".into(),
         };
         let short = Duration::from_secs(1);

@@ -402,7 +402,14 @@ pub fn plan_replacements(cluster: &Cluster, evs: &[Value]) -> Vec<Replacement> {
             Step::EnvFile,
             Step::Ready,
         ];
-        let bootstrap_ms = steps.iter().map(|s| own(*s)).sum::<Option<f64>>();
+        // The attach step says how much of it was the old instance still holding the volume.
+        let holder_ms = after(&|e: &Value| kind(e) == format!("node.{}", Step::Attach) && e["instance_id"] == id)
+            .map(|e| e["waited_ms"].as_f64().unwrap_or(0.0));
+        let bootstrap_ms = steps
+            .iter()
+            .map(|s| own(*s))
+            .sum::<Option<f64>>()
+            .map(|b| b - holder_ms.unwrap_or(0.0));
         out.push(Replacement {
             peer: peer as u32,
             instance_id: id.to_string(),
@@ -413,6 +420,7 @@ pub fn plan_replacements(cluster: &Cluster, evs: &[Value]) -> Vec<Replacement> {
             dns_wait_ms: at(&format!("node.{}", Step::Dns)),
             catch_up_ms: at(&format!("node.{}", Step::Ready)),
             hook_ms: at(&format!("node.{}", Step::Lifecycle)),
+            holder_ms,
             bootstrap_ms,
         });
     }
@@ -433,7 +441,7 @@ mod tests {
             json!({"t_ms": 1020, "kind": "instance_launched", "peer": 4, "instance_id": "i-new", "ip": "127.0.2.9"}),
             json!({"t_ms": 1100, "kind": "record_changed", "name": name, "values": ["127.0.2.9"]}),
             json!({"t_ms": 1150, "kind": "volume_attached", "volume_id": "v", "instance_id": "i-new"}),
-            json!({"t_ms": 1200, "kind": "node.attach", "instance_id": "i-new", "elapsed_ms": 100}),
+            json!({"t_ms": 1200, "kind": "node.attach", "instance_id": "i-new", "elapsed_ms": 100, "waited_ms": 60}),
             json!({"t_ms": 1201, "kind": "node.device", "instance_id": "i-new", "elapsed_ms": 1}),
             json!({"t_ms": 1230, "kind": "node.filesystem", "instance_id": "i-new", "elapsed_ms": 29}),
             json!({"t_ms": 1233, "kind": "node.mount", "instance_id": "i-new", "elapsed_ms": 3}),
@@ -451,6 +459,8 @@ mod tests {
             (Some(130.0), Some(213.0), Some(220.0))
         );
         assert_eq!((r.catch_up_ms, r.hook_ms), (Some(380.0), Some(400.0)));
-        assert_eq!(r.bootstrap_ms, Some(291.0));
+        // The node's steps add up to 291 ms, 60 of which the old instance held the volume.
+        assert_eq!(r.holder_ms, Some(60.0));
+        assert_eq!(r.bootstrap_ms, Some(231.0));
     }
 }

@@ -17,8 +17,11 @@ pub struct Replacement {
     pub dns_wait_ms: Option<f64>,
     pub catch_up_ms: Option<f64>,
     pub hook_ms: Option<f64>,
-    /// node-bootstrap's own time (its steps' elapsed_ms: attach, device, filesystem, mount,
-    /// DNS wait, env file, and ready's catch-up).
+    /// Within the attach: how long the old instance still held the volume (the cloud's share:
+    /// EC2 lets a terminating instance's volumes go once its guest is down).
+    pub holder_ms: Option<f64>,
+    /// node-bootstrap's own time: its steps' elapsed_ms (attach, device, filesystem, mount, DNS
+    /// wait, env file, and ready's catch-up), less `holder_ms`.
     pub bootstrap_ms: Option<f64>,
 }
 
@@ -119,19 +122,23 @@ pub fn table(r: &Report) -> String {
             result
         ));
     }
-    out.push_str("\nreplacements (ms after the new instance launched; launch = termination until then)\n");
+    out.push_str(
+        "\nreplacements (ms after the new instance launched; launch = termination until then; holder = \
+         how long the old instance still held the volume; bootstrap = the node's own steps less that)\n",
+    );
     out.push_str(&format!(
-        "{:<20} {:<7} {:>7} {:>6} {:>7} {:>6} {:>9} {:>9} {:>6} {:>10}\n",
-        "scenario", "peer", "launch", "dns", "attach", "mount", "dns wait", "caught up", "hook", "bootstrap"
+        "{:<20} {:<7} {:>7} {:>6} {:>7} {:>7} {:>6} {:>9} {:>9} {:>6} {:>10}\n",
+        "scenario", "peer", "launch", "dns", "holder", "attach", "mount", "dns wait", "caught up", "hook", "bootstrap"
     ));
     for s in &r.scenarios {
         for p in &s.replacements {
             out.push_str(&format!(
-                "{:<20} {:<7} {:>7} {:>6} {:>7} {:>6} {:>9} {:>9} {:>6} {:>10}\n",
+                "{:<20} {:<7} {:>7} {:>6} {:>7} {:>7} {:>6} {:>9} {:>9} {:>6} {:>10}\n",
                 s.name,
                 format!("peer-{}", p.peer),
                 opt(p.launch_ms),
                 opt(p.dns_ms),
+                opt(p.holder_ms),
                 opt(p.attach_ms),
                 opt(p.mount_ms),
                 opt(p.dns_wait_ms),
