@@ -10,11 +10,13 @@
 //!   states, groups, instances, volumes), the ports handlers depend on (`Records`, `Groups`,
 //!   `Instances`, `Volumes`), their AWS SDK adapters in [`aws::sdk`], and (feature `fake`) one
 //!   stateful in-memory cloud for tests, [`aws::fake`].
+//! - [`backup`]: the backup planners (`plan_retention`; pure).
 //! - [`retry`]: deadline-bounded retries with backoff and jitter for AWS calls.
 //! - [`poll`]: waiting for a condition with backoff and a deadline.
 //! - [`error`]: the crate's error enum; keeps AWS error codes.
 
 pub mod aws;
+pub mod backup;
 pub mod error;
 pub mod poll;
 pub mod records;
