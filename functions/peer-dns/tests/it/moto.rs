@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use peer_dns::runtime::SdkPeerDns;
-use peer_dns::{Action, Config, PeerDns};
+use peer_dns::{Action, Config, Outcome, PeerDns};
 use serde_json::Value;
 use steadfast_core::aws::sdk::{client_config, AutoScaling, Ec2, Route53, Timeouts};
 use steadfast_core::aws::{Groups, Instances, LifecycleResult, Records};
@@ -13,7 +13,7 @@ use steadfast_core::records::{CurrentRecord, RecordChange};
 use steadfast_core::retry::Retry;
 use steadfast_core::vocab::eventbridge::{self, Origin};
 use steadfast_core::vocab::Transport;
-use steadfast_core::{Cluster, ClusterName, Domain};
+use steadfast_core::{Cluster, ClusterName, Domain, PeerIndex};
 use steadfast_sandbox::region::{Region, RegionOptions};
 use steadfast_sandbox::standins::moto::Moto;
 
@@ -279,14 +279,7 @@ async fn a_reused_address_moves_the_stale_record_to_its_placeholder() {
     let one = region.live_instance(p1).await.unwrap().unwrap();
     let ip1 = region.instance_ip(&one).await.unwrap().to_string();
     // Peer 4's record still holds an address; EC2 hands that address to peer 1's instance.
-    set_record(&region, &c.peer_record_name(p4), &ip1).await;
-    moto.admin("calls/reset", Some(&serde_json::json!({}))).await.unwrap();
-    let out = h
-        .handle(&launch_event(true, &region, &region.groups[1], &one))
-        .await
-        .unwrap();
-    let (n, counted) = calls(&moto).await;
-    let records = region.a_records().await.unwrap();
+    let (out, n, counted, records) = reuse_then_launch(&moto, &region, &h, (p4, &ip1), (p1, &one)).await;
     assert_eq!(records[&c.peer_record_name(p1)], vec![ip1.clone()]);
     assert_eq!(
         records[&c.peer_record_name(p4)],
@@ -317,14 +310,7 @@ async fn a_reused_address_whose_old_peer_is_alive_points_that_peer_home() {
     let ip1 = region.instance_ip(&one).await.unwrap().to_string();
     let four = region.live_instance(p4).await.unwrap().unwrap();
     let ip4 = region.instance_ip(&four).await.unwrap().to_string();
-    set_record(&region, &c.peer_record_name(p4), &ip1).await;
-    moto.admin("calls/reset", Some(&serde_json::json!({}))).await.unwrap();
-    let out = h
-        .handle(&launch_event(true, &region, &region.groups[1], &one))
-        .await
-        .unwrap();
-    let (_, counted) = calls(&moto).await;
-    let records = region.a_records().await.unwrap();
+    let (out, _, counted, records) = reuse_then_launch(&moto, &region, &h, (p4, &ip1), (p1, &one)).await;
     assert_eq!(records[&c.peer_record_name(p1)], vec![ip1]);
     assert_eq!(records[&c.peer_record_name(p4)], vec![ip4], "{out:?}");
     assert!(out.upserted.iter().all(|u| !u.placeholder), "{out:?}");
@@ -333,6 +319,24 @@ async fn a_reused_address_whose_old_peer_is_alive_points_that_peer_home() {
         counted["ec2:DescribeInstances"], 2,
         "the launch's own instances, then the whole cluster: {counted}"
     );
+}
+
+/// Points `stale`'s record at `ip` (what an earlier write left), then handles the launch event
+/// of `launch`'s instance, counting its calls: the outcome, the calls (total and by name) and
+/// the records after.
+async fn reuse_then_launch(
+    moto: &Moto,
+    region: &Region,
+    h: &SdkPeerDns,
+    stale: (PeerIndex, &str),
+    launch: (PeerIndex, &str),
+) -> (Outcome, u64, Value, BTreeMap<String, Vec<String>>) {
+    set_record(region, &region.cluster.peer_record_name(stale.0), stale.1).await;
+    moto.admin("calls/reset", Some(&serde_json::json!({}))).await.unwrap();
+    let group = &region.groups[launch.0.get() as usize];
+    let out = h.handle(&launch_event(true, region, group, launch.1)).await.unwrap();
+    let (n, counted) = calls(moto).await;
+    (out, n, counted, region.a_records().await.unwrap())
 }
 
 /// UPSERTs a record directly (what an earlier, now stale, write left).
