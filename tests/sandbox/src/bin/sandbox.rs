@@ -385,43 +385,22 @@ fn chaos_cmd(
 }
 
 fn kill_cmd(target: &str, hard: bool) -> Result<ExitCode, SandboxError> {
+    use steadfast_sandbox::chaos::faults;
     let cluster = config::cluster()?;
-    let peers: Vec<u32> = config::parse_target(&cluster, target)?
-        .iter()
-        .map(|p| p.get())
-        .collect();
-    let nodes = state::read_nodes();
+    let peers = config::parse_target(&cluster, target)?;
     let rt = runtime()?;
     rt.block_on(async {
-        let conf =
-            steadfast_sandbox::standins::moto::sdk_config_for(&format!("http://127.0.0.1:{}", config::MOTO_PORT)).await;
-        let asg = aws_sdk_autoscaling::Client::new(&conf);
         for p in peers {
-            let node = nodes.values().find(|n| n.peer == p);
-            let Some(node) = node else {
+            if faults::node(p).is_err() {
                 eprintln!("peer-{p}: no running node; skipped");
                 continue;
-            };
-            if hard && node.pgid > 1 {
-                let _ = nix::sys::signal::killpg(
-                    nix::unistd::Pid::from_raw(node.pgid as i32),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
+            }
+            if hard {
+                let node = faults::power_off(p)?;
                 eprintln!("peer-{p}: SIGKILLed node processes (group {})", node.pgid);
             }
-            asg.terminate_instance_in_auto_scaling_group()
-                .instance_id(&node.instance_id)
-                .should_decrement_desired_capacity(false)
-                .send()
-                .await
-                .map_err(|e| {
-                    SandboxError::Aws(steadfast_core::Error::from_sdk(
-                        "autoscaling",
-                        "TerminateInstanceInAutoScalingGroup",
-                        e,
-                    ))
-                })?;
-            println!("peer-{p}: terminated {}", node.instance_id);
+            let id = faults::terminate(p).await?;
+            println!("peer-{p}: terminated {id}");
         }
         Ok::<_, SandboxError>(())
     })?;

@@ -389,10 +389,9 @@ pub fn plan_replacements(cluster: &Cluster, evs: &[Value]) -> Vec<Replacement> {
             .filter_map(t)
             .rfind(|x| *x <= t0)
             .map(|x| t0 - x);
-        let own = |s: Step| -> Option<f64> {
-            after(&|e: &Value| kind(e) == format!("node.{s}") && e["instance_id"] == id)
-                .and_then(|e| e["elapsed_ms"].as_f64())
-        };
+        // The node's log line for step `s` of this instance.
+        let step_done = |s: Step| after(&|e: &Value| kind(e) == format!("node.{s}") && e["instance_id"] == id);
+        let own = |s: Step| step_done(s).and_then(|e| e["elapsed_ms"].as_f64());
         let steps = [
             Step::Attach,
             Step::Device,
@@ -403,8 +402,7 @@ pub fn plan_replacements(cluster: &Cluster, evs: &[Value]) -> Vec<Replacement> {
             Step::Ready,
         ];
         // The attach step says how much of it was the old instance still holding the volume.
-        let holder_ms = after(&|e: &Value| kind(e) == format!("node.{}", Step::Attach) && e["instance_id"] == id)
-            .map(|e| e["waited_ms"].as_f64().unwrap_or(0.0));
+        let holder_ms = step_done(Step::Attach).map(|e| e["waited_ms"].as_f64().unwrap_or(0.0));
         let bootstrap_ms = steps
             .iter()
             .map(|s| own(*s))
