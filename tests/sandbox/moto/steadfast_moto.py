@@ -88,6 +88,16 @@ What it changes in moto, and why (moto is patched in this process, never forked)
    - ``GET|POST /_steadfast/config``: the knobs of item 2 (POST takes any subset).
    - ``POST /_steadfast/guest-down`` ``{"instance_id": ...}``: that instance's guest has shut
      down (``guest_shutdown_secs``); answers whether its termination was waiting for it.
+   - ``GET /_steadfast/changes?after=G&wait_ms=M``: ``{"generation": N, "counts": {...}}``,
+     the count of changes so far, answered as soon as it exceeds ``after`` or after
+     ``wait_ms`` (default 0, at most 10000); ``counts`` splits it by what may have changed:
+     ``volumes`` (an EC2 call on a volume: AttachVolume, DetachVolume, CreateVolume, ...),
+     ``records`` (a Route 53 write), ``instances`` (any other EC2 or Auto Scaling write),
+     ``tags`` (CreateTags, DeleteTags). Background work that ran (hold timeouts,
+     replacements, shutdowns) counts for instances and volumes, an admin POST for all. Reads
+     (Describe*, List*, Get*, Head*, TestEventPattern, REST GET/HEAD) and calls to other
+     services (CloudWatch metrics, S3) are not changes. The sandbox's hypervisor waits on it
+     instead of polling blind, as EC2's own hypervisor learns of an attachment at once.
    - ``GET /_steadfast/lifecycle``: the holds, each with instance_id, group, hook, token,
      default_result, heartbeat_timeout, deadline and global_deadline (unix seconds) and
      seconds_left.
@@ -328,7 +338,7 @@ class Ticker:
         with self._timers_lock:
             heapq.heappush(self._timers, (time.monotonic() + delay, next(self._order), work))
 
-    def start(self, on_tick: Callable[[float], None]) -> None:
+    def start(self, on_tick: Callable[[float], bool]) -> None:
         self._thread = threading.Thread(
             target=self._run, args=(on_tick,), name="steadfast-ticker", daemon=True
         )
@@ -339,12 +349,17 @@ class Ticker:
         if self._thread is not None:
             self._thread.join()
 
-    def _run(self, on_tick: Callable[[float], None]) -> None:
+    def _run(self, on_tick: Callable[[float], bool]) -> None:
+        changed: list[bool] = []
         while not self._stop.wait(TICK_SECS):
+            changed.clear()
             with STATE_LOCK:
                 for work in self._due(time.monotonic()):
+                    changed.append(True)
                     _logged(work)
-                _logged(lambda: on_tick(time.monotonic()))
+                _logged(lambda: changed.append(on_tick(time.monotonic())))
+            if any(changed):
+                CHANGES.bump("instances", "volumes")
 
     def _due(self, now: float) -> list[Callable[[], None]]:
         due = []
@@ -352,6 +367,51 @@ class Ticker:
             while self._timers and self._timers[0][0] <= now:
                 due.append(heapq.heappop(self._timers)[2])
         return due
+
+
+class Changes:
+    """A generation count of state changes, by source, and waiting for the next one."""
+
+    TOPICS = ("instances", "volumes", "records", "tags")
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._counts: Counter[str] = Counter()
+
+    def bump(self, *topics: str) -> None:
+        with self._cond:
+            for topic in topics:
+                self._counts[topic] += 1
+            self._cond.notify_all()
+
+    def _generation(self) -> int:
+        return sum(self._counts.values())
+
+    def wait(self, after: int, seconds: float) -> dict[str, Any]:
+        """The generation and the counts, once it exceeds `after` or `seconds` have passed."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._generation() > after, timeout=max(0.0, seconds))
+            return {"generation": self._generation(),
+                    "counts": {topic: self._counts[topic] for topic in self.TOPICS}}
+
+
+CHANGES = Changes()
+READ_ACTION_PREFIXES = ("Describe", "List", "Get", "Head", "TestEventPattern", "GET ", "HEAD ")
+TAG_ACTIONS = {"CreateTags", "DeleteTags", "CreateOrUpdateTags"}
+
+
+def change_topic(service: str, action: str) -> str | None:
+    """What an AWS call may change, of what the region's reconcilers watch (`Changes.TOPICS`),
+    or None."""
+    if service not in ("ec2", "autoscaling", "route53") or action.startswith(READ_ACTION_PREFIXES):
+        return None
+    if service == "route53":
+        return "records"
+    if action in TAG_ACTIONS:
+        return "tags"
+    if service == "ec2" and "Volume" in action:
+        return "volumes"
+    return "instances"
 
 
 def _logged(work: Callable[[], None]) -> None:
@@ -444,12 +504,16 @@ class Holds:
             time.monotonic(), hold.hook.heartbeat_timeout, hold.global_deadline
         )
 
-    def expire(self, now: float) -> None:
+    def expire(self, now: float) -> bool:
+        """Resolves the holds whose deadline passed; whether there was one."""
+        expired = False
         for hold in list(self._holds.values()):
             if _live_state(hold) is None:
                 self._holds.pop((hold.instance_id, hold.hook.name), None)
             elif hold.deadline <= now:
                 self._resolve(hold, hold.hook.default_result)
+                expired = True
+        return expired
 
     def forget(self, instance_id: str) -> None:
         for key in [key for key in self._holds if key[0] == instance_id]:
@@ -1609,6 +1673,15 @@ def _post_guest_down(environ: dict[str, Any]) -> Any:
         return SHUTDOWNS.guest_down(instance_id)
 
 
+def _get_changes(environ: dict[str, Any]) -> Any:
+    query = parse_qs(environ.get("QUERY_STRING", ""))
+    after = int(_first(query, "after") or -1)
+    wait_ms = int(_first(query, "wait_ms") or 0)
+    if not 0 <= wait_ms <= 10_000:
+        raise ValueError(f"wait_ms must be 0..=10000, not {wait_ms}")
+    return CHANGES.wait(after, wait_ms / 1000)
+
+
 def _get_lifecycle(_: dict[str, Any]) -> Any:
     with STATE_LOCK:
         return HOLDS.describe()
@@ -1622,6 +1695,7 @@ ADMIN_ROUTES: dict[tuple[str, str], Callable[[dict[str, Any]], Any]] = {
     ("POST", "config"): _post_config,
     ("GET", "config"): lambda _: KNOBS.as_dict(),
     ("GET", "lifecycle"): _get_lifecycle,
+    ("GET", "changes"): _get_changes,
     ("POST", "guest-down"): _post_guest_down,
 }
 
@@ -1636,6 +1710,9 @@ def admin_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> It
             status, body = "200 OK", handler(environ)
         except (AdminError, ValueError) as error:
             status, body = "400 Bad Request", {"error": str(error)}
+        finally:
+            if route[0] == "POST":
+                CHANGES.bump(*Changes.TOPICS)
     start_response(status, [("Content-Type", "application/json")])
     return [json.dumps(body).encode()]
 
@@ -1664,10 +1741,19 @@ class SteadfastMiddleware:
             status, headers, body = throttle_response(call)
             start_response(status, headers + [("Content-Length", str(len(body)))])
             return [body]
-        if call.service in LOCKED_SERVICES:
-            with STATE_LOCK:
-                return _drained(app(environ, start_response))
-        return app(environ, start_response)
+        topic = change_topic(call.service, call.action)
+        if topic is None:
+            if call.service in LOCKED_SERVICES:
+                with STATE_LOCK:
+                    return _drained(app(environ, start_response))
+            return app(environ, start_response)
+        try:
+            if call.service in LOCKED_SERVICES:
+                with STATE_LOCK:
+                    return _drained(app(environ, start_response))
+            return _drained(app(environ, start_response))
+        finally:
+            CHANGES.bump(topic)
 
 
 def _drained(result: Iterable[bytes]) -> list[bytes]:

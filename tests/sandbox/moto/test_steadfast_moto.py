@@ -19,6 +19,7 @@ import os
 import re
 import signal
 import subprocess
+import threading
 import sys
 import tempfile
 import time
@@ -593,6 +594,88 @@ class CallCounterTests(MotoTestCase):
         self.assertEqual(steadfast_moto.s3_action("PUT", "/b/k", {}, True), "CopyObject")
         self.assertEqual(steadfast_moto.s3_action("POST", "/b/k", {"uploadId": ["1"]}, False),
                          "CompleteMultipartUpload")
+
+
+class ChangesTests(MotoTestCase):
+    """GET /_steadfast/changes: a read changes nothing, a write or a timer wakes a waiter."""
+
+    def generation(self, after: int = -1, wait_ms: int = 0) -> int:
+        status, body = self.moto.admin("GET", f"changes?after={after}&wait_ms={wait_ms}")
+        self.assertEqual(set(body.get("counts", {})), set(steadfast_moto.Changes.TOPICS), body)
+        self.assertEqual(status, 200, body)
+        return body["generation"]
+
+    def counts(self) -> dict[str, int]:
+        status, body = self.moto.admin("GET", "changes")
+        self.assertEqual(status, 200, body)
+        self.assertEqual(body["generation"], sum(body["counts"].values()), body)
+        return body["counts"]
+
+    def test_reads_are_not_changes_and_writes_are_by_service(self) -> None:
+        volume = self.volume()
+        before = self.counts()
+        self.ec2.describe_volumes(VolumeIds=[volume])
+        self.asg.describe_auto_scaling_groups()
+        self.moto.client("cloudwatch").put_metric_data(
+            Namespace="t", MetricData=[{"MetricName": "m", "Value": 1.0}])
+        self.assertEqual(self.counts(), before, "a Describe or a metric counted as a change")
+        self.ec2.create_tags(Resources=[volume], Tags=[{"Key": "k", "Value": "v"}])
+        self.assertEqual(self.counts(), {**before, "tags": before["tags"] + 1})
+        self.ec2.delete_volume(VolumeId=volume)
+        self.assertEqual(self.counts(), {**before, "tags": before["tags"] + 1, "volumes": before["volumes"] + 1})
+
+    def test_change_topics(self) -> None:
+        topic = steadfast_moto.change_topic
+        self.assertEqual(topic("ec2", "AttachVolume"), "volumes")
+        self.assertEqual(topic("ec2", "DetachVolume"), "volumes")
+        self.assertEqual(topic("ec2", "TerminateInstances"), "instances")
+        self.assertEqual(topic("autoscaling", "CompleteLifecycleAction"), "instances")
+        self.assertEqual(topic("autoscaling", "TerminateInstanceInAutoScalingGroup"), "instances")
+        self.assertEqual(topic("route53", "ChangeResourceRecordSets"), "records")
+        self.assertEqual(topic("ec2", "CreateTags"), "tags")
+        self.assertIsNone(topic("ec2", "DescribeVolumes"))
+        self.assertIsNone(topic("route53", "ListResourceRecordSets"))
+        self.assertIsNone(topic("route53", "GET /2013-04-01"))
+        self.assertIsNone(topic("monitoring", "PutMetricData"))
+        self.assertIsNone(topic("s3", "PutObject"))
+
+    def test_a_waiter_wakes_on_a_write_not_on_its_timeout(self) -> None:
+        volume = self.volume()
+        before = self.generation()
+        writer = threading.Timer(0.3, lambda: self.ec2.create_tags(
+            Resources=[volume], Tags=[{"Key": "k", "Value": "w"}]))
+        started = time.monotonic()
+        writer.start()
+        try:
+            after = self.generation(before, 5000)
+        finally:
+            writer.join()
+        self.assertGreater(after, before)
+        self.assertLess(time.monotonic() - started, 3.0, "the waiter slept out its 5 s")
+
+    def test_a_timer_is_a_change(self) -> None:
+        self.assertEqual(self.moto.admin("POST", "config", {"replacement_delay_secs": 0.5})[0], 200)
+        group = self.group()
+        old = self.only_instance(group)["InstanceId"]
+        self.asg.terminate_instance_in_auto_scaling_group(InstanceId=old, ShouldDecrementDesiredCapacity=False)
+        before = self.counts()
+        wait_for(lambda: self.counts()["instances"] > before["instances"], 5, "the replacement timer, counted")
+        wait_for(lambda: [i for i in self.instances(group) if i["InstanceId"] != old], 5, "the replacement")
+
+    def test_a_quiet_wait_times_out_with_the_same_generation(self) -> None:
+        # An earlier test's timer may still fire during one wait: three tries to see a quiet one.
+        for _ in range(3):
+            before = self.generation()
+            started = time.monotonic()
+            if self.generation(before, 200) == before:
+                self.assertGreaterEqual(time.monotonic() - started, 0.18)
+                return
+        self.fail("every 200 ms wait saw a change, with nothing being written")
+
+    def test_bad_wait_is_refused(self) -> None:
+        status, body = self.moto.admin("GET", "changes?after=0&wait_ms=60000")
+        self.assertEqual(status, 400)
+        self.assertIn("wait_ms", body["error"])
 
 
 class S3PolicyTests(MotoTestCase):
