@@ -115,6 +115,34 @@ impl Moto {
     pub async fn admin(&self, what: &str, body: Option<&Value>) -> Result<Value> {
         admin(self.port, what, body).await
     }
+
+    /// Waits until the region has changed since `after` (a write, a timer, an admin POST), or
+    /// `wait` (at most 10 s) has passed; the changes so far. Pass `None` to read them without
+    /// waiting.
+    pub async fn changes(&self, after: Option<&Changes>, wait: Duration) -> Result<Changes> {
+        let after = after.map_or(-1, |c| i128::from(c.generation));
+        let what = format!("changes?after={after}&wait_ms={}", wait.as_millis().min(10_000));
+        let answer = admin(self.port, &what, None).await?;
+        serde_json::from_value(answer.clone())
+            .map_err(|e| SandboxError::Setup(format!("moto GET /_steadfast/{what}: {e}: {answer}")))
+    }
+}
+
+/// The launcher's count of changes to the region (`GET /_steadfast/changes`), by what they may
+/// have changed: `instances`, `volumes`, `records`, `tags`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+pub struct Changes {
+    pub generation: u64,
+    pub counts: std::collections::BTreeMap<String, u64>,
+}
+
+impl Changes {
+    /// Whether any of `sources` counted a change since `earlier`.
+    pub fn since(&self, earlier: &Changes, sources: &[&str]) -> bool {
+        sources
+            .iter()
+            .any(|s| self.counts.get(*s).copied().unwrap_or(0) != earlier.counts.get(*s).copied().unwrap_or(0))
+    }
 }
 
 /// The admin API of the launcher on `port` (the sandbox CLI talks to the supervisor's moto).

@@ -22,6 +22,13 @@ pub mod observe;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// The longest wait between two passes over the region, when nothing changes.
+const PASS_EVERY: Duration = Duration::from_millis(500);
+/// How often a pass reads everything, whatever moto's change counts say.
+const FULL_PASS_EVERY: Duration = Duration::from_secs(2);
+/// The shortest gap between the starts of two passes.
+const PASS_MIN_GAP: Duration = Duration::from_millis(100);
+
 use steadfast_core::vocab::Transport;
 
 use self::disks::Disks;
@@ -29,13 +36,13 @@ use self::dns_mirror::DnsMirror;
 use self::event_log::{rfc3339_now, Event, EventLog};
 use self::eventbridge::EventBridge;
 use self::fleet::Fleet;
-use crate::config::{cluster, LAMBDA_PORT, MOTO_PORT, SUPERVISOR_KEY};
+use crate::config::{cluster, LAMBDA_INSTANCES, LAMBDA_PORT, MOTO_PORT, SUPERVISOR_KEY};
 use crate::error::{Result, SandboxError};
 use crate::profile::Profile;
 use crate::region::{Region, RegionOptions};
 use crate::standins::hypervisor::{create_image, Hypervisor};
 use crate::standins::lambda::{peer_dns_env, LambdaWatch};
-use crate::standins::moto::Moto;
+use crate::standins::moto::{Changes, Moto};
 use crate::state::{self, State};
 
 /// The binaries the region runs.
@@ -137,14 +144,15 @@ async fn start(opts: &Options, bins: &Bins, dir: &Path, events: &EventLog) -> Re
 
     // peer-dns under cargo lambda watch, and the EventBridge stand-in that feeds it.
     let mut watch = LambdaWatch::start_on(LAMBDA_PORT)?;
-    let fn_pid = watch.start_function(
+    let pids = watch.start_functions(
         &bins.peer_dns,
         &peer_dns_env(&moto, &region, "info"),
         Some(&dir.join("peer-dns.log")),
+        LAMBDA_INSTANCES,
     )?;
     events.emit(Event::LambdaStarted {
         invoke: format!("http://127.0.0.1:{LAMBDA_PORT}{}", watch.invoke_path()),
-        pid: fn_pid,
+        pids,
     });
     let bridge = EventBridge::new(LAMBDA_PORT, events.clone(), &cluster, opts.sweep_every, &opts.profile);
     Ok(Running {
@@ -197,8 +205,14 @@ pub async fn supervise(opts: Options) -> Result<()> {
         .map_err(SandboxError::io("SIGTERM"))?;
     let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
         .map_err(SandboxError::io("SIGINT"))?;
+    // Each pass starts once moto says something changed (a write, a timer), or after PASS_EVERY:
+    // the hypervisor presents a volume as soon as it is attached, as EC2's does. It reads again
+    // only what changed (observe::Observer).
+    let mut observer = observe::Observer::new(FULL_PASS_EVERY);
+    let mut seen: Option<Changes> = None;
+    let mut stale = observe::Stale::ALL;
     loop {
-        match observe::observe(&region.cloud, &cluster, &region.zone_id).await {
+        match observer.observe(&region.cloud, &cluster, &region.zone_id, stale).await {
             Ok(obs) => {
                 let launched = fleet.reconcile(&obs).await;
                 bridge.launched(&launched);
@@ -208,11 +222,25 @@ pub async fn supervise(opts: Options) -> Result<()> {
             Err(e) => events.emit(Event::ObserveFailed { error: e.to_string() }),
         }
         bridge.tick();
+        let started = tokio::time::Instant::now();
         tokio::select! {
-            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            changed = moto.changes(seen.as_ref(), PASS_EVERY) => match changed {
+                Ok(now) => {
+                    stale = observe::Stale::between(seen.as_ref(), &now);
+                    seen = Some(now);
+                }
+                // An unreachable admin API: read everything after a blind wait.
+                Err(_) => {
+                    stale = observe::Stale::ALL;
+                    tokio::time::sleep_until(started + PASS_EVERY).await;
+                }
+            },
             _ = term.recv() => break,
             _ = int.recv() => break,
         }
+        // Never more than one pass per PASS_MIN_GAP, however busy the region: each pass is four
+        // reads of moto, which serves everyone on one lock.
+        tokio::time::sleep_until(started + PASS_MIN_GAP).await;
     }
 
     events.emit(Event::RegionStopping {});
