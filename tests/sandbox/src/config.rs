@@ -15,6 +15,10 @@ pub const MOTO_PORT: u16 = 5000;
 pub const DNS_ADDR: &str = "127.0.53.1";
 /// cargo lambda watch's port inside the namespace.
 pub const LAMBDA_PORT: u16 = 9000;
+/// peer-dns's concurrent execution environments (processes polling the runtime API): one per
+/// peer. Losing a zone, or every node, delivers a launch event per peer at once, and Lambda
+/// (unreserved concurrency, the module's default) runs them side by side, not one by one.
+pub const LAMBDA_INSTANCES: usize = 9;
 /// The access key the supervisor and the CLI sign their own calls with: they play the cloud,
 /// so the moto launcher's fault injection exempts it (`exempt_access_keys`).
 pub const SUPERVISOR_KEY: &str = "sandbox-supervisor";

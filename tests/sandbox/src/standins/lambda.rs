@@ -4,6 +4,10 @@
 //! `cargo lambda watch --only-lambda-apis` serves the runtime and invoke APIs and leaves running
 //! the function to us: the binary is the one cargo already built (a nested `cargo build` inside
 //! `cargo test` would wait on cargo's own lock, and rebuild the SDK with other features).
+//!
+//! Several function processes may poll the one runtime API: each invocation goes to one of them
+//! (cargo-lambda queues invocations per function and hands each to the next `/next` poller), as
+//! Lambda hands concurrent invocations to separate execution environments.
 
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::Path;
@@ -23,7 +27,7 @@ pub const FUNCTION: &str = "_";
 #[derive(Debug)]
 pub struct LambdaWatch {
     watch: Child,
-    function: Option<Child>,
+    functions: Vec<Child>,
     pub port: u16,
 }
 
@@ -72,14 +76,49 @@ impl LambdaWatch {
         wait_port(port, Duration::from_secs(30), "cargo lambda watch", &mut watch)?;
         Ok(Self {
             watch,
-            function: None,
+            functions: Vec::new(),
             port,
         })
     }
 
     /// Starts the function binary against this runtime API, with `env` on top of the Lambda
-    /// variables. Returns when the process is spawned (its init runs on its own).
+    /// variables, in place of any running. Returns when the process is spawned (its init runs
+    /// on its own).
     pub fn start_function(&mut self, binary: &Path, env: &[(String, String)], log: Option<&Path>) -> Result<u32> {
+        let pids = self.start_functions(binary, env, log, 1)?;
+        pids.first()
+            .copied()
+            .ok_or_else(|| SandboxError::Setup(format!("no process of {} started", binary.display())))
+    }
+
+    /// Starts `instances` processes of the function binary (concurrent execution environments),
+    /// in place of any running; they share one log (appended). Their pids.
+    pub fn start_functions(
+        &mut self,
+        binary: &Path,
+        env: &[(String, String)],
+        log: Option<&Path>,
+        instances: usize,
+    ) -> Result<Vec<u32>> {
+        self.stop_function();
+        let log = match log {
+            Some(p) => Some(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(p)
+                    .map_err(SandboxError::io(format!("open {}", p.display())))?,
+            ),
+            None => None,
+        };
+        for _ in 0..instances.max(1) {
+            let child = self.spawn_function(binary, env, log.as_ref())?;
+            self.functions.push(child);
+        }
+        Ok(self.functions.iter().map(Child::id).collect())
+    }
+
+    fn spawn_function(&self, binary: &Path, env: &[(String, String)], log: Option<&std::fs::File>) -> Result<Child> {
         let mut cmd = Command::new(binary);
         cmd.env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -90,35 +129,25 @@ impl LambdaWatch {
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null());
         match log {
-            Some(p) => {
-                let f = std::fs::File::create(p).map_err(SandboxError::io(format!("create {}", p.display())))?;
-                let f2 = f.try_clone().map_err(SandboxError::io("dup log"))?;
-                cmd.stdout(f).stderr(f2);
+            Some(f) => {
+                let out = f.try_clone().map_err(SandboxError::io("dup log"))?;
+                let err = f.try_clone().map_err(SandboxError::io("dup log"))?;
+                cmd.stdout(out).stderr(err);
             }
             None => {
                 cmd.stdout(Stdio::null()).stderr(Stdio::null());
             }
         }
-        let child = cmd
-            .spawn()
-            .map_err(SandboxError::io(format!("start {}", binary.display())))?;
-        let pid = child.id();
-        if let Some(mut old) = self.function.replace(child) {
-            let _ = old.kill();
-            let _ = old.wait();
-        }
-        Ok(pid)
+        cmd.spawn()
+            .map_err(SandboxError::io(format!("start {}", binary.display())))
     }
 
+    /// Stops every function process.
     pub fn stop_function(&mut self) {
-        if let Some(mut f) = self.function.take() {
+        for mut f in self.functions.drain(..) {
             let _ = f.kill();
             let _ = f.wait();
         }
-    }
-
-    pub fn function_pid(&self) -> Option<u32> {
-        self.function.as_ref().map(|c| c.id())
     }
 
     /// The invoke URL path, as AWS's `Invoke` API has it.

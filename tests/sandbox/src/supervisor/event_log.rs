@@ -36,7 +36,8 @@ pub enum Event {
     },
     LambdaStarted {
         invoke: String,
-        pid: u32,
+        /// One process per concurrent execution environment.
+        pids: Vec<u32>,
     },
     InstanceLaunched {
         peer: u32,
