@@ -100,7 +100,9 @@ pub async fn wait_ready(ip: Ipv4Addr, deadline: Duration) -> Result<Readiness> {
     let target = std::sync::Mutex::new(None);
     let outcome = poll::until(
         deadline,
-        Backoff::new(Duration::from_millis(50), Duration::from_millis(500)),
+        // Looks at the local member cost a few local calls; 100 ms apart at most, so a member that
+        // caught up is seen within that (a 500 ms cap cost up to 400 ms of every replacement).
+        Backoff::new(Duration::from_millis(50), Duration::from_millis(100)),
         || async {
             let remaining = deadline.saturating_sub(start.elapsed());
             let per_call = remaining.clamp(Duration::from_millis(100), Duration::from_secs(2));
