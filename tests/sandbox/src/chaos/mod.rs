@@ -83,12 +83,22 @@ pub struct Options {
     pub etcd_timing: EtcdTiming,
 }
 
+/// The cargo profile this binary (and so the nodes' and the Lambda's, built beside it) came from.
+fn build_kind() -> &'static str {
+    if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    }
+}
+
 /// Runs the scenarios in order on the running region; writes the report files.
 pub async fn run(cluster: &Cluster, opts: &Options) -> Result<Report> {
     std::fs::create_dir_all(&opts.out_dir).map_err(SandboxError::io(format!("mkdir {}", opts.out_dir.display())))?;
     let mut report = Report {
         profile: opts.profile.name.to_string(),
         heartbeat_interval_ms: opts.etcd_timing.heartbeat().as_secs_f64() * 1000.0,
+        build: build_kind().to_string(),
         scenarios: Vec::new(),
     };
     for s in &opts.scenarios {

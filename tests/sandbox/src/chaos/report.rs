@@ -71,6 +71,8 @@ pub struct Report {
     pub profile: String,
     /// etcd's heartbeat interval on the nodes (each scenario carries the election timeout).
     pub heartbeat_interval_ms: f64,
+    /// `release` or `debug`: the build of the sandbox, node-bootstrap and peer-dns that ran.
+    pub build: String,
     pub scenarios: Vec<ScenarioReport>,
 }
 
@@ -81,8 +83,9 @@ fn opt(v: Option<f64>) -> String {
 /// The table the command prints (and the HTML page shows).
 pub fn table(r: &Report) -> String {
     let mut out = format!(
-        "profile {}, etcd heartbeat {:.0} ms\n{:<20} {:>8} {:>7} {:>7} {:>5} {:>6} {:>9} {:>9} {:>8} {:>8} {:>10}  {}\n",
+        "profile {}, {} build, etcd heartbeat {:.0} ms\n{:<20} {:>8} {:>7} {:>7} {:>5} {:>6} {:>9} {:>9} {:>8} {:>8} {:>10}  {}\n",
         r.profile,
+        r.build,
         r.heartbeat_interval_ms,
         "scenario",
         "attempts",
