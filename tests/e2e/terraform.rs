@@ -31,22 +31,32 @@ use steadfast_sandbox::standins::hypervisor::{create_image, Hypervisor};
 use steadfast_sandbox::standins::imds::{Imds, InstanceIdentity};
 use steadfast_sandbox::standins::moto::sdk_config_for;
 
-/// The applied region: `tf-local.sh up`'s JSON; `down` when dropped.
+/// The applied region: `tf-local.sh up`'s JSON; `down` when dropped, unless the test took it
+/// down itself (and checked that `terraform destroy` worked).
 struct Applied {
     dir: tempfile::TempDir,
     up: Value,
+    destroyed: bool,
 }
 
 impl Drop for Applied {
     fn drop(&mut self) {
-        let _ = Command::new(workspace_root().join("scripts/tf-local.sh"))
-            .arg("down")
-            .arg(self.dir.path())
-            .output();
+        if !self.destroyed {
+            let _ = self.down();
+        }
     }
 }
 
 impl Applied {
+    /// `tf-local.sh down`: `terraform destroy` of what `up` applied, then the launcher stopped.
+    fn down(&mut self) -> std::io::Result<std::process::Output> {
+        self.destroyed = true;
+        Command::new(workspace_root().join("scripts/tf-local.sh"))
+            .arg("down")
+            .arg(self.dir.path())
+            .output()
+    }
+
     fn out(&self, name: &str) -> &Value {
         &self.up["outputs"][name]["value"]
     }
@@ -111,6 +121,7 @@ fn apply() -> Applied {
     let applied = Applied {
         up: serde_json::from_str(&stdout).unwrap_or(Value::Null),
         dir,
+        destroyed: false,
     };
     assert!(
         out.status.success() && applied.up.is_object(),
@@ -190,7 +201,7 @@ async fn terraform_apply_of_the_module_builds_a_region_the_binaries_run_against(
         eprintln!("\n!!!!!!!!!! {msg} !!!!!!!!!!\n");
         return;
     }
-    let tf = apply();
+    let mut tf = apply();
     let conf = sdk_config_for(tf.up["moto"]["http_endpoint"].as_str().unwrap()).await;
     let sdk = client_config(&conf, Timeouts::default());
     let retry = Retry::with_deadline(Duration::from_secs(10));
@@ -428,5 +439,19 @@ async fn terraform_apply_of_the_module_builds_a_region_the_binaries_run_against(
         vol.foreign_holder("nobody-else"),
         Some(i0.as_str()),
         "attached to the module's instance"
+    );
+
+    // terraform destroy of everything the module made.
+    let down = tf.down().expect("run tf-local.sh down");
+    let said = String::from_utf8_lossy(&down.stdout).to_string();
+    assert!(
+        down.status.success(),
+        "tf-local.sh down (terraform destroy) failed:\n{said}\n{}",
+        String::from_utf8_lossy(&down.stderr)
+    );
+    let report: Value = serde_json::from_str(&said).unwrap_or(Value::Null);
+    assert!(
+        report["seconds"]["destroy"].as_f64().is_some_and(|s| s > 0.0),
+        "tf-local.sh down did not run terraform destroy: {said}"
     );
 }
