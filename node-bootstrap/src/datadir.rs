@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use steadfast_core::vocab::env;
+use steadfast_core::vocab::Step;
 use tracing::info;
 
 use crate::error::{BootstrapError, Result};
@@ -42,7 +43,7 @@ pub fn decide(data_dir: &Path, dev: &Path) -> Result<MountDecision> {
 pub async fn mount(decision: &MountDecision, dev: &Path, data_dir: &Path, etcd_user: Option<&str>) -> Result<()> {
     match decision {
         MountDecision::AlreadyMounted => {
-            info!(during = "mount", data_dir = %data_dir.display(), "already mounted (idempotent)");
+            info!(during = %Step::Mount, data_dir = %data_dir.display(), "already mounted (idempotent)");
         }
         MountDecision::Mount => tools::mount(dev, data_dir).await?,
         MountDecision::MountedElsewhere { device } => {
@@ -71,7 +72,7 @@ fn set_owner(dir: &Path, user: Option<&str>) -> Result<()> {
     if foreign.is_empty() {
         return Ok(());
     }
-    info!(during = "mount", data_dir = %dir.display(), user = u, uid, gid, entries = foreign.len(),
+    info!(during = %Step::Mount, data_dir = %dir.display(), user = u, uid, gid, entries = foreign.len(),
         first = %foreign[0].display(), "data tree owned by another user (an image change?): re-owning it");
     for p in &foreign {
         std::os::unix::fs::lchown(p, Some(uid), Some(gid)).map_err(BootstrapError::io(p))?;

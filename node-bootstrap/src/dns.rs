@@ -12,6 +12,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use steadfast_core::poll::{self, Backoff, Poll};
+use steadfast_core::vocab::Step;
 use steadfast_core::{Cluster, PeerIndex};
 
 use crate::error::{BootstrapError, Result};
@@ -117,7 +118,7 @@ pub async fn wait(cluster: &Cluster, me: PeerIndex, my_ip: Ipv4Addr, fresh: bool
                     None => "nothing".into(),
                 };
             }
-            tracing::debug!(during = "dns", problems = ?problems, "waiting for DNS");
+            tracing::debug!(during = %Step::Dns, problems = ?problems, "waiting for DNS");
             Ok(Poll::Pending(problems.join("; ")))
         },
     )

@@ -8,6 +8,7 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use steadfast_core::aws::{Groups, Instances, LifecycleResult, Metric, Metrics, Volumes};
+use steadfast_core::poll::{self, Backoff, Poll};
 use steadfast_core::vocab::{metrics, Step, TAG_ASG_NAME};
 use tracing::{error, info, warn};
 
@@ -142,26 +143,47 @@ where
     M: Metrics,
 {
     let hook = Hook::pending(groups, ec2, cfg, id).await?;
-    let deadline = Instant::now() + cfg.prepare_deadline;
+    let started = Instant::now();
+    // The last transient failure, for when the deadline runs out.
+    let last: std::sync::Mutex<Option<BootstrapError>> = std::sync::Mutex::new(None);
+    let attempt = std::sync::atomic::AtomicU32::new(0);
     let attempts = async {
-        let mut pause = Duration::from_secs(1);
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let err = match prepare::run(ec2, id, cfg).await {
-                Ok(report) => return Ok(report),
-                Err(e) => e,
-            };
-            let disposition = err.disposition();
-            if disposition != Disposition::Retry || Instant::now() + pause >= deadline {
-                return Err((err, disposition));
-            }
-            warn!(during = %Step::Prepared, attempt, error = %err, retry_in_ms = pause.as_millis() as u64,
-                left_s = deadline.saturating_duration_since(Instant::now()).as_secs(),
-                "transient failure; trying again on this node");
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(Duration::from_secs(30));
-        }
+        let outcome = poll::until(
+            cfg.prepare_deadline,
+            Backoff::new(Duration::from_secs(1), Duration::from_secs(30)),
+            || async {
+                let n = attempt.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                let err = match prepare::run(ec2, id, cfg).await {
+                    Ok(report) => return Ok(Poll::Ready(report)),
+                    Err(e) => e,
+                };
+                let disposition = err.disposition();
+                if disposition != Disposition::Retry {
+                    return Err((err, disposition));
+                }
+                warn!(during = %Step::Prepared, attempt = n, error = %err,
+                    left_s = cfg.prepare_deadline.saturating_sub(started.elapsed()).as_secs(),
+                    "transient failure; trying again on this node");
+                let why = err.to_string();
+                if let Ok(mut l) = last.lock() {
+                    *l = Some(err);
+                }
+                Ok(Poll::Pending(why))
+            },
+        )
+        .await?;
+        outcome.map_err(|timed_out| {
+            let err = last
+                .lock()
+                .ok()
+                .and_then(|mut l| l.take())
+                .unwrap_or(BootstrapError::Timeout {
+                    what: "prepare",
+                    secs: cfg.prepare_deadline.as_secs(),
+                    detail: timed_out.last,
+                });
+            (err, Disposition::Retry)
+        })
     };
     let (err, disposition) = match heartbeating(groups, hook.as_ref(), cfg.hook_timeout / 3, attempts).await {
         Ok(report) => return Ok(report),

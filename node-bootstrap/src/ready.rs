@@ -114,7 +114,7 @@ pub async fn wait_ready(ip: Ipv4Addr, deadline: Duration) -> Result<Readiness> {
             Ok::<_, BootstrapError>(match r {
                 Ok(r) => Poll::Ready(r),
                 Err(e) => {
-                    tracing::debug!(during = "ready", reason = %e, "not ready yet");
+                    tracing::debug!(during = %Step::Ready, reason = %e, "not ready yet");
                     Poll::Pending(e)
                 }
             })

@@ -50,7 +50,7 @@ pub async fn supervise(mut child: tokio::process::Child) -> Result<i32> {
 
 fn forward(pid: Option<Pid>, sig: Signal) {
     if let Some(pid) = pid {
-        info!(during = "run", signal = %sig, "forwarding signal to etcd");
+        info!(signal = %sig, "forwarding signal to etcd");
         if let Err(e) = kill(pid, sig) {
             warn!(error = %e, "could not signal etcd");
         }

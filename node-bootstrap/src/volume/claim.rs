@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use steadfast_core::aws::{AttachmentState, InstanceState, Instances, Volume, VolumeState, Volumes};
 use steadfast_core::poll::{self, Backoff, Poll};
+use steadfast_core::vocab::Step;
 use tracing::{debug, info};
 
 use crate::config::AttachSettings;
@@ -191,7 +192,7 @@ async fn act<E: Volumes>(
 ) -> Result<Poll<Option<String>>> {
     match decision {
         AttachDecision::Attached { device } => {
-            info!(during = "attach", volume = volume_id, decision = "attached", device = ?device, "volume attached to this instance");
+            info!(during = %Step::Attach, volume = volume_id, decision = "attached", device = ?device, "volume attached to this instance");
             Ok(Poll::Ready(device))
         }
         AttachDecision::Refuse { holder, holder_state } => Err(BootstrapError::HeldByLiveInstance {
@@ -209,13 +210,13 @@ async fn act<E: Volumes>(
             if !due {
                 return Ok(Poll::Pending("our attach is in flight".into()));
             }
-            info!(during = "attach", volume = volume_id, decision = "attach", device = %settings.device_name, "attaching volume");
+            info!(during = %Step::Attach, volume = volume_id, decision = "attach", device = %settings.device_name, "attaching volume");
             match ec2.attach_volume(volume_id, me, &settings.device_name).await {
                 Ok(()) => {}
                 // Someone (or our own earlier call) got there first: look again and re-plan.
                 Err(e) if matches!(e.aws_code(), Some("VolumeInUse" | "IncorrectState")) => {
                     info!(
-                        during = "attach",
+                        during = %Step::Attach,
                         volume = volume_id,
                         code = e.aws_code().unwrap_or_default(),
                         "attach raced; re-planning"
@@ -232,7 +233,7 @@ async fn act<E: Volumes>(
             let state = holder_state
                 .map(|s| s.to_string())
                 .unwrap_or_else(|| "not shown by EC2 (yet)".into());
-            info!(during = "attach", volume = volume_id, decision = "wait-for-holder", holder, holder_state = %state,
+            info!(during = %Step::Attach, volume = volume_id, decision = "wait-for-holder", holder, holder_state = %state,
                 "holder is stopping, or EC2 does not show it: waiting, never forcing");
             Ok(Poll::Pending(format!("{holder} is {state}")))
         }
@@ -240,19 +241,19 @@ async fn act<E: Volumes>(
             if forced.swap(true, Ordering::SeqCst) {
                 return Ok(Poll::Pending(format!("force-detach from {holder} in flight")));
             }
-            info!(during = "attach", volume = volume_id, decision = "force-detach", holder, holder_state = %holder_state,
+            info!(during = %Step::Attach, volume = volume_id, decision = "force-detach", holder, holder_state = %holder_state,
                 waited_ms = waited.as_millis() as u64, "holder is dead and the grace period is over; force-detaching");
             ec2.detach_volume(volume_id, &holder, true).await?;
             Ok(Poll::Soon(format!("force-detached from {holder}")))
         }
         AttachDecision::WaitForDetach { holder, holder_state } => {
-            info!(during = "attach", volume = volume_id, decision = "wait-for-detach", holder, holder_state = %holder_state,
+            info!(during = %Step::Attach, volume = volume_id, decision = "wait-for-detach", holder, holder_state = %holder_state,
                 waited_ms = waited.as_millis() as u64,
                 "volume still attached to a dead instance; waiting for it to let go before forcing");
             Ok(Poll::Pending(format!("still attached to {holder} ({holder_state})")))
         }
         AttachDecision::Wait { why } => {
-            debug!(during = "attach", volume = volume_id, why, "waiting");
+            debug!(during = %Step::Attach, volume = volume_id, why, "waiting");
             Ok(Poll::Pending(why))
         }
     }

@@ -13,6 +13,7 @@ pub mod tools;
 use std::path::Path;
 
 use steadfast_core::aws::{Volume, Volumes};
+use steadfast_core::vocab::Step;
 use steadfast_core::vocab::{TAG_CLUSTER, TAG_INITIALIZED, TAG_PEER};
 use steadfast_core::{Cluster, PeerIndex};
 use tracing::info;
@@ -108,7 +109,7 @@ pub async fn ready_filesystem<V: Volumes>(
     };
     // plan
     let decision = plan_filesystem(&facts);
-    info!(during = "filesystem", volume = volume_id, device = %dev.display(), probe = ?facts.probe, initialized,
+    info!(during = %Step::Filesystem, volume = volume_id, device = %dev.display(), probe = ?facts.probe, initialized,
         mounted, decision = ?decision, "filesystem decision");
     // apply
     let member = cluster.member_name(peer);
@@ -128,7 +129,7 @@ pub async fn ready_filesystem<V: Volumes>(
         FsDecision::Format => {
             tools::mkfs_ext4(dev, &facts.label).await?;
             tag().await?;
-            info!(during = "filesystem", volume = volume_id, label = %facts.label, "blank, never-initialized volume formatted and tagged");
+            info!(during = %Step::Filesystem, volume = volume_id, label = %facts.label, "blank, never-initialized volume formatted and tagged");
             Ok(FsOutcome {
                 formatted: true,
                 grown: None,
@@ -143,7 +144,7 @@ pub async fn ready_filesystem<V: Volumes>(
             if check {
                 let fixed = tools::fsck(dev).await?;
                 info!(
-                    during = "filesystem",
+                    during = %Step::Filesystem,
                     volume = volume_id,
                     corrected = fixed,
                     "filesystem checked"
@@ -158,7 +159,7 @@ pub async fn ready_filesystem<V: Volumes>(
                 Some(Growth::Offline(s)) => {
                     tools::grow_offline(dev).await?;
                     info!(
-                        during = "filesystem",
+                        during = %Step::Filesystem,
                         volume = volume_id,
                         from_bytes = s.fs_bytes,
                         to_bytes = s.device_bytes,
@@ -168,7 +169,7 @@ pub async fn ready_filesystem<V: Volumes>(
                 }
                 Some(Growth::Online(s)) => outcome.grow_after_mount = Some(s),
                 Some(Growth::Cannot(s)) => {
-                    tracing::warn!(during = "filesystem", volume = volume_id, from_bytes = s.fs_bytes, to_bytes = s.device_bytes,
+                    tracing::warn!(during = %Step::Filesystem, volume = volume_id, from_bytes = s.fs_bytes, to_bytes = s.device_bytes,
                         "the volume was enlarged but this machine cannot grow its filesystem (no CAP_SYS_RESOURCE, offline growth not allowed); it keeps its size");
                 }
                 None => {}
@@ -176,7 +177,7 @@ pub async fn ready_filesystem<V: Volumes>(
             if needs_tag {
                 tag().await?;
                 info!(
-                    during = "filesystem",
+                    during = %Step::Filesystem,
                     volume = volume_id,
                     "our filesystem lacked the initialized tag; tagged it"
                 );
@@ -191,7 +192,7 @@ pub async fn grow_mounted(volume_id: &str, dev: &Path, fs: &FsOutcome) -> Result
     if let Some(s) = fs.grow_after_mount {
         tools::grow_online(dev).await?;
         info!(
-            during = "mount",
+            during = %Step::Mount,
             volume = volume_id,
             from_bytes = s.fs_bytes,
             to_bytes = s.device_bytes,

@@ -24,6 +24,8 @@ pub struct PeerStatus {
     pub instance_id: Option<String>,
     /// The instance's state in its group (`Pending:Wait` until its node completes the hook).
     pub lifecycle: Option<String>,
+    /// Whether that state is InService (its node completed the lifecycle action).
+    pub in_service: bool,
     pub ip: Option<String>,
     pub dns: Option<String>,
     pub volume_id: Option<String>,
@@ -98,6 +100,7 @@ pub async fn gather(cluster: &Cluster) -> Status {
             asg: cluster.group_name(p),
             instance_id,
             lifecycle: live.map(|(_, l)| l.lifecycle_state.to_string()),
+            in_service: live.is_some_and(|(_, l)| l.lifecycle_state.is_in_service()),
             ip,
             dns: dns_answer,
             volume_id: vol.map(|v| v.volume_id.clone()),
@@ -110,10 +113,7 @@ pub async fn gather(cluster: &Cluster) -> Status {
     }
     // Healthy: every member answers with a leader, there is one leader, and every instance is in
     // service (its node completed the lifecycle action).
-    let healthy = peers
-        .iter()
-        .all(|p| p.healthy && p.lifecycle.as_deref() == Some("InService"))
-        && peers.iter().filter(|p| p.leader).count() == 1;
+    let healthy = peers.iter().all(|p| p.healthy && p.in_service) && peers.iter().filter(|p| p.leader).count() == 1;
     Status { healthy, peers }
 }
 

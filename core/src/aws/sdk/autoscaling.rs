@@ -9,6 +9,8 @@ use crate::retry::Retry;
 use crate::vocab::{ClusterName, TAG_CLUSTER};
 
 const SERVICE: &str = "autoscaling";
+/// The one operation this adapter pages through, named once for its calls and its errors.
+const DESCRIBE_GROUPS: &str = "DescribeAutoScalingGroups";
 
 #[derive(Debug, Clone)]
 pub struct AutoScaling {
@@ -30,7 +32,7 @@ impl AutoScaling {
         let mut out = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let page = call(&self.retry, SERVICE, "DescribeAutoScalingGroups", || {
+            let page = call(&self.retry, SERVICE, DESCRIBE_GROUPS, || {
                 let mut req = self
                     .client
                     .describe_auto_scaling_groups()
@@ -55,7 +57,7 @@ impl AutoScaling {
 
 fn group(g: &aws_sdk_autoscaling::types::AutoScalingGroup) -> Result<Group> {
     let name = g.auto_scaling_group_name().ok_or(Error::Incomplete {
-        operation: "DescribeAutoScalingGroups",
+        operation: DESCRIBE_GROUPS,
         field: "AutoScalingGroupName",
     })?;
     Ok(Group {

@@ -11,6 +11,9 @@ use crate::retry::Retry;
 use crate::vocab::Tags;
 
 const SERVICE: &str = "ec2";
+/// The operations this adapter pages through, each named once for its calls and its errors.
+const DESCRIBE_VOLUMES: &str = "DescribeVolumes";
+const DESCRIBE_INSTANCES: &str = "DescribeInstances";
 
 #[derive(Debug, Clone)]
 pub struct Ec2 {
@@ -32,7 +35,7 @@ impl Ec2 {
         let mut out = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let page = call(&self.retry, SERVICE, "DescribeVolumes", || {
+            let page = call(&self.retry, SERVICE, DESCRIBE_VOLUMES, || {
                 self.client
                     .describe_volumes()
                     .set_filters((!filters.is_empty()).then(|| filters.clone()))
@@ -56,7 +59,7 @@ impl Ec2 {
 fn volume(v: &aws_sdk_ec2::types::Volume) -> Result<Volume> {
     let (Some(id), Some(az)) = (v.volume_id(), v.availability_zone()) else {
         return Err(Error::Incomplete {
-            operation: "DescribeVolumes",
+            operation: DESCRIBE_VOLUMES,
             field: "VolumeId/AvailabilityZone",
         });
     };
@@ -83,7 +86,7 @@ fn volume(v: &aws_sdk_ec2::types::Volume) -> Result<Volume> {
 fn instance(i: &aws_sdk_ec2::types::Instance) -> Result<Instance> {
     let Some(id) = i.instance_id() else {
         return Err(Error::Incomplete {
-            operation: "DescribeInstances",
+            operation: DESCRIBE_INSTANCES,
             field: "InstanceId",
         });
     };
@@ -118,7 +121,7 @@ impl Instances for Ec2 {
                 .build();
             let mut token: Option<String> = None;
             loop {
-                let page = call(&self.retry, SERVICE, "DescribeInstances", || {
+                let page = call(&self.retry, SERVICE, DESCRIBE_INSTANCES, || {
                     self.client
                         .describe_instances()
                         .filters(filter.clone())

@@ -17,6 +17,7 @@ use steadfast_core::aws::fake::FakeCloud;
 use steadfast_core::aws::sdk::{AutoScaling, Route53};
 use steadfast_core::aws::{Instance, InstanceState};
 use steadfast_core::retry::Retry;
+use steadfast_core::vocab::eventbridge::{self, Origin};
 use steadfast_core::vocab::{Tags, TAG_CLUSTER, TAG_PEER};
 
 fn retry() -> Retry {
@@ -144,8 +145,7 @@ fn handler(route53_rules: &[&Rule]) -> PeerDns<Route53, AutoScaling, FakeCloud> 
 }
 
 fn schedule() -> serde_json::Value {
-    json!({"version": "0", "id": "1", "detail-type": "Scheduled Event", "source": "aws.events", "account": "1",
-           "time": "2026-11-21T00:00:00Z", "region": "us-east-1", "resources": [], "detail": {}})
+    eventbridge::scheduled(&Origin::default(), "sweep")
 }
 
 #[tokio::test]
