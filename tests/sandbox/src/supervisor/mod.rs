@@ -2,9 +2,10 @@
 //!
 //! At start it brings up the stand-ins: moto on 127.0.0.1:5000 with the region set up the way
 //! Terraform does ([`crate::region`]), dnsmasq on 127.0.53.1:53, peer-dns under `cargo lambda
-//! watch` on 127.0.0.1:9000, and a volume image per peer for the hypervisor. Then every 200 ms it
-//! takes one typed [`observe::Observation`] of the region, through core's adapters, and hands it
-//! to small reconcilers:
+//! watch` on 127.0.0.1:9000 (nine function processes), and a volume image per peer for the
+//! hypervisor. Then, each time moto's change counter moves (at most every 100 ms, at least every
+//! 500 ms), it takes one typed [`observe::Observation`] of the region, through core's adapters
+//! (reading again only what changed), and hands it to small reconcilers:
 //! - [`fleet`]: one node (`node-bootstrap run`, and so etcd) per live instance;
 //! - [`disks`]: the hypervisor presents each attached volume to its instance's node;
 //! - [`dns_mirror`]: dnsmasq follows Route 53;
