@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use steadfast_core::poll::{self, Backoff, Poll};
 use steadfast_core::vocab::{EtcdTiming, Step};
 use steadfast_core::Cluster;
 
@@ -129,19 +130,23 @@ fn write(dir: &Path, report: &Report) -> Result<()> {
 
 /// Waits until every peer is healthy; their member ids.
 async fn healthy_members(cluster: &Cluster, timeout: Duration) -> Result<Vec<Option<u64>>> {
-    let t0 = Instant::now();
-    loop {
+    let found = poll::until(timeout, Backoff::every(Duration::from_millis(250)), || async {
         let h = health(cluster).await;
-        if h.iter().all(|p| p.healthy()) && h.iter().filter(|p| p.is_leader()).count() == 1 {
-            return Ok(h.iter().map(|p| p.member_id).collect());
-        }
-        if t0.elapsed() > timeout {
-            return Err(SandboxError::Setup(format!(
-                "the region is not healthy before the scenario (after {timeout:?}): {h:?}"
-            )));
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+        Ok::<_, SandboxError>(
+            if h.iter().all(|p| p.healthy()) && h.iter().filter(|p| p.is_leader()).count() == 1 {
+                Poll::Ready(h.iter().map(|p| p.member_id).collect())
+            } else {
+                Poll::Pending(format!("{h:?}"))
+            },
+        )
+    })
+    .await?;
+    found.map_err(|t| {
+        SandboxError::Setup(format!(
+            "the region is not healthy before the scenario (after {timeout:?}): {}",
+            t.last
+        ))
+    })
 }
 
 /// Samples every peer's health until stopped.
@@ -178,17 +183,29 @@ async fn run_one(cluster: &Cluster, s: Scenario, opts: &Options) -> Result<Scena
     };
     let injected = scenarios::inject(s, cluster, &marks, settle).await;
 
-    // Healed: every peer healthy, as the member it was before.
-    let t0 = Instant::now();
+    // Healed: every peer healthy, as the member it was before (looked at every 100 ms: the
+    // figure's resolution).
     let mut healed_ms = None;
-    while injected.is_ok() && t0.elapsed() < opts.heal_timeout {
-        let h = health(cluster).await;
-        if h.iter().zip(&members).all(|(p, m)| p.healthy() && p.member_id == *m) {
-            healed_ms = Some(load.now_ms() - fault_ms);
+    if injected.is_ok() {
+        let healed = poll::until(
+            opts.heal_timeout,
+            Backoff::every(Duration::from_millis(100)),
+            || async {
+                let h = health(cluster).await;
+                Ok::<_, SandboxError>(
+                    if h.iter().zip(&members).all(|(p, m)| p.healthy() && p.member_id == *m) {
+                        Poll::Ready(load.now_ms() - fault_ms)
+                    } else {
+                        Poll::Pending("not all healthy as the same members".into())
+                    },
+                )
+            },
+        )
+        .await?;
+        if let Ok(ms) = healed {
+            healed_ms = Some(ms);
             marks.mark("all healthy, same members");
-            break;
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     let end_ms = load.now_ms();
