@@ -65,6 +65,14 @@ pub enum Error {
         last: Box<Error>,
     },
 
+    /// Local I/O while moving an object (writing a download to its file).
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+
     /// An AWS answer that lacks a field we need.
     #[error("AWS {operation} answered without {field}")]
     Incomplete {

@@ -8,7 +8,7 @@
 //!   instance holds each slot, and the record changes that needs; pure).
 //! - [`aws`]: the typed cloud ([`aws::model`]: lifecycle, instance, attachment and volume
 //!   states, groups, instances, volumes), the ports handlers depend on (`Records`, `Groups`,
-//!   `Instances`, `Volumes`), their AWS SDK adapters in [`aws::sdk`], and (feature `fake`) one
+//!   `Instances`, `Volumes`, `Metrics`, `Objects`), their AWS SDK adapters in [`aws::sdk`], and (feature `fake`) one
 //!   stateful in-memory cloud for tests, [`aws::fake`].
 //! - [`backup`]: the backup planners (`plan_retention`; pure).
 //! - [`retry`]: deadline-bounded retries with backoff and jitter for AWS calls.

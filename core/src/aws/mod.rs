@@ -1,7 +1,7 @@
 //! Narrow ports over the AWS calls steadfast makes, one per concern, and the typed data they
 //! return ([`model`]). Handlers depend on the ports they need and nothing more: peer-dns on
 //! [`Records`] + [`Groups`] + [`Instances`], node-bootstrap on [`Instances`] + [`Volumes`] +
-//! [`Groups`] (+ [`Metrics`]). [`sdk`] adapts them to the AWS SDK; [`fake`] (feature `fake`) is one stateful
+//! [`Groups`] (+ [`Metrics`]), its backups on [`Objects`]. [`sdk`] adapts them to the AWS SDK; [`fake`] (feature `fake`) is one stateful
 //! in-memory cloud that every crate's tests use.
 //!
 //! Every SDK adapter call carries a per-attempt timeout and goes through [`crate::retry::Retry`].
@@ -122,4 +122,67 @@ pub trait Volumes: Send + Sync {
         -> impl Future<Output = Result<()>> + Send;
 
     fn tag_volume(&self, volume_id: &str, key: &str, value: &str) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// One object of a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    pub key: String,
+    pub size: u64,
+}
+
+/// How a create-if-absent write ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutOutcome {
+    Created,
+    /// The key already existed (S3 `PreconditionFailed`); nothing was written.
+    Exists,
+}
+
+/// S3: the backup bucket. An adapter is bound to one bucket and encrypts every object it writes
+/// with the cluster's KMS key.
+pub trait Objects: Send + Sync {
+    /// The bucket's name (for logs and metrics).
+    fn bucket(&self) -> &str;
+
+    /// Every object under `prefix`, in key order.
+    fn list(&self, prefix: &str) -> impl Future<Output = Result<Vec<ObjectInfo>>> + Send;
+
+    /// A small object, whole (manifests, plans).
+    fn get(&self, key: &str) -> impl Future<Output = Result<Vec<u8>>> + Send;
+
+    /// An object of any size, written to `sink` as it arrives; the bytes written.
+    fn read_into<W>(&self, key: &str, sink: &mut W) -> impl Future<Output = Result<u64>> + Send
+    where
+        W: tokio::io::AsyncWrite + Unpin + Send;
+
+    /// Writes a small object. With `if_absent`, only when the key does not exist yet (S3's
+    /// conditional write): of two writers racing, exactly one gets [`PutOutcome::Created`].
+    fn put(&self, key: &str, body: bytes::Bytes, if_absent: bool) -> impl Future<Output = Result<PutOutcome>> + Send;
+
+    /// Deletes `keys` (absent ones are not an error).
+    fn delete(&self, keys: &[String]) -> impl Future<Output = Result<()>> + Send;
+
+    /// Starts a multipart upload of `key` with `metadata`; its upload id.
+    fn create_upload(&self, key: &str, metadata: &[(&str, String)]) -> impl Future<Output = Result<String>> + Send;
+
+    /// Uploads part `number` (from 1); its ETag. Every part but the last is at least 5 MiB.
+    fn upload_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        number: i32,
+        body: bytes::Bytes,
+    ) -> impl Future<Output = Result<String>> + Send;
+
+    /// Completes the upload from its parts (number, ETag), in order.
+    fn complete_upload(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: &[(i32, String)],
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Abandons the upload and frees its parts.
+    fn abort_upload(&self, key: &str, upload_id: &str) -> impl Future<Output = Result<()>> + Send;
 }

@@ -1,7 +1,11 @@
-//! Backups: the pure planners behind the snapshot schedule. [`plan_retention`] decides which
-//! snapshots stay. (The snapshot stream, the S3 adapter and `plan_restore` arrive with the rest
-//! of issue 12.)
+//! Backups: where snapshots live and what they record ([`snapshot`]), and the pure planners
+//! behind the schedule: [`plan_backup`] decides whether this member takes the snapshot,
+//! [`plan_retention`] which snapshots stay. (`plan_restore` arrives with the restore path.)
 
 mod retention;
+mod schedule;
+pub mod snapshot;
 
 pub use retention::{plan_retention, Kept, RetentionPlan, RetentionPolicy, SnapshotEntry};
+pub use schedule::{newest_verified_age, plan_backup, BackupPlan, MemberRole, Skip};
+pub use snapshot::{Manifest, SnapshotKeys, SnapshotStatus, MANIFEST_FORMAT};

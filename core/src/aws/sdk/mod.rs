@@ -1,6 +1,7 @@
 //! Adapters from the [`super`] ports to the AWS SDK crates, one file per service:
 //! [`route53`] ([`Records`](super::Records)), [`autoscaling`] ([`Groups`](super::Groups)),
-//! [`ec2`] ([`Instances`](super::Instances) and [`Volumes`](super::Volumes)).
+//! [`ec2`] ([`Instances`](super::Instances) and [`Volumes`](super::Volumes)), [`cloudwatch`]
+//! ([`Metrics`](super::Metrics)), [`s3`] ([`Objects`](super::Objects)).
 //!
 //! The SDK's own retries are turned off ([`client_config`]): each call goes through [`call`],
 //! which names the operation once and retries it with our [`Retry`] policy, so one deadline
@@ -10,11 +11,13 @@ mod autoscaling;
 mod cloudwatch;
 mod ec2;
 mod route53;
+mod s3;
 
 pub use autoscaling::AutoScaling;
 pub use cloudwatch::CloudWatch;
 pub use ec2::Ec2;
 pub use route53::Route53;
+pub use s3::S3;
 
 use std::future::Future;
 
@@ -35,6 +38,8 @@ use crate::retry::Retry;
 pub struct Timeouts {
     pub attempt: Duration,
     pub connect: Duration,
+    /// Per attempt of an S3 transfer (a multipart part, the start of a download).
+    pub transfer: Duration,
 }
 
 impl Default for Timeouts {
@@ -42,6 +47,7 @@ impl Default for Timeouts {
         Self {
             attempt: Duration::from_secs(5),
             connect: Duration::from_secs(2),
+            transfer: Duration::from_secs(60),
         }
     }
 }
@@ -84,6 +90,22 @@ pub fn client_config(conf: &SdkConfig, t: Timeouts) -> SdkClients {
                 .timeout_config(timeouts(t))
                 .build(),
         ),
+        s3: aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(conf)
+                .retry_config(retry_off())
+                .timeout_config(timeouts(Timeouts {
+                    attempt: t.transfer,
+                    ..t
+                }))
+                // An endpoint of its own (an S3-compatible store, a local stand-in) has no
+                // per-bucket host names: address buckets by path there.
+                .force_path_style(conf.endpoint_url().is_some())
+                // The payload is signed (sigv4) and every snapshot carries our own sha256, read
+                // back before it counts; the SDK's extra CRC32 only where S3 requires one.
+                .request_checksum_calculation(aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired)
+                .response_checksum_validation(aws_sdk_s3::config::ResponseChecksumValidation::WhenRequired)
+                .build(),
+        ),
     }
 }
 
@@ -93,6 +115,7 @@ pub struct SdkClients {
     pub autoscaling: aws_sdk_autoscaling::Client,
     pub ec2: aws_sdk_ec2::Client,
     pub cloudwatch: aws_sdk_cloudwatch::Client,
+    pub s3: aws_sdk_s3::Client,
 }
 
 /// Sends one request through `retry`. `send` builds and sends the request afresh for each
