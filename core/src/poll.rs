@@ -70,6 +70,34 @@ where
     }
 }
 
+/// [`until`] for synchronous code (a CLI's teardown, a stand-in's start): the same spacing and
+/// deadline, sleeping the thread between looks.
+pub fn until_blocking<T, E, F>(deadline: Duration, backoff: Backoff, mut look: F) -> Result<Result<T, TimedOut>, E>
+where
+    F: FnMut() -> Result<Poll<T>, E>,
+{
+    let start = Instant::now();
+    let mut pause = backoff.first;
+    loop {
+        let why = match look()? {
+            Poll::Ready(v) => return Ok(Ok(v)),
+            Poll::Pending(why) => why,
+            Poll::Soon(why) => {
+                pause = backoff.first;
+                why
+            }
+        };
+        if start.elapsed() + pause > deadline {
+            return Ok(Err(TimedOut {
+                waited: start.elapsed(),
+                last: why,
+            }));
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(backoff.max);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,6 +140,31 @@ mod tests {
             || async { Err("boom") },
         )
         .await;
+        assert_eq!(r, Err("boom"));
+    }
+
+    #[test]
+    fn the_blocking_wait_spaces_and_ends_the_same_way() {
+        let mut n = 0;
+        let r: Result<_, ()> = until_blocking(Duration::from_secs(2), Backoff::every(Duration::from_millis(1)), || {
+            n += 1;
+            Ok(if n < 3 {
+                Poll::Pending("not yet".into())
+            } else {
+                Poll::Ready(n)
+            })
+        });
+        assert_eq!(r, Ok(Ok(3)));
+        let r: Result<Result<(), _>, ()> = until_blocking(
+            Duration::from_millis(20),
+            Backoff::every(Duration::from_millis(5)),
+            || Ok(Poll::Pending("never".into())),
+        );
+        assert_eq!(r.unwrap().unwrap_err().last, "never");
+        let r: Result<Result<(), TimedOut>, &str> =
+            until_blocking(Duration::from_secs(5), Backoff::every(Duration::from_millis(1)), || {
+                Err("boom")
+            });
         assert_eq!(r, Err("boom"));
     }
 }

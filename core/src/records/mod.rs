@@ -157,6 +157,35 @@ pub fn plan_peer_records(
     }
 }
 
+/// What an event's gather covers: the groups its plan is made from, or why it is ignored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// Plan from these groups.
+    Groups(Vec<Group>),
+    /// The launch's group is not this cluster's (or is gone): nothing to plan, nothing written.
+    Ignore(String),
+}
+
+/// The scope of an event, from every group of the cluster: a sweep (`launch_group` `None`)
+/// plans from all of them; a launch from its [`launch_scope`], unless its group is not among
+/// them.
+pub fn event_scope(cluster: &Cluster, groups: &[Group], launch_group: Option<&str>) -> Scope {
+    match launch_group {
+        None => Scope::Groups(groups.to_vec()),
+        Some(g) if !groups.iter().any(|x| x.name == g) => Scope::Ignore(format!(
+            "auto scaling group {g} is not tagged for cluster {} (or does not exist)",
+            cluster.name()
+        )),
+        Some(g) => Scope::Groups(launch_scope(cluster, groups, g)),
+    }
+}
+
+/// The wider scope a plan made from `scope` must be made again from, if any: the whole cluster,
+/// when the plan [`needs_whole_cluster`] and `scope` was not that already.
+pub fn widened(cluster: &Cluster, groups: &[Group], scope: &[Group], plan: &PeerRecordPlan) -> Option<Vec<Group>> {
+    (scope.len() < groups.len() && needs_whole_cluster(cluster, groups, plan)).then(|| groups.to_vec())
+}
+
 /// The groups a launch in `group` plans from: that group, and every other group of the cluster
 /// that claims the same peer (so a second group's claim on the name is seen and reported). The
 /// other peers are the sweep's. A group whose tags name no peer is its own scope: the plan
@@ -314,5 +343,43 @@ mod tests {
         };
         let plan = plan_peer_records(&c, &w, Some("i-0"), 5, &PlaceholderNetwork::default());
         assert!(!needs_whole_cluster(&c, &[g0], &plan));
+    }
+
+    #[test]
+    fn the_event_decides_the_scope_and_only_a_narrow_one_widens() {
+        let c = cluster();
+        let groups = vec![
+            group("g0", &[(TAG_CLUSTER, "main"), (TAG_PEER, "0")], "i-0"),
+            group("g2", &[(TAG_CLUSTER, "main"), (TAG_PEER, "2")], "i-2"),
+        ];
+        // A sweep plans from every group; a launch from its own peer's.
+        assert_eq!(event_scope(&c, &groups, None), Scope::Groups(groups.clone()));
+        assert_eq!(
+            event_scope(&c, &groups, Some("g2")),
+            Scope::Groups(vec![groups[1].clone()])
+        );
+        // A launch in a group that is not the cluster's is ignored, and says which group.
+        let Scope::Ignore(why) = event_scope(&c, &groups, Some("other")) else {
+            panic!("a foreign group's launch is ignored");
+        };
+        assert!(why.contains("other") && why.contains("main"), "{why}");
+        // The launch of g0 got the address peer 2's stale record holds; peer 2 is alive.
+        let record = |n: u32, ip: &str| CurrentRecord {
+            name: c.peer_record_name(c.peer(n).unwrap()),
+            values: vec![ip.into()],
+            ttl: Some(5),
+        };
+        let Scope::Groups(scope) = event_scope(&c, &groups, Some("g0")) else {
+            panic!("g0 is the cluster's");
+        };
+        let w = World {
+            groups: scope.clone(),
+            instances: vec![running("i-0", "127.0.1.9")],
+            records: vec![record(0, "127.0.1.4"), record(2, "127.0.1.9")],
+        };
+        let plan = plan_peer_records(&c, &w, Some("i-0"), 5, &PlaceholderNetwork::default());
+        assert_eq!(widened(&c, &groups, &scope, &plan), Some(groups.clone()));
+        // The same plan from the whole cluster already: nothing wider to plan from.
+        assert_eq!(widened(&c, &groups, &groups, &plan), None);
     }
 }

@@ -267,6 +267,12 @@ impl Cluster {
         fill(names::LIFECYCLE_HOOK, self.name.as_str(), None)
     }
 
+    /// The EventBridge rule that schedules peer-dns's sweep: `C-peer-dns-sweep` (Terraform names
+    /// it from the same template; the sandbox's scheduled events carry it).
+    pub fn sweep_rule_name(&self) -> String {
+        fill(names::SWEEP_RULE, self.name.as_str(), None)
+    }
+
     /// `peer-N.C.D` without a trailing dot.
     pub fn peer_host(&self, peer: PeerIndex) -> String {
         format!("{}.{}", self.member_name(peer), self.cluster_domain())
@@ -479,6 +485,7 @@ mod tests {
         assert_eq!(tags.cluster(), Some("main"));
         assert_eq!(tags.get(TAG_PEER), Some("1"));
         assert_eq!(c.lifecycle_hook_name(), "main-launching");
+        assert_eq!(c.sweep_rule_name(), "main-peer-dns-sweep");
         assert_eq!(c.group_name(c.peer(1).unwrap()), "main-peer-1");
     }
 }

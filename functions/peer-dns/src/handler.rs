@@ -1,11 +1,13 @@
 //! The handler: gather (through the `Records`/`Groups`/`Instances` ports) -> plan (pure,
 //! `steadfast_core::records::plan_peer_records`) -> apply (one conditional change batch).
 //! Every event reads every group of the cluster (one tag-filtered call) and the cluster's
-//! records, together. A sweep then describes every live instance and plans every peer. A launch
-//! describes only the instances that decide its own peer (`launch_scope`: every group claiming
-//! that peer) and plans from them, with its instance as the preferred one; only when that plan
-//! moves another peer's record to its placeholder while that peer has a live instance
-//! (`needs_whole_cluster`) does it describe everything and plan again. A batch that Route 53 rejects because a record changed since it was
+//! records, together. Core decides what the plan is made from (`event_scope`): a sweep every
+//! group; a launch the groups that decide its own peer (every group claiming that peer), with
+//! its instance as the preferred one, or nothing when its group is not the cluster's. The
+//! instances of that scope are described and planned; only when core says the plan must be made
+//! again from the whole cluster (`widened`: it moves another peer's record to its placeholder
+//! while that peer has a live instance) is everything described and planned. A batch that
+//! Route 53 rejects because a record changed since it was
 //! read, or that could not be sent within [`FRESH_FOR`] of its gathering, is never resent: the
 //! handler gathers again and re-plans, at most [`ROUNDS`] times. It never completes a lifecycle
 //! action and never touches SRV records: it only ever writes `peer-N` A records.
@@ -15,9 +17,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::Value;
 use steadfast_core::aws::{Group, Groups, Instances, Records};
-use steadfast_core::records::{
-    launch_scope, needs_whole_cluster, plan_peer_records, CurrentRecord, PeerRecordPlan, World,
-};
+use steadfast_core::records::{event_scope, plan_peer_records, widened, CurrentRecord, PeerRecordPlan, Scope, World};
 
 /// How long a plan stays good enough to send: a batch computed from a view older than this is
 /// never sent (throttling can hold a write that long; another invocation may have moved on).
@@ -177,37 +177,24 @@ impl<R: Records, G: Groups, I: Instances> PeerDns<R, G, I> {
                 self.groups.cluster_groups(cluster.name()),
                 self.records.list_a_records(&self.config.zone_id, &domain)
             )?;
-            if let Some((group, instance_id)) = event {
-                if !groups.iter().any(|g| g.name == group) {
-                    info!(
-                        group,
-                        instance = instance_id,
-                        "auto scaling group is not this cluster's; ignored"
-                    );
-                    return Ok(ignored(format!(
-                        "auto scaling group {group} is not tagged for cluster {} (or does not exist)",
-                        cluster.name()
-                    )));
-                }
-            }
             let preferred = event.map(|(_, i)| i);
-            let plan = match event {
-                None => self.describe_and_plan(groups, records, None).await?,
-                Some((group, instance_id)) => {
-                    let scope = launch_scope(cluster, &groups, group);
-                    let plan = self.describe_and_plan(scope, records.clone(), preferred).await?;
-                    if needs_whole_cluster(cluster, &groups, &plan) {
-                        info!(
-                            group,
-                            instance = instance_id,
-                            "the launch's address is held by the record of a peer with a live instance; planning from the whole cluster"
-                        );
-                        self.describe_and_plan(groups, records, preferred).await?
-                    } else {
-                        plan
-                    }
+            let scope = match event_scope(cluster, &groups, event.map(|(g, _)| g)) {
+                Scope::Groups(scope) => scope,
+                Scope::Ignore(why) => {
+                    info!(instance = preferred, reason = %why, "ignored");
+                    return Ok(ignored(why));
                 }
             };
+            let mut plan = self
+                .describe_and_plan(scope.clone(), records.clone(), preferred)
+                .await?;
+            if let Some(whole) = widened(cluster, &groups, &scope, &plan) {
+                info!(
+                    instance = preferred,
+                    "the launch's address is held by the record of a peer with a live instance; planning from the whole cluster"
+                );
+                plan = self.describe_and_plan(whole, records, preferred).await?;
+            }
             self.log_plan(&plan, event);
             // apply
             match self.apply(action, plan, comment, gathered_at + FRESH_FOR).await {
@@ -236,6 +223,9 @@ impl<R: Records, G: Groups, I: Instances> PeerDns<R, G, I> {
         }
         for s in &plan.skipped {
             warn!(peer = s.peer.map(|p| p.get()), group = s.group.as_deref(), reason = %s.reason, "skipped");
+        }
+        if !plan.foreign.is_empty() {
+            info!(groups = ?plan.foreign, "groups that are not this cluster's; never touched");
         }
     }
 

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use steadfast_core::vocab::TAG_INITIALIZED;
+use steadfast_core::vocab::{env, TAG_INITIALIZED};
 
 use steadfast_sandbox::harness::Stage;
 use steadfast_sandbox::privileges::skip_unless_block_devices;
@@ -121,9 +121,9 @@ async fn first_boot_formats_reboot_is_idempotent_replacement_finds_the_data() {
         &b,
         "cat $DATA/marker; mkdir -p $DATA/member/wal; echo owner=$(stat -c %U:%a $DATA)",
         &[
-            ("STEADFAST_ETCD_USER".into(), "nobody".into()),
+            (env::ETCD_USER.into(), "nobody".into()),
             // No CAP_SYS_RESOURCE on some test machines: growth offline, explicitly allowed.
-            ("STEADFAST_GROW_OFFLINE".into(), "true".into()),
+            (env::GROW_OFFLINE.into(), "true".into()),
         ],
     );
     assert_ok(ok, &log);

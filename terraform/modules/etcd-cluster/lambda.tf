@@ -162,7 +162,7 @@ resource "aws_cloudwatch_event_rule" "launch_successful" {
 }
 
 resource "aws_cloudwatch_event_rule" "sweep" {
-  name                = "${var.cluster_name}-peer-dns-sweep"
+  name                = local.sweep_rule_name
   description         = "steadfast ${var.cluster_name}: periodic sweep of every peer-N record"
   schedule_expression = var.sweep_schedule
   tags                = local.common_tags

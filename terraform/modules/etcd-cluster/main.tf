@@ -79,6 +79,7 @@ locals {
   client_alias    = "etcd.${local.cluster_domain}"
 
   lifecycle_hook_name  = replace(local.vocab.names.lifecycle_hook, "{cluster}", var.cluster_name)
+  sweep_rule_name      = replace(local.vocab.names.sweep_rule, "{cluster}", var.cluster_name)
   lambda_function_name = var.lambda_function_name == null ? "${var.cluster_name}-peer-dns" : var.lambda_function_name
   lambda_log_group     = "/aws/lambda/${local.lambda_function_name}"
 

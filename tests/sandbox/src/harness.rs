@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use steadfast_core::aws::{Volume, Volumes};
 use steadfast_core::vocab::{env, Transport};
 use steadfast_core::{Cluster, PeerIndex};
 use tokio::task::JoinHandle;
@@ -197,18 +198,14 @@ impl Stage {
         }
     }
 
-    /// A peer's volume as moto describes it.
-    async fn describe_volume(&self, peer: u32) -> Result<Vec<aws_sdk_ec2::types::Volume>> {
-        let out = self
+    /// A peer's volume as moto describes it (through core's adapter).
+    async fn describe_volume(&self, peer: u32) -> Result<Volume> {
+        Ok(self
             .region
-            .clients
+            .cloud
             .ec2
-            .describe_volumes()
-            .volume_ids(&self.region.volumes[peer as usize])
-            .send()
-            .await
-            .map_err(|e| SandboxError::Aws(steadfast_core::Error::from_sdk("ec2", "DescribeVolumes", e)))?;
-        Ok(out.volumes().to_vec())
+            .describe_volume(&self.region.volumes[peer as usize])
+            .await?)
     }
 
     /// A volume's tags in moto.
@@ -216,14 +213,9 @@ impl Stage {
         Ok(self
             .describe_volume(peer)
             .await?
+            .tags
             .iter()
-            .flat_map(|v| v.tags())
-            .map(|t| {
-                (
-                    t.key().unwrap_or_default().to_string(),
-                    t.value().unwrap_or_default().to_string(),
-                )
-            })
+            .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect())
     }
 
@@ -232,18 +224,9 @@ impl Stage {
         Ok(self
             .describe_volume(peer)
             .await?
-            .iter()
-            .flat_map(|v| v.attachments())
-            .find(|a| {
-                a.state()
-                    .is_some_and(|s| steadfast_core::aws::AttachmentState::from_aws(s.as_str()).is_active())
-            })
-            .map(|a| {
-                (
-                    a.instance_id().unwrap_or_default().to_string(),
-                    a.state().map(|s| s.as_str().to_string()).unwrap_or_default(),
-                )
-            }))
+            .active_attachments()
+            .next()
+            .map(|a| (a.instance_id.clone(), a.state.to_string())))
     }
 }
 

@@ -5,7 +5,8 @@
 //! - [`standins`]: one module per AWS stand-in: [`standins::moto`] (EC2, Auto Scaling, Route 53),
 //!   [`standins::imds`] (IMDSv2 per instance), [`standins::hypervisor`] (loop devices presented
 //!   by EBS serial), [`standins::lambda`] (peer-dns under `cargo lambda watch`),
-//!   [`standins::dnsmasq`] (the resolver, fed from Route 53).
+//!   [`standins::dnsmasq`] (the resolver, fed from Route 53), and [`standins::http`] (the small
+//!   HTTP/1.1 client the stand-ins are driven with).
 //! - [`region`]: stands the region up in moto the way Terraform does, from `steadfast_core`'s
 //!   vocabulary.
 //! - [`node`]: the one node launcher: node-bootstrap in a mount namespace of its own, with its

@@ -9,8 +9,10 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use aws_config::SdkConfig;
+use aws_sdk_route53::types::RrType;
 use steadfast_core::aws::sdk::{client_config, AutoScaling, Ec2, Route53, Timeouts};
-use steadfast_core::aws::{LifecycleResult, LifecycleState};
+use steadfast_core::aws::LifecycleResult;
+use steadfast_core::aws::{Groups, Instances};
 use steadfast_core::poll::{self, Backoff, Poll};
 use steadfast_core::retry::Retry;
 use steadfast_core::vocab::{
@@ -169,23 +171,15 @@ impl Region {
 
     /// The live (pending or in-service) instance of a peer's ASG, if exactly one.
     pub async fn live_instance(&self, peer: PeerIndex) -> Result<Option<String>> {
-        let out = self
-            .clients
-            .autoscaling
-            .describe_auto_scaling_groups()
-            .auto_scaling_group_names(&self.groups[peer.get() as usize])
-            .send()
-            .await
-            .map_err(aws("autoscaling", "DescribeAutoScalingGroups"))?;
-        let live: Vec<String> = out
-            .auto_scaling_groups()
+        let groups = self
+            .cloud
+            .groups
+            .describe_groups(std::slice::from_ref(&self.groups[peer.get() as usize]))
+            .await?;
+        let live: Vec<String> = groups
             .iter()
-            .flat_map(|g| g.instances())
-            .filter(|i| {
-                i.lifecycle_state()
-                    .is_some_and(|s| LifecycleState::from_aws(s.as_str()).is_live())
-            })
-            .filter_map(|i| i.instance_id().map(str::to_string))
+            .flat_map(|g| g.live_instances())
+            .map(|i| i.instance_id.clone())
             .collect();
         Ok(if live.len() == 1 { live.into_iter().next() } else { None })
     }
@@ -210,22 +204,14 @@ impl Region {
 
     /// An instance's private IP.
     pub async fn instance_ip(&self, instance_id: &str) -> Result<Ipv4Addr> {
-        let out = self
-            .clients
+        self.cloud
             .ec2
-            .describe_instances()
-            .instance_ids(instance_id)
-            .send()
-            .await
-            .map_err(aws("ec2", "DescribeInstances"))?;
-        let ip = out
-            .reservations()
+            .describe_instances(&[instance_id.to_string()])
+            .await?
             .iter()
-            .flat_map(|r| r.instances())
-            .find_map(|i| i.private_ip_address())
-            .ok_or_else(|| SandboxError::Setup(format!("{instance_id} has no private IP")))?;
-        ip.parse()
-            .map_err(|_| SandboxError::Setup(format!("{instance_id}: bad IP {ip}")))
+            .find(|i| i.instance_id == instance_id)
+            .and_then(|i| i.private_ip)
+            .ok_or_else(|| SandboxError::Setup(format!("{instance_id} has no private IP")))
     }
 
     /// Terminates a peer's instance through its ASG (desired capacity kept), as a lost node.
@@ -247,13 +233,24 @@ impl Region {
             .all_records()
             .await?
             .into_iter()
-            .filter(|((_, ty), _)| ty == "A")
+            .filter(|((_, ty), _)| *ty == RrType::A)
             .map(|((name, _), v)| (name, v))
             .collect())
     }
 
+    /// Every SRV record of the zone: (name, value) pairs.
+    pub async fn srv_records(&self) -> Result<Vec<(String, String)>> {
+        Ok(self
+            .all_records()
+            .await?
+            .into_iter()
+            .filter(|((_, ty), _)| *ty == RrType::Srv)
+            .flat_map(|((name, _), values)| values.into_iter().map(move |v| (name.clone(), v)))
+            .collect())
+    }
+
     /// Every record of the zone: (name, type) -> values.
-    pub async fn all_records(&self) -> Result<BTreeMap<(String, String), Vec<String>>> {
+    pub async fn all_records(&self) -> Result<BTreeMap<(String, RrType), Vec<String>>> {
         let out = self
             .clients
             .route53
@@ -267,7 +264,7 @@ impl Region {
             .iter()
             .map(|r| {
                 (
-                    (r.name().to_string(), r.r#type().as_str().to_string()),
+                    (r.name().to_string(), r.r#type().clone()),
                     r.resource_records().iter().map(|v| v.value().to_string()).collect(),
                 )
             })

@@ -4,10 +4,11 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
+use steadfast_core::poll::{self, Backoff, Poll};
 
 use crate::error::{Result, SandboxError};
 use crate::standins::hypervisor::loops_under;
@@ -65,27 +66,39 @@ pub fn down() -> Result<Vec<String>> {
     if let Some(st) = state::read_state() {
         if st.supervisor_pid > 1 && alive(st.supervisor_pid) {
             let _ = kill(Pid::from_raw(st.supervisor_pid as i32), Signal::SIGTERM);
-            let t0 = Instant::now();
-            while alive(st.supervisor_pid) && t0.elapsed() < Duration::from_secs(20) {
-                std::thread::sleep(Duration::from_millis(100));
-            }
+            // Gone, or 20 s passed: step 2 kills whatever is left either way.
+            let _ = poll::until_blocking(
+                Duration::from_secs(20),
+                Backoff::every(Duration::from_millis(100)),
+                || {
+                    Ok::<_, std::convert::Infallible>(if alive(st.supervisor_pid) {
+                        Poll::Pending("supervisor alive".into())
+                    } else {
+                        Poll::Ready(())
+                    })
+                },
+            );
             did.push(format!("stopped supervisor {}", st.supervisor_pid));
         }
     }
     // 2. Anything still in the namespace (after a crash: nodes, etcd, moto, dnsmasq, ...).
     if state::netns_exists() {
-        let t0 = Instant::now();
-        loop {
-            let pids = netns_pids();
-            if pids.is_empty() || t0.elapsed() > Duration::from_secs(10) {
-                break;
-            }
-            for p in &pids {
-                let _ = kill(Pid::from_raw(*p as i32), Signal::SIGKILL);
-            }
-            did.push(format!("killed {} leftover processes", pids.len()));
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        // Killed until none is left, for at most 10 s (what survives is reported by status).
+        let _ = poll::until_blocking(
+            Duration::from_secs(10),
+            Backoff::every(Duration::from_millis(200)),
+            || {
+                let pids = netns_pids();
+                if pids.is_empty() {
+                    return Ok::<_, std::convert::Infallible>(Poll::Ready(()));
+                }
+                for p in &pids {
+                    let _ = kill(Pid::from_raw(*p as i32), Signal::SIGKILL);
+                }
+                did.push(format!("killed {} leftover processes", pids.len()));
+                Ok(Poll::Pending(format!("{} processes left", pids.len())))
+            },
+        );
     }
     // 3. Mounts under the state dir in this mount namespace (nodes mount in their own).
     if let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") {

@@ -18,7 +18,7 @@ use steadfast_core::aws::sdk::{AutoScaling, Route53};
 use steadfast_core::aws::{Instance, InstanceState};
 use steadfast_core::retry::Retry;
 use steadfast_core::vocab::eventbridge::{self, Origin};
-use steadfast_core::vocab::{Tags, TAG_CLUSTER, TAG_PEER};
+use steadfast_core::vocab::{env, Tags, TAG_CLUSTER, TAG_PEER};
 
 fn retry() -> Retry {
     Retry {
@@ -32,9 +32,9 @@ fn retry() -> Retry {
 
 fn config() -> Config {
     Config::from_lookup(|k| match k {
-        "STEADFAST_CLUSTER" => Some("main".into()),
-        "STEADFAST_HOSTED_ZONE_ID" => Some("Z0123456789".into()),
-        "STEADFAST_DOMAIN" => Some("etcd.internal".into()),
+        k if k == env::CLUSTER => Some("main".into()),
+        k if k == env::HOSTED_ZONE_ID => Some("Z0123456789".into()),
+        k if k == env::DOMAIN => Some("etcd.internal".into()),
         _ => None,
     })
     .unwrap()

@@ -12,7 +12,7 @@ use steadfast_core::aws::{Groups, Instances, LifecycleResult, Records};
 use steadfast_core::records::{CurrentRecord, RecordChange};
 use steadfast_core::retry::Retry;
 use steadfast_core::vocab::eventbridge::{self, Origin};
-use steadfast_core::vocab::Transport;
+use steadfast_core::vocab::{env, Transport};
 use steadfast_core::{Cluster, ClusterName, Domain, PeerIndex};
 use steadfast_sandbox::region::{Region, RegionOptions};
 use steadfast_sandbox::standins::moto::Moto;
@@ -34,10 +34,10 @@ async fn setup() -> (Moto, Region, SdkPeerDns) {
         .await
         .unwrap();
     let config = Config::from_lookup(|k| match k {
-        "STEADFAST_CLUSTER" => Some("main".into()),
-        "STEADFAST_HOSTED_ZONE_ID" => Some(region.zone_id.clone()),
-        "STEADFAST_DOMAIN" => Some("etcd.internal".into()),
-        "STEADFAST_PLACEHOLDER_NETWORK" => Some(region.placeholders.to_string()),
+        k if k == env::CLUSTER => Some("main".into()),
+        k if k == env::HOSTED_ZONE_ID => Some(region.zone_id.clone()),
+        k if k == env::DOMAIN => Some("etcd.internal".into()),
+        k if k == env::PLACEHOLDER_NETWORK => Some(region.placeholders.to_string()),
         _ => None,
     })
     .unwrap();
@@ -132,9 +132,9 @@ async fn nine_simultaneous_launches_then_sweep_then_replacement() {
 
     // SRV records are untouched by all of it.
     let after = region.all_records().await.unwrap();
-    let srv = |m: &std::collections::BTreeMap<(String, String), Vec<String>>| -> Vec<_> {
+    let srv = |m: &std::collections::BTreeMap<(String, aws_sdk_route53::types::RrType), Vec<String>>| -> Vec<_> {
         m.iter()
-            .filter(|((_, ty), _)| ty == "SRV")
+            .filter(|((_, ty), _)| *ty == aws_sdk_route53::types::RrType::Srv)
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect()
     };

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use steadfast_core::vocab::Step;
 use steadfast_sandbox::config;
 use steadfast_sandbox::privileges::which;
+use steadfast_sandbox::supervisor::event_log::{Event, Logged};
 use steadfast_sandbox::SandboxError;
 use steadfast_sandbox::{state, status, supervisor, teardown};
 
@@ -259,8 +260,11 @@ fn report_failed_start(dir: &std::path::Path, reason: &str) -> Result<(), Sandbo
         tail.into_iter().rev().collect::<Vec<_>>().join("\n")
     );
     if let Ok(ev) = std::fs::read_to_string(dir.join("events.jsonl")) {
-        let failed = format!("\"node.{}\"", Step::Failed);
-        let fails: Vec<&str> = ev.lines().filter(|l| l.contains(&failed)).take(3).collect();
+        let fails: Vec<&str> = ev
+            .lines()
+            .filter(|l| Logged::parse(l).is_some_and(|e| matches!(e.event, Event::Node { step: Step::Failed, .. })))
+            .take(3)
+            .collect();
         if !fails.is_empty() {
             eprintln!("node failures:\n{}", fails.join("\n"));
         }

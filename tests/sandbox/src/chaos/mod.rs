@@ -16,7 +16,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
 use steadfast_core::poll::{self, Backoff, Poll};
 use steadfast_core::vocab::{EtcdTiming, Step};
 use steadfast_core::Cluster;
@@ -27,6 +26,7 @@ use self::scenarios::{Scenario, Settle};
 use self::traffic::{longest_gap, lost_writes, percentile, Load};
 use crate::error::{Result, SandboxError};
 use crate::profile::Profile;
+use crate::supervisor::event_log::{Event, Logged};
 
 /// What happened when, for the charts: (ms since the load started, label).
 #[derive(Debug)]
@@ -372,53 +372,48 @@ fn targets(s: Scenario, r: &ScenarioReport, profile: &Profile) -> Vec<Target> {
 /// Every replacement the event log shows since byte `from`.
 fn replacements(cluster: &Cluster, events: &Path, from: u64) -> Vec<Replacement> {
     let Ok(text) = std::fs::read(events) else { return vec![] };
-    let evs: Vec<Value> = String::from_utf8_lossy(text.get(from as usize..).unwrap_or_default())
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
+    let evs = Logged::parse_all(&String::from_utf8_lossy(text.get(from as usize..).unwrap_or_default()));
     plan_replacements(cluster, &evs)
 }
 
-/// The replacements in `evs` (event-log lines), each split into its milestones.
-pub fn plan_replacements(cluster: &Cluster, evs: &[Value]) -> Vec<Replacement> {
-    let t = |e: &Value| e["t_ms"].as_f64();
-    let kind = |e: &Value| e["kind"].as_str().unwrap_or_default().to_string();
+/// The replacements in `evs` (the event log, read back), each split into its milestones.
+pub fn plan_replacements(cluster: &Cluster, evs: &[Logged]) -> Vec<Replacement> {
     let mut out = Vec::new();
-    for launched in evs.iter().filter(|e| kind(e) == "instance_launched") {
-        let (Some(t0), Some(peer), Some(id)) =
-            (t(launched), launched["peer"].as_u64(), launched["instance_id"].as_str())
+    for launched in evs {
+        let Event::InstanceLaunched {
+            peer,
+            instance_id: id,
+            ip,
+            ..
+        } = &launched.event
         else {
             continue;
         };
-        let ip = launched["ip"].as_str().unwrap_or_default();
-        let after = |pred: &dyn Fn(&Value) -> bool| -> Option<&Value> {
-            evs.iter().find(|e| t(e).is_some_and(|x| x >= t0) && pred(e))
-        };
-        let at = |k: &str| -> Option<f64> {
-            after(&|e: &Value| kind(e) == k && e["instance_id"] == id)
-                .and_then(t)
-                .map(|x| x - t0)
-        };
+        let (t0, peer) = (launched.t_ms, *peer);
+        // The first event at or after the launch that `pred` accepts, and when.
+        let after =
+            |pred: &dyn Fn(&Event) -> bool| -> Option<&Logged> { evs.iter().find(|e| e.t_ms >= t0 && pred(&e.event)) };
+        let since = |e: Option<&Logged>| e.map(|e| e.t_ms - t0);
         let name = cluster
-            .peer(peer as u32)
+            .peer(peer)
             .map(|p| cluster.peer_record_name(p))
             .unwrap_or_default();
-        let dns_ms = after(&|e: &Value| {
-            kind(e) == "record_changed"
-                && e["name"] == name.as_str()
-                && e["values"].as_array().is_some_and(|v| v.iter().any(|x| x == ip))
-        })
-        .and_then(t)
-        .map(|x| x - t0);
+        let dns_ms = since(after(
+            &|e| matches!(e, Event::RecordChanged { name: n, values, .. } if *n == name && values.iter().any(|v| v == ip)),
+        ));
         let launch_ms = evs
             .iter()
-            .filter(|e| kind(e) == "instance_terminated" && e["peer"].as_u64() == Some(peer))
-            .filter_map(t)
+            .filter(|e| matches!(&e.event, Event::InstanceTerminated { peer: p, .. } if *p == peer))
+            .map(|e| e.t_ms)
             .rfind(|x| *x <= t0)
             .map(|x| t0 - x);
         // The node's log line for step `s` of this instance.
-        let step_done = |s: Step| after(&|e: &Value| kind(e) == format!("node.{s}") && e["instance_id"] == id);
-        let own = |s: Step| step_done(s).and_then(|e| e["elapsed_ms"].as_f64());
+        let step_done = |s: Step| evs.iter().find(|e| e.t_ms >= t0 && e.node_step(s, id).is_some());
+        let field = |s: Step, f: &str| {
+            step_done(s)
+                .and_then(|e| e.node_step(s, id))
+                .and_then(|m| m.get(f)?.as_f64())
+        };
         let steps = [
             Step::Attach,
             Step::Device,
@@ -429,22 +424,24 @@ pub fn plan_replacements(cluster: &Cluster, evs: &[Value]) -> Vec<Replacement> {
             Step::Ready,
         ];
         // The attach step says how much of it was the old instance still holding the volume.
-        let holder_ms = step_done(Step::Attach).map(|e| e["waited_ms"].as_f64().unwrap_or(0.0));
+        let holder_ms = step_done(Step::Attach).map(|_| field(Step::Attach, "waited_ms").unwrap_or(0.0));
         let bootstrap_ms = steps
             .iter()
-            .map(|s| own(*s))
+            .map(|s| field(*s, "elapsed_ms"))
             .sum::<Option<f64>>()
             .map(|b| b - holder_ms.unwrap_or(0.0));
         out.push(Replacement {
-            peer: peer as u32,
-            instance_id: id.to_string(),
+            peer,
+            instance_id: id.clone(),
             launch_ms,
             dns_ms,
-            attach_ms: at("volume_attached"),
-            mount_ms: at(&format!("node.{}", Step::Mount)),
-            dns_wait_ms: at(&format!("node.{}", Step::Dns)),
-            catch_up_ms: at(&format!("node.{}", Step::Ready)),
-            hook_ms: at(&format!("node.{}", Step::Lifecycle)),
+            attach_ms: since(after(
+                &|e| matches!(e, Event::VolumeAttached { instance_id, .. } if instance_id == id),
+            )),
+            mount_ms: since(step_done(Step::Mount)),
+            dns_wait_ms: since(step_done(Step::Dns)),
+            catch_up_ms: since(step_done(Step::Ready)),
+            hook_ms: since(step_done(Step::Lifecycle)),
             holder_ms,
             bootstrap_ms,
         });
@@ -463,7 +460,7 @@ mod tests {
         let name = c.peer_record_name(c.peer(4).unwrap());
         let evs = vec![
             json!({"t_ms": 1000, "kind": "instance_terminated", "peer": 4, "instance_id": "i-old"}),
-            json!({"t_ms": 1020, "kind": "instance_launched", "peer": 4, "instance_id": "i-new", "ip": "127.0.2.9"}),
+            json!({"t_ms": 1020, "kind": "instance_launched", "peer": 4, "instance_id": "i-new", "ip": "127.0.2.9", "asg": "local-peer-4"}),
             json!({"t_ms": 1100, "kind": "record_changed", "name": name, "values": ["127.0.2.9"]}),
             json!({"t_ms": 1150, "kind": "volume_attached", "volume_id": "v", "instance_id": "i-new"}),
             json!({"t_ms": 1200, "kind": "node.attach", "instance_id": "i-new", "elapsed_ms": 100, "waited_ms": 60}),
@@ -475,6 +472,7 @@ mod tests {
             json!({"t_ms": 1400, "kind": "node.ready", "instance_id": "i-new", "elapsed_ms": 150}),
             json!({"t_ms": 1420, "kind": "node.lifecycle", "instance_id": "i-new"}),
         ];
+        let evs: Vec<Logged> = evs.iter().map(|e| Logged::parse(&e.to_string()).unwrap()).collect();
         let r = plan_replacements(&c, &evs);
         assert_eq!(r.len(), 1);
         let r = &r[0];

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 use serde_json::json;
+use steadfast_core::poll::{self, Backoff, Poll};
 use steadfast_core::{Cluster, PeerIndex};
 
 use super::faults::{self, health, leader};
@@ -210,15 +211,18 @@ impl Settle {
     /// Until a node other than instance `old` serves `peer` and every peer is healthy as its
     /// original member. False when the timeout came first.
     pub async fn replaced(&self, peer: PeerIndex, old: &str) -> bool {
-        let t0 = std::time::Instant::now();
-        while t0.elapsed() < self.timeout {
+        let settled = poll::until(self.timeout, Backoff::every(Duration::from_millis(200)), || async {
             let moved = faults::node(peer).is_ok_and(|n| n.instance_id != old);
-            if moved && self.all_original().await {
-                return true;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        false
+            Ok::<_, std::convert::Infallible>(if !moved {
+                Poll::Pending(format!("{old} still serves peer {peer}"))
+            } else if self.all_original().await {
+                Poll::Ready(())
+            } else {
+                Poll::Pending("not every peer is healthy as its original member".into())
+            })
+        })
+        .await;
+        matches!(settled, Ok(Ok(())))
     }
 
     async fn all_original(&self) -> bool {

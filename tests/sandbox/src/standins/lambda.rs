@@ -12,8 +12,9 @@
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use steadfast_core::poll::{self, Backoff, Poll};
 use steadfast_core::vocab::env;
 
 use super::http;
@@ -33,19 +34,16 @@ pub struct LambdaWatch {
 
 fn wait_port(port: u16, timeout: Duration, what: &str, child: &mut Child) -> Result<()> {
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    let start = Instant::now();
-    while TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_err() {
-        if let Ok(Some(st)) = child.try_wait() {
-            return Err(SandboxError::Setup(format!("{what} exited at start: {st}")));
+    poll::until_blocking(timeout, Backoff::every(Duration::from_millis(20)), || {
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok() {
+            return Ok(Poll::Ready(()));
         }
-        if start.elapsed() > timeout {
-            return Err(SandboxError::Setup(format!(
-                "{what} did not listen on {addr} within {timeout:?}"
-            )));
+        match child.try_wait() {
+            Ok(Some(st)) => Err(SandboxError::Setup(format!("{what} exited at start: {st}"))),
+            _ => Ok(Poll::Pending(format!("nothing listens on {addr}"))),
         }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Ok(())
+    })?
+    .map_err(|_| SandboxError::Setup(format!("{what} did not listen on {addr} within {timeout:?}")))
 }
 
 impl LambdaWatch {

@@ -7,6 +7,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use steadfast_core::poll::{self, Backoff, Poll};
 use tokio::process::Child;
 
 use super::event_log::{Event, EventLog};
@@ -125,18 +126,24 @@ impl DnsMirror {
 /// Logs when dnsmasq first answers `name` with `want` (or that it did not within 10 s).
 async fn watch_visible(events: EventLog, name: String, want: Vec<String>) {
     let t0 = Instant::now();
-    while t0.elapsed() < Duration::from_secs(10) {
-        if let Ok(got) = query_a(server(), &name, Duration::from_millis(300)).await {
-            if got.iter().map(|i| i.to_string()).collect::<Vec<_>>() == want {
-                events.emit(Event::DnsVisible {
-                    name,
-                    values: want,
-                    ms: t0.elapsed().as_millis() as u64,
-                });
-                return;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    let seen = poll::until(
+        Duration::from_secs(10),
+        Backoff::every(Duration::from_millis(20)),
+        || async {
+            Ok::<_, std::convert::Infallible>(match query_a(server(), &name, Duration::from_millis(300)).await {
+                Ok(got) if got.iter().map(|i| i.to_string()).collect::<Vec<_>>() == want => Poll::Ready(()),
+                Ok(got) => Poll::Pending(format!("{name} answers {got:?}")),
+                Err(e) => Poll::Pending(e.to_string()),
+            })
+        },
+    )
+    .await;
+    match seen {
+        Ok(Ok(())) => events.emit(Event::DnsVisible {
+            name,
+            values: want,
+            ms: t0.elapsed().as_millis() as u64,
+        }),
+        _ => events.emit(Event::DnsNotVisible { name, values: want }),
     }
-    events.emit(Event::DnsNotVisible { name, values: want });
 }

@@ -8,12 +8,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use steadfast_core::vocab::Step;
 
 /// Everything the supervisor reports.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Event {
     RegionStarting {
@@ -169,6 +169,62 @@ impl Event {
     }
 }
 
+/// One line of the log, read back: when (ms since the supervisor started) and what.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Logged {
+    pub t_ms: f64,
+    pub event: Event,
+}
+
+impl Logged {
+    /// Reads one line; `None` for anything that is not an event this build writes.
+    pub fn parse(line: &str) -> Option<Self> {
+        let Value::Object(mut m) = serde_json::from_str::<Value>(line).ok()? else {
+            return None;
+        };
+        let t_ms = m.remove("t_ms")?.as_f64()?;
+        m.remove("ts");
+        let kind = m.get("kind")?.as_str()?.to_string();
+        let event = match kind.strip_prefix("node.") {
+            Some(step) => {
+                let step: Step = step.parse().ok()?;
+                m.remove("kind");
+                let peer = m.remove("peer").and_then(|p| p.as_u64()).unwrap_or_default() as u32;
+                let instance_id = match m.remove("instance_id") {
+                    Some(Value::String(s)) => s,
+                    _ => return None,
+                };
+                Event::Node {
+                    step,
+                    peer,
+                    instance_id,
+                    fields: m,
+                }
+            }
+            None => serde_json::from_value(Value::Object(m)).ok()?,
+        };
+        Some(Self { t_ms, event })
+    }
+
+    /// Every event of `text` (a log, or the part of it written since some offset).
+    pub fn parse_all(text: &str) -> Vec<Self> {
+        text.lines().filter_map(Self::parse).collect()
+    }
+
+    /// The node step `step` of instance `instance`, if this is it: its fields.
+    pub fn node_step(&self, step: Step, instance: &str) -> Option<&Map<String, Value>> {
+        match &self.event {
+            Event::Node {
+                step: s,
+                instance_id,
+                fields,
+                ..
+            } if *s == step && instance_id == instance => Some(fields),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct EventLog {
     path: PathBuf,
@@ -251,5 +307,14 @@ mod tests {
         assert_eq!(lines[1]["elapsed_ms"], 12);
         assert_eq!(lines[1]["instance_id"], "i-1");
         assert!(lines[1]["t_ms"].as_u64().unwrap() >= lines[0]["t_ms"].as_u64().unwrap());
+        // And they read back as the events they were.
+        let back = Logged::parse_all(&text);
+        assert_eq!(back.len(), 2);
+        assert!(matches!(&back[0].event, Event::InstanceLaunched { peer: 3, instance_id, .. } if instance_id == "i-1"));
+        let fields = back[1].node_step(Step::Mount, "i-1").unwrap();
+        assert_eq!(fields["elapsed_ms"], 12);
+        assert!(back[1].node_step(Step::Dns, "i-1").is_none() && back[1].node_step(Step::Mount, "i-2").is_none());
+        assert!(Logged::parse(r#"{"t_ms":1,"kind":"no_such_kind"}"#).is_none());
+        assert!(Logged::parse(r#"{"t_ms":1,"kind":"node.no-such-step","instance_id":"i"}"#).is_none());
     }
 }

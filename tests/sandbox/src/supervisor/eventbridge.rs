@@ -21,6 +21,8 @@ use crate::standins::moto::REGION;
 pub struct EventBridge {
     courier: Courier,
     hook: String,
+    /// The sweep rule's name (the scheduled events carry it, as Terraform's rule does).
+    sweep_rule: String,
     sweep_every: Duration,
     last_sweep: Instant,
 }
@@ -43,6 +45,7 @@ impl EventBridge {
                 retries: profile.event_retries,
             },
             hook: cluster.lifecycle_hook_name(),
+            sweep_rule: cluster.sweep_rule_name(),
             sweep_every,
             last_sweep: Instant::now(),
         }
@@ -69,9 +72,10 @@ impl EventBridge {
         if self.last_sweep.elapsed() >= self.sweep_every {
             self.last_sweep = Instant::now();
             let courier = self.courier.clone();
+            let rule = self.sweep_rule.clone();
             tokio::spawn(async move {
                 courier
-                    .deliver(eventbridge::scheduled(&origin(), "steadfast-sweep"), None, None)
+                    .deliver(eventbridge::scheduled(&origin(), &rule), None, None)
                     .await
             });
         }

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 use serde_json::Value;
+use steadfast_core::poll::{self, Backoff, Poll};
 use steadfast_core::vocab::{env, EtcdTiming, Step};
 use steadfast_core::{Cluster, PeerIndex};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -86,10 +87,19 @@ fn group_alive(pgid: u32) -> bool {
 /// unmounted), tells the cloud the guest has shut down: only then does the terminating instance
 /// let go of its volumes (the launcher's `guest_shutdown_secs`), as in EC2.
 async fn report_guest_down(pgid: u32, peer: u32, instance_id: String, events: EventLog) {
-    let t0 = Instant::now();
-    while group_alive(pgid) && t0.elapsed() < Duration::from_secs(10) {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    // Gone, or 10 s passed: either way the cloud is told (a stuck process is the guest's).
+    let _ = poll::until(
+        Duration::from_secs(10),
+        Backoff::every(Duration::from_millis(20)),
+        || async {
+            Ok::<_, std::convert::Infallible>(if group_alive(pgid) {
+                Poll::Pending(format!("process group {pgid} alive"))
+            } else {
+                Poll::Ready(())
+            })
+        },
+    )
+    .await;
     let body = serde_json::json!({ "instance_id": instance_id });
     let error = crate::standins::moto::admin(crate::config::MOTO_PORT, "guest-down", Some(&body))
         .await

@@ -128,12 +128,7 @@ async fn start(opts: &Options, bins: &Bins, dir: &Path, events: &EventLog) -> Re
     let disks = Disks::new(hv, events.clone());
 
     // DNS: SRV records are static, read from Route 53 once.
-    let all = region.all_records().await?;
-    let srv: Vec<(String, String)> = all
-        .iter()
-        .filter(|((_, ty), _)| ty == "SRV")
-        .flat_map(|((name, _), values)| values.iter().map(move |v| (name.clone(), v.clone())))
-        .collect();
+    let srv = region.srv_records().await?;
     let dns = DnsMirror::start(
         &cluster.cluster_domain(),
         srv,
