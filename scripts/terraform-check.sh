@@ -24,7 +24,8 @@ export TF_LOG_NAME=terraform-check
 # shellcheck source=tf-env.sh
 source scripts/tf-env.sh
 log() { tf_log "$@"; }
-ci() { [[ "${CI:-}" == true || "${CI:-}" == 1 ]]; }
+# CI is true or 1 (any case), as in the Rust and Python checks.
+ci() { local c="${CI:-}"; [[ "${c,,}" == true || "$c" == 1 ]]; }
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 missing_terraform() {

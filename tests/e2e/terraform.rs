@@ -98,13 +98,21 @@ impl Applied {
 /// Whether `scripts/tf-env.sh` finds a Terraform >= 1.5 (with the provider from a mirror or
 /// the registry). Without one: a loud skip, or a failure under CI.
 fn terraform_missing() -> Option<String> {
+    // tf_find prints TF_PLUGIN_DIR; without a mirror, init would need the public registry,
+    // which a test never reaches for.
     let out = Command::new("bash")
         .arg("-c")
-        .arg("source scripts/tf-env.sh && tf_find")
+        .arg("source scripts/tf-env.sh && tf_find && printf '%s\\n' \"$TF_PLUGIN_DIR\"")
         .current_dir(workspace_root())
         .output()
         .ok()?;
-    (!out.status.success()).then(|| String::from_utf8_lossy(&out.stderr).trim().to_string())
+    if !out.status.success() {
+        return Some(String::from_utf8_lossy(&out.stderr).trim().to_string());
+    }
+    let plugin_dir = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    plugin_dir.is_empty().then(|| {
+        "no filesystem mirror of the hashicorp/aws provider found (set STEADFAST_TF_PLUGIN_DIR to one)".to_string()
+    })
 }
 
 fn apply() -> Applied {
@@ -190,12 +198,9 @@ async fn events_call(port: u16, action: &str, body: &Value) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn terraform_apply_of_the_module_builds_a_region_the_binaries_run_against() {
-    if skip_unless_block_devices("terraform_apply_of_the_module_builds_a_region_the_binaries_run_against") {
-        return;
-    }
     if let Some(why) = terraform_missing() {
         let msg = format!("SKIPPED the offline terraform apply: needs Terraform >= 1.5 with the AWS provider ({why})");
-        if std::env::var("CI").as_deref() == Ok("true") {
+        if steadfast_sandbox::privileges::under_ci() {
             panic!("{msg} (CI must run it)");
         }
         eprintln!("\n!!!!!!!!!! {msg} !!!!!!!!!!\n");
@@ -318,128 +323,165 @@ async fn terraform_apply_of_the_module_builds_a_region_the_binaries_run_against(
         );
     }
 
-    // node-bootstrap with the environment the launch template's user-data writes.
+    // The instance is the module's: launched by its group from its launch template, with a
+    // loopback address from the example's 127.0.0.0/16 VPC.
     let lt = &tf.by_peer("launch_template_ids")[0];
-    let versions = sdk
-        .ec2
-        .describe_launch_template_versions()
-        .launch_template_id(lt)
-        .versions("$Latest")
+    let g0_desc = sdk
+        .autoscaling
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(g0)
         .send()
         .await
         .unwrap();
-    let user_data = versions.launch_template_versions()[0]
-        .launch_template_data()
-        .and_then(|d| d.user_data())
-        .unwrap()
-        .to_string();
-    let user_data = String::from_utf8(aws_smithy_types::base64::decode(user_data).unwrap()).unwrap();
-    let bootstrap_env =
-        cloud_init_file(&user_data, "/etc/steadfast/bootstrap.env").unwrap_or_else(|| panic!("{user_data}"));
-    let node_env: Vec<(String, String)> = bootstrap_env
-        .lines()
-        .filter(|l| !l.starts_with('#') && l.contains('='))
-        .filter_map(|l| l.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
-        .collect();
-    let get = |k: &str| node_env.iter().find(|(kk, _)| kk == k).map(|(_, v)| v.clone());
-    assert_eq!(get(env::LIFECYCLE_HOOK), Some(hook.clone()), "{bootstrap_env}");
-    let inst = &ec2.describe_instances(std::slice::from_ref(i0)).await.unwrap()[0];
+    let g0_lt = g0_desc.auto_scaling_groups()[0]
+        .launch_template()
+        .and_then(|t| t.launch_template_id())
+        .map(str::to_string);
+    assert_eq!(g0_lt.as_ref(), Some(lt), "{g0} launches from the module's template");
+    assert!(ip0.is_loopback(), "{ip0}: the example's VPC is 127.0.0.0/16");
 
-    // This machine stands in for the instance: its identity, its volume as a loop device, and
-    // names resolved from the module's zone.
-    let volumes = tf.by_peer("volume_ids");
-    let work = tempfile::tempdir().unwrap();
-    let root = work.path().join("node");
-    std::fs::create_dir_all(root.join("sys/block")).unwrap();
-    let img = work.path().join("volume.img");
-    create_image(&img, 64).unwrap();
-    let hv = Arc::new(Mutex::new(Hypervisor::default()));
-    {
-        let mut h = hv.lock().unwrap();
-        h.images.insert(volumes[0].clone(), img.clone());
-        h.roots.insert(i0.clone(), root.clone());
-    }
-    let (hv2, ec2b, vol0) = (hv.clone(), ec2.clone(), volumes[0].clone());
-    let sync = tokio::spawn(async move {
-        loop {
-            if let Ok(v) = ec2b.describe_volume(&vol0).await {
-                let pairs: Vec<(String, String)> = v
-                    .attachments
-                    .iter()
-                    .filter(|a| a.state == steadfast_core::aws::AttachmentState::Attached)
-                    .map(|a| (vol0.clone(), a.instance_id.clone()))
-                    .collect();
-                let _ = hv2.lock().map(|mut h| h.sync(&pairs));
+    // The rest plays the instance on this machine (a loop device for its volume, a mount
+    // namespace): root only. Everything above, and the destroy below, runs without.
+    'prepare: {
+        if skip_unless_block_devices(
+            "terraform_apply_of_the_module_builds_a_region_the_binaries_run_against (node-bootstrap prepare)",
+        ) {
+            break 'prepare;
+        }
+        // node-bootstrap with the environment the launch template's user-data writes.
+        let versions = sdk
+            .ec2
+            .describe_launch_template_versions()
+            .launch_template_id(lt)
+            .versions("$Latest")
+            .send()
+            .await
+            .unwrap();
+        let user_data = versions.launch_template_versions()[0]
+            .launch_template_data()
+            .and_then(|d| d.user_data())
+            .unwrap()
+            .to_string();
+        let user_data = String::from_utf8(aws_smithy_types::base64::decode(user_data).unwrap()).unwrap();
+        let bootstrap_env =
+            cloud_init_file(&user_data, "/etc/steadfast/bootstrap.env").unwrap_or_else(|| panic!("{user_data}"));
+        let node_env: Vec<(String, String)> = bootstrap_env
+            .lines()
+            .filter(|l| !l.starts_with('#') && l.contains('='))
+            .filter_map(|l| l.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
+            .collect();
+        let get = |k: &str| node_env.iter().find(|(kk, _)| kk == k).map(|(_, v)| v.clone());
+        assert_eq!(get(env::LIFECYCLE_HOOK), Some(hook.clone()), "{bootstrap_env}");
+        let inst = &ec2.describe_instances(std::slice::from_ref(i0)).await.unwrap()[0];
+
+        // This machine stands in for the instance: its identity, its volume as a loop device, and
+        // names resolved from the module's zone.
+        let volumes = tf.by_peer("volume_ids");
+        let work = tempfile::tempdir().unwrap();
+        let root = work.path().join("node");
+        std::fs::create_dir_all(root.join("sys/block")).unwrap();
+        let img = work.path().join("volume.img");
+        create_image(&img, 64).unwrap();
+        let hv = Arc::new(Mutex::new(Hypervisor::default()));
+        {
+            let mut h = hv.lock().unwrap();
+            h.images.insert(volumes[0].clone(), img.clone());
+            h.roots.insert(i0.clone(), root.clone());
+        }
+        let (hv2, ec2b, vol0) = (hv.clone(), ec2.clone(), volumes[0].clone());
+        let sync = tokio::spawn(async move {
+            loop {
+                if let Ok(v) = ec2b.describe_volume(&vol0).await {
+                    let pairs: Vec<(String, String)> = v
+                        .attachments
+                        .iter()
+                        .filter(|a| a.state == steadfast_core::aws::AttachmentState::Attached)
+                        .map(|a| (vol0.clone(), a.instance_id.clone()))
+                        .collect();
+                    let _ = hv2.lock().map(|mut h| h.sync(&pairs));
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        });
+        let hosts = work.path().join("hosts");
+        let mut text = String::from("127.0.0.1 localhost\n");
+        // (The zone also holds the client alias, an alias record without values.)
+        for r in r53.list_a_records(&zone_id, &domain).await.unwrap() {
+            for v in &r.values {
+                text.push_str(&format!("{v} {}\n", r.name.trim_end_matches('.')));
+            }
         }
-    });
-    let hosts = work.path().join("hosts");
-    let mut text = String::from("127.0.0.1 localhost\n");
-    // (The zone also holds the client alias, an alias record without values.)
-    for r in r53.list_a_records(&zone_id, &domain).await.unwrap() {
-        for v in &r.values {
-            text.push_str(&format!("{v} {}\n", r.name.trim_end_matches('.')));
+        std::fs::write(&hosts, text).unwrap();
+        let imds = Imds::start(InstanceIdentity {
+            instance_id: i0.clone(),
+            availability_zone: inst.availability_zone.clone().unwrap(),
+            region: "us-east-1".into(),
+            private_ip: ip0,
+        })
+        .await
+        .unwrap();
+        let cluster = steadfast_core::Cluster::new(
+            steadfast_core::ClusterName::new(&cluster_name).unwrap(),
+            steadfast_core::Domain::new(tf.out("domain").as_str().unwrap()).unwrap(),
+            3,
+            3,
+        )
+        .unwrap();
+        let mut spec = NodeSpec::new(&cluster, &root, Names::Hosts(hosts), &imds.endpoint(), &tf.cloud_env());
+        for (k, v) in &node_env {
+            spec.set(k, v.clone());
         }
+        // What differs on this machine: where the volume shows up and is mounted (inside the
+        // node's own root), and the etcd user (the install script creates `etcd`; this machine
+        // has none, and `nobody` proves the same ownership code).
+        spec.set(env::DATA_DIR, root.join("data").to_string_lossy())
+            .set(env::ENV_FILE, root.join("etcd.env").to_string_lossy())
+            .set(env::DEV_ROOT, root.to_string_lossy())
+            .set(env::ETCD_USER, "nobody");
+        let nb = built_bin("node-bootstrap").unwrap();
+        let out = spec.command(&format!("{} prepare", nb.display())).output().unwrap();
+        sync.abort();
+        hv.lock().unwrap().withdraw_all();
+        let log = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            out.status.success(),
+            "node-bootstrap prepare under the module's environment:\n{log}"
+        );
+        let etcd_env = std::fs::read_to_string(root.join("etcd.env")).unwrap();
+        assert!(etcd_env.contains("ETCD_NAME=peer-0"), "{etcd_env}");
+        assert!(
+            etcd_env.contains(&format!("ETCD_DISCOVERY_SRV={}", domain.trim_end_matches('.'))),
+            "{etcd_env}"
+        );
+        assert!(etcd_env.contains("ETCD_INITIAL_CLUSTER_STATE=new"), "{etcd_env}");
+        let vol = ec2.describe_volume(&volumes[0]).await.unwrap();
+        assert!(vol.tags.initialized(), "{vol:?}");
+        assert_eq!(vol.tags.get(TAG_INITIALIZED), Some("peer-0"));
+        assert!(vol
+            .tags
+            .contains_all(&Tags::from_pairs([(TAG_CLUSTER, cluster_name.as_str())])));
+        assert_eq!(
+            vol.foreign_holder("nobody-else"),
+            Some(i0.as_str()),
+            "attached to the module's instance"
+        );
+        // prepare completes no lifecycle action: the instance still waits on the module's hook
+        // (only `ready`, once etcd is healthy, lets it go into service).
+        let g = asg.describe_groups(std::slice::from_ref(g0)).await.unwrap();
+        let state = g[0]
+            .instances
+            .iter()
+            .find(|i| &i.instance_id == i0)
+            .map(|i| i.lifecycle_state.clone());
+        assert!(
+            state.as_ref().is_some_and(|s| s.is_waiting_for_launch_hook()),
+            "{state:?}"
+        );
     }
-    std::fs::write(&hosts, text).unwrap();
-    let imds = Imds::start(InstanceIdentity {
-        instance_id: i0.clone(),
-        availability_zone: inst.availability_zone.clone().unwrap(),
-        region: "us-east-1".into(),
-        private_ip: ip0,
-    })
-    .await
-    .unwrap();
-    let cluster = steadfast_core::Cluster::new(
-        steadfast_core::ClusterName::new(&cluster_name).unwrap(),
-        steadfast_core::Domain::new(tf.out("domain").as_str().unwrap()).unwrap(),
-        3,
-        3,
-    )
-    .unwrap();
-    let mut spec = NodeSpec::new(&cluster, &root, Names::Hosts(hosts), &imds.endpoint(), &tf.cloud_env());
-    for (k, v) in &node_env {
-        spec.set(k, v.clone());
-    }
-    // What differs on this machine: where the volume shows up and is mounted (inside the
-    // node's own root), and the etcd user (the install script creates `etcd`; this machine
-    // has none, and `nobody` proves the same ownership code).
-    spec.set(env::DATA_DIR, root.join("data").to_string_lossy())
-        .set(env::ENV_FILE, root.join("etcd.env").to_string_lossy())
-        .set(env::DEV_ROOT, root.to_string_lossy())
-        .set(env::ETCD_USER, "nobody");
-    let nb = built_bin("node-bootstrap").unwrap();
-    let out = spec.command(&format!("{} prepare", nb.display())).output().unwrap();
-    sync.abort();
-    hv.lock().unwrap().withdraw_all();
-    let log = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success(),
-        "node-bootstrap prepare under the module's environment:\n{log}"
-    );
-    let etcd_env = std::fs::read_to_string(root.join("etcd.env")).unwrap();
-    assert!(etcd_env.contains("ETCD_NAME=peer-0"), "{etcd_env}");
-    assert!(
-        etcd_env.contains(&format!("ETCD_DISCOVERY_SRV={}", domain.trim_end_matches('.'))),
-        "{etcd_env}"
-    );
-    assert!(etcd_env.contains("ETCD_INITIAL_CLUSTER_STATE=new"), "{etcd_env}");
-    let vol = ec2.describe_volume(&volumes[0]).await.unwrap();
-    assert!(vol.tags.initialized(), "{vol:?}");
-    assert_eq!(vol.tags.get(TAG_INITIALIZED), Some("peer-0"));
-    assert!(vol
-        .tags
-        .contains_all(&Tags::from_pairs([(TAG_CLUSTER, cluster_name.as_str())])));
-    assert_eq!(
-        vol.foreign_holder("nobody-else"),
-        Some(i0.as_str()),
-        "attached to the module's instance"
-    );
 
     // terraform destroy of everything the module made.
     let down = tf.down().expect("run tf-local.sh down");

@@ -119,7 +119,6 @@ locals {
     "3.5.27" = "1277309f540c5a0329c428f95455c9f76d24f768c8d28fd2753e891c379053fa"
   }
   etcd_sha256 = var.etcd_sha256 != null ? var.etcd_sha256 : lookup(local.etcd_arm64_sha256, var.etcd_version, "")
-  etcd_url    = var.etcd_url != null ? var.etcd_url : "https://github.com/etcd-io/etcd/releases/download/v${var.etcd_version}/etcd-v${var.etcd_version}-linux-arm64.tar.gz"
 
   # The systemd units ship inside the module (units/): the only copy.
   systemd_units = ["node-bootstrap.service", "etcd-member.service", "node-ready.service"]

@@ -39,6 +39,12 @@ pub fn which(tool: &str) -> Option<std::path::PathBuf> {
         .find(|p| p.is_file())
 }
 
+/// Whether this runs under CI: `CI` is `true` or `1` (any case), the one rule the shell and
+/// Python checks use too.
+pub fn under_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "1"))
+}
+
 /// Call at the top of such a test: `if skip_unless_block_devices("name") { return; }`.
 /// Prints a loud SKIPPED banner, or panics under CI.
 pub fn skip_unless_block_devices(test: &str) -> bool {
@@ -46,7 +52,7 @@ pub fn skip_unless_block_devices(test: &str) -> bool {
         None => false,
         Some(what) => {
             let msg = format!("SKIPPED {test}: needs {what}, which this machine does not have");
-            if std::env::var("CI").map(|v| v == "true").unwrap_or(false) {
+            if under_ci() {
                 panic!("{msg} (CI must run it)");
             }
             eprintln!("\n!!!!!!!!!! {msg} !!!!!!!!!!\n");
