@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use steadfast_core::backup::RetentionPolicy;
 use steadfast_core::vocab::{defaults, env, validate_sizes, EtcdTiming, DEFAULT_PEER_COUNT, DEFAULT_ZONE_COUNT};
 use steadfast_core::Domain;
 
@@ -30,6 +31,10 @@ pub enum Command {
     Ready(Opts),
     /// prepare, start etcd with that environment, ready, then wait on etcd and forward signals.
     Run(RunOpts),
+    /// On the backup timer: if this member leads, stream a snapshot to the backup bucket, read
+    /// it back and verify it, then apply retention. Every member publishes the newest verified
+    /// snapshot's age. `--now` takes one here and now, leader or not (the on-demand snapshot).
+    Backup(BackupOpts),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -109,9 +114,54 @@ pub struct Opts {
     /// one of them stands for election (at least 5 heartbeats, at most 50 s).
     #[arg(long, env = env::ETCD_ELECTION_MS, default_value_t = defaults::ETCD_ELECTION_MS)]
     pub etcd_election_ms: u32,
+    /// The S3 bucket snapshots are streamed to and restored from. Unset: no backups, and a
+    /// member that finds every volume fresh never restores (it bootstraps a new cluster only
+    /// when no volume ever held data).
+    #[arg(long, env = env::BACKUP_BUCKET)]
+    pub backup_bucket: Option<String>,
+    /// Key prefix in the bucket; snapshots go under `<prefix><cluster>/snapshots/`.
+    #[arg(long, env = env::BACKUP_PREFIX, default_value = "")]
+    pub backup_prefix: String,
+    /// KMS key (id or ARN) every object is encrypted with (SSE-KMS); unset: the bucket's default.
+    #[arg(long, env = env::BACKUP_KMS_KEY)]
+    pub backup_kms_key: Option<String>,
+    /// The backup timer's interval (s). The leader skips a firing when a snapshot is younger
+    /// than half of it; the Terraform alarm fires when the newest verified one is older than 3.
+    #[arg(long, env = env::BACKUP_INTERVAL_SECS, default_value_t = u64::from(defaults::BACKUP_INTERVAL_SECS))]
+    pub backup_interval_secs: u64,
+    /// Retention: keep every snapshot of the last this many hours...
+    #[arg(long, env = env::BACKUP_KEEP_ALL_HOURS, default_value_t = RetentionPolicy::default().all_hours)]
+    pub backup_keep_all_hours: u64,
+    /// ...then the newest verified one of each hour for this many days...
+    #[arg(long, env = env::BACKUP_KEEP_HOURLY_DAYS, default_value_t = RetentionPolicy::default().hourly_days)]
+    pub backup_keep_hourly_days: u64,
+    /// ...then the newest verified one of each day for this many weeks (the newest verified
+    /// snapshot is never deleted).
+    #[arg(long, env = env::BACKUP_KEEP_DAILY_WEEKS, default_value_t = RetentionPolicy::default().daily_weeks)]
+    pub backup_keep_daily_weeks: u64,
+    /// Multipart part size (MiB, 5..=512): the backup holds about this much in memory, whatever
+    /// the database's size.
+    #[arg(long, env = env::BACKUP_PART_MIB, default_value_t = 8)]
+    pub backup_part_mib: u64,
+    /// Where a snapshot read back for verification is written (on the root disk: it needs room
+    /// for one snapshot; removed at once).
+    #[arg(long, env = env::SCRATCH_DIR, default_value = "/var/tmp/steadfast")]
+    pub scratch_dir: PathBuf,
+    /// The etcdutl binary (snapshot status, snapshot restore).
+    #[arg(long, env = env::ETCDUTL_BIN, default_value = "etcdutl")]
+    pub etcdutl_bin: PathBuf,
     /// Peer and client TLS. Not implemented yet: `true` is refused rather than silently ignored.
     #[arg(long, env = env::TLS, default_value_t = false, action = clap::ArgAction::Set)]
     pub tls: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BackupOpts {
+    #[command(flatten)]
+    pub opts: Opts,
+    /// Take a snapshot now, whoever leads and however recent the last one is.
+    #[arg(long)]
+    pub now: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -138,6 +188,20 @@ pub struct AttachSettings {
     pub device_name: String,
 }
 
+/// Where snapshots go and how long they stay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupSettings {
+    /// `None`: no backups (and no restore source).
+    pub bucket: Option<String>,
+    pub prefix: String,
+    pub kms_key: Option<String>,
+    pub interval: Duration,
+    pub retention: RetentionPolicy,
+    pub part_size: usize,
+    pub scratch_dir: PathBuf,
+    pub etcdutl: PathBuf,
+}
+
 /// [`Opts`], validated: every value a step uses, typed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeConfig {
@@ -158,6 +222,7 @@ pub struct NodeConfig {
     pub dev_root: PathBuf,
     pub grow_offline: bool,
     pub etcd_timing: EtcdTiming,
+    pub backup: BackupSettings,
 }
 
 impl NodeConfig {
@@ -219,6 +284,36 @@ impl NodeConfig {
             etcd_timing: EtcdTiming::new(o.etcd_heartbeat_ms, o.etcd_election_ms).map_err(|e| {
                 BootstrapError::Config(format!("{} / {}: {e}", env::ETCD_HEARTBEAT_MS, env::ETCD_ELECTION_MS))
             })?,
+            backup: BackupSettings {
+                bucket: o.backup_bucket.clone().filter(|b| !b.is_empty()),
+                prefix: o.backup_prefix.clone(),
+                kms_key: o.backup_kms_key.clone().filter(|k| !k.is_empty()),
+                interval: match o.backup_interval_secs {
+                    60..=86_400 => Duration::from_secs(o.backup_interval_secs),
+                    v => {
+                        return Err(BootstrapError::Config(format!(
+                            "{}: {v} is outside 60..=86400 s",
+                            env::BACKUP_INTERVAL_SECS
+                        )))
+                    }
+                },
+                retention: RetentionPolicy {
+                    all_hours: o.backup_keep_all_hours,
+                    hourly_days: o.backup_keep_hourly_days,
+                    daily_weeks: o.backup_keep_daily_weeks,
+                },
+                part_size: match o.backup_part_mib {
+                    5..=512 => (o.backup_part_mib as usize) << 20,
+                    v => {
+                        return Err(BootstrapError::Config(format!(
+                            "{}: {v} is outside 5..=512 MiB (S3 parts but the last are at least 5 MiB)",
+                            env::BACKUP_PART_MIB
+                        )))
+                    }
+                },
+                scratch_dir: o.scratch_dir.clone(),
+                etcdutl: o.etcdutl_bin.clone(),
+            },
         })
     }
 }
@@ -246,6 +341,10 @@ mod tests {
         assert_eq!((c.peer_count, c.zone_count), (9, 3));
         assert_eq!(c.attach.grace, Duration::from_secs(60));
         assert_eq!(c.lifecycle_hook, None);
+        assert_eq!(c.backup.bucket, None);
+        assert_eq!(c.backup.interval, Duration::from_secs(300));
+        assert_eq!(c.backup.part_size, 8 << 20);
+        assert_eq!(c.backup.retention, RetentionPolicy::default());
     }
 
     #[test]
@@ -259,6 +358,8 @@ mod tests {
             (&["--data-dir", "relative/dir"], env::DATA_DIR),
             (&["--etcd-heartbeat-ms", "300"], env::ETCD_HEARTBEAT_MS),
             (&["--etcd-election-ms", "60000"], env::ETCD_ELECTION_MS),
+            (&["--backup-interval-secs", "5"], env::BACKUP_INTERVAL_SECS),
+            (&["--backup-part-mib", "4"], env::BACKUP_PART_MIB),
         ] {
             let err = NodeConfig::from_opts(&opts(args)).unwrap_err().to_string();
             assert!(err.contains(var), "{args:?}: {err}");

@@ -60,7 +60,7 @@ pub async fn mount(decision: &MountDecision, dev: &Path, data_dir: &Path, etcd_u
 /// Data dir mode 0700; with an etcd user, the whole data tree owned by it. Files on the volume
 /// keep the ids of the instance that wrote them: a replacement whose image gives its etcd user
 /// another uid re-owns the tree here, or etcd could not open its own `member/` directory.
-fn set_owner(dir: &Path, user: Option<&str>) -> Result<()> {
+pub fn set_owner(dir: &Path, user: Option<&str>) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(BootstrapError::io(dir))?;
     let Some(u) = user else { return Ok(()) };

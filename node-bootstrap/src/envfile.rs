@@ -9,12 +9,24 @@ use steadfast_core::{Cluster, PeerIndex};
 
 use crate::error::{BootstrapError, Result};
 
+/// How etcd starts on this data dir.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Start {
+    /// A fresh data dir bootstrapping through SRV discovery (`new`).
+    New,
+    /// The member's data is there: etcd ignores the bootstrap flags and rejoins as itself.
+    Existing,
+    /// A fresh data dir joining a running cluster as a learner: its membership, `existing`,
+    /// and no discovery (etcd refuses both at once).
+    Join { initial_cluster: String },
+}
+
 pub fn render(
     cluster: &Cluster,
     peer: PeerIndex,
     ip: Ipv4Addr,
     data_dir: &Path,
-    fresh: bool,
+    start: &Start,
     transport: Transport,
     timing: EtcdTiming,
 ) -> Vec<(String, String)> {
@@ -26,7 +38,6 @@ pub fn render(
     let mut vars = vec![
         ("ETCD_NAME".into(), cluster.member_name(peer)),
         ("ETCD_DATA_DIR".into(), data_dir.to_string_lossy().into_owned()),
-        ("ETCD_DISCOVERY_SRV".into(), cluster.cluster_domain()),
         (
             "ETCD_INITIAL_ADVERTISE_PEER_URLS".into(),
             format!("{scheme}://{host}:{PEER_PORT}"),
@@ -47,10 +58,14 @@ pub fn render(
         ),
         (
             "ETCD_INITIAL_CLUSTER_STATE".into(),
-            if fresh { "new" } else { "existing" }.into(),
+            if *start == Start::New { "new" } else { "existing" }.into(),
         ),
         ("ETCD_STRICT_RECONFIG_CHECK".into(), "true".into()),
     ];
+    match start {
+        Start::Join { initial_cluster } => vars.push(("ETCD_INITIAL_CLUSTER".into(), initial_cluster.clone())),
+        Start::New | Start::Existing => vars.insert(2, ("ETCD_DISCOVERY_SRV".into(), cluster.cluster_domain())),
+    }
     vars.extend(timing.etcd_env());
     vars
 }
@@ -112,7 +127,7 @@ mod tests {
             c.peer(4).unwrap(),
             "127.0.2.7".parse().unwrap(),
             Path::new("/var/lib/etcd"),
-            true,
+            &Start::New,
             Transport::Plain,
             EtcdTiming::new(200, 1500).unwrap(),
         );
@@ -142,7 +157,7 @@ mod tests {
             c.peer(4).unwrap(),
             "127.0.2.7".parse().unwrap(),
             Path::new("/x"),
-            false,
+            &Start::Existing,
             Transport::Tls,
             EtcdTiming::default(),
         );
@@ -151,5 +166,23 @@ mod tests {
             "ETCD_ADVERTISE_CLIENT_URLS".into(),
             "https://peer-4.main.etcd.internal:2379".into()
         )));
+        // A learner joining: its membership, existing, and no discovery (etcd refuses both).
+        let join = render(
+            &c,
+            c.peer(4).unwrap(),
+            "127.0.2.7".parse().unwrap(),
+            Path::new("/x"),
+            &Start::Join {
+                initial_cluster: "peer-0=http://peer-0.main.etcd.internal:2380".into(),
+            },
+            Transport::Plain,
+            EtcdTiming::default(),
+        );
+        assert!(join.contains(&("ETCD_INITIAL_CLUSTER_STATE".into(), "existing".into())));
+        assert!(join.contains(&(
+            "ETCD_INITIAL_CLUSTER".into(),
+            "peer-0=http://peer-0.main.etcd.internal:2380".into()
+        )));
+        assert!(join.iter().all(|(k, _)| k != "ETCD_DISCOVERY_SRV"), "{join:?}");
     }
 }

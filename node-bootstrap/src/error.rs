@@ -60,12 +60,11 @@ pub enum BootstrapError {
         detail: String,
     },
 
-    #[error("DATA LOSS DETECTED: volume {volume} ({device}) is blank but tagged {tag}; it held this peer's data before. Refusing to format it and refusing to start etcd. Restore the volume from a snapshot, or remove the tag only if you are certain the data is gone")]
-    DataLoss {
-        volume: String,
-        device: String,
-        tag: &'static str,
-    },
+    #[error("DATA LOSS DETECTED: the data on volume {volume} is gone and cannot be brought back by itself: {why}. etcd is not started and the volume is left as it is")]
+    DataLoss { volume: String, why: String },
+
+    #[error("snapshot {key}: {why}")]
+    Snapshot { key: String, why: String },
 
     #[error("volume {volume} ({device}) holds {found}, not this peer's ext4 filesystem labelled {expected}; refusing to touch it")]
     ForeignFilesystem {
@@ -138,6 +137,7 @@ impl BootstrapError {
             // new instance would meet the same holder.
             E::HeldByLiveInstance { .. }
             | E::DataLoss { .. }
+            | E::Snapshot { .. }
             | E::ForeignFilesystem { .. }
             | E::WrongZone { .. }
             | E::NoVolume { .. }

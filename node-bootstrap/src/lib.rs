@@ -11,24 +11,32 @@
 //!   tools.
 //! - [`datadir`]: mount at the data dir (`plan_mount`), ownership, freshness.
 //! - [`dns`]: the DNS self-check (and all names on a fresh data dir).
+//! - [`recovery`]: a fresh data dir gets its data (`plan_restore`): join the quorum as a
+//!   learner, restore the cluster's snapshot, bootstrap a new cluster, wait or refuse.
+//! - [`etcd`]: connecting to etcd, steadfast's keys in the cluster, a lease-held lock.
 //! - [`envfile`]: etcd's environment file, written atomically.
 //! - [`prepare`]: the steps above in order, each a named `Step`, timed and logged once.
-//! - [`ready`]: real health + catch-up via `etcd-client`.
+//! - [`ready`]: real health + catch-up via `etcd-client`; a learner promoted once caught up.
 //! - [`lifecycle`]: the launch action: heartbeats while there is progress, retries of transient
 //!   failures, ABANDON when another instance could help, the refusal metric, CONTINUE when
 //!   ready, nothing on a reboot.
 //! - [`run`]: start etcd, supervise it, forward signals.
+//! - [`backup`]: the backup timer's run: the leader streams a snapshot to S3, reads it back,
+//!   verifies it, applies retention; every member publishes the newest verified one's age.
 //! - [`error`]: the crate's error enum.
 
+pub mod backup;
 pub mod config;
 pub mod datadir;
 pub mod dns;
 pub mod envfile;
 pub mod error;
+pub mod etcd;
 pub mod identity;
 pub mod lifecycle;
 pub mod prepare;
 pub mod ready;
+pub mod recovery;
 pub mod run;
 pub mod volume;
 

@@ -7,9 +7,9 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use steadfast_core::aws::{Groups, Instances, LifecycleResult, Metric, Metrics, Volumes};
+use steadfast_core::aws::{Groups, Instances, LifecycleResult, Metric, Metrics, Objects, Volumes};
 use steadfast_core::poll::{self, Backoff, Poll};
-use steadfast_core::vocab::{metrics, Step, TAG_ASG_NAME};
+use steadfast_core::vocab::{metrics, Step, TAG_ASG_NAME, TAG_BLANK, TAG_JOINED};
 use tracing::{error, info, warn};
 
 use crate::config::NodeConfig;
@@ -17,6 +17,7 @@ use crate::error::{BootstrapError, Disposition, Result};
 use crate::identity::Identity;
 use crate::prepare::{self, PrepareReport};
 use crate::ready::{self, Readiness};
+use crate::recovery::{Handoff, Recovered};
 
 /// This instance's launch action, while it waits on it.
 #[derive(Debug, Clone)]
@@ -130,10 +131,11 @@ pub async fn heartbeating<G: Groups, T>(
 /// action heartbeated meanwhile. On a refusal: the metric, a clear error, and the instance is
 /// kept. When only another instance could help, or the transient trouble outlasts the
 /// deadline: ABANDON.
-pub async fn prepare<E, G, M>(
+pub async fn prepare<E, G, M, O>(
     ec2: &E,
     groups: &G,
     metrics: &M,
+    objects: Option<&O>,
     id: &Identity,
     cfg: &NodeConfig,
 ) -> Result<PrepareReport>
@@ -141,6 +143,7 @@ where
     E: Instances + Volumes,
     G: Groups,
     M: Metrics,
+    O: Objects,
 {
     let hook = Hook::pending(groups, ec2, cfg, id).await?;
     let started = Instant::now();
@@ -153,7 +156,7 @@ where
             Backoff::new(Duration::from_secs(1), Duration::from_secs(30)),
             || async {
                 let n = attempt.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                let err = match prepare::run(ec2, id, cfg).await {
+                let err = match prepare::run(ec2, objects, id, cfg).await {
                     Ok(report) => return Ok(Poll::Ready(report)),
                     Err(e) => e,
                 };
@@ -226,20 +229,91 @@ async fn refused_metric<I: Instances, M: Metrics>(ec2: &I, metrics: &M, id: &Ide
     }
 }
 
-/// `ready`: waits for the member's own health with the action heartbeated (waiting on a quorum
-/// is progress), then completes it with CONTINUE. Past the ready deadline it fails without
-/// abandoning: the hook's default result applies once, and the alarms say why.
-pub async fn ready<I: Instances, G: Groups>(ec2: &I, groups: &G, id: &Identity, cfg: &NodeConfig) -> Result<Readiness> {
+/// `ready`: a learner (it joined with a fresh data dir) is promoted once it caught up; then
+/// waits for the member's own health with the action heartbeated (waiting on a quorum is
+/// progress), then completes it with CONTINUE. Past the ready deadline it fails without
+/// abandoning: the hook's default result applies once, and the alarms say why. Once healthy,
+/// the volume is marked as holding member data.
+pub async fn ready<E, G, M>(ec2: &E, groups: &G, metrics: &M, id: &Identity, cfg: &NodeConfig) -> Result<Readiness>
+where
+    E: Instances + Volumes,
+    G: Groups,
+    M: Metrics,
+{
     let hook = Hook::pending(groups, ec2, cfg, id).await?;
-    let r = heartbeating(
-        groups,
-        hook.as_ref(),
-        cfg.hook_timeout / 3,
-        ready::wait_ready(id.private_ip, cfg.ready_timeout),
-    )
-    .await?;
+    let handoff = Handoff::read(&cfg.env_file);
+    let voters: Vec<String> = match handoff.as_ref().map(|h| &h.recovered) {
+        Some(Recovered::Joined { endpoints, .. }) => endpoints.clone(),
+        _ => vec![],
+    };
+    let r = heartbeating(groups, hook.as_ref(), cfg.hook_timeout / 3, async {
+        let promoted = if voters.is_empty() {
+            None
+        } else {
+            ready::promote_if_learner(id.private_ip, &voters, cfg.ready_timeout).await?
+        };
+        let r = ready::wait_ready(id.private_ip, cfg.ready_timeout).await?;
+        Ok::<_, BootstrapError>((r, promoted))
+    })
+    .await;
+    let (r, promoted) = r?;
+    if let Some(h) = &handoff {
+        settle(ec2, metrics, id, h, promoted.is_some()).await;
+    }
     if let Some(h) = &hook {
         h.complete(groups, LifecycleResult::Continue).await?;
     }
     Ok(r)
+}
+
+/// After a healthy member: its volume holds member data (`joined`, no `blank`); a join's
+/// record is deleted; a heal or a restore is counted. Best effort: readiness is the member's
+/// health, and each of these is retried by the next boot or the next backup.
+async fn settle<E: Volumes + Instances, M: Metrics>(ec2: &E, metrics: &M, id: &Identity, h: &Handoff, promoted: bool) {
+    let vol = match ec2.describe_volume(&h.volume_id).await {
+        Ok(v) => v,
+        Err(e) => {
+            warn!(during = %Step::Ready, volume = %h.volume_id, error = %e, "could not read the volume's tags");
+            return;
+        }
+    };
+    if !vol.tags.joined() {
+        if let Err(e) = ec2
+            .tag_volume(&vol.volume_id, TAG_JOINED, &crate::recovery::now_secs().to_string())
+            .await
+        {
+            warn!(during = %Step::Ready, volume = %vol.volume_id, error = %e, "could not tag the volume joined");
+        }
+    }
+    if vol.tags.blank() {
+        if let Err(e) = ec2.untag_volume(&vol.volume_id, TAG_BLANK).await {
+            warn!(during = %Step::Ready, volume = %vol.volume_id, error = %e, "could not remove the blank mark");
+        }
+    }
+    let counted = match &h.recovered {
+        Recovered::Joined { .. } => {
+            if promoted {
+                crate::recovery::join::forget(id.private_ip, h).await;
+            }
+            Some(metrics::PEER_HEALED)
+        }
+        Recovered::Restored { .. } => Some(metrics::CLUSTER_RESTORED),
+        _ => None,
+    };
+    if let Some(name) = counted {
+        let cluster = vol.tags.cluster().unwrap_or("unknown").to_string();
+        let m = Metric {
+            namespace: metrics::NAMESPACE.into(),
+            name: name.into(),
+            dimensions: vec![
+                (metrics::DIMENSION_CLUSTER.into(), cluster),
+                (metrics::DIMENSION_PEER.into(), h.peer.to_string()),
+            ],
+            value: 1.0,
+            unit: "Count",
+        };
+        if let Err(e) = metrics.put_metric(&m).await {
+            warn!(error = %e, metric = name, "could not publish the recovery metric");
+        }
+    }
 }

@@ -6,8 +6,8 @@ use std::time::Duration;
 use clap::Parser;
 use node_bootstrap::config::{Cli, Command, NodeConfig};
 use node_bootstrap::identity::{self, Identity};
-use node_bootstrap::{lifecycle, run, BootstrapError};
-use steadfast_core::aws::sdk::{client_config, AutoScaling, CloudWatch, Ec2, SdkClients, Timeouts};
+use node_bootstrap::{backup, lifecycle, run, BootstrapError};
+use steadfast_core::aws::sdk::{client_config, AutoScaling, CloudWatch, Ec2, SdkClients, Timeouts, S3};
 use steadfast_core::retry::Retry;
 use steadfast_core::vocab::Step;
 
@@ -32,19 +32,25 @@ async fn clients(id: &Identity) -> SdkClients {
     client_config(&conf, Timeouts::default())
 }
 
-/// The adapters every command uses.
+/// The adapters every command uses (the backup bucket's only when one is configured).
 struct Cloud {
     ec2: Ec2,
     asg: AutoScaling,
     metrics: CloudWatch,
+    s3: Option<S3>,
 }
 
 impl Cloud {
-    fn new(c: SdkClients, retry: Retry) -> Self {
+    fn new(c: SdkClients, retry: Retry, cfg: &NodeConfig) -> Self {
         Self {
             ec2: Ec2::new(c.ec2, retry),
             asg: AutoScaling::new(c.autoscaling, retry),
             metrics: CloudWatch::new(c.cloudwatch, retry),
+            s3: cfg
+                .backup
+                .bucket
+                .as_ref()
+                .map(|b| S3::new(c.s3, retry, b.clone(), cfg.backup.kms_key.clone())),
         }
     }
 }
@@ -53,12 +59,13 @@ async fn main_inner(cli: Cli) -> Result<i32, BootstrapError> {
     let opts = match &cli.command {
         Command::Prepare(o) | Command::Ready(o) => o,
         Command::Run(r) => &r.opts,
+        Command::Backup(b) => &b.opts,
     };
     let cfg = NodeConfig::from_opts(opts)?;
     let id = identity::from_imds(Duration::from_secs(2)).await?;
-    let cloud = Cloud::new(clients(&id).await, Retry::with_deadline(cfg.aws_deadline));
-    let prepare = || lifecycle::prepare(&cloud.ec2, &cloud.asg, &cloud.metrics, &id, &cfg);
-    let ready = || lifecycle::ready(&cloud.ec2, &cloud.asg, &id, &cfg);
+    let cloud = Cloud::new(clients(&id).await, Retry::with_deadline(cfg.aws_deadline), &cfg);
+    let prepare = || lifecycle::prepare(&cloud.ec2, &cloud.asg, &cloud.metrics, cloud.s3.as_ref(), &id, &cfg);
+    let ready = || lifecycle::ready(&cloud.ec2, &cloud.asg, &cloud.metrics, &id, &cfg);
     match &cli.command {
         Command::Prepare(_) => {
             prepare().await?;
@@ -66,6 +73,17 @@ async fn main_inner(cli: Cli) -> Result<i32, BootstrapError> {
         }
         Command::Ready(_) => {
             ready().await?;
+            Ok(0)
+        }
+        Command::Backup(b) => {
+            let s3 = cloud.s3.as_ref().ok_or_else(|| {
+                BootstrapError::Config(format!(
+                    "{}: no backup bucket configured; backup has nowhere to go",
+                    steadfast_core::vocab::env::BACKUP_BUCKET
+                ))
+            })?;
+            let report = backup::run(&cloud.ec2, s3, &cloud.metrics, &id, &cfg, b.now).await?;
+            println!("{}", serde_json::to_string(&report).unwrap_or_default());
             Ok(0)
         }
         Command::Run(r) => {

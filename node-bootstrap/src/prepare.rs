@@ -4,17 +4,20 @@
 
 use std::future::Future;
 use std::net::Ipv4Addr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use steadfast_core::aws::{Instances, Volumes};
-use steadfast_core::vocab::{Step, Transport};
+use steadfast_core::aws::{Instances, Objects, Volume, Volumes};
+use steadfast_core::backup::OwnVolume;
+use steadfast_core::vocab::{Step, Transport, TAG_BLANK, TAG_JOINED};
 use tracing::info;
 
 use crate::config::NodeConfig;
+use crate::envfile::Start;
 use crate::error::Result;
 use crate::identity::{self, Identity};
+use crate::recovery::{self, Fresh, Handoff, MakeReady, Recovered};
 use crate::volume::{self, claim, device};
 use crate::{datadir, dns, envfile};
 
@@ -28,7 +31,9 @@ pub struct PrepareReport {
     pub volume_id: String,
     pub device: PathBuf,
     pub formatted: bool,
+    /// etcd starts on a data dir without its data of before (a new cluster, a join, a restore).
     pub fresh: bool,
+    pub recovered: Recovered,
     /// (step, milliseconds), in order.
     pub steps: Vec<(Step, f64)>,
     pub total_ms: f64,
@@ -91,7 +96,33 @@ impl Steps {
     }
 }
 
-pub async fn run<E: Instances + Volumes>(ec2: &E, id: &Identity, cfg: &NodeConfig) -> Result<PrepareReport> {
+/// A lost volume's way back to a mounted, empty data dir: format (it is blank), mount, own it.
+/// Run by recovery only once its plan says data will come.
+struct Reformat<'a> {
+    lost: bool,
+    volume_id: &'a str,
+    dev: &'a Path,
+    label: String,
+    cfg: &'a NodeConfig,
+}
+
+impl MakeReady for Reformat<'_> {
+    async fn make_ready(&self) -> Result<()> {
+        if !self.lost {
+            return Ok(());
+        }
+        volume::reformat_lost(self.volume_id, self.dev, &self.label).await?;
+        let mount = datadir::decide(&self.cfg.data_dir, self.dev)?;
+        datadir::mount(&mount, self.dev, &self.cfg.data_dir, self.cfg.etcd_user.as_deref()).await
+    }
+}
+
+pub async fn run<E: Instances + Volumes, O: Objects>(
+    ec2: &E,
+    objects: Option<&O>,
+    id: &Identity,
+    cfg: &NodeConfig,
+) -> Result<PrepareReport> {
     info!(during = %Step::Identity, instance = %id.instance_id, az = %id.availability_zone, region = %id.region,
         ip = %id.private_ip, "identity from IMDSv2");
     let mut s = Steps::new();
@@ -106,10 +137,12 @@ pub async fn run<E: Instances + Volumes>(ec2: &E, id: &Identity, cfg: &NodeConfi
             volume::find(ec2, &cluster, peer, &id.availability_zone),
             |v| {
                 format!(
-                    "{} in {} (initialized: {})",
+                    "{} in {} (initialized: {}, joined: {}, blank: {})",
                     v.volume_id,
                     v.availability_zone,
-                    v.tags.initialized()
+                    v.tags.initialized(),
+                    v.tags.joined(),
+                    v.tags.blank()
                 )
             },
         )
@@ -154,16 +187,31 @@ pub async fn run<E: Instances + Volumes>(ec2: &E, id: &Identity, cfg: &NodeConfi
             |o| format!("{o:?}"),
         )
         .await?;
-    s.run(
-        Step::Mount,
-        async {
-            datadir::mount(&mount, &dev, &cfg.data_dir, cfg.etcd_user.as_deref()).await?;
-            volume::grow_mounted(&vol.volume_id, &dev, &fs).await
-        },
-        |_| format!("{mount:?} at {}", cfg.data_dir.display()),
-    )
-    .await?;
-    let fresh = datadir::is_fresh(&cfg.data_dir)?;
+    // A lost volume is blank: nothing to mount until recovery decides its data comes back.
+    let fresh = s
+        .run(
+            Step::Mount,
+            async {
+                if fs.lost {
+                    return Ok(true);
+                }
+                datadir::mount(&mount, &dev, &cfg.data_dir, cfg.etcd_user.as_deref()).await?;
+                volume::grow_mounted(&vol.volume_id, &dev, &fs).await?;
+                let fresh = datadir::is_fresh(&cfg.data_dir)?;
+                if !fresh {
+                    note_data(ec2, &vol).await?;
+                }
+                Ok(fresh)
+            },
+            |fresh| {
+                if fs.lost {
+                    "not mounted: the volume is blank and its data is gone".to_string()
+                } else {
+                    format!("{mount:?} at {} (fresh: {fresh})", cfg.data_dir.display())
+                }
+            },
+        )
+        .await?;
     s.run(
         Step::Dns,
         dns::wait(&cluster, peer, id.private_ip, fresh, cfg.dns_timeout),
@@ -176,27 +224,69 @@ pub async fn run<E: Instances + Volumes>(ec2: &E, id: &Identity, cfg: &NodeConfi
         },
     )
     .await?;
+    let recovered = if fresh {
+        // Its data was there once (the volume says so), or never.
+        let own = if fs.lost || vol.tags.joined() || vol.tags.blank() {
+            OwnVolume::Lost
+        } else {
+            OwnVolume::NeverJoined
+        };
+        let f = Fresh {
+            cluster: &cluster,
+            peer,
+            id,
+            volume: &vol,
+            own,
+            cfg,
+        };
+        let reformat = Reformat {
+            lost: fs.lost,
+            volume_id: &vol.volume_id,
+            dev: &dev,
+            label: cluster.fs_label(peer),
+            cfg,
+        };
+        s.run(Step::Recovery, recovery::recover(ec2, objects, &f, &reformat), |r| {
+            format!("{r:?}")
+        })
+        .await?
+    } else {
+        Recovered::Existing
+    };
+    let start = match &recovered {
+        Recovered::NewCluster => Start::New,
+        Recovered::Existing | Recovered::Restored { .. } => Start::Existing,
+        Recovered::Joined { initial_cluster, .. } => Start::Join {
+            initial_cluster: initial_cluster.clone(),
+        },
+    };
     let vars = envfile::render(
         &cluster,
         peer,
         id.private_ip,
         &cfg.data_dir,
-        fresh,
+        &start,
         Transport::Plain,
         cfg.etcd_timing,
     );
+    let handoff = Handoff {
+        volume_id: vol.volume_id.clone(),
+        peer: peer.get(),
+        recovered: recovered.clone(),
+    };
     s.run(
         Step::EnvFile,
-        async { envfile::write_atomic(&cfg.env_file, &envfile::to_text(&vars)) },
-        |_| {
-            format!(
-                "{} (state {})",
-                cfg.env_file.display(),
-                if fresh { "new" } else { "existing" }
-            )
+        async {
+            envfile::write_atomic(
+                &Handoff::path(&cfg.env_file),
+                &serde_json::to_string(&handoff).unwrap_or_default(),
+            )?;
+            envfile::write_atomic(&cfg.env_file, &envfile::to_text(&vars))
         },
+        |_| format!("{} ({start:?})", cfg.env_file.display()),
     )
     .await?;
+    let fresh = start != Start::Existing;
 
     let total_ms = s.total_ms();
     let report = PrepareReport {
@@ -208,9 +298,23 @@ pub async fn run<E: Instances + Volumes>(ec2: &E, id: &Identity, cfg: &NodeConfi
         device: dev,
         formatted: fs.formatted,
         fresh,
+        recovered,
         steps: s.done,
         total_ms,
     };
     info!(step = %Step::Prepared, total_ms, report = %serde_json::to_string(&report).unwrap_or_default(), "prepare done");
     Ok(report)
+}
+
+/// The volume holds member data: say so in its tags (`joined`; a `blank` mark is stale).
+async fn note_data<V: Volumes>(ec2: &V, vol: &Volume) -> Result<()> {
+    if !vol.tags.joined() {
+        ec2.tag_volume(&vol.volume_id, TAG_JOINED, &recovery::now_secs().to_string())
+            .await?;
+    }
+    if vol.tags.blank() {
+        ec2.untag_volume(&vol.volume_id, TAG_BLANK).await?;
+        info!(during = %Step::Mount, volume = %vol.volume_id, "the volume holds data again: its blank mark removed");
+    }
+    Ok(())
 }

@@ -7,12 +7,13 @@
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-use etcd_client::{Client, ConnectOptions};
+use etcd_client::Client;
 use steadfast_core::poll::{self, Backoff, Poll};
-use steadfast_core::vocab::{Step, CLIENT_PORT};
+use steadfast_core::vocab::Step;
 use tracing::info;
 
 use crate::error::{BootstrapError, Result};
+use crate::etcd;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Readiness {
@@ -24,19 +25,13 @@ pub struct Readiness {
 }
 
 async fn connect(endpoint: &str, timeout: Duration) -> std::result::Result<Client, String> {
-    let opts = ConnectOptions::new()
-        .with_timeout(timeout)
-        .with_connect_timeout(timeout);
-    tokio::time::timeout(timeout * 2, Client::connect([endpoint], Some(opts)))
-        .await
-        .map_err(|_| format!("{endpoint}: no connection within {:?}", timeout * 2))?
-        .map_err(|e| format!("{endpoint}: {e}"))
+    etcd::connect(&[endpoint.to_string()], timeout).await
 }
 
 /// One look at the member at `ip`. `target` is the leader index to catch up to, fixed at the
 /// first look that saw a leader.
 async fn look(ip: Ipv4Addr, target: &mut Option<u64>, timeout: Duration) -> std::result::Result<Readiness, String> {
-    let endpoint = format!("http://{ip}:{CLIENT_PORT}");
+    let endpoint = etcd::local_url(ip);
     let mut local = connect(&endpoint, timeout).await?;
     let st = local.status().await.map_err(|e| format!("status: {e}"))?;
     if !st.errors().is_empty() {
@@ -137,4 +132,71 @@ pub async fn wait_ready(ip: Ipv4Addr, deadline: Duration) -> Result<Readiness> {
         "etcd member healthy and caught up"
     );
     Ok(r)
+}
+
+/// The local member is a learner (it joined with a fresh data dir): wait until it has applied
+/// what the leader had committed when we first looked, then promote it through the voting
+/// members at `endpoints` (etcd refuses to promote a learner that is not in sync; that is
+/// looked at again). Returns the member id, or `None` when the member is no learner.
+pub async fn promote_if_learner(ip: Ipv4Addr, endpoints: &[String], deadline: Duration) -> Result<Option<u64>> {
+    let start = Instant::now();
+    let target = std::sync::Mutex::new(None::<u64>);
+    let outcome = poll::until(
+        deadline,
+        Backoff::new(Duration::from_millis(50), Duration::from_millis(200)),
+        || async {
+            let per_call = Duration::from_secs(2);
+            let look = async {
+                let mut local = connect(&etcd::local_url(ip), per_call).await?;
+                let st = local.status().await.map_err(|e| format!("status: {e}"))?;
+                let id = st.header().map(|h| h.member_id()).unwrap_or_default();
+                if !st.is_learner() {
+                    return Ok(Some(Poll::Ready(None)));
+                }
+                let mut voters = etcd::connect(endpoints, per_call).await?;
+                let known = target.lock().map(|g| *g).unwrap_or_default();
+                let want = match known {
+                    Some(t) => t,
+                    None => {
+                        let t = voters
+                            .status()
+                            .await
+                            .map_err(|e| format!("voter status: {e}"))?
+                            .raft_index();
+                        if let Ok(mut g) = target.lock() {
+                            *g = Some(t);
+                        }
+                        t
+                    }
+                };
+                if st.raft_applied_index() < want {
+                    return Err(format!(
+                        "learner applied {} of the leader's {want}",
+                        st.raft_applied_index()
+                    ));
+                }
+                voters
+                    .member_promote(id)
+                    .await
+                    .map_err(|e| format!("promote {id:x}: {e}"))?;
+                info!(step = %Step::Promote, member = format!("{id:x}"), applied_index = st.raft_applied_index(),
+                target_index = want, elapsed_ms = start.elapsed().as_millis() as u64, "learner caught up and promoted");
+                Ok::<_, String>(Some(Poll::Ready(Some(id))))
+            };
+            Ok::<_, BootstrapError>(match look.await {
+                Ok(Some(p)) => p,
+                Ok(None) => Poll::Pending("no answer".into()),
+                Err(e) => {
+                    tracing::debug!(during = %Step::Promote, reason = %e, "not promoted yet");
+                    Poll::Pending(e)
+                }
+            })
+        },
+    )
+    .await?;
+    outcome.map_err(|t| BootstrapError::Timeout {
+        what: "the learner catching up and being promoted",
+        secs: deadline.as_secs(),
+        detail: t.last,
+    })
 }

@@ -7,11 +7,16 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::{
     Attachment, AttachmentState, Group, GroupInstance, Groups, Instance, Instances, LifecycleResult, LifecycleState,
-    Metric, Metrics, Records, Volume, VolumeState, Volumes,
+    Metric, Metrics, ObjectInfo, Objects, PutOutcome, Records, Volume, VolumeState, Volumes,
 };
 use crate::error::{Error, Result};
 use crate::records::{CurrentRecord, RecordChange};
 use crate::vocab::{ClusterName, Tags};
+
+/// An object's metadata: (name, value).
+type Metadata = Vec<(String, String)>;
+/// A multipart upload in progress: (key, metadata, parts by number).
+type Pending = (String, Metadata, BTreeMap<i32, Vec<u8>>);
 
 #[derive(Debug, Default)]
 struct State {
@@ -24,6 +29,13 @@ struct State {
     failures: BTreeMap<&'static str, VecDeque<Error>>,
     completed: Vec<(String, String, String, LifecycleResult)>,
     metrics: Vec<Metric>,
+    /// The bucket: key -> (body, metadata).
+    objects: BTreeMap<String, (Vec<u8>, Metadata)>,
+    /// Multipart uploads in progress: id -> (key, metadata, parts by number).
+    uploads: BTreeMap<String, Pending>,
+    /// Completed uploads: key -> the size of each part.
+    part_sizes: BTreeMap<String, Vec<usize>>,
+    next_upload: u64,
 }
 
 /// The in-memory cloud. Clones share one state.
@@ -331,6 +343,164 @@ impl Volumes for FakeCloud {
         if let Some(v) = s.volumes.get_mut(volume_id) {
             v.tags.set(key, value);
         }
+        Ok(())
+    }
+
+    async fn untag_volume(&self, volume_id: &str, key: &str) -> Result<()> {
+        let mut s = self.enter("DeleteTags")?;
+        if let Some(v) = s.volumes.get_mut(volume_id) {
+            v.tags.remove(key);
+        }
+        Ok(())
+    }
+}
+
+impl FakeCloud {
+    /// An object's body, if the bucket holds it.
+    pub fn object(&self, key: &str) -> Option<Vec<u8>> {
+        self.state().objects.get(key).map(|(b, _)| b.clone())
+    }
+
+    /// An object's metadata, if the bucket holds it.
+    pub fn object_metadata(&self, key: &str) -> Option<Vec<(String, String)>> {
+        self.state().objects.get(key).map(|(_, m)| m.clone())
+    }
+
+    /// Puts an object directly (a test's setup).
+    pub fn put_object(&self, key: &str, body: &[u8]) {
+        self.state().objects.insert(key.into(), (body.to_vec(), vec![]));
+    }
+
+    /// The part sizes a completed multipart upload of `key` was made of.
+    pub fn part_sizes(&self, key: &str) -> Vec<usize> {
+        self.state().part_sizes.get(key).cloned().unwrap_or_default()
+    }
+
+    /// Multipart uploads neither completed nor aborted.
+    pub fn open_uploads(&self) -> usize {
+        self.state().uploads.len()
+    }
+}
+
+fn no_such_key(operation: &'static str, key: &str) -> Error {
+    Error::Aws {
+        service: "s3",
+        operation,
+        code: Some("NoSuchKey".into()),
+        message: format!("{key}: no such key (fake)"),
+        retryable: false,
+    }
+}
+
+impl Objects for FakeCloud {
+    fn bucket(&self) -> &str {
+        "fake-bucket"
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>> {
+        let s = self.enter("ListObjectsV2")?;
+        Ok(s.objects
+            .iter()
+            .filter(|(k, _)| k.starts_with(prefix))
+            .map(|(k, (b, _))| ObjectInfo {
+                key: k.clone(),
+                size: b.len() as u64,
+            })
+            .collect())
+    }
+
+    async fn get(&self, key: &str) -> Result<Vec<u8>> {
+        let s = self.enter("GetObject")?;
+        s.objects
+            .get(key)
+            .map(|(b, _)| b.clone())
+            .ok_or_else(|| no_such_key("GetObject", key))
+    }
+
+    async fn read_into<W>(&self, key: &str, sink: &mut W) -> Result<u64>
+    where
+        W: tokio::io::AsyncWrite + Unpin + Send,
+    {
+        use tokio::io::AsyncWriteExt;
+        let body = {
+            let s = self.enter("GetObject")?;
+            s.objects
+                .get(key)
+                .map(|(b, _)| b.clone())
+                .ok_or_else(|| no_such_key("GetObject", key))?
+        };
+        let io = |source| Error::Io {
+            what: format!("writing {key} where it is read to"),
+            source,
+        };
+        for c in body.chunks(64 << 10) {
+            sink.write_all(c).await.map_err(io)?;
+        }
+        sink.flush().await.map_err(io)?;
+        Ok(body.len() as u64)
+    }
+
+    async fn put(&self, key: &str, body: bytes::Bytes, if_absent: bool) -> Result<PutOutcome> {
+        let mut s = self.enter("PutObject")?;
+        if if_absent && s.objects.contains_key(key) {
+            return Ok(PutOutcome::Exists);
+        }
+        s.objects.insert(key.into(), (body.to_vec(), vec![]));
+        Ok(PutOutcome::Created)
+    }
+
+    async fn delete(&self, keys: &[String]) -> Result<()> {
+        let mut s = self.enter("DeleteObjects")?;
+        for k in keys {
+            s.objects.remove(k);
+        }
+        Ok(())
+    }
+
+    async fn create_upload(&self, key: &str, metadata: &[(&str, String)]) -> Result<String> {
+        let mut s = self.enter("CreateMultipartUpload")?;
+        s.next_upload += 1;
+        let id = format!("upload-{}", s.next_upload);
+        let meta = metadata.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+        s.uploads.insert(id.clone(), (key.into(), meta, BTreeMap::new()));
+        Ok(id)
+    }
+
+    async fn upload_part(&self, key: &str, upload_id: &str, number: i32, body: bytes::Bytes) -> Result<String> {
+        let mut s = self.enter("UploadPart")?;
+        let u = s
+            .uploads
+            .get_mut(upload_id)
+            .filter(|u| u.0 == key)
+            .ok_or_else(|| no_such_key("UploadPart", upload_id))?;
+        u.2.insert(number, body.to_vec());
+        Ok(format!("etag-{number}"))
+    }
+
+    async fn complete_upload(&self, key: &str, upload_id: &str, parts: &[(i32, String)]) -> Result<()> {
+        let mut s = self.enter("CompleteMultipartUpload")?;
+        let (k, meta, stored) = s
+            .uploads
+            .remove(upload_id)
+            .filter(|u| u.0 == key)
+            .ok_or_else(|| no_such_key("CompleteMultipartUpload", upload_id))?;
+        let mut body = Vec::new();
+        let mut sizes = Vec::new();
+        for (n, _) in parts {
+            let p = stored
+                .get(n)
+                .ok_or_else(|| no_such_key("CompleteMultipartUpload", &format!("part {n}")))?;
+            sizes.push(p.len());
+            body.extend_from_slice(p);
+        }
+        s.part_sizes.insert(k.clone(), sizes);
+        s.objects.insert(k, (body, meta));
+        Ok(())
+    }
+
+    async fn abort_upload(&self, _key: &str, upload_id: &str) -> Result<()> {
+        let mut s = self.enter("AbortMultipartUpload")?;
+        s.uploads.remove(upload_id);
         Ok(())
     }
 }

@@ -122,6 +122,9 @@ pub trait Volumes: Send + Sync {
         -> impl Future<Output = Result<()>> + Send;
 
     fn tag_volume(&self, volume_id: &str, key: &str, value: &str) -> impl Future<Output = Result<()>> + Send;
+
+    /// Removes tag `key` (absent: not an error).
+    fn untag_volume(&self, volume_id: &str, key: &str) -> impl Future<Output = Result<()>> + Send;
 }
 
 /// One object of a listing.

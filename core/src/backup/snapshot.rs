@@ -6,7 +6,10 @@
 //!   sort by time;
 //! - the same key with `.json`: its [`Manifest`], written only after the object was read back
 //!   with the sha256 recorded while it was uploaded. A snapshot is *verified* exactly when its
-//!   manifest exists.
+//!   manifest exists;
+//! - `<prefix><cluster>/restore/plan.json`: the restore under way (which snapshot every peer
+//!   restores), written create-if-absent; once every member runs again it moves to
+//!   `restore/done/<retired_at>.json`.
 
 use serde::{Deserialize, Serialize};
 
@@ -23,6 +26,9 @@ pub const MANIFEST_FORMAT: u32 = 1;
 /// The keys of one cluster's snapshots in the backup bucket.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SnapshotKeys {
+    /// `<prefix><cluster>/`.
+    cluster_dir: String,
+    /// `<prefix><cluster>/snapshots/`.
     dir: String,
 }
 
@@ -60,8 +66,19 @@ impl SnapshotKeys {
             p => format!("{p}/"),
         };
         Ok(Self {
+            cluster_dir: format!("{prefix}{cluster}/"),
             dir: format!("{prefix}{cluster}/snapshots/"),
         })
+    }
+
+    /// The restore plan's key.
+    pub fn restore_plan(&self) -> String {
+        format!("{}restore/plan.json", self.cluster_dir)
+    }
+
+    /// Where a finished restore's plan is kept, retired at `at` (seconds since the epoch).
+    pub fn retired_plan(&self, at: u64) -> String {
+        format!("{}restore/done/{at:010}.json", self.cluster_dir)
     }
 
     /// The folder every snapshot of the cluster is under (the listing prefix).

@@ -41,6 +41,15 @@ pub const TAG_PEER: &str = tags::PEER;
 /// Tag key set on a volume once node-bootstrap has formatted it. Its presence means the volume
 /// has held data, so a blank volume carrying it is data loss, never a reason to format.
 pub const TAG_INITIALIZED: &str = tags::INITIALIZED;
+/// Tag key set on a volume once etcd member data has been on it (by `ready` once the member is
+/// healthy, by `prepare` when it finds data). Unlike `initialized` (set at format time, before
+/// etcd ever ran), it tells a whole-cluster restore that this volume held the cluster's data.
+pub const TAG_JOINED: &str = tags::JOINED;
+/// Tag key set on a volume whose data was found gone (blank but initialized, or joined with an
+/// empty data dir); its value is when (seconds since the epoch). Removed once the peer has its
+/// data back (healed from the quorum or restored). Other peers read it when they decide whether
+/// every volume of the cluster is lost.
+pub const TAG_BLANK: &str = tags::BLANK;
 /// The tag AWS puts on every instance an ASG launches.
 pub const TAG_ASG_NAME: &str = tags::ASG_NAME;
 

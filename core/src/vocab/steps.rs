@@ -26,12 +26,21 @@ pub enum Step {
     Mount,
     /// The DNS self-check.
     Dns,
+    /// A fresh data dir: what the cluster, the other volumes and the backups say decides how
+    /// this member gets its data (`plan_restore`: join, restore, new cluster, wait, refuse).
+    Recovery,
+    /// Added back to the cluster as a learner (the old member removed), one peer at a time.
+    Heal,
+    /// The data dir restored from a verified snapshot (the same one for every peer).
+    Restore,
     /// etcd's environment file.
     EnvFile,
     /// All of prepare (its report).
     Prepared,
     /// etcd started (`run`).
     EtcdStarted,
+    /// A learner that caught up was promoted to a voting member.
+    Promote,
     /// The member is healthy and caught up.
     Ready,
     /// The lifecycle action completed (or abandoned).
@@ -40,12 +49,16 @@ pub enum Step {
     Heartbeat,
     /// etcd exited (`run`).
     EtcdExited,
+    /// `backup`: a snapshot streamed to S3, read back and verified (or why none was taken).
+    Backup,
+    /// `backup`: old snapshots deleted by the retention plan.
+    Retention,
     /// node-bootstrap failed; the error says why.
     Failed,
 }
 
 impl Step {
-    pub const ALL: [Step; 16] = [
+    pub const ALL: [Step; 22] = [
         Step::Identity,
         Step::Tags,
         Step::FindVolume,
@@ -54,13 +67,19 @@ impl Step {
         Step::Filesystem,
         Step::Mount,
         Step::Dns,
+        Step::Recovery,
+        Step::Heal,
+        Step::Restore,
         Step::EnvFile,
         Step::Prepared,
         Step::EtcdStarted,
+        Step::Promote,
         Step::Ready,
         Step::Lifecycle,
         Step::Heartbeat,
         Step::EtcdExited,
+        Step::Backup,
+        Step::Retention,
         Step::Failed,
     ];
 
@@ -74,13 +93,19 @@ impl Step {
             Step::Filesystem => "filesystem",
             Step::Mount => "mount",
             Step::Dns => "dns",
+            Step::Recovery => "recovery",
+            Step::Heal => "heal",
+            Step::Restore => "restore",
             Step::EnvFile => "env-file",
             Step::Prepared => "prepared",
             Step::EtcdStarted => "etcd-started",
+            Step::Promote => "promote",
             Step::Ready => "ready",
             Step::Lifecycle => "lifecycle",
             Step::Heartbeat => "heartbeat",
             Step::EtcdExited => "etcd-exited",
+            Step::Backup => "backup",
+            Step::Retention => "retention",
             Step::Failed => "failed",
         }
     }

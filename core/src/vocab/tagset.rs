@@ -1,6 +1,6 @@
 //! A resource's tags, built once from the SDK's types; looked up by key, never by hand.
 
-use super::{TAG_CLUSTER, TAG_INITIALIZED, TAG_PEER};
+use super::{TAG_BLANK, TAG_CLUSTER, TAG_INITIALIZED, TAG_JOINED, TAG_PEER};
 
 /// The tags of an ASG, instance or volume, in the order AWS returned them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -33,6 +33,16 @@ impl Tags {
     /// Whether the volume carries `steadfast:initialized` (it has held data).
     pub fn initialized(&self) -> bool {
         self.has(TAG_INITIALIZED)
+    }
+
+    /// Whether etcd member data has been on the volume (`steadfast:joined`).
+    pub fn joined(&self) -> bool {
+        self.has(TAG_JOINED)
+    }
+
+    /// Whether the volume was found blank after it held data (`steadfast:blank`).
+    pub fn blank(&self) -> bool {
+        self.has(TAG_BLANK)
     }
 
     /// Whether every `(key, value)` of `wanted` is present with that value.

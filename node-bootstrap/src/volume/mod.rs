@@ -61,6 +61,9 @@ pub fn choose(cluster: &Cluster, peer: PeerIndex, vols: Vec<Volume>, instance_az
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FsOutcome {
     pub formatted: bool,
+    /// Blank but tagged initialized: the data is gone. Nothing was touched; whether it is
+    /// formatted (and its data brought back) is for the recovery plan to decide.
+    pub lost: bool,
     /// Grown offline, before mounting.
     pub grown: Option<Sizes>,
     /// To grow online once mounted.
@@ -115,11 +118,16 @@ pub async fn ready_filesystem<V: Volumes>(
     let member = cluster.member_name(peer);
     let tag = || ec2.tag_volume(volume_id, TAG_INITIALIZED, &member);
     match decision {
-        FsDecision::DataLoss => Err(BootstrapError::DataLoss {
-            volume: volume_id.into(),
-            device: dev.display().to_string(),
-            tag: TAG_INITIALIZED,
-        }),
+        FsDecision::DataLoss => {
+            tracing::warn!(during = %Step::Filesystem, volume = volume_id, device = %dev.display(),
+                "blank but tagged initialized: this peer's data is gone; not formatted (the recovery plan decides)");
+            Ok(FsOutcome {
+                formatted: false,
+                lost: true,
+                grown: None,
+                grow_after_mount: None,
+            })
+        }
         FsDecision::Foreign { found } => Err(BootstrapError::ForeignFilesystem {
             volume: volume_id.into(),
             device: dev.display().to_string(),
@@ -132,6 +140,7 @@ pub async fn ready_filesystem<V: Volumes>(
             info!(during = %Step::Filesystem, volume = volume_id, label = %facts.label, "blank, never-initialized volume formatted and tagged");
             Ok(FsOutcome {
                 formatted: true,
+                lost: false,
                 grown: None,
                 grow_after_mount: None,
             })
@@ -152,6 +161,7 @@ pub async fn ready_filesystem<V: Volumes>(
             }
             let mut outcome = FsOutcome {
                 formatted: false,
+                lost: false,
                 grown: None,
                 grow_after_mount: None,
             };
@@ -185,6 +195,21 @@ pub async fn ready_filesystem<V: Volumes>(
             Ok(outcome)
         }
     }
+}
+
+/// Formats a volume the recovery plan will put data on again (blank, tagged initialized: its
+/// data is gone, so formatting loses nothing; it stays tagged).
+pub async fn reformat_lost(volume_id: &str, dev: &Path, label: &str) -> Result<()> {
+    if tools::probe(dev).await? != filesystem::Probe::Blank {
+        return Err(BootstrapError::Command {
+            command: format!("mkfs.ext4 {}", dev.display()),
+            status: "refused".into(),
+            stderr: format!("volume {volume_id} is no longer blank; not formatting it"),
+        });
+    }
+    tools::mkfs_ext4(dev, label).await?;
+    info!(during = %Step::Filesystem, volume = volume_id, label, "blank volume of a lost peer formatted for its data to come back");
+    Ok(())
 }
 
 /// Grows the mounted filesystem online when [`ready_filesystem`] left that for after mounting.

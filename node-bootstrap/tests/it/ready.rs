@@ -230,7 +230,9 @@ async fn ready_completes_a_waiting_action_and_a_reboot_completes_nothing() {
     let cfg = config(Some("main-launching"));
 
     let waiting = cloud(LifecycleState::PendingWait, tags.clone());
-    lifecycle::ready(&waiting, &waiting, &identity(ip), &cfg).await.unwrap();
+    lifecycle::ready(&waiting, &waiting, &waiting, &identity(ip), &cfg)
+        .await
+        .unwrap();
     assert_eq!(
         waiting.completed_actions(),
         vec![(
@@ -242,7 +244,7 @@ async fn ready_completes_a_waiting_action_and_a_reboot_completes_nothing() {
     );
 
     let rebooted = cloud(LifecycleState::InService, tags);
-    lifecycle::ready(&rebooted, &rebooted, &identity(ip), &cfg)
+    lifecycle::ready(&rebooted, &rebooted, &rebooted, &identity(ip), &cfg)
         .await
         .unwrap();
     assert!(rebooted.completed_actions().is_empty());

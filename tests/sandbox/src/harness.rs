@@ -147,7 +147,12 @@ impl Stage {
             &root,
             Names::Hosts(hosts.clone()),
             &imds.endpoint(),
-            &self.moto.env(),
+            &self
+                .moto
+                .env()
+                .into_iter()
+                .chain(self.region.node_env())
+                .collect::<Vec<_>>(),
         );
         spec.set(env::DETACH_GRACE_SECS, "1")
             .set(env::ATTACH_TIMEOUT_SECS, "30")

@@ -16,7 +16,7 @@ use steadfast_core::aws::{Groups, Instances};
 use steadfast_core::poll::{self, Backoff, Poll};
 use steadfast_core::retry::Retry;
 use steadfast_core::vocab::{
-    events, PlaceholderNetwork, Tags, Transport, CLIENT_PORT, PEER_PORT, TAG_CLUSTER, TAG_PEER,
+    env, events, PlaceholderNetwork, Tags, Transport, CLIENT_PORT, PEER_PORT, TAG_CLUSTER, TAG_PEER,
 };
 use steadfast_core::{Cluster, Error as CoreError, PeerIndex};
 
@@ -47,6 +47,7 @@ pub struct Clients {
     pub ec2: aws_sdk_ec2::Client,
     pub autoscaling: aws_sdk_autoscaling::Client,
     pub route53: aws_sdk_route53::Client,
+    pub s3: aws_sdk_s3::Client,
 }
 
 impl Clients {
@@ -55,6 +56,7 @@ impl Clients {
             ec2: aws_sdk_ec2::Client::new(conf),
             autoscaling: aws_sdk_autoscaling::Client::new(conf),
             route53: aws_sdk_route53::Client::new(conf),
+            s3: client_config(conf, Timeouts::default()).s3,
         }
     }
 }
@@ -99,6 +101,16 @@ pub struct Region {
     pub volumes: Vec<String>,
     /// ASG name per peer index.
     pub groups: Vec<String>,
+    /// The backup bucket and the KMS key its objects are encrypted with, as the module makes
+    /// them (none when the options turn backups off).
+    pub backups: Option<Backups>,
+}
+
+/// The cluster's backup bucket, as Terraform makes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Backups {
+    pub bucket: String,
+    pub kms_key: String,
 }
 
 #[derive(Debug, Clone)]
@@ -113,6 +125,8 @@ pub struct RegionOptions {
     /// completes the action).
     pub hook_timeout_secs: i32,
     pub hook_default_result: LifecycleResult,
+    /// Make the backup bucket and its KMS key, and give nodes their names.
+    pub backups: bool,
 }
 
 impl Default for RegionOptions {
@@ -123,6 +137,7 @@ impl Default for RegionOptions {
             placeholders: crate::config::placeholders().unwrap_or_default(),
             hook_timeout_secs: 300,
             hook_default_result: LifecycleResult::Continue,
+            backups: true,
         }
     }
 }
@@ -134,6 +149,10 @@ impl Region {
         let zone_id = create_zone(&clients, &cluster, transport, &vpc_id, &opts.placeholders).await?;
         let volumes = create_volumes(&clients, &cluster, opts.volume_size_gib).await?;
         let launch_template = create_launch_template(&clients, &cluster).await?;
+        let backups = match opts.backups {
+            true => Some(create_backups(conf, &clients, &cluster).await?),
+            false => None,
+        };
         let mut groups = Vec::new();
         for p in cluster.peers() {
             if opts.groups {
@@ -161,7 +180,21 @@ impl Region {
             launch_template,
             volumes,
             groups,
+            backups,
         })
+    }
+
+    /// What a node needs to back up to, and restore from, this region's bucket.
+    pub fn node_env(&self) -> Vec<(String, String)> {
+        let Some(b) = &self.backups else { return vec![] };
+        let etcdutl = crate::paths::etcd_bin_dir()
+            .map(|d| d.join("etcdutl").to_string_lossy().into_owned())
+            .unwrap_or_else(|_| "etcdutl".into());
+        vec![
+            (env::BACKUP_BUCKET.into(), b.bucket.clone()),
+            (env::BACKUP_KMS_KEY.into(), b.kms_key.clone()),
+            (env::ETCDUTL_BIN.into(), etcdutl),
+        ]
     }
 
     /// Peer `peer`'s placeholder address.
@@ -571,4 +604,45 @@ fn rrset(name: &str, ty: &str, ttl: i64, values: Vec<String>) -> Result<aws_sdk_
         .resource_record_set(rs.build().map_err(err)?)
         .build()
         .map_err(err)
+}
+
+/// The backup bucket (private, versioned, SSE-KMS by default, as the module makes it) and a KMS
+/// key of its own, through moto's KMS JSON API.
+async fn create_backups(conf: &SdkConfig, clients: &Clients, cluster: &Cluster) -> Result<Backups> {
+    let port: u16 = conf
+        .endpoint_url()
+        .and_then(|u| u.rsplit(':').next())
+        .and_then(|p| p.trim_end_matches('/').parse().ok())
+        .ok_or_else(|| SandboxError::Setup("the moto endpoint has no port".into()))?;
+    let body = serde_json::json!({"Description": format!("steadfast {} backups", cluster.name())}).to_string();
+    let auth =
+        "AWS4-HMAC-SHA256 Credential=testing/20261202/us-east-1/kms/aws4_request, SignedHeaders=host, Signature=0";
+    let (status, text) = crate::standins::http::request(
+        port,
+        "POST",
+        "/",
+        &[
+            ("X-Amz-Target", "TrentService.CreateKey"),
+            ("Content-Type", "application/x-amz-json-1.1"),
+            ("Authorization", auth),
+        ],
+        &body,
+        Duration::from_secs(10),
+    )
+    .await?;
+    let key: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    let kms_key = key["KeyMetadata"]["Arn"]
+        .as_str()
+        .filter(|_| status == 200)
+        .ok_or_else(|| SandboxError::Setup(format!("KMS CreateKey answered {status}: {text}")))?
+        .to_string();
+    let bucket = format!("{}-backups", cluster.name());
+    clients
+        .s3
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .map_err(aws("s3", "CreateBucket"))?;
+    Ok(Backups { bucket, kms_key })
 }

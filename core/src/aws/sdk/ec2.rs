@@ -201,4 +201,16 @@ impl Volumes for Ec2 {
         .await?;
         Ok(())
     }
+
+    async fn untag_volume(&self, volume_id: &str, key: &str) -> Result<()> {
+        call(&self.retry, SERVICE, "DeleteTags", || {
+            self.client
+                .delete_tags()
+                .resources(volume_id)
+                .tags(Tag::builder().key(key).build())
+                .send()
+        })
+        .await?;
+        Ok(())
+    }
 }

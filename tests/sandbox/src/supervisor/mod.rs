@@ -191,7 +191,7 @@ pub async fn supervise(opts: Options) -> Result<()> {
     let mut fleet = Fleet::new(
         bins,
         cluster.clone(),
-        moto.env(),
+        moto.env().into_iter().chain(region.node_env()).collect(),
         &dir,
         events.clone(),
         opts.profile.boot + opts.profile.install,

@@ -1,0 +1,477 @@
+//! How a member whose data dir is fresh gets its data (pure): join the running cluster as a
+//! learner, restore the cluster's newest verified snapshot, bootstrap a new cluster, wait, or
+//! refuse. Its inputs are what the node gathered: its own volume, what the other peers' members
+//! answer, what the other peers' volumes say, and what the backup bucket holds.
+//!
+//! The rules, each a row of the table test:
+//! - A restore already planned (the plan object in the bucket) is followed by every peer that
+//!   has no data, so every peer restores the same snapshot; only a peer whose member already
+//!   ran in the restored cluster and lost its data again joins instead.
+//! - A healthy quorum that knows this peer's member: join it (remove the old member, add it
+//!   back as a learner, promote it once caught up). A member the cluster lists but that never
+//!   started, on a volume that never held member data, is a late member of a first bootstrap:
+//!   bootstrap as the others did.
+//! - No quorum: never restore while any other volume still holds data, or any member answers;
+//!   wait for the cluster to come back and join it then. The only exception is a first
+//!   bootstrap still forming: nobody ever held data and there is no snapshot to restore.
+//! - Nobody answers and every volume is fresh: restore the newest verified snapshot; with none,
+//!   bootstrap a new cluster when no volume ever held data, and refuse when data was lost with
+//!   no snapshot to bring it back.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::vocab::PeerIndex;
+
+/// This peer's volume, when its data dir is fresh.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnVolume {
+    /// Etcd member data was never on it (a new volume, or one formatted before any member ran).
+    NeverJoined,
+    /// It held member data that is gone: blank but initialized, or joined with an empty data
+    /// dir.
+    Lost,
+}
+
+/// Another peer's volume, as its tags say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerVolume {
+    /// No member data was ever on it.
+    NeverJoined,
+    /// Its node found its data gone (`steadfast:blank`).
+    Blank,
+    /// It holds member data (joined, not reported blank).
+    HoldsData,
+    /// No volume of that peer was found, or more than one: unknown, so never counted as fresh.
+    Unknown,
+}
+
+/// How this peer's member appears in the member list of a healthy quorum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberSeen {
+    /// A voting member that has run (it published its name).
+    Started { id: u64 },
+    /// A learner with this peer's URL: a join that was under way.
+    Learner { id: u64 },
+    /// Listed with this peer's URL but never started (a first bootstrap's late member, or a
+    /// restored cluster's member that has not come up yet).
+    Unstarted { id: u64 },
+    /// Not in the list.
+    Absent,
+}
+
+/// What the other peers' members answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClusterAnswer {
+    /// A member with a leader served a linearizable read: there is a quorum.
+    Quorum {
+        me: MemberSeen,
+        /// The cluster holds this peer's join record (a join removed the old member and had not
+        /// added it back when it stopped).
+        join_pending: bool,
+    },
+    /// Members answered, but none knows a leader.
+    NoQuorum { answered: Vec<PeerIndex> },
+    /// No member answered.
+    Silent,
+}
+
+/// Everything [`plan_restore`] decides from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestoreFacts {
+    pub own: OwnVolume,
+    pub cluster: ClusterAnswer,
+    /// Every other peer's volume.
+    pub others: Vec<(PeerIndex, PeerVolume)>,
+    /// The newest verified snapshot's key (none without a backup bucket).
+    pub newest_verified: Option<String>,
+    /// The snapshot an existing restore plan names.
+    pub planned: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RestorePlan {
+    /// Join the running cluster as a learner; first remove the old member `remove` (none when a
+    /// join was under way and already removed it, or added the learner).
+    Join { remove: Option<u64> },
+    /// Restore `snapshot` into the data dir. `write_plan`: first record it as the cluster's
+    /// restore plan (create-if-absent; whoever loses the race follows the winner's).
+    Restore { snapshot: String, write_plan: bool },
+    /// Bootstrap through SRV discovery, as a first boot does.
+    NewCluster,
+    /// Not yet: look again (the reason is logged).
+    Wait { why: String },
+    /// Never: a new instance would only repeat it; a human must look.
+    Refuse { why: String },
+}
+
+impl fmt::Display for RestorePlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RestorePlan::Join { remove: Some(id) } => write!(f, "join as a learner (replacing member {id:x})"),
+            RestorePlan::Join { remove: None } => write!(f, "join as a learner (resuming a join)"),
+            RestorePlan::Restore { snapshot, .. } => write!(f, "restore {snapshot}"),
+            RestorePlan::NewCluster => write!(f, "bootstrap a new cluster through discovery"),
+            RestorePlan::Wait { why } => write!(f, "wait: {why}"),
+            RestorePlan::Refuse { why } => write!(f, "refuse: {why}"),
+        }
+    }
+}
+
+fn names(peers: impl IntoIterator<Item = PeerIndex>) -> String {
+    peers
+        .into_iter()
+        .map(|p| format!("peer-{p}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Decides how a member whose data dir is fresh gets its data.
+pub fn plan_restore(f: &RestoreFacts) -> RestorePlan {
+    let quorum_me = match &f.cluster {
+        ClusterAnswer::Quorum { me, join_pending } => Some((*me, *join_pending)),
+        _ => None,
+    };
+    // A restore under way: every peer without data follows it.
+    if let Some(snapshot) = &f.planned {
+        return match quorum_me {
+            Some((MemberSeen::Started { id }, _)) => RestorePlan::Join { remove: Some(id) },
+            Some((MemberSeen::Learner { .. }, _)) => RestorePlan::Join { remove: None },
+            _ => RestorePlan::Restore {
+                snapshot: snapshot.clone(),
+                write_plan: false,
+            },
+        };
+    }
+    let holding: Vec<PeerIndex> = f
+        .others
+        .iter()
+        .filter(|(_, v)| matches!(v, PeerVolume::HoldsData | PeerVolume::Unknown))
+        .map(|(p, _)| *p)
+        .collect();
+    let nobody_ever_joined =
+        f.own == OwnVolume::NeverJoined && f.others.iter().all(|(_, v)| *v == PeerVolume::NeverJoined);
+    match (&f.cluster, quorum_me) {
+        (_, Some((me, join_pending))) => match me {
+            MemberSeen::Started { id } => RestorePlan::Join { remove: Some(id) },
+            MemberSeen::Learner { .. } => RestorePlan::Join { remove: None },
+            MemberSeen::Unstarted { .. } if f.own == OwnVolume::NeverJoined => RestorePlan::NewCluster,
+            MemberSeen::Unstarted { id } => RestorePlan::Join { remove: Some(id) },
+            MemberSeen::Absent if join_pending => RestorePlan::Join { remove: None },
+            MemberSeen::Absent => RestorePlan::Refuse {
+                why: "the cluster has a quorum but no member for this peer, and no join of it is under way: \
+                      membership is fixed, so someone removed it by hand; add it back (member add) or restore"
+                    .into(),
+            },
+        },
+        (ClusterAnswer::NoQuorum { answered }, None) => {
+            if nobody_ever_joined && f.newest_verified.is_none() {
+                RestorePlan::NewCluster
+            } else {
+                RestorePlan::Wait {
+                    why: format!(
+                        "members answer ({}) but know no leader: waiting for the cluster to come back, then joining it",
+                        names(answered.iter().copied())
+                    ),
+                }
+            }
+        }
+        (_, None) if !holding.is_empty() => RestorePlan::Wait {
+            why: format!(
+                "the volumes of {} may still hold the cluster's data: their members will form the cluster, and this peer joins it then",
+                names(holding)
+            ),
+        },
+        (_, None) => match &f.newest_verified {
+            Some(snapshot) => RestorePlan::Restore {
+                snapshot: snapshot.clone(),
+                write_plan: true,
+            },
+            None if nobody_ever_joined => RestorePlan::NewCluster,
+            None => RestorePlan::Refuse {
+                why: "every peer's volume is blank or new, no member answers, and the backup bucket holds no verified \
+                      snapshot: the cluster's data is gone (see the runbook: EBS snapshots of the volumes)"
+                    .into(),
+            },
+        },
+    }
+}
+
+/// The restore plan object: which snapshot every peer restores. Written once, create-if-absent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoreOrder {
+    pub format: u32,
+    /// The snapshot object's key.
+    pub snapshot: String,
+    /// Its sha256, from its manifest (each peer checks its download against it).
+    pub sha256: String,
+    pub revision: i64,
+    /// Seconds since the epoch.
+    pub created_at: u64,
+    /// Who wrote it: `peer-N (instance)`, or `operator` for an on-purpose restore.
+    pub created_by: String,
+}
+
+/// The restore plan format this code writes and reads.
+pub const RESTORE_ORDER_FORMAT: u32 = 1;
+
+impl RestoreOrder {
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec_pretty(self).unwrap_or_default()
+    }
+
+    pub fn from_json(key: &str, body: &[u8]) -> Result<Self> {
+        let o: RestoreOrder = serde_json::from_slice(body).map_err(|e| Error::Invalid {
+            what: "restore plan",
+            value: key.into(),
+            reason: e.to_string(),
+        })?;
+        if o.format != RESTORE_ORDER_FORMAT {
+            return Err(Error::Invalid {
+                what: "restore plan",
+                value: key.into(),
+                reason: format!("format {} (this build reads {RESTORE_ORDER_FORMAT})", o.format),
+            });
+        }
+        Ok(o)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::vocab::{Cluster, ClusterName, Domain};
+
+    fn p(n: u32) -> PeerIndex {
+        Cluster::new(
+            ClusterName::new("main").unwrap(),
+            Domain::new("etcd.internal").unwrap(),
+            3,
+            3,
+        )
+        .unwrap()
+        .peer(n)
+        .unwrap()
+    }
+
+    fn facts(
+        own: OwnVolume,
+        cluster: ClusterAnswer,
+        others: [PeerVolume; 2],
+        snap: Option<&str>,
+        planned: Option<&str>,
+    ) -> RestoreFacts {
+        RestoreFacts {
+            own,
+            cluster,
+            others: vec![(p(1), others[0]), (p(2), others[1])],
+            newest_verified: snap.map(str::to_string),
+            planned: planned.map(str::to_string),
+        }
+    }
+
+    fn quorum(me: MemberSeen) -> ClusterAnswer {
+        ClusterAnswer::Quorum {
+            me,
+            join_pending: false,
+        }
+    }
+
+    #[test]
+    fn table() {
+        use ClusterAnswer::Silent;
+        use MemberSeen::*;
+        use OwnVolume::{Lost, NeverJoined as New};
+        use PeerVolume::{Blank, HoldsData, NeverJoined, Unknown};
+        let join = |remove| RestorePlan::Join { remove };
+        let restore = |s: &str, write_plan| RestorePlan::Restore {
+            snapshot: s.into(),
+            write_plan,
+        };
+        let no_quorum = ClusterAnswer::NoQuorum { answered: vec![p(1)] };
+        let cases: Vec<(&str, RestoreFacts, RestorePlan)> = vec![
+            // One peer's data lost while the cluster serves: the quorum heals it.
+            (
+                "a blank volume, quorum knows the member: join, replacing it",
+                facts(
+                    Lost,
+                    quorum(Started { id: 7 }),
+                    [HoldsData, HoldsData],
+                    Some("s1"),
+                    None,
+                ),
+                join(Some(7)),
+            ),
+            (
+                "a new volume for a member that ran: join, replacing it",
+                facts(New, quorum(Started { id: 7 }), [HoldsData, HoldsData], None, None),
+                join(Some(7)),
+            ),
+            (
+                "a join that added the learner already: resume",
+                facts(Lost, quorum(Learner { id: 8 }), [HoldsData, HoldsData], None, None),
+                join(None),
+            ),
+            (
+                "a join that removed the member and stopped: resume, add it back",
+                facts(
+                    Lost,
+                    ClusterAnswer::Quorum {
+                        me: Absent,
+                        join_pending: true,
+                    },
+                    [HoldsData, HoldsData],
+                    None,
+                    None,
+                ),
+                join(None),
+            ),
+            (
+                "a member removed by hand: refuse, membership is fixed",
+                facts(Lost, quorum(Absent), [HoldsData, HoldsData], None, None),
+                RestorePlan::Refuse { why: String::new() },
+            ),
+            (
+                "a late member of a first bootstrap: bootstrap as the others did",
+                facts(New, quorum(Unstarted { id: 9 }), [NeverJoined, NeverJoined], None, None),
+                RestorePlan::NewCluster,
+            ),
+            (
+                "an unstarted member whose volume held data: join",
+                facts(Lost, quorum(Unstarted { id: 9 }), [HoldsData, HoldsData], None, None),
+                join(Some(9)),
+            ),
+            // Split brain: others hold data, the cluster is down.
+            (
+                "others hold data, nobody answers: wait, never restore, never a new cluster",
+                facts(New, Silent, [HoldsData, NeverJoined], Some("s1"), None),
+                RestorePlan::Wait { why: String::new() },
+            ),
+            (
+                "others hold data and lost quorum: wait",
+                facts(Lost, no_quorum.clone(), [HoldsData, HoldsData], Some("s1"), None),
+                RestorePlan::Wait { why: String::new() },
+            ),
+            (
+                "another volume unknown: wait (never counted as fresh)",
+                facts(Lost, Silent, [Blank, Unknown], Some("s1"), None),
+                RestorePlan::Wait { why: String::new() },
+            ),
+            // Every volume lost.
+            (
+                "every volume blank, nobody answers: restore the newest verified snapshot, planning it",
+                facts(Lost, Silent, [Blank, Blank], Some("s1"), None),
+                restore("s1", true),
+            ),
+            (
+                "every volume replaced by a new one, a snapshot exists: restore",
+                facts(New, Silent, [NeverJoined, NeverJoined], Some("s1"), None),
+                restore("s1", true),
+            ),
+            (
+                "a restore under way: follow its snapshot, even with a newer one",
+                facts(Lost, no_quorum.clone(), [Blank, HoldsData], Some("s2"), Some("s1")),
+                restore("s1", false),
+            ),
+            (
+                "a restored cluster formed without this member: restore the same snapshot",
+                facts(
+                    New,
+                    quorum(Unstarted { id: 3 }),
+                    [HoldsData, HoldsData],
+                    Some("s2"),
+                    Some("s1"),
+                ),
+                restore("s1", false),
+            ),
+            (
+                "this member ran in the restored cluster and lost its data again: join",
+                facts(
+                    Lost,
+                    quorum(Started { id: 3 }),
+                    [HoldsData, HoldsData],
+                    Some("s2"),
+                    Some("s1"),
+                ),
+                join(Some(3)),
+            ),
+            (
+                "every volume blank and no snapshot: refuse, the data is gone",
+                facts(Lost, Silent, [Blank, NeverJoined], None, None),
+                RestorePlan::Refuse { why: String::new() },
+            ),
+            // First boot.
+            (
+                "a first boot, nothing anywhere: a new cluster",
+                facts(New, Silent, [NeverJoined, NeverJoined], None, None),
+                RestorePlan::NewCluster,
+            ),
+            (
+                "a first boot still forming (members up, no leader yet): a new cluster",
+                facts(New, no_quorum.clone(), [NeverJoined, NeverJoined], None, None),
+                RestorePlan::NewCluster,
+            ),
+            (
+                "members without a leader while a snapshot exists: wait, never bootstrap",
+                facts(New, no_quorum, [NeverJoined, NeverJoined], Some("s1"), None),
+                RestorePlan::Wait { why: String::new() },
+            ),
+        ];
+        for (rule, f, want) in cases {
+            let got = plan_restore(&f);
+            // Wait and Refuse carry a reason for the log; the variant is the decision.
+            let same = match (&got, &want) {
+                (RestorePlan::Wait { why }, RestorePlan::Wait { .. })
+                | (RestorePlan::Refuse { why }, RestorePlan::Refuse { .. }) => !why.is_empty(),
+                _ => got == want,
+            };
+            assert!(same, "{rule}: got {got:?}, want {want:?}");
+        }
+    }
+
+    #[test]
+    fn waits_and_refusals_name_what_they_wait_for() {
+        let w = plan_restore(&facts(
+            OwnVolume::Lost,
+            ClusterAnswer::Silent,
+            [PeerVolume::HoldsData, PeerVolume::Blank],
+            None,
+            None,
+        ));
+        assert!(
+            w.to_string().contains("peer-1") && !w.to_string().contains("peer-2"),
+            "{w}"
+        );
+        let r = plan_restore(&facts(
+            OwnVolume::Lost,
+            ClusterAnswer::Silent,
+            [PeerVolume::Blank, PeerVolume::Blank],
+            None,
+            None,
+        ));
+        assert!(r.to_string().contains("no verified snapshot"), "{r}");
+    }
+
+    #[test]
+    fn restore_orders_round_trip_and_a_bad_one_is_named() {
+        let o = RestoreOrder {
+            format: RESTORE_ORDER_FORMAT,
+            snapshot: "main/snapshots/1800000000-r000000000000002a.db".into(),
+            sha256: "ab".repeat(32),
+            revision: 42,
+            created_at: 1_800_000_100,
+            created_by: "peer-2 (i-0abc)".into(),
+        };
+        assert_eq!(RestoreOrder::from_json("k", &o.to_json()).unwrap(), o);
+        let e = RestoreOrder::from_json("main/restore/plan.json", b"[]")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("restore plan") && e.contains("main/restore/plan.json"),
+            "{e}"
+        );
+    }
+}

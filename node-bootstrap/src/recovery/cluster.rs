@@ -1,0 +1,100 @@
+//! What the other peers' members answer, asked through their stable names as a client would:
+//! a member that knows a leader and serves a linearizable read proves a quorum, and its member
+//! list says how this peer's member appears in it.
+
+use std::time::Duration;
+
+use etcd_client::{Client, GetOptions};
+use futures::future::join_all;
+use steadfast_core::backup::{ClusterAnswer, MemberSeen};
+use steadfast_core::{Cluster, PeerIndex};
+
+use crate::etcd;
+
+/// The answer, and the client URL of the member that proved the quorum (to change membership
+/// through).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterView {
+    pub answer: ClusterAnswer,
+    pub endpoint: Option<String>,
+}
+
+/// How one peer answered.
+#[derive(Debug)]
+enum Reply {
+    /// No connection, or no status.
+    Silent,
+    /// A status without a leader, or a leader but no linearizable read.
+    NoLeader,
+    /// A quorum: this peer's member as the list shows it, and whether its join record exists.
+    Quorum { me: MemberSeen, join_pending: bool },
+}
+
+/// How this peer's member appears in `members`, found by its peer URL (an unstarted member has
+/// no name yet).
+pub fn seen(members: &[etcd_client::Member], url: &str) -> MemberSeen {
+    match members.iter().find(|m| m.peer_urls().iter().any(|u| u == url)) {
+        None => MemberSeen::Absent,
+        Some(m) if m.is_learner() => MemberSeen::Learner { id: m.id() },
+        Some(m) if m.name().is_empty() => MemberSeen::Unstarted { id: m.id() },
+        Some(m) => MemberSeen::Started { id: m.id() },
+    }
+}
+
+async fn ask(endpoint: String, my_url: String, join_key: String, timeout: Duration) -> Reply {
+    let Ok(mut c): Result<Client, _> = etcd::connect(std::slice::from_ref(&endpoint), timeout).await else {
+        return Reply::Silent;
+    };
+    let Ok(st) = c.status().await else {
+        return Reply::Silent;
+    };
+    if st.leader() == 0 {
+        return Reply::NoLeader;
+    }
+    // A linearizable read goes through the leader's quorum: it proves there is one, and it
+    // reads this peer's join record on the way.
+    let Ok(got) = c.get(join_key, Some(GetOptions::new().with_count_only())).await else {
+        return Reply::NoLeader;
+    };
+    let Ok(list) = c.member_list().await else {
+        return Reply::NoLeader;
+    };
+    Reply::Quorum {
+        me: seen(list.members(), &my_url),
+        join_pending: got.count() > 0,
+    }
+}
+
+/// Asks every other peer's member at once, each within `timeout`.
+pub async fn answer(cluster: &Cluster, me: PeerIndex, timeout: Duration) -> ClusterView {
+    let my_url = etcd::peer_url(cluster, me);
+    let join_key = etcd::join_key(cluster, me);
+    let others: Vec<PeerIndex> = cluster.peers().filter(|p| *p != me).collect();
+    let replies = join_all(
+        others
+            .iter()
+            .map(|p| ask(etcd::client_url(cluster, *p), my_url.clone(), join_key.clone(), timeout)),
+    )
+    .await;
+    let mut answered = Vec::new();
+    for (p, r) in others.iter().zip(replies) {
+        match r {
+            Reply::Quorum { me, join_pending } => {
+                return ClusterView {
+                    answer: ClusterAnswer::Quorum { me, join_pending },
+                    endpoint: Some(etcd::client_url(cluster, *p)),
+                }
+            }
+            Reply::NoLeader => answered.push(*p),
+            Reply::Silent => {}
+        }
+    }
+    ClusterView {
+        answer: if answered.is_empty() {
+            ClusterAnswer::Silent
+        } else {
+            ClusterAnswer::NoQuorum { answered }
+        },
+        endpoint: None,
+    }
+}

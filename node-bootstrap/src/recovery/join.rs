@@ -1,0 +1,156 @@
+//! Joining the running cluster with a fresh data dir: under the join lock (one peer at a time),
+//! record the join in the cluster, remove the old member, add this peer back as a learner with
+//! its stable peer URL. etcd refuses a removal that would leave too few started members for a
+//! quorum (strict reconfiguration checks): that comes back as a retry. `ready` promotes the
+//! learner once it has caught up, then deletes the join record.
+
+use std::time::Duration;
+
+use etcd_client::{GetOptions, MemberAddOptions};
+use steadfast_core::vocab::Step;
+use steadfast_core::{Cluster, PeerIndex};
+use tracing::info;
+
+use super::Recovered;
+use crate::error::{BootstrapError, Result};
+use crate::etcd;
+
+const LOCK_TTL: Duration = Duration::from_secs(30);
+const LOCK_WAIT: Duration = Duration::from_secs(10);
+
+fn etcd_err(what: &'static str) -> impl Fn(etcd_client::Error) -> BootstrapError {
+    move |e| BootstrapError::Etcd(format!("{what}: {e}"))
+}
+
+/// etcd's `name=peer-url,...` for `members`, every name derived from its stable URL (an
+/// unstarted member, this learner among them, has no name in the list yet).
+pub fn initial_cluster(cluster: &Cluster, members: &[etcd_client::Member]) -> Result<String> {
+    let mut out = Vec::new();
+    for m in members {
+        for url in m.peer_urls() {
+            let p = etcd::peer_of_url(cluster, url).ok_or_else(|| {
+                BootstrapError::Etcd(format!(
+                    "member {:x} has peer URL {url}, which is no peer of cluster {}",
+                    m.id(),
+                    cluster.name()
+                ))
+            })?;
+            out.push(format!("{}={url}", cluster.member_name(p)));
+        }
+    }
+    Ok(out.join(","))
+}
+
+/// Removes `remove` (when given and still a member) and adds this peer as a learner, through
+/// the member at `endpoint`.
+pub async fn join(
+    cluster: &Cluster,
+    peer: PeerIndex,
+    endpoint: &str,
+    remove: Option<u64>,
+    instance_id: &str,
+) -> Result<Recovered> {
+    let mut c = etcd::connect(&[endpoint.to_string()], Duration::from_secs(5))
+        .await
+        .map_err(BootstrapError::Etcd)?;
+    let held = etcd::lock(&c, etcd::JOIN_LOCK, LOCK_TTL, LOCK_WAIT).await?;
+    let done = async {
+        let my_url = etcd::peer_url(cluster, peer);
+        let my_key = etcd::join_key(cluster, peer);
+        let members = c.member_list().await.map_err(etcd_err("member list"))?;
+        // One peer at a time: another learner, or another peer's join record, waits its turn.
+        let records = c
+            .get(etcd::JOIN_PREFIX, Some(GetOptions::new().with_prefix().with_keys_only()))
+            .await
+            .map_err(etcd_err("join records"))?;
+        let others: Vec<String> = records
+            .kvs()
+            .iter()
+            .map(|kv| String::from_utf8_lossy(kv.key()).into_owned())
+            .filter(|k| *k != my_key)
+            .collect();
+        let other_learner = members
+            .members()
+            .iter()
+            .find(|m| m.is_learner() && !m.peer_urls().contains(&my_url));
+        if let Some(m) = other_learner {
+            return Err(BootstrapError::Etcd(format!(
+                "member {:x} ({}) is a learner still catching up: one peer joins at a time",
+                m.id(),
+                m.peer_urls().join(",")
+            )));
+        }
+        if !others.is_empty() {
+            return Err(BootstrapError::Etcd(format!(
+                "{} under way: one peer joins at a time",
+                others.join(", ")
+            )));
+        }
+        let record = serde_json::json!({
+            "instance": instance_id,
+            "since": super::now_secs(),
+            "removed": remove.map(|id| format!("{id:x}")),
+        });
+        c.put(my_key.as_str(), record.to_string(), None)
+            .await
+            .map_err(etcd_err("join record"))?;
+        if let Some(id) = remove.filter(|id| members.members().iter().any(|m| m.id() == *id)) {
+            c.member_remove(id).await.map_err(etcd_err("member remove"))?;
+            info!(step = %Step::Heal, action = "removed", member = format!("{id:x}"), peer = peer.get(),
+                "the old member of this peer removed (its data is gone)");
+        }
+        let now = c.member_list().await.map_err(etcd_err("member list"))?;
+        let learner = now
+            .members()
+            .iter()
+            .find(|m| m.is_learner() && m.peer_urls().contains(&my_url))
+            .map(|m| m.id());
+        let members = match learner {
+            Some(id) => {
+                info!(during = %Step::Heal, member = format!("{id:x}"), "already a learner (a join that stopped): resuming");
+                now.members().to_vec()
+            }
+            None => {
+                let added = c
+                    .member_add([my_url.as_str()], Some(MemberAddOptions::new().with_is_learner()))
+                    .await
+                    .map_err(etcd_err("member add --learner"))?;
+                let id = added.member().map(|m| m.id()).unwrap_or_default();
+                info!(step = %Step::Heal, action = "added", member = format!("{id:x}"), peer = peer.get(), url = %my_url,
+                    "added back as a learner");
+                added.member_list().to_vec()
+            }
+        };
+        let endpoints: Vec<String> = members
+            .iter()
+            .filter(|m| !m.is_learner())
+            .flat_map(|m| m.peer_urls().iter().filter_map(|u| etcd::peer_of_url(cluster, u)))
+            .map(|p| etcd::client_url(cluster, p))
+            .collect();
+        Ok(Recovered::Joined {
+            initial_cluster: initial_cluster(cluster, &members)?,
+            endpoints,
+            record: my_key.clone(),
+        })
+    }
+    .await;
+    held.release().await;
+    done
+}
+
+/// Deletes this peer's join record once it is a voting member again (best effort: a stale
+/// record only makes the next join of another peer wait until this one's node deletes it).
+pub async fn forget(ip: std::net::Ipv4Addr, h: &super::Handoff) {
+    let Ok(mut c) = etcd::connect(&[etcd::local_url(ip)], Duration::from_secs(5)).await else {
+        return;
+    };
+    let super::Recovered::Joined { record, .. } = &h.recovered else {
+        return;
+    };
+    match c.delete(record.as_str(), None).await {
+        Ok(_) => {
+            info!(step = %Step::Heal, action = "done", peer = h.peer, "joined, promoted and caught up: the join record deleted")
+        }
+        Err(e) => tracing::warn!(during = %Step::Heal, error = %e, "could not delete the join record"),
+    }
+}

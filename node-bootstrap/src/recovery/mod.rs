@@ -1,0 +1,222 @@
+//! A fresh data dir (DESIGN decision 11, issue 12): gather what the cluster, the other volumes
+//! and the backup bucket say, decide with core's pure `plan_restore`, then apply it:
+//! - [`cluster`]: what the other peers' members answer (a quorum that knows this member, no
+//!   quorum, nobody);
+//! - [`join`]: one peer at a time (an etcd lock), remove the old member and add this one back as
+//!   a learner; `ready` promotes it once it caught up;
+//! - [`restore`]: the restore plan every peer follows, the download checked against its
+//!   manifest, `etcdutl snapshot restore` under this peer's name and the cluster's token.
+//!
+//! A volume whose data is gone is tagged `steadfast:blank` before anything is decided, so every
+//! other peer sees it. What a peer did is handed to `ready` in [`Handoff`], next to etcd's
+//! environment file.
+
+pub mod cluster;
+pub mod join;
+pub mod restore;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use steadfast_core::aws::{Objects, Volume, Volumes};
+use steadfast_core::backup::{
+    plan_restore, OwnVolume, PeerVolume, RestoreFacts, RestoreOrder, RestorePlan, SnapshotKeys,
+};
+use steadfast_core::poll::{self, Backoff, Poll};
+use steadfast_core::vocab::{Step, Tags, TAG_BLANK, TAG_CLUSTER};
+use steadfast_core::{Cluster, PeerIndex};
+use tracing::{info, warn};
+
+use crate::config::NodeConfig;
+use crate::error::{BootstrapError, Result};
+use crate::identity::Identity;
+
+/// How this member got its data, for the env file and for `ready`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "how")]
+pub enum Recovered {
+    /// The data was there.
+    Existing,
+    /// A new cluster (or a late member of one) through SRV discovery.
+    NewCluster,
+    /// Added back as a learner; `initial_cluster` is etcd's `name=url,...` of the membership it
+    /// joins, `endpoints` the client URLs of the voting members (a learner serves almost
+    /// nothing, so `ready` promotes it through them).
+    Joined {
+        initial_cluster: String,
+        endpoints: Vec<String>,
+        /// The join record in the cluster, deleted once the learner is promoted.
+        record: String,
+    },
+    /// Restored from `snapshot`.
+    Restored { snapshot: String, revision: i64 },
+}
+
+/// What `prepare` hands to `ready`: written next to etcd's environment file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Handoff {
+    pub volume_id: String,
+    pub peer: u32,
+    pub recovered: Recovered,
+}
+
+impl Handoff {
+    pub fn path(env_file: &Path) -> PathBuf {
+        env_file.with_file_name("handoff.json")
+    }
+
+    pub fn read(env_file: &Path) -> Option<Self> {
+        let text = std::fs::read(Self::path(env_file)).ok()?;
+        serde_json::from_slice(&text).ok()
+    }
+}
+
+/// Seconds since the epoch.
+pub fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
+
+/// Every other peer's volume, from the cluster's volumes (by their tags).
+pub fn peer_volumes(cluster: &Cluster, me: PeerIndex, vols: &[Volume]) -> Vec<(PeerIndex, PeerVolume)> {
+    let mut by_peer: BTreeMap<PeerIndex, Vec<&Volume>> = BTreeMap::new();
+    for v in vols {
+        if let Ok(Some(p)) = cluster.peer_from_tags(&v.tags) {
+            by_peer.entry(p).or_default().push(v);
+        }
+    }
+    cluster
+        .peers()
+        .filter(|p| *p != me)
+        .map(|p| {
+            let state = match by_peer.get(&p).map(Vec::as_slice) {
+                Some([v]) if !v.tags.joined() => PeerVolume::NeverJoined,
+                Some([v]) if v.tags.blank() => PeerVolume::Blank,
+                Some([_]) => PeerVolume::HoldsData,
+                _ => PeerVolume::Unknown,
+            };
+            (p, state)
+        })
+        .collect()
+}
+
+/// The newest verified snapshot, and the snapshot a restore plan names (if one is under way).
+pub async fn bucket_facts<O: Objects>(
+    objects: &O,
+    keys: &SnapshotKeys,
+) -> Result<(Option<String>, Option<RestoreOrder>)> {
+    let listing = objects.list(keys.dir()).await?;
+    let entries = keys.entries(listing.iter().map(|o| o.key.as_str()));
+    let newest = entries
+        .iter()
+        .filter(|e| e.verified)
+        .max_by_key(|e| (e.taken_at, e.key.clone()))
+        .map(|e| e.key.clone());
+    let plan_key = keys.restore_plan();
+    let order = match objects.get(&plan_key).await {
+        Ok(body) => Some(RestoreOrder::from_json(&plan_key, &body)?),
+        Err(e) if e.aws_code() == Some("NoSuchKey") => None,
+        Err(e) => return Err(e.into()),
+    };
+    Ok((newest, order))
+}
+
+/// What a fresh data dir needs before its data can be put there: a blank volume is formatted
+/// and mounted only once the plan says data will come.
+pub trait MakeReady {
+    fn make_ready(&self) -> impl std::future::Future<Output = Result<()>> + Send;
+}
+
+/// The inputs of [`recover`] besides the cloud.
+#[derive(Debug)]
+pub struct Fresh<'a> {
+    pub cluster: &'a Cluster,
+    pub peer: PeerIndex,
+    pub id: &'a Identity,
+    pub volume: &'a Volume,
+    pub own: OwnVolume,
+    pub cfg: &'a NodeConfig,
+}
+
+/// Decides and applies how a fresh data dir gets its data. Waits (looking again, at most
+/// `cfg.prepare_deadline`) while the plan says wait; a refusal is [`BootstrapError::DataLoss`].
+pub async fn recover<V, O, M>(ec2: &V, objects: Option<&O>, f: &Fresh<'_>, make_ready: &M) -> Result<Recovered>
+where
+    V: Volumes,
+    O: Objects,
+    M: MakeReady + Sync,
+{
+    let cluster = f.cluster;
+    if f.own == OwnVolume::Lost && !f.volume.tags.blank() {
+        ec2.tag_volume(&f.volume.volume_id, TAG_BLANK, &now_secs().to_string())
+            .await?;
+        warn!(during = %Step::Recovery, volume = %f.volume.volume_id, "this peer's data is gone: volume tagged blank, so every peer sees it");
+    }
+    let keys = SnapshotKeys::new(&f.cfg.backup.prefix, cluster.name())?;
+    let decided = poll::until(
+        f.cfg.prepare_deadline,
+        Backoff::new(Duration::from_millis(250), Duration::from_secs(2)),
+        || async {
+            let vols = ec2
+                .volumes_tagged(&Tags::from_pairs([(TAG_CLUSTER, cluster.name().as_str())]))
+                .await?;
+            let (newest_verified, order) = match objects {
+                Some(o) => bucket_facts(o, &keys).await?,
+                None => (None, None),
+            };
+            let answer = cluster::answer(cluster, f.peer, Duration::from_secs(1)).await;
+            let facts = RestoreFacts {
+                own: f.own,
+                cluster: answer.answer.clone(),
+                others: peer_volumes(cluster, f.peer, &vols),
+                newest_verified,
+                planned: order.as_ref().map(|o| o.snapshot.clone()),
+            };
+            let plan = plan_restore(&facts);
+            Ok::<_, BootstrapError>(match plan {
+                RestorePlan::Wait { why } => {
+                    info!(during = %Step::Recovery, facts = ?facts, reason = %why, "waiting");
+                    Poll::Pending(why)
+                }
+                plan => Poll::Ready((plan, answer, order, format!("{facts:?}"))),
+            })
+        },
+    )
+    .await?;
+    let (plan, answer, order, facts) = decided.map_err(|t| BootstrapError::Timeout {
+        what: "the cluster or the backups deciding how this fresh member gets its data",
+        secs: f.cfg.prepare_deadline.as_secs(),
+        detail: t.last,
+    })?;
+    info!(during = %Step::Recovery, plan = %plan, facts = %facts, "recovery decided");
+    match plan {
+        RestorePlan::Wait { why } => Err(BootstrapError::Etcd(why)),
+        RestorePlan::Refuse { why } => Err(BootstrapError::DataLoss {
+            volume: f.volume.volume_id.clone(),
+            why,
+        }),
+        RestorePlan::NewCluster => {
+            make_ready.make_ready().await?;
+            Ok(Recovered::NewCluster)
+        }
+        RestorePlan::Join { remove } => {
+            let endpoint = answer
+                .endpoint
+                .ok_or_else(|| BootstrapError::Etcd("the quorum's endpoint is gone".into()))?;
+            make_ready.make_ready().await?;
+            join::join(cluster, f.peer, &endpoint, remove, &f.id.instance_id).await
+        }
+        RestorePlan::Restore { snapshot, write_plan } => {
+            let objects = objects.ok_or_else(|| {
+                BootstrapError::Config("a restore was planned but no backup bucket is configured".into())
+            })?;
+            make_ready.make_ready().await?;
+            let who = format!("{} ({})", cluster.member_name(f.peer), f.id.instance_id);
+            restore::restore(objects, &keys, f, &snapshot, write_plan.then_some(who), order).await
+        }
+    }
+}
