@@ -1,7 +1,6 @@
 //! `ready`: real health against a real etcd 3.5.16, and CompleteLifecycleAction through SDK
 //! mocks (moto does not implement it).
 use std::net::Ipv4Addr;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use aws_sdk_autoscaling::operation::complete_lifecycle_action::CompleteLifecycleActionOutput;
@@ -12,46 +11,13 @@ use node_bootstrap::identity::Identity;
 use node_bootstrap::lifecycle::{self, Hook};
 use node_bootstrap::ready::wait_ready;
 use node_bootstrap::BootstrapError;
+
+use crate::{start_etcd, start_etcd_with};
 use steadfast_core::aws::fake::FakeCloud;
 use steadfast_core::aws::sdk::AutoScaling;
 use steadfast_core::aws::{Instance, InstanceState, LifecycleResult, LifecycleState};
 use steadfast_core::retry::Retry;
 use steadfast_core::vocab::{Tags, TAG_ASG_NAME};
-use steadfast_sandbox::paths;
-
-/// The etcd process and its data dir (removed when the test ends).
-struct Etcd(Child, #[allow(dead_code)] tempfile::TempDir);
-
-impl Drop for Etcd {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_etcd(ip: Ipv4Addr) -> Etcd {
-    start_etcd_with(ip, &[])
-}
-
-fn start_etcd_with(ip: Ipv4Addr, extra: &[&str]) -> Etcd {
-    let bin = paths::etcd_bin_dir().expect("etcd (make deps)").join("etcd");
-    let dir = tempfile::tempdir().unwrap();
-    let child = Command::new(bin)
-        .env("ETCD_NAME", "solo")
-        .env("ETCD_DATA_DIR", dir.path().join("data"))
-        .env("ETCD_LISTEN_CLIENT_URLS", format!("http://{ip}:2379"))
-        .env("ETCD_ADVERTISE_CLIENT_URLS", format!("http://{ip}:2379"))
-        .env("ETCD_LISTEN_PEER_URLS", format!("http://{ip}:2380"))
-        .env("ETCD_INITIAL_ADVERTISE_PEER_URLS", format!("http://{ip}:2380"))
-        .env("ETCD_INITIAL_CLUSTER", format!("solo=http://{ip}:2380"))
-        .env("ETCD_INITIAL_CLUSTER_TOKEN", "ready-test")
-        .args(extra)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    Etcd(child, dir)
-}
 
 #[tokio::test]
 async fn ready_waits_for_a_real_healthy_member() {
