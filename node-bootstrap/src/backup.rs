@@ -6,7 +6,7 @@
 //! 2. read the object back to a scratch file, hashing it: it must match; `etcdutl snapshot
 //!    status` must read it;
 //! 3. write its manifest next to it: from then on it is *verified*;
-//! 4. apply retention (`plan_retention`), and retire a finished restore's plan.
+//! 4. apply retention (`plan_retention`), and retire old restore plans.
 //!
 //! Every member publishes the newest verified snapshot's age on every run, so the alarm sees
 //! backups stop whoever leads; a failure is logged with its cause and counted (`BackupFailed`).
@@ -18,8 +18,8 @@ use etcd_client::{Client, GetOptions};
 use serde::Serialize;
 use steadfast_core::aws::{Instances, Metric, Metrics, Objects};
 use steadfast_core::backup::{
-    newest_verified_age, plan_backup, plan_retention, BackupPlan, Hashing, Manifest, MemberRole, SnapshotEntry,
-    SnapshotKeys, SnapshotStatus, Upload, MANIFEST_FORMAT,
+    newest_verified_age, plan_backup, plan_retention, BackupPlan, Hashing, Manifest, MemberRole, RestoreOrder,
+    SnapshotEntry, SnapshotKeys, SnapshotStatus, Upload, MANIFEST_FORMAT,
 };
 use steadfast_core::vocab::{metrics, Step};
 use steadfast_core::{Cluster, PeerIndex};
@@ -173,7 +173,7 @@ impl<O: Objects, M: Metrics> Backup<'_, O, M> {
         let snaps = self.snapshots(&keys).await?;
         report.newest_verified_age = newest_verified_age(&snaps, now_secs());
         self.publish_age(report.newest_verified_age).await;
-        self.retire_restore_plan(&mut local, &keys).await;
+        self.retire_restore_plans(&mut local, &keys).await;
         Ok(report)
     }
 
@@ -197,7 +197,7 @@ impl<O: Objects, M: Metrics> Backup<'_, O, M> {
         info!(step = %Step::Backup, skipped = %why, "no snapshot taken");
         self.publish_age(report.newest_verified_age).await;
         if leads {
-            self.retire_restore_plan(local, keys).await;
+            self.retire_restore_plans(local, keys).await;
         }
         report.skipped = Some(why);
         report
@@ -339,34 +339,39 @@ impl<O: Objects, M: Metrics> Backup<'_, O, M> {
         Ok(plan.delete)
     }
 
-    /// A restore plan whose restore is over (every member runs, none a learner) moves to
-    /// `restore/done/`, so a later total loss restores the newest snapshot of that time.
-    async fn retire_restore_plan(&self, local: &mut Client, keys: &SnapshotKeys) {
-        let plan = keys.restore_plan();
-        let Ok(body) = self.objects.get(&plan).await else {
+    /// Restore plans of losses the cluster came back from move to `restore/done/` (a plan is
+    /// only ever read under its own loss's epoch, so this is tidying, not safety): any plan
+    /// older than an hour while this member knows a leader.
+    async fn retire_restore_plans(&self, local: &mut Client, keys: &SnapshotKeys) {
+        let Ok(st) = local.status().await else { return };
+        if st.leader() == 0 {
+            return;
+        }
+        let Ok(listing) = self.objects.list(&keys.restore_dir()).await else {
             return;
         };
-        let Ok(list) = local.member_list().await else { return };
-        let running = list
-            .members()
-            .iter()
-            .filter(|m| !m.name().is_empty() && !m.is_learner())
-            .count();
-        if running < self.cluster.peer_count() as usize {
-            info!(during = %Step::Backup, plan = %plan, running, "a restore is still under way: its plan stays");
-            return;
-        }
-        let done = keys.retired_plan(now_secs());
-        let moved = async {
-            self.objects.put(&done, body.into(), false).await?;
-            self.objects.delete(std::slice::from_ref(&plan)).await
-        }
-        .await;
-        match moved {
-            Ok(()) => {
-                info!(during = %Step::Backup, plan = %plan, to = %done, "every member runs again: the restore plan retired")
+        for o in listing.iter().filter(|o| keys.is_restore_plan(&o.key)) {
+            let Ok(body) = self.objects.get(&o.key).await else {
+                continue;
+            };
+            let Ok(order) = RestoreOrder::from_json(&o.key, &body) else {
+                continue;
+            };
+            if now_secs().saturating_sub(order.created_at) < 3600 {
+                continue;
             }
-            Err(e) => warn!(during = %Step::Backup, plan = %plan, error = %e, "could not retire the restore plan"),
+            let done = keys.retired_plan(&o.key, now_secs());
+            let moved = async {
+                self.objects.put(&done, body.into(), false).await?;
+                self.objects.delete(std::slice::from_ref(&o.key)).await
+            }
+            .await;
+            match moved {
+                Ok(()) => {
+                    info!(during = %Step::Backup, plan = %o.key, to = %done, "the cluster is back: an old restore plan retired")
+                }
+                Err(e) => warn!(during = %Step::Backup, plan = %o.key, error = %e, "could not retire a restore plan"),
+            }
         }
     }
 }

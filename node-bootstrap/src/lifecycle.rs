@@ -277,7 +277,10 @@ async fn settle<E: Volumes + Instances, M: Metrics>(ec2: &E, metrics: &M, id: &I
             return;
         }
     };
-    if !vol.tags.joined() {
+    // A restored member marks its volume joined anew: the restore's plan is keyed by the newest
+    // join, so the cluster it formed plans its next loss under a new key.
+    let restored = matches!(h.recovered, Recovered::Restored { .. });
+    if !vol.tags.joined() || restored {
         if let Err(e) = ec2
             .tag_volume(&vol.volume_id, TAG_JOINED, &crate::recovery::now_secs().to_string())
             .await

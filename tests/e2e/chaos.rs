@@ -1,6 +1,8 @@
-//! The chaos suite's CI subset: `sandbox chaos kill-zone-plus-one kill-all` in the sandbox
-//! profile, on a region of its own. It fails when an acknowledged write is lost, a read is
-//! stale, or the region does not heal; the targets are reported (see `make chaos`).
+//! The chaos suite's CI subset: `sandbox chaos kill-zone-plus-one kill-all wipe-one wipe-all
+//! split-brain` in the sandbox profile, on a region of its own. It fails when an acknowledged
+//! write is lost (after a restore: one acknowledged before the restored snapshot), a read is
+//! stale, the region does not heal, a second cluster appears or a restore is planned while
+//! volumes still hold the data; the targets are reported (see `make chaos`).
 //! Needs root, loop devices, namespaces and dnsmasq: skips loudly without them (fails in CI).
 
 use std::process::Command;
@@ -10,8 +12,8 @@ use steadfast_sandbox::paths::built_bin;
 use steadfast_sandbox::privileges::skip_unless_block_devices;
 
 #[test]
-fn zone_plus_one_and_all_nine_killed_lose_nothing() {
-    if skip_unless_block_devices("zone_plus_one_and_all_nine_killed_lose_nothing") {
+fn zone_plus_one_all_nine_and_lost_volumes_lose_nothing() {
+    if skip_unless_block_devices("zone_plus_one_all_nine_and_lost_volumes_lose_nothing") {
         return;
     }
     let _one = crate::one_region_at_a_time();
@@ -22,6 +24,9 @@ fn zone_plus_one_and_all_nine_killed_lose_nothing() {
             "chaos",
             "kill-zone-plus-one",
             "kill-all",
+            "wipe-one",
+            "wipe-all",
+            "split-brain",
             "--profile",
             "sandbox",
             "--out",
@@ -46,7 +51,11 @@ fn zone_plus_one_and_all_nine_killed_lose_nothing() {
         .iter()
         .map(|s| s["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["kill-zone-plus-one", "kill-all"], "{text}");
+    assert_eq!(
+        names,
+        ["kill-zone-plus-one", "kill-all", "wipe-one", "wipe-all", "split-brain"],
+        "{text}"
+    );
     for s in report["scenarios"].as_array().unwrap() {
         let name = &s["name"];
         assert!(
@@ -60,9 +69,16 @@ fn zone_plus_one_and_all_nine_killed_lose_nothing() {
             s["time_to_healthy_ms"].is_number(),
             "{name}: healed, same members: {s:#}"
         );
+        assert_eq!(s["violations"], serde_json::json!([]), "{name}: {s:#}");
         let replaced = s["replacements"].as_array().unwrap().len();
-        let want = if name == "kill-all" { 9 } else { 4 };
+        let want = match name.as_str().unwrap() {
+            "kill-all" | "wipe-all" | "split-brain" => 9,
+            "wipe-one" => 1,
+            _ => 4,
+        };
         assert!(replaced >= want, "{name}: {replaced} replacements: {s:#}");
+        // Only the whole-cluster loss restores, from one snapshot every peer agreed on.
+        assert_eq!(s["restored_from"].is_object(), name == "wipe-all", "{name}: {s:#}");
         assert!(out_dir.path().join(format!("{}.svg", name.as_str().unwrap())).is_file());
     }
     assert!(out_dir.path().join("index.html").is_file());

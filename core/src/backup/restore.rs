@@ -9,8 +9,8 @@
 //!   ran in the restored cluster and lost its data again joins instead.
 //! - A healthy quorum that knows this peer's member: join it (remove the old member, add it
 //!   back as a learner, promote it once caught up). A member the cluster lists but that never
-//!   started, on a volume that never held member data, is a late member of a first bootstrap:
-//!   bootstrap as the others did.
+//!   started is a late member of a first bootstrap only while no volume ever held data and no
+//!   snapshot exists: then it bootstraps as the others did; otherwise it joins too.
 //! - No quorum: never restore while any other volume still holds data, or any member answers;
 //!   wait for the cluster to come back and join it then. The only exception is a first
 //!   bootstrap still forming: nobody ever held data and there is no snapshot to restore.
@@ -87,7 +87,8 @@ pub struct RestoreFacts {
     pub others: Vec<(PeerIndex, PeerVolume)>,
     /// The newest verified snapshot's key (none without a backup bucket).
     pub newest_verified: Option<String>,
-    /// The snapshot an existing restore plan names.
+    /// The snapshot the restore plan of this loss names (plans are keyed by the newest time any
+    /// volume was marked joined, so a restored cluster retires its plan by joining again).
     pub planned: Option<String>,
 }
 
@@ -157,7 +158,11 @@ pub fn plan_restore(f: &RestoreFacts) -> RestorePlan {
         (_, Some((me, join_pending))) => match me {
             MemberSeen::Started { id } => RestorePlan::Join { remove: Some(id) },
             MemberSeen::Learner { .. } => RestorePlan::Join { remove: None },
-            MemberSeen::Unstarted { .. } if f.own == OwnVolume::NeverJoined => RestorePlan::NewCluster,
+            // Only a first bootstrap's late member bootstraps: once any volume held data, or a
+            // snapshot exists, the cluster's log no longer starts where a new member's would.
+            MemberSeen::Unstarted { .. } if nobody_ever_joined && f.newest_verified.is_none() => {
+                RestorePlan::NewCluster
+            }
             MemberSeen::Unstarted { id } => RestorePlan::Join { remove: Some(id) },
             MemberSeen::Absent if join_pending => RestorePlan::Join { remove: None },
             MemberSeen::Absent => RestorePlan::Refuse {
@@ -338,6 +343,22 @@ mod tests {
                 "a late member of a first bootstrap: bootstrap as the others did",
                 facts(New, quorum(Unstarted { id: 9 }), [NeverJoined, NeverJoined], None, None),
                 RestorePlan::NewCluster,
+            ),
+            (
+                "a late member once the others hold data: join (its log would not match theirs)",
+                facts(New, quorum(Unstarted { id: 9 }), [HoldsData, NeverJoined], None, None),
+                join(Some(9)),
+            ),
+            (
+                "a late member while a snapshot exists: join",
+                facts(
+                    New,
+                    quorum(Unstarted { id: 9 }),
+                    [NeverJoined, NeverJoined],
+                    Some("s1"),
+                    None,
+                ),
+                join(Some(9)),
             ),
             (
                 "an unstarted member whose volume held data: join",

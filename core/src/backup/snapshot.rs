@@ -7,9 +7,11 @@
 //! - the same key with `.json`: its [`Manifest`], written only after the object was read back
 //!   with the sha256 recorded while it was uploaded. A snapshot is *verified* exactly when its
 //!   manifest exists;
-//! - `<prefix><cluster>/restore/plan.json`: the restore under way (which snapshot every peer
-//!   restores), written create-if-absent; once every member runs again it moves to
-//!   `restore/done/<retired_at>.json`.
+//! - `<prefix><cluster>/restore/plan-<epoch>.json`: the restore of one loss (which snapshot
+//!   every peer restores), written create-if-absent. `epoch` is the newest time any of the
+//!   cluster's volumes was marked joined: every peer of one loss computes the same key, and the
+//!   restored cluster's first healthy member marks its volume joined again, so the next loss
+//!   plans under a new key. Old plans move to `restore/done/`.
 
 use serde::{Deserialize, Serialize};
 
@@ -71,19 +73,31 @@ impl SnapshotKeys {
         })
     }
 
-    /// The restore plan's key.
-    pub fn restore_plan(&self) -> String {
-        format!("{}restore/plan.json", self.cluster_dir)
-    }
-
-    /// Where a finished restore's plan is kept, retired at `at` (seconds since the epoch).
-    pub fn retired_plan(&self, at: u64) -> String {
-        format!("{}restore/done/{at:010}.json", self.cluster_dir)
-    }
-
     /// The folder every snapshot of the cluster is under (the listing prefix).
     pub fn dir(&self) -> &str {
         &self.dir
+    }
+
+    /// The restore plans' folder.
+    pub fn restore_dir(&self) -> String {
+        format!("{}restore/", self.cluster_dir)
+    }
+
+    /// The key of the restore plan of the loss whose newest join was at `epoch`.
+    pub fn restore_plan(&self, epoch: u64) -> String {
+        format!("{}restore/plan-{epoch:010}.json", self.cluster_dir)
+    }
+
+    /// Whether `key` is a live (not retired) restore plan.
+    pub fn is_restore_plan(&self, key: &str) -> bool {
+        key.strip_prefix(&self.restore_dir())
+            .is_some_and(|n| n.starts_with("plan-") && n.ends_with(".json") && !n.contains('/'))
+    }
+
+    /// Where plan `key` is kept once retired at `at` (seconds since the epoch).
+    pub fn retired_plan(&self, key: &str, at: u64) -> String {
+        let name = key.rsplit('/').next().unwrap_or(key);
+        format!("{}restore/done/{at:010}-{name}", self.cluster_dir)
     }
 
     /// The key of a snapshot taken at `taken_at` (seconds since the epoch) at `revision`.
@@ -230,6 +244,13 @@ mod tests {
             k.snapshot(999_999_999, 1) < k.snapshot(1_000_000_000, 0),
             "keys sort by time"
         );
+        let plan = k.restore_plan(1_799_999_000);
+        assert_eq!(plan, "backups/main/restore/plan-1799999000.json");
+        assert!(k.is_restore_plan(&plan));
+        let done = k.retired_plan(&plan, 1_800_000_000);
+        assert_eq!(done, "backups/main/restore/done/1800000000-plan-1799999000.json");
+        assert!(!k.is_restore_plan(&done), "a retired plan is no plan");
+        assert!(k.parse(&plan).is_none(), "a plan is no snapshot");
     }
 
     #[test]

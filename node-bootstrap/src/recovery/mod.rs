@@ -25,7 +25,7 @@ use steadfast_core::backup::{
     plan_restore, OwnVolume, PeerVolume, RestoreFacts, RestoreOrder, RestorePlan, SnapshotKeys,
 };
 use steadfast_core::poll::{self, Backoff, Poll};
-use steadfast_core::vocab::{Step, Tags, TAG_BLANK, TAG_CLUSTER};
+use steadfast_core::vocab::{Step, Tags, TAG_BLANK, TAG_CLUSTER, TAG_JOINED};
 use steadfast_core::{Cluster, PeerIndex};
 use tracing::{info, warn};
 
@@ -104,10 +104,20 @@ pub fn peer_volumes(cluster: &Cluster, me: PeerIndex, vols: &[Volume]) -> Vec<(P
         .collect()
 }
 
-/// The newest verified snapshot, and the snapshot a restore plan names (if one is under way).
+/// The restore epoch of the cluster's volumes: the newest time any of them was marked joined
+/// (0 when none ever was). Every peer of one loss sees the same tags, so the same epoch.
+pub fn restore_epoch(vols: &[Volume]) -> u64 {
+    vols.iter()
+        .filter_map(|v| v.tags.get(TAG_JOINED)?.parse::<u64>().ok())
+        .max()
+        .unwrap_or(0)
+}
+
+/// The newest verified snapshot, and the restore plan of the loss at `epoch` (if one was made).
 pub async fn bucket_facts<O: Objects>(
     objects: &O,
     keys: &SnapshotKeys,
+    epoch: u64,
 ) -> Result<(Option<String>, Option<RestoreOrder>)> {
     let listing = objects.list(keys.dir()).await?;
     let entries = keys.entries(listing.iter().map(|o| o.key.as_str()));
@@ -116,7 +126,7 @@ pub async fn bucket_facts<O: Objects>(
         .filter(|e| e.verified)
         .max_by_key(|e| (e.taken_at, e.key.clone()))
         .map(|e| e.key.clone());
-    let plan_key = keys.restore_plan();
+    let plan_key = keys.restore_plan(epoch);
     let order = match objects.get(&plan_key).await {
         Ok(body) => Some(RestoreOrder::from_json(&plan_key, &body)?),
         Err(e) if e.aws_code() == Some("NoSuchKey") => None,
@@ -164,8 +174,9 @@ where
             let vols = ec2
                 .volumes_tagged(&Tags::from_pairs([(TAG_CLUSTER, cluster.name().as_str())]))
                 .await?;
+            let epoch = restore_epoch(&vols);
             let (newest_verified, order) = match objects {
-                Some(o) => bucket_facts(o, &keys).await?,
+                Some(o) => bucket_facts(o, &keys, epoch).await?,
                 None => (None, None),
             };
             let answer = cluster::answer(cluster, f.peer, Duration::from_secs(1)).await;
@@ -182,12 +193,12 @@ where
                     info!(during = %Step::Recovery, facts = ?facts, reason = %why, "waiting");
                     Poll::Pending(why)
                 }
-                plan => Poll::Ready((plan, answer, order, format!("{facts:?}"))),
+                plan => Poll::Ready((plan, answer, order, epoch, format!("{facts:?}"))),
             })
         },
     )
     .await?;
-    let (plan, answer, order, facts) = decided.map_err(|t| BootstrapError::Timeout {
+    let (plan, answer, order, epoch, facts) = decided.map_err(|t| BootstrapError::Timeout {
         what: "the cluster or the backups deciding how this fresh member gets its data",
         secs: f.cfg.prepare_deadline.as_secs(),
         detail: t.last,
@@ -216,7 +227,15 @@ where
             })?;
             make_ready.make_ready().await?;
             let who = format!("{} ({})", cluster.member_name(f.peer), f.id.instance_id);
-            restore::restore(objects, &keys, f, &snapshot, write_plan.then_some(who), order).await
+            restore::restore(
+                objects,
+                &keys.restore_plan(epoch),
+                f,
+                &snapshot,
+                write_plan.then_some(who),
+                order,
+            )
+            .await
         }
     }
 }

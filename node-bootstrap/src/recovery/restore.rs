@@ -27,18 +27,17 @@ const WORK_DIR: &str = ".steadfast-restore";
 /// naming `snapshot`, unless another peer's plan got there first.
 async fn order<O: Objects>(
     objects: &O,
-    keys: &SnapshotKeys,
+    plan_key: &str,
     snapshot: &str,
     write_as: Option<String>,
     existing: Option<RestoreOrder>,
 ) -> Result<RestoreOrder> {
-    let plan_key = keys.restore_plan();
     if let Some(o) = existing {
         return Ok(o);
     }
     let Some(by) = write_as else {
-        let body = objects.get(&plan_key).await?;
-        return Ok(RestoreOrder::from_json(&plan_key, &body)?);
+        let body = objects.get(plan_key).await?;
+        return Ok(RestoreOrder::from_json(plan_key, &body)?);
     };
     let manifest_key = SnapshotKeys::manifest(snapshot);
     let manifest = Manifest::from_json(&manifest_key, &objects.get(&manifest_key).await?)?;
@@ -50,15 +49,15 @@ async fn order<O: Objects>(
         created_at: super::now_secs(),
         created_by: by,
     };
-    match objects.put(&plan_key, mine.to_json().into(), true).await? {
+    match objects.put(plan_key, mine.to_json().into(), true).await? {
         PutOutcome::Created => {
             info!(during = %Step::Restore, plan = %plan_key, snapshot, revision = mine.revision,
                 "restore plan written: every peer restores this snapshot");
             Ok(mine)
         }
         PutOutcome::Exists => {
-            let body = objects.get(&plan_key).await?;
-            let theirs = RestoreOrder::from_json(&plan_key, &body)?;
+            let body = objects.get(plan_key).await?;
+            let theirs = RestoreOrder::from_json(plan_key, &body)?;
             info!(during = %Step::Restore, plan = %plan_key, snapshot = %theirs.snapshot, by = %theirs.created_by,
                 "another peer wrote the restore plan first: following it");
             Ok(theirs)
@@ -66,17 +65,17 @@ async fn order<O: Objects>(
     }
 }
 
-/// Restores the data dir of `f` from the plan's snapshot.
+/// Restores the data dir of `f` from the snapshot of the plan at `plan_key`.
 pub async fn restore<O: Objects>(
     objects: &O,
-    keys: &SnapshotKeys,
+    plan_key: &str,
     f: &Fresh<'_>,
     snapshot: &str,
     write_as: Option<String>,
     existing: Option<RestoreOrder>,
 ) -> Result<Recovered> {
     let t0 = Instant::now();
-    let o = order(objects, keys, snapshot, write_as, existing).await?;
+    let o = order(objects, plan_key, snapshot, write_as, existing).await?;
     let data_dir = &f.cfg.data_dir;
     let download = data_dir.join(DOWNLOAD);
     let work = data_dir.join(WORK_DIR);

@@ -606,6 +606,19 @@ fn rrset(name: &str, ty: &str, ttl: i64, values: Vec<String>) -> Result<aws_sdk_
         .map_err(err)
 }
 
+/// Seconds since the epoch.
+pub fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
+
+/// The sandbox's backup bucket for `cluster`.
+pub fn backup_bucket(cluster: &Cluster) -> String {
+    format!("{}-backups", cluster.name())
+}
+
 /// The backup bucket (private, versioned, SSE-KMS by default, as the module makes it) and a KMS
 /// key of its own, through moto's KMS JSON API.
 async fn create_backups(conf: &SdkConfig, clients: &Clients, cluster: &Cluster) -> Result<Backups> {
@@ -636,7 +649,7 @@ async fn create_backups(conf: &SdkConfig, clients: &Clients, cluster: &Cluster) 
         .filter(|_| status == 200)
         .ok_or_else(|| SandboxError::Setup(format!("KMS CreateKey answered {status}: {text}")))?
         .to_string();
-    let bucket = format!("{}-backups", cluster.name());
+    let bucket = backup_bucket(cluster);
     clients
         .s3
         .create_bucket()

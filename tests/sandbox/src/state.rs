@@ -99,6 +99,10 @@ pub struct NodeRecord {
     pub pgid: u32,
     pub root: PathBuf,
     pub log: PathBuf,
+    /// The node's environment (the cloud's endpoint, its IMDS, node-bootstrap's settings): what
+    /// `sandbox backup` runs node-bootstrap with.
+    #[serde(default)]
+    pub env: Vec<(String, String)>,
 }
 
 pub fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<()> {

@@ -42,7 +42,8 @@ enum Cmd {
     },
     /// Run chaos scenarios under client load on a fresh region and report (make chaos).
     Chaos {
-        /// Scenarios (`kill-leader`, ..., `api-throttle`), or `all`.
+        /// Scenarios (`kill-leader`, ..., `api-throttle`, `wipe-one`, `wipe-all`, `split-brain`),
+        /// or `all`.
         #[arg(default_value = "all")]
         scenarios: Vec<String>,
         /// Timing profile: `sandbox` or `aws`.
@@ -68,6 +69,15 @@ enum Cmd {
         #[arg(long)]
         hard: bool,
     },
+    /// The on-demand snapshot: `node-bootstrap backup --now` on a node (default: the leader's),
+    /// with that node's environment; prints its report (the verified snapshot's manifest).
+    Backup {
+        /// `peer-N`; default the leader.
+        peer: Option<String>,
+    },
+    /// Wipe a peer's volume (an EBS failure): the hypervisor zeroes it the next time no instance
+    /// has it. `sandbox kill peer-N` then makes its replacement find it blank and heal.
+    Wipe { peer: String },
     /// Run a command inside the region's namespaces (etcdctl is on its PATH).
     Exec {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
@@ -82,6 +92,9 @@ enum Cmd {
         sweep_secs: u64,
         #[arg(long, default_value = "sandbox")]
         profile: String,
+        /// The nodes' backup timer (s; at least 60, node-bootstrap's own minimum); 0: off.
+        #[arg(long, env = "STEADFAST_SANDBOX_BACKUP_SECS", default_value_t = 60)]
+        backup_secs: u64,
     },
 }
 
@@ -411,6 +424,38 @@ fn kill_cmd(target: &str, hard: bool) -> Result<ExitCode, SandboxError> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn one_peer(cluster: &steadfast_core::Cluster, target: &str) -> Result<steadfast_core::PeerIndex, SandboxError> {
+    match config::parse_target(cluster, target)?.as_slice() {
+        [p] => Ok(*p),
+        _ => Err(SandboxError::Setup(format!("{target}: name one peer (peer-N)"))),
+    }
+}
+
+fn backup_cmd(peer: Option<&str>) -> Result<ExitCode, SandboxError> {
+    use steadfast_sandbox::chaos::faults;
+    let cluster = config::cluster()?;
+    runtime()?.block_on(async {
+        let p = match peer {
+            Some(t) => one_peer(&cluster, t)?,
+            None => faults::leader(&cluster)
+                .await
+                .ok_or_else(|| SandboxError::Setup("no leader answers; name a peer".into()))?,
+        };
+        let report = faults::backup_now(p).await?;
+        println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn wipe_cmd(peer: &str) -> Result<ExitCode, SandboxError> {
+    use steadfast_sandbox::chaos::faults;
+    let cluster = config::cluster()?;
+    let p = one_peer(&cluster, peer)?;
+    let v = runtime()?.block_on(faults::wipe(&cluster, p))?;
+    println!("peer-{p}: volume {v} will be wiped the next time no instance has it (sandbox kill peer-{p})");
+    Ok(ExitCode::SUCCESS)
+}
+
 fn exec_cmd(command: &[String]) -> Result<ExitCode, SandboxError> {
     let dir = state::state_dir();
     let resolv = dir.join("resolv.conf");
@@ -476,11 +521,27 @@ fn main() -> ExitCode {
         }),
         Cmd::Kill { target, hard } => state::enter_netns().and_then(|_| kill_cmd(&target, hard)),
         Cmd::Exec { command } => state::enter_netns().and_then(|_| exec_cmd(&command)),
-        Cmd::Supervise { sweep_secs, profile } => runtime().and_then(|rt| {
+        Cmd::Backup { peer } => state::enter_netns().and_then(|_| backup_cmd(peer.as_deref())),
+        Cmd::Wipe { peer } => state::enter_netns().and_then(|_| wipe_cmd(&peer)),
+        Cmd::Supervise {
+            sweep_secs,
+            profile,
+            backup_secs,
+        } => runtime().and_then(|rt| {
+            let backup_every = match backup_secs {
+                0 => None,
+                60.. => Some(Duration::from_secs(backup_secs)),
+                s => {
+                    return Err(SandboxError::Setup(format!(
+                        "STEADFAST_SANDBOX_BACKUP_SECS={s}: 0 (off) or at least 60"
+                    )))
+                }
+            };
             rt.block_on(supervisor::supervise(supervisor::Options {
                 sweep_every: Duration::from_secs(sweep_secs),
                 volume_mib: 256,
                 profile: steadfast_sandbox::profile::Profile::named(&profile)?,
+                backup_every,
             }))
             .map(|_| ExitCode::SUCCESS)
         }),

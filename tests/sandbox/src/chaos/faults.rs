@@ -24,11 +24,13 @@ pub struct PeerHealth {
     pub ip: Option<Ipv4Addr>,
     pub member_id: Option<u64>,
     pub leader: Option<u64>,
+    /// A learner (joined, not promoted yet) is not a healthy voting member.
+    pub learner: bool,
 }
 
 impl PeerHealth {
     pub fn healthy(&self) -> bool {
-        self.member_id.is_some() && self.leader.is_some_and(|l| l != 0)
+        self.member_id.is_some() && self.leader.is_some_and(|l| l != 0) && !self.learner
     }
 
     pub fn is_leader(&self) -> bool {
@@ -36,7 +38,7 @@ impl PeerHealth {
     }
 }
 
-async fn status(ip: Ipv4Addr, timeout: Duration) -> Option<(u64, u64)> {
+async fn status(ip: Ipv4Addr, timeout: Duration) -> Option<(u64, u64, bool)> {
     let opts = ConnectOptions::new()
         .with_timeout(timeout)
         .with_connect_timeout(timeout);
@@ -45,7 +47,7 @@ async fn status(ip: Ipv4Addr, timeout: Duration) -> Option<(u64, u64)> {
             .await
             .ok()?;
         let st = c.status().await.ok()?;
-        Some((st.header()?.member_id(), st.leader()))
+        Some((st.header()?.member_id(), st.leader(), st.is_learner()))
     };
     tokio::time::timeout(timeout * 2, fut).await.ok().flatten()
 }
@@ -66,6 +68,7 @@ pub async fn health(cluster: &Cluster) -> Vec<PeerHealth> {
             ip,
             member_id: st.map(|s| s.0),
             leader: st.map(|s| s.1),
+            learner: st.is_some_and(|s| s.2),
         }
     });
     futures::future::join_all(looks).await
@@ -180,4 +183,98 @@ pub async fn move_leader(cluster: &Cluster, to: PeerIndex) -> Result<()> {
 /// The moto launcher's admin API (faults, knobs).
 pub async fn moto_admin(what: &str, body: &Value) -> Result<Value> {
     admin(MOTO_PORT, what, Some(body)).await
+}
+
+/// Asks the hypervisor to wipe `peer`'s volume the next time no instance has it (an EBS failure,
+/// a zeroed disk): its replacement finds it blank. The volume id.
+pub async fn wipe(cluster: &Cluster, peer: PeerIndex) -> Result<String> {
+    use steadfast_core::aws::Volumes;
+    let vols = supervisor_cloud()
+        .await
+        .volumes_tagged(&cluster.peer_tags(peer))
+        .await?;
+    let [v] = vols.as_slice() else {
+        return Err(SandboxError::Setup(format!("peer-{peer} has {} volumes", vols.len())));
+    };
+    crate::supervisor::disks::request_wipe(&v.volume_id)?;
+    Ok(v.volume_id.clone())
+}
+
+/// core's EC2 adapter, signed as the supervisor (never fault-injected).
+async fn supervisor_cloud() -> steadfast_core::aws::sdk::Ec2 {
+    use steadfast_core::aws::sdk::{client_config, Ec2, Timeouts};
+    let conf = sdk_config_as(&format!("http://127.0.0.1:{MOTO_PORT}"), crate::config::SUPERVISOR_KEY).await;
+    Ec2::new(
+        client_config(&conf, Timeouts::default()).ec2,
+        steadfast_core::retry::Retry::with_deadline(Duration::from_secs(20)),
+    )
+}
+
+/// The backup bucket, read as the supervisor.
+pub async fn bucket(cluster: &Cluster) -> steadfast_core::aws::sdk::S3 {
+    use steadfast_core::aws::sdk::{client_config, Timeouts, S3};
+    let conf = sdk_config_as(&format!("http://127.0.0.1:{MOTO_PORT}"), crate::config::SUPERVISOR_KEY).await;
+    S3::new(
+        client_config(&conf, Timeouts::default()).s3,
+        steadfast_core::retry::Retry::with_deadline(Duration::from_secs(20)),
+        crate::region::backup_bucket(cluster),
+        None,
+    )
+}
+
+/// `node-bootstrap backup --now` on `peer`'s node, with the node's own environment (the
+/// on-demand snapshot); its report.
+pub async fn backup_now(peer: PeerIndex) -> Result<Value> {
+    let n = node(peer)?;
+    let nb = crate::supervisor::Bins::locate()?.node_bootstrap;
+    let out = tokio::process::Command::new(&nb)
+        .args(["backup", "--now"])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(n.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .output()
+        .await
+        .map_err(SandboxError::io(format!("run {}", nb.display())))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        return Err(SandboxError::Setup(format!(
+            "node-bootstrap backup --now on peer-{peer} failed: {}",
+            String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or_default()
+        )));
+    }
+    serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .map_err(|e| SandboxError::Setup(format!("backup report: {e}: {stdout}")))
+}
+
+/// The restore plans of `cluster` in the bucket (live or retired) made at or after `since`
+/// (seconds since the epoch).
+pub async fn restore_orders(cluster: &Cluster, since: u64) -> Result<Vec<steadfast_core::backup::RestoreOrder>> {
+    use steadfast_core::aws::Objects;
+    use steadfast_core::backup::{RestoreOrder, SnapshotKeys};
+    let s3 = bucket(cluster).await;
+    let keys = SnapshotKeys::new("", cluster.name())?;
+    let mut out = Vec::new();
+    for o in s3.list(&keys.restore_dir()).await? {
+        let body = s3.get(&o.key).await?;
+        let order = RestoreOrder::from_json(&o.key, &body)?;
+        if order.created_at >= since {
+            out.push(order);
+        }
+    }
+    Ok(out)
+}
+
+/// The cluster id, as the first healthy member says.
+pub async fn cluster_id(cluster: &Cluster) -> Option<u64> {
+    for p in health(cluster).await.iter().filter(|p| p.healthy()) {
+        let ip = p.ip?;
+        let opts = ConnectOptions::new().with_timeout(Duration::from_secs(1));
+        let Ok(mut c) = Client::connect([format!("http://{ip}:{CLIENT_PORT}")], Some(opts)).await else {
+            continue;
+        };
+        if let Ok(st) = c.status().await {
+            return st.header().map(|h| h.cluster_id());
+        }
+    }
+    None
 }

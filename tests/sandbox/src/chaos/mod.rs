@@ -181,35 +181,71 @@ async fn run_one(cluster: &Cluster, s: Scenario, opts: &Options) -> Result<Scena
         members: members.clone(),
         timeout: opts.heal_timeout,
     };
+    let cluster_id_before = faults::cluster_id(cluster).await;
+    let since_secs = crate::region::now_secs();
+    let old_instances: Vec<String> = crate::state::read_nodes().into_keys().collect();
     let injected = scenarios::inject(s, cluster, &marks, settle).await;
+    // Peers healed from the quorum come back as new members (removed, added back, promoted).
+    let renewed = injected.as_ref().cloned().unwrap_or_default();
 
-    // Healed: every peer healthy, as the member it was before (looked at every 100 ms: the
-    // figure's resolution).
+    // Healed: every peer healthy, as the member it was before (a renewed one as a new voting
+    // member), looked at every 100 ms: the figure's resolution. Also when the last replacement's
+    // node started (the restore target counts from there).
     let mut healed_ms = None;
+    let last_start_ms: Mutex<Option<f64>> = Mutex::new(None);
     if injected.is_ok() {
         let healed = poll::until(
             opts.heal_timeout,
             Backoff::every(Duration::from_millis(100)),
             || async {
+                if s.replaces() && last_start_ms.lock().is_ok_and(|g| g.is_none()) {
+                    let nodes = crate::state::read_nodes();
+                    // Every peer replaced: a node runs on an instance that was not there before.
+                    let all_new = cluster.peers().all(|p| {
+                        nodes
+                            .values()
+                            .any(|n| n.peer == p.get() && !old_instances.contains(&n.instance_id))
+                    });
+                    if all_new {
+                        if let Ok(mut g) = last_start_ms.lock() {
+                            *g = Some(load.now_ms() - fault_ms);
+                        }
+                    }
+                }
                 let h = health(cluster).await;
-                Ok::<_, SandboxError>(
-                    if h.iter().zip(&members).all(|(p, m)| p.healthy() && p.member_id == *m) {
-                        Poll::Ready(load.now_ms() - fault_ms)
-                    } else {
-                        Poll::Pending("not all healthy as the same members".into())
-                    },
-                )
+                // A restore rebuilds the membership from the stable URLs and the token: the
+                // members are the cluster's first ones again (one healed since has a new id).
+                let same = h.iter().filter(|p| p.is_leader()).count() == 1
+                    && h.iter().zip(&members).zip(cluster.peers()).all(|((p, m), peer)| {
+                        p.healthy()
+                            && if s.restores() {
+                                true
+                            } else if renewed.contains(&peer) {
+                                p.member_id.is_some() && p.member_id != *m
+                            } else {
+                                p.member_id == *m
+                            }
+                    });
+                Ok::<_, SandboxError>(if same {
+                    Poll::Ready(load.now_ms() - fault_ms)
+                } else {
+                    Poll::Pending("not all healthy as the same members".into())
+                })
             },
         )
         .await?;
         if let Ok(ms) = healed {
             healed_ms = Some(ms);
-            marks.mark("all healthy, same members");
+            marks.mark(if renewed.is_empty() {
+                "all healthy, same members"
+            } else {
+                "all healthy, the wiped peer as a new member"
+            });
         }
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     let end_ms = load.now_ms();
-    let tally = load.stop().await;
+    let mut tally = load.stop().await;
     stop.store(true, Ordering::SeqCst);
     let timeline = sampler.await.unwrap_or_default();
 
@@ -217,11 +253,64 @@ async fn run_one(cluster: &Cluster, s: Scenario, opts: &Options) -> Result<Scena
     if let Err(e) = &injected {
         notes.push(format!("the scenario could not do its damage: {e}"));
     }
-    let lost = match lost_writes(cluster, &prefix, &tally.acks).await {
+    let mut violations = Vec::new();
+    let cluster_id_after = faults::cluster_id(cluster).await;
+    if cluster_id_before.is_some() && cluster_id_after.is_some() && cluster_id_after != cluster_id_before {
+        violations.push(format!(
+            "the cluster id changed from {:x} to {:x}: a second cluster",
+            cluster_id_before.unwrap_or_default(),
+            cluster_id_after.unwrap_or_default()
+        ));
+    }
+    // What must have survived: every acknowledged write, or after a restore every write
+    // acknowledged at or before the restored snapshot's revision.
+    let orders = match faults::restore_orders(cluster, since_secs).await {
+        Ok(o) => o,
+        Err(e) => {
+            notes.push(format!("the bucket's restore plans could not be read: {e}"));
+            vec![]
+        }
+    };
+    let mut restored_from = None;
+    let must_survive: Vec<traffic::Ack> = if s.restores() {
+        match orders.as_slice() {
+            [o] => {
+                tally.stale_after_restore(o.revision);
+                restored_from = Some(report::RestoredFrom {
+                    snapshot: o.snapshot.clone(),
+                    revision: o.revision,
+                    writes_after: tally.acks.iter().filter(|a| a.revision > o.revision).count() as u64,
+                });
+                tally
+                    .acks
+                    .iter()
+                    .filter(|a| a.revision <= o.revision)
+                    .copied()
+                    .collect()
+            }
+            other => {
+                violations.push(format!("{} restore plans, not exactly one", other.len()));
+                tally.acks.clone()
+            }
+        }
+    } else {
+        if !orders.is_empty() {
+            violations.push(format!(
+                "a restore was planned ({}) although volumes still held the data",
+                orders
+                    .iter()
+                    .map(|o| o.snapshot.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        tally.acks.clone()
+    };
+    let lost = match lost_writes(cluster, &prefix, &must_survive).await {
         Ok(l) => l,
         Err(e) => {
             notes.push(format!("the acknowledged writes could not be read back: {e}"));
-            tally.acks.iter().map(|a| a.seq).collect()
+            must_survive.iter().map(|a| a.seq).collect()
         }
     };
     if let Some(first) = lost.first() {
@@ -262,6 +351,12 @@ async fn run_one(cluster: &Cluster, s: Scenario, opts: &Options) -> Result<Scena
         replacements,
         targets: Vec::new(),
         notes,
+        violations,
+        restored_from,
+        healthy_after_last_start_ms: match (healed_ms, last_start_ms.lock().ok().and_then(|g| *g)) {
+            (Some(h), Some(l)) => Some(h - l),
+            _ => None,
+        },
         chart: None,
     };
     if s.loses_quorum() && r.writes_failed == 0 {
@@ -363,6 +458,11 @@ fn targets(s: Scenario, r: &ScenarioReport, profile: &Profile) -> Vec<Target> {
             "all nine healthy, same members (ms)",
             r.time_to_healthy_ms.unwrap_or(f64::INFINITY),
             5000.0,
+        ),
+        Scenario::WipeAll if profile.name == "sandbox" => add(
+            "restored and healthy after the last node started (ms)",
+            r.healthy_after_last_start_ms.unwrap_or(f64::INFINITY),
+            60_000.0,
         ),
         _ => {}
     }

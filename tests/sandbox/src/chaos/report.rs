@@ -55,6 +55,13 @@ pub struct ScenarioReport {
     pub targets: Vec<Target>,
     /// Why a scenario failed its assertions, and anything else worth reading.
     pub notes: Vec<String>,
+    /// Assertions beyond lost writes and stale reads that failed (a second cluster, a restore
+    /// while data was held): each fails the scenario.
+    pub violations: Vec<String>,
+    /// The snapshot a whole-cluster restore came from (`wipe-all`).
+    pub restored_from: Option<RestoredFrom>,
+    /// From the last replacement's node start until all nine were healthy.
+    pub healthy_after_last_start_ms: Option<f64>,
     #[serde(skip)]
     pub chart: Option<String>,
 }
@@ -62,8 +69,20 @@ pub struct ScenarioReport {
 impl ScenarioReport {
     /// Lost writes and stale reads fail a scenario, whatever its targets.
     pub fn passed(&self) -> bool {
-        self.writes_lost == 0 && self.stale_reads == 0 && self.time_to_healthy_ms.is_some()
+        self.writes_lost == 0
+            && self.stale_reads == 0
+            && self.time_to_healthy_ms.is_some()
+            && self.violations.is_empty()
     }
+}
+
+/// What a whole-cluster restore came back from.
+#[derive(Debug, Clone, Serialize)]
+pub struct RestoredFrom {
+    pub snapshot: String,
+    pub revision: i64,
+    /// Writes acknowledged after the snapshot: lost by design (the volumes were gone).
+    pub writes_after: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -161,6 +180,15 @@ pub fn table(r: &Report) -> String {
                 t.value,
                 t.limit,
                 if t.met { "met" } else { "MISSED" }
+            ));
+        }
+        for v in &s.violations {
+            targets.push_str(&format!("{:<20} FAILED: {v}\n", s.name));
+        }
+        if let Some(rf) = &s.restored_from {
+            targets.push_str(&format!(
+                "{:<20} note: restored from {} (revision {}); every write acknowledged at or before it was kept, the {} acknowledged after it went with the volumes\n",
+                s.name, rf.snapshot, rf.revision, rf.writes_after
             ));
         }
         for n in &s.notes {

@@ -23,10 +23,13 @@ pub enum Scenario {
     RollingReplace,
     KillMajority,
     ApiThrottle,
+    WipeOne,
+    WipeAll,
+    SplitBrain,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 10] = [
+    pub const ALL: [Scenario; 13] = [
         Scenario::KillLeader,
         Scenario::KillOne,
         Scenario::KillZone,
@@ -37,6 +40,9 @@ impl Scenario {
         Scenario::RollingReplace,
         Scenario::KillMajority,
         Scenario::ApiThrottle,
+        Scenario::WipeOne,
+        Scenario::WipeAll,
+        Scenario::SplitBrain,
     ];
 
     pub fn name(self) -> &'static str {
@@ -51,6 +57,9 @@ impl Scenario {
             Scenario::RollingReplace => "rolling-replace",
             Scenario::KillMajority => "kill-majority",
             Scenario::ApiThrottle => "api-throttle",
+            Scenario::WipeOne => "wipe-one",
+            Scenario::WipeAll => "wipe-all",
+            Scenario::SplitBrain => "split-brain",
         }
     }
 
@@ -71,7 +80,16 @@ impl Scenario {
 
     /// Whether clients lose their quorum on purpose (writes are expected to stop).
     pub fn loses_quorum(self) -> bool {
-        matches!(self, Scenario::KillAll | Scenario::KillMajority)
+        matches!(
+            self,
+            Scenario::KillAll | Scenario::KillMajority | Scenario::WipeAll | Scenario::SplitBrain
+        )
+    }
+
+    /// Whether the cluster's data comes back from a snapshot (writes acknowledged after it are
+    /// lost by design; every one acknowledged before it must be there).
+    pub fn restores(self) -> bool {
+        self == Scenario::WipeAll
     }
 }
 
@@ -106,10 +124,59 @@ async fn terminate_all(peers: &[PeerIndex], hard: bool, marks: &Marks) -> Result
     Ok(ids)
 }
 
+/// The peer a wipe scenario takes the data of: a follower, so the heal is not also an election.
+async fn a_follower(cluster: &Cluster) -> Result<PeerIndex> {
+    let lead = leader(cluster).await;
+    cluster
+        .peers()
+        .filter(|p| Some(*p) != lead)
+        .last()
+        .ok_or_else(|| SandboxError::Setup("no follower".into()))
+}
+
 /// Does the scenario's damage. Waiting for the recovery is the caller's, except where the
-/// scenario itself is a sequence (freeze then thaw; the rolling replacement).
-pub async fn inject(s: Scenario, cluster: &Cluster, marks: &Marks, settle: impl Fn() -> Settle) -> Result<()> {
+/// scenario itself is a sequence (freeze then thaw; the rolling replacement). Returns the peers
+/// whose members come back as new members (a wiped peer healed from the quorum is removed and
+/// added back: a new member id).
+pub async fn inject(
+    s: Scenario,
+    cluster: &Cluster,
+    marks: &Marks,
+    settle: impl Fn() -> Settle,
+) -> Result<Vec<PeerIndex>> {
     match s {
+        Scenario::WipeOne => {
+            let p = a_follower(cluster).await?;
+            let v = faults::wipe(cluster, p).await?;
+            terminate_all(&[p], true, marks).await?;
+            marks.mark(&format!("peer-{p}'s volume {v} wiped"));
+            return Ok(vec![p]);
+        }
+        Scenario::WipeAll => {
+            let lead = leader(cluster)
+                .await
+                .ok_or_else(|| SandboxError::Setup("no leader".into()))?;
+            let r = faults::backup_now(lead).await?;
+            marks.mark(&format!(
+                "snapshot at revision {}",
+                r["taken"]["revision"].as_i64().unwrap_or_default()
+            ));
+            let all: Vec<PeerIndex> = cluster.peers().collect();
+            for p in &all {
+                faults::wipe(cluster, *p).await?;
+            }
+            terminate_all(&all, true, marks).await?;
+            marks.mark("every volume wiped");
+        }
+        Scenario::SplitBrain => {
+            // Every node down, one volume blank: the other eight hold the data and must form the
+            // cluster; the blank one must wait and join, never restore, never bootstrap.
+            let p = a_follower(cluster).await?;
+            faults::wipe(cluster, p).await?;
+            terminate_all(&cluster.peers().collect::<Vec<_>>(), true, marks).await?;
+            marks.mark(&format!("all down, peer-{p}'s volume wiped"));
+            return Ok(vec![p]);
+        }
         Scenario::KillLeader => {
             let l = leader(cluster)
                 .await
@@ -196,7 +263,7 @@ pub async fn inject(s: Scenario, cluster: &Cluster, marks: &Marks, settle: impl 
             terminate_all(&zone_plus(cluster, 2, 0).await, true, marks).await?;
         }
     }
-    Ok(())
+    Ok(vec![])
 }
 
 /// Waits until the region has settled after one step of a multi-step scenario.

@@ -42,6 +42,8 @@ pub struct Ack {
     pub seq: u64,
     pub start_ms: f64,
     pub end_ms: f64,
+    /// The store revision etcd acknowledged it at (what a snapshot's revision is compared with).
+    pub revision: i64,
 }
 
 /// What the load saw.
@@ -56,14 +58,62 @@ pub struct Tally {
     pub stale_examples: Vec<String>,
     /// The first few failures, explained (the error kinds clients saw).
     pub failure_examples: Vec<String>,
+    /// Every stale read seen, and every acknowledged register write (at the end): what
+    /// [`Tally::stale_after_restore`] judges again.
+    pub stale: Vec<StaleRead>,
+    pub register_acks: Vec<RegisterAck>,
 }
 
-/// A register write that was acknowledged: register, value, when.
+/// A register write that was acknowledged: register, value, when, at which revision.
 #[derive(Debug, Clone, Copy)]
-struct RegisterAck {
+pub struct RegisterAck {
     register: u64,
     value: u64,
     end: Instant,
+    revision: i64,
+}
+
+/// A read that returned an older value than one acknowledged before it began.
+#[derive(Debug, Clone, Copy)]
+pub struct StaleRead {
+    peer: u32,
+    register: u64,
+    got: u64,
+    began: Instant,
+}
+
+impl Tally {
+    /// After a whole-cluster restore from a snapshot at `revision`, the registers went back to
+    /// their values at that revision: a read is stale only when it returns a value older than
+    /// one acknowledged at or before the snapshot (and before the read began). Recounts
+    /// `stale_reads` and its examples.
+    pub fn stale_after_restore(&mut self, revision: i64) {
+        let floor = |r: &StaleRead| {
+            self.register_acks
+                .iter()
+                .filter(|a| a.register == r.register && a.end < r.began && a.revision <= revision)
+                .map(|a| a.value)
+                .max()
+                .unwrap_or(0)
+        };
+        let stale: Vec<(StaleRead, u64)> = self
+            .stale
+            .iter()
+            .map(|r| (*r, floor(r)))
+            .filter(|(r, f)| r.got < *f)
+            .collect();
+        self.stale_reads = stale.len() as u64;
+        self.stale_examples = stale
+            .iter()
+            .take(5)
+            .map(|(r, f)| {
+                format!(
+                    "peer-{} returned {} for register {} after {f} was acknowledged before the restored snapshot",
+                    r.peer, r.got, r.register
+                )
+            })
+            .collect();
+    }
 }
 
 /// A client per resolved address, made on first use.
@@ -118,6 +168,7 @@ async fn resolve(cluster: &Cluster, n: u32) -> Result<Ipv4Addr, String> {
 pub struct Load {
     stop: Arc<AtomicBool>,
     tally: Arc<Mutex<Tally>>,
+    registers: Arc<Mutex<Vec<RegisterAck>>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     pub started: Instant,
     pub prefix: String,
@@ -152,12 +203,13 @@ impl Load {
             prefix.to_string(),
             stop.clone(),
             tally.clone(),
-            registers,
+            registers.clone(),
         ));
         tasks.push(reader);
         Self {
             stop,
             tally,
+            registers,
             tasks,
             started,
             prefix: prefix.to_string(),
@@ -179,7 +231,9 @@ impl Load {
         for t in self.tasks {
             let _ = t.await;
         }
-        self.tally.lock().map(|t| t.clone()).unwrap_or_default()
+        let mut t = self.tally.lock().map(|t| t.clone()).unwrap_or_default();
+        t.register_acks = self.registers.lock().map(|r| r.clone()).unwrap_or_default();
+        t
     }
 }
 
@@ -265,7 +319,7 @@ async fn write_loop(
 fn record(
     tally: &Mutex<Tally>,
     registers: &Mutex<Vec<RegisterAck>>,
-    outcome: Result<(), String>,
+    outcome: Result<i64, String>,
     register: Option<u64>,
     reg_value: u64,
     seq: u64,
@@ -275,7 +329,7 @@ fn record(
     let Ok(mut t) = tally.lock() else { return false };
     t.attempts += 1;
     match outcome {
-        Ok(()) => {
+        Ok(revision) => {
             match register {
                 Some(r) => {
                     if let Ok(mut regs) = registers.lock() {
@@ -283,10 +337,16 @@ fn record(
                             register: r,
                             value: reg_value,
                             end,
+                            revision,
                         });
                     }
                 }
-                None => t.acks.push(Ack { seq, start_ms, end_ms }),
+                None => t.acks.push(Ack {
+                    seq,
+                    start_ms,
+                    end_ms,
+                    revision,
+                }),
             }
             true
         }
@@ -306,11 +366,11 @@ async fn attempt_put(
     peer: u32,
     key: &str,
     value: &str,
-) -> Result<(), String> {
+) -> Result<i64, String> {
     let ip = resolve(cluster, peer).await?;
     let mut c = clients.get(ip).await?;
     match tokio::time::timeout(CLIENT_TIMEOUT, c.put(key, value, None)).await {
-        Ok(Ok(_)) => Ok(()),
+        Ok(Ok(r)) => Ok(r.header().map(|h| h.revision()).unwrap_or_default()),
         Ok(Err(e)) => {
             clients.forget(ip);
             Err(e.to_string())
@@ -352,6 +412,12 @@ async fn read_loop(
             if let Ok(mut t) = tally.lock() {
                 t.reads += 1;
                 if got < floor {
+                    t.stale.push(StaleRead {
+                        peer,
+                        register,
+                        got,
+                        began,
+                    });
                     t.stale_reads += 1;
                     if t.stale_examples.len() < 5 {
                         t.stale_examples.push(format!(
@@ -499,6 +565,7 @@ mod tests {
             seq,
             start_ms: end - 1.0,
             end_ms: end,
+            revision: seq as i64 + 1,
         }
     }
 

@@ -94,11 +94,30 @@ pub struct Hypervisor {
     /// instance id -> node root.
     pub roots: BTreeMap<String, PathBuf>,
     pub presented: BTreeMap<String, Presented>,
+    /// Volumes to lose their data (an EBS failure, a wiped disk): zeroed the first time they are
+    /// presented to no one, before any instance sees them again.
+    pub wipes: std::collections::BTreeSet<String>,
+}
+
+/// Zeroes an image file, keeping its size (sparse: every block reads as zeros).
+pub fn zero_image(path: &Path) -> Result<()> {
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(SandboxError::io(format!("open {}", path.display())))?;
+    let size = f
+        .metadata()
+        .map_err(SandboxError::io(format!("stat {}", path.display())))?
+        .len();
+    f.set_len(0)
+        .and_then(|_| f.set_len(size))
+        .and_then(|_| f.sync_all())
+        .map_err(SandboxError::io(format!("zero {}", path.display())))
 }
 
 impl Hypervisor {
     /// One pass: `attached` is (volume id, instance id) for every attachment moto calls attached.
-    /// Returns what changed, as (volume, instance, "presented" | "withdrawn").
+    /// Returns what changed, as (volume, instance, "presented" | "withdrawn" | "wiped").
     pub fn sync(&mut self, attached: &[(String, String)]) -> Result<Vec<(String, String, &'static str)>> {
         let mut changes = Vec::new();
         let stale: Vec<String> = self
@@ -116,6 +135,27 @@ impl Hypervisor {
                     errors.push(e.to_string());
                 }
                 changes.push((p.volume_id, p.instance_id, "withdrawn"));
+            }
+        }
+        // A volume to be wiped loses its data while no instance has it.
+        for v in self.wipes.clone() {
+            if self.presented.contains_key(&v) {
+                continue;
+            }
+            // Not one of ours (no image): nothing to wipe. A failed wipe is tried again.
+            let wiped = match self.images.get(&v) {
+                Some(image) => zero_image(image).map(|_| true),
+                None => Ok(false),
+            };
+            match wiped {
+                Ok(true) => {
+                    changes.push((v.clone(), String::new(), "wiped"));
+                    self.wipes.remove(&v);
+                }
+                Ok(false) => {
+                    self.wipes.remove(&v);
+                }
+                Err(e) => errors.push(e.to_string()),
             }
         }
         for (v, i) in attached {

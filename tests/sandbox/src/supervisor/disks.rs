@@ -13,6 +13,20 @@ pub struct Disks {
     pub hv: Hypervisor,
     attachments: BTreeSet<(String, String)>,
     events: EventLog,
+    /// Wipe requests: one empty file per volume id (`sandbox wipe`, the chaos suite).
+    wipe_dir: PathBuf,
+}
+
+/// Where wipe requests go: `<state dir>/wipe/<volume id>`.
+pub fn wipe_dir() -> PathBuf {
+    crate::state::state_dir().join("wipe")
+}
+
+/// Asks the hypervisor to wipe `volume_id` the next time no instance has it.
+pub fn request_wipe(volume_id: &str) -> crate::error::Result<()> {
+    let d = wipe_dir();
+    std::fs::create_dir_all(&d).map_err(crate::error::SandboxError::io(format!("mkdir {}", d.display())))?;
+    std::fs::write(d.join(volume_id), b"").map_err(crate::error::SandboxError::io("write wipe request"))
 }
 
 impl Disks {
@@ -21,6 +35,7 @@ impl Disks {
             hv,
             attachments: BTreeSet::new(),
             events,
+            wipe_dir: wipe_dir(),
         }
     }
 
@@ -47,13 +62,29 @@ impl Disks {
             });
         }
         self.attachments = now;
-        match self.hv.sync(&pairs) {
+        if let Ok(entries) = std::fs::read_dir(&self.wipe_dir) {
+            for e in entries.flatten() {
+                self.hv.wipes.insert(e.file_name().to_string_lossy().into_owned());
+            }
+        }
+        let requested = self.hv.wipes.clone();
+        let synced = self.hv.sync(&pairs);
+        // A request is done once the hypervisor let go of it (wiped), whatever else failed in the
+        // pass: it must never wipe the same volume twice.
+        for volume_id in requested.difference(&self.hv.wipes) {
+            let _ = std::fs::remove_file(self.wipe_dir.join(volume_id));
+            self.events.emit(Event::VolumeWiped {
+                volume_id: volume_id.clone(),
+            });
+        }
+        match synced {
             Ok(changes) => {
                 for (volume_id, instance_id, what) in changes {
-                    self.events.emit(match what {
-                        "presented" => Event::DevicePresented { volume_id, instance_id },
-                        _ => Event::DeviceWithdrawn { volume_id, instance_id },
-                    });
+                    match what {
+                        "presented" => self.events.emit(Event::DevicePresented { volume_id, instance_id }),
+                        "withdrawn" => self.events.emit(Event::DeviceWithdrawn { volume_id, instance_id }),
+                        _ => {}
+                    }
                 }
             }
             Err(e) => self.events.emit(Event::HypervisorError { error: e.to_string() }),

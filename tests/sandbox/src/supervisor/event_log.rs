@@ -123,6 +123,10 @@ pub enum Event {
         volume_id: String,
         instance_id: String,
     },
+    /// A volume lost its data (a wipe request: the image zeroed while no instance had it).
+    VolumeWiped {
+        volume_id: String,
+    },
     HypervisorError {
         error: String,
     },

@@ -38,6 +38,18 @@ struct NodeProc {
     /// Serves the node's identity for as long as the node lives.
     _imds: Imds,
     restart_at: Option<Instant>,
+    /// The backup timer's run in progress, and when the next is due.
+    backup: Option<Child>,
+    next_backup: Instant,
+}
+
+/// The fleet's clocks: how long an instance boots before its node runs, etcd's timing, and
+/// the backup timer.
+#[derive(Debug, Clone, Copy)]
+pub struct NodeTiming {
+    pub boot_delay: Duration,
+    pub etcd_timing: EtcdTiming,
+    pub backup_every: Option<Duration>,
 }
 
 /// A node that just got its instance: the EventBridge stand-in announces it.
@@ -62,6 +74,9 @@ pub struct Fleet {
     due: BTreeMap<String, Instant>,
     /// etcd's heartbeat interval and election timeout on every node.
     etcd_timing: EtcdTiming,
+    /// The backup timer on every node (`node-bootstrap backup`, as the module's systemd timer
+    /// runs it); `None`: no backups.
+    backup_every: Option<Duration>,
 }
 
 impl std::fmt::Debug for Fleet {
@@ -119,9 +134,13 @@ impl Fleet {
         cloud_env: Vec<(String, String)>,
         dir: &Path,
         events: EventLog,
-        boot_delay: Duration,
-        etcd_timing: EtcdTiming,
+        timing: NodeTiming,
     ) -> Self {
+        let NodeTiming {
+            boot_delay,
+            etcd_timing,
+            backup_every,
+        } = timing;
         Self {
             bins,
             cluster,
@@ -133,6 +152,7 @@ impl Fleet {
             boot_delay,
             due: BTreeMap::new(),
             etcd_timing,
+            backup_every,
         }
     }
 
@@ -185,8 +205,37 @@ impl Fleet {
             }
         }
         self.restart_exited();
+        self.run_backups();
         self.write_records();
         launched
+    }
+
+    /// The backup timer: on every node whose etcd runs, `node-bootstrap backup` every interval
+    /// (the leader takes the snapshot, the others publish its age), never two at once on a node.
+    /// Each run is in the node's process group: a node that loses power loses its backup too.
+    fn run_backups(&mut self) {
+        let Some(every) = self.backup_every else { return };
+        for (id, n) in self.nodes.iter_mut() {
+            if let Some(b) = n.backup.as_mut() {
+                if matches!(b.try_wait(), Ok(None)) {
+                    continue;
+                }
+                n.backup = None;
+            }
+            if n.child.is_none() || Instant::now() < n.next_backup {
+                continue;
+            }
+            n.next_backup = Instant::now() + every;
+            let script = format!("exec {} backup", self.bins.node_bootstrap.display());
+            match spawn_script(n, id, &self.events, &script, Some(n.pgid)) {
+                Ok(child) => n.backup = Some(child),
+                Err(e) => self.events.emit(Event::NodeStartFailed {
+                    peer: n.peer.get(),
+                    instance_id: id.clone(),
+                    error: format!("backup timer: {e}"),
+                }),
+            }
+        }
     }
 
     fn stop_gone(&mut self, obs: &Observation) {
@@ -310,6 +359,8 @@ impl Fleet {
             pgid: 0,
             _imds: imds,
             restart_at: None,
+            backup: None,
+            next_backup: Instant::now() + self.backup_every.unwrap_or_default(),
         };
         let child = spawn(&self.bins, &node, id, &self.events)?;
         node.pgid = child.id().unwrap_or_default();
@@ -337,6 +388,7 @@ impl Fleet {
                         pgid: n.pgid,
                         root: n.spec.root.clone(),
                         log: n.log.clone(),
+                        env: n.spec.env.clone(),
                     },
                 )
             })
@@ -365,11 +417,21 @@ impl Fleet {
 /// `node-bootstrap run` for `node`, in its own process group; its output goes to the node's log,
 /// and each finished step (a JSON line with a `step` field) to the event log as `node.<step>`.
 fn spawn(bins: &Bins, node: &NodeProc, instance_id: &str, events: &EventLog) -> Result<Child> {
-    let mut cmd = tokio::process::Command::from(
-        node.spec
-            .command(&format!("exec {} run", bins.node_bootstrap.display())),
-    );
-    cmd.process_group(0)
+    let script = format!("exec {} run", bins.node_bootstrap.display());
+    spawn_script(node, instance_id, events, &script, None)
+}
+
+/// `script` in `node`'s mount namespace, in process group `group` (`None`: a group of its own),
+/// its output logged as [`spawn`]'s is.
+fn spawn_script(
+    node: &NodeProc,
+    instance_id: &str,
+    events: &EventLog,
+    script: &str,
+    group: Option<u32>,
+) -> Result<Child> {
+    let mut cmd = tokio::process::Command::from(node.spec.command(script));
+    cmd.process_group(group.map(|g| g as i32).unwrap_or(0))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());

@@ -30,7 +30,7 @@ const FULL_PASS_EVERY: Duration = Duration::from_secs(2);
 /// The shortest gap between the starts of two passes.
 const PASS_MIN_GAP: Duration = Duration::from_millis(100);
 
-use steadfast_core::vocab::Transport;
+use steadfast_core::vocab::{env, Transport};
 
 use self::disks::Disks;
 use self::dns_mirror::DnsMirror;
@@ -86,6 +86,8 @@ pub struct Options {
     pub volume_mib: u64,
     /// The delays the stand-ins add (`sandbox`: none; `aws`: a real region's).
     pub profile: Profile,
+    /// The nodes' backup timer; `None`: no backups are taken (a restore still reads the bucket).
+    pub backup_every: Option<Duration>,
 }
 
 /// The stand-ins the supervisor started, and the region in moto.
@@ -191,11 +193,21 @@ pub async fn supervise(opts: Options) -> Result<()> {
     let mut fleet = Fleet::new(
         bins,
         cluster.clone(),
-        moto.env().into_iter().chain(region.node_env()).collect(),
+        moto.env()
+            .into_iter()
+            .chain(region.node_env())
+            .chain(
+                opts.backup_every
+                    .map(|d| (env::BACKUP_INTERVAL_SECS.to_string(), d.as_secs().to_string())),
+            )
+            .collect(),
         &dir,
         events.clone(),
-        opts.profile.boot + opts.profile.install,
-        crate::config::etcd_timing()?,
+        fleet::NodeTiming {
+            boot_delay: opts.profile.boot + opts.profile.install,
+            etcd_timing: crate::config::etcd_timing()?,
+            backup_every: opts.backup_every,
+        },
     );
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(SandboxError::io("SIGTERM"))?;
