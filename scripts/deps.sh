@@ -48,6 +48,15 @@ if [[ ! -e "$stamp" ]]; then
   touch "$stamp"
 fi
 
+# --- the AWS CLI, in a venv of its own (its pinned botocore must not move moto's) ----------
+# Only `make bench` uses it: the baseline `aws s3 cp` beside node-bootstrap's streaming backup.
+AWSCLI_VERSION="1.46.3"
+if ! "$VENV/awscli/bin/aws" --version 2>&1 | grep -q "^aws-cli/$AWSCLI_VERSION "; then
+  log "pip install awscli==$AWSCLI_VERSION into $VENV/awscli"
+  python3 -m venv "$VENV/awscli"
+  "$VENV/awscli/bin/pip" install -q --disable-pip-version-check "awscli==$AWSCLI_VERSION"
+fi
+
 # --- etcd binaries on a stable path --------------------------------------------
 # etcd 3.5.16 as Debian builds it (trixie's etcd-server and etcd-client packages, fetched from
 # the Debian archive and unpacked into the venv; nothing is installed system-wide). Not older:

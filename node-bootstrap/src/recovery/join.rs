@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use etcd_client::{GetOptions, MemberAddOptions};
+use steadfast_core::poll::{self, Backoff, Poll};
 use steadfast_core::vocab::Step;
 use steadfast_core::{Cluster, PeerIndex};
 use tracing::info;
@@ -17,6 +18,8 @@ use crate::etcd;
 
 const LOCK_TTL: Duration = Duration::from_secs(30);
 const LOCK_WAIT: Duration = Duration::from_secs(10);
+/// How long a member add waits for the leader to be connected to every voting member.
+const ADD_WAIT: Duration = Duration::from_secs(20);
 
 fn etcd_err(what: &'static str) -> impl Fn(etcd_client::Error) -> BootstrapError {
     move |e| BootstrapError::Etcd(format!("{what}: {e}"))
@@ -111,10 +114,23 @@ pub async fn join(
                 now.members().to_vec()
             }
             None => {
-                let added = c
-                    .member_add([my_url.as_str()], Some(MemberAddOptions::new().with_is_learner()))
-                    .await
-                    .map_err(etcd_err("member add --learner"))?;
+                // etcd adds a member only once its leader has been connected to every voting
+                // member for a while (5 s: "unhealthy cluster" until then, e.g. right after the
+                // cluster re-formed); that is waited for here, with the join lock held.
+                let adder = c.clone();
+                let added = poll::until(ADD_WAIT, Backoff::new(Duration::from_millis(250), Duration::from_secs(1)), || {
+                    let mut c = adder.clone();
+                    let url = my_url.clone();
+                    async move {
+                        match c.member_add([url.as_str()], Some(MemberAddOptions::new().with_is_learner())).await {
+                            Ok(r) => Ok(Poll::Ready(r)),
+                            Err(e) if e.to_string().contains("unhealthy cluster") => Ok(Poll::Pending(e.to_string())),
+                            Err(e) => Err(BootstrapError::Etcd(format!("member add --learner: {e}"))),
+                        }
+                    }
+                })
+                .await?
+                .map_err(|t| BootstrapError::Etcd(format!("member add --learner: {} (for {:?})", t.last, t.waited)))?;
                 let id = added.member().map(|m| m.id()).unwrap_or_default();
                 info!(step = %Step::Heal, action = "added", member = format!("{id:x}"), peer = peer.get(), url = %my_url,
                     "added back as a learner");
