@@ -51,7 +51,7 @@ fi
 # --- the AWS CLI, in a venv of its own (its pinned botocore must not move moto's) ----------
 # Only `make bench` uses it: the baseline `aws s3 cp` beside node-bootstrap's streaming backup.
 AWSCLI_VERSION="1.46.3"
-if ! "$VENV/awscli/bin/aws" --version 2>&1 | grep -q "^aws-cli/$AWSCLI_VERSION "; then
+if [[ "$("$VENV/awscli/bin/aws" --version 2>&1 || true)" != "aws-cli/$AWSCLI_VERSION "* ]]; then
   log "pip install awscli==$AWSCLI_VERSION into $VENV/awscli"
   python3 -m venv "$VENV/awscli"
   "$VENV/awscli/bin/pip" install -q --disable-pip-version-check "awscli==$AWSCLI_VERSION"

@@ -15,7 +15,7 @@
 #     stderr) and leaves the launcher running:
 #       {"state_dir": "...",
 #        "moto": {"pid": N, "http_endpoint": "http://127.0.0.1:P",
-#                 "https_endpoint": "https://127.0.0.1:Q", "region": "us-east-1",
+#                 "https_endpoint": "https://127.0.0.1:Q", "cert_file": <its certificate>, "region": "us-east-1",
 #                 "access_key": "steadfast-local", "secret_key": "steadfast-local"},
 #        "outputs": <`terraform output -json` of examples/local, verbatim>,
 #        "seconds": {"moto": s, "init": s, "apply": s, "total": s}}
@@ -105,7 +105,7 @@ start_launcher() {
   : >"$STATE/moto.out"
   # Its own session, so a Ctrl-C of the caller does not take it down half-way; `down` (or the
   # failure path of `up`) stops it by its recorded pid.
-  setsid "$VENV/bin/python" "$LAUNCHER" --host 127.0.0.1 --port 0 --ssl-port 0 \
+  setsid "$VENV/bin/python" "$LAUNCHER" --host 127.0.0.1 --port 0 --ssl-port 0 --cert-file "$STATE/moto-cert.pem" \
     >"$STATE/moto.out" 2>"$STATE/moto.log" </dev/null &
   pid=$!
   echo "$pid" >"$STATE/moto.pid"
@@ -210,6 +210,8 @@ print(json.dumps({
         "pid": int(pid),
         "http_endpoint": f"http://127.0.0.1:{http}",
         "https_endpoint": f"https://127.0.0.1:{https}",
+        # The https endpoint's self-signed certificate (a client trusts it as its only root).
+        "cert_file": f"{state}/moto-cert.pem",
         "region": "us-east-1",
         "access_key": "steadfast-local",
         "secret_key": "steadfast-local",

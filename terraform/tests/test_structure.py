@@ -34,7 +34,24 @@ import hcl2
 import yaml
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import hclexpr  # noqa: E402
 from hclexpr import RawBody, module_evaluator, raw_dir  # noqa: E402
+
+# Two more Terraform functions the module's formulas use (node_env, the backup alarm period),
+# with Terraform's meaning: merge() of maps (later keys win), ceil() of a number.
+hclexpr.FUNCTIONS.setdefault("merge", lambda *maps: {k: v for m in maps for k, v in m.items()})
+hclexpr.FUNCTIONS.setdefault("ceil", lambda x: int(-(-x // 1)))
+
+
+def _regex(pattern, text):
+    """Terraform's regex(): the match (no capture groups used here), an error without one."""
+    m = re.search(pattern, text)
+    if m is None:
+        raise ValueError(f"regex {pattern!r} does not match {text!r}")
+    return m.group(0)
+
+
+hclexpr.FUNCTIONS.setdefault("regex", _regex)
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 TF_DIR = os.path.join(ROOT, "terraform")
@@ -43,7 +60,12 @@ EXAMPLE_DIR = os.path.join(TF_DIR, "examples", "complete")
 LOCAL_DIR = os.path.join(TF_DIR, "examples", "local")
 TEMPLATES = os.path.join(MODULE_DIR, "templates")
 UNITS_DIR = os.path.join(MODULE_DIR, "units")
-UNITS = ["node-bootstrap.service", "etcd-member.service", "node-ready.service"]
+BASE_UNITS = ["node-bootstrap.service", "etcd-member.service", "node-ready.service"]
+BACKUP_UNITS = ["steadfast-backup.service", "steadfast-backup.timer", "steadfast-backup-now.service"]
+# Every unit cloud-init writes (backups on, the default), and the ones the install script
+# enables and starts: the backup services are started by the timer or by hand, never by it.
+UNITS = BASE_UNITS + BACKUP_UNITS
+STARTED_UNITS = BASE_UNITS + ["steadfast-backup.timer"]
 
 with open(os.path.join(MODULE_DIR, "vocab.json"), encoding="utf-8") as _fh:
     VOCAB = json.load(_fh)
@@ -345,6 +367,7 @@ def check_no_restated_vocabulary(texts):
     needles += [VOCAB["tags"]["cluster"], VOCAB["tags"]["peer"]]
     needles += [VOCAB["events"][k] for k in ("launch_lifecycle_action", "launch_successful", "transition_launching")]
     needles += [VOCAB["metrics"]["namespace"] + '"', VOCAB["metrics"]["bootstrap_refused"]]
+    needles += [VOCAB["metrics"]["backup_newest_age"], VOCAB["metrics"]["backup_failed"]]
     for fname, text in texts.items():
         code = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith(("#", "//")))
         code = re.sub(r'description\s*=\s*".*"', "", code)
@@ -353,11 +376,12 @@ def check_no_restated_vocabulary(texts):
         for needle in needles:
             if needle in code:
                 problems.append(f"{fname} spells out {needle!r}: take it from local.vocab")
-        # ignore_changes needs a static key: the one allowed literal of the initialized tag.
-        for m in re.finditer(re.escape(VOCAB["tags"]["initialized"]), code):
-            line = code[code.rfind("\n", 0, m.start()) + 1:code.find("\n", m.start())]
-            if "ignore_changes" not in line:
-                problems.append(f"{fname} spells out {VOCAB['tags']['initialized']!r} outside ignore_changes")
+        # ignore_changes needs static keys: the one allowed literal of each tag a node writes.
+        for key in ("initialized", "joined", "blank"):
+            for m in re.finditer(re.escape(VOCAB["tags"][key]), code):
+                line = code[code.rfind("\n", 0, m.start()) + 1:code.find("\n", m.start())]
+                if "ignore_changes" not in line:
+                    problems.append(f"{fname} spells out {VOCAB['tags'][key]!r} outside ignore_changes")
         for port in VOCAB["ports"].values():
             if re.search(r"(?<![0-9.])%d(?![0-9])" % port, code):
                 problems.append(f"{fname} spells out port {port}: take it from local.vocab.ports")
@@ -452,8 +476,10 @@ def check_volumes(cfg):
         lc = blocks(vol, "lifecycle")
         if not lc or one(lc[0].get("prevent_destroy")) is not True:
             problems.append(f"aws_ebs_volume.{name} must have prevent_destroy = true")
-        if not lc or VOCAB["tags"]["initialized"] not in repr(lc[0].get("ignore_changes")):
-            problems.append(f"aws_ebs_volume.{name} must ignore changes to the steadfast:initialized tag")
+        for key in ("initialized", "joined", "blank"):
+            if not lc or f'tags["{VOCAB["tags"][key]}"]' not in repr(lc[0].get("ignore_changes")):
+                problems.append(f"aws_ebs_volume.{name} must ignore changes to the {VOCAB['tags'][key]} tag "
+                                "(node-bootstrap writes it)")
         if "local.peer_tag_key" not in repr(vol.get("tags")) or "local.common_tags" not in repr(vol.get("tags")):
             problems.append(f"aws_ebs_volume.{name} must carry the cluster and peer tags")
     return problems
@@ -654,7 +680,7 @@ def check_peer_volume_scope(cfg, peer_count=9):
     doc = cfg.data.get(("aws_iam_policy_document", "node"))
     if not doc or norm(doc.get("for_each")) != "local.peers":
         return problems + ["data.aws_iam_policy_document.node must be for_each = local.peers"]
-    volume_actions = {"ec2:AttachVolume", "ec2:DetachVolume", "ec2:CreateTags"}
+    volume_actions = {"ec2:AttachVolume", "ec2:DetachVolume", "ec2:CreateTags", "ec2:DeleteTags"}
     ev0 = cfg.evaluator(shape(peer_count))
     cluster_key = f"aws:ResourceTag/{VOCAB['tags']['cluster']}"
     peer_key = f"aws:ResourceTag/{VOCAB['tags']['peer']}"
@@ -684,7 +710,7 @@ def check_peer_volume_scope(cfg, peer_count=9):
                     problems.append(f"peer {n} statement {sid}: volumes must be conditioned on {peer_key} = {n}, "
                                     f"got {conds.get(peer_key)}")
             if "local.instance_arns" in resources:
-                if "ec2:CreateTags" in touched:
+                if touched & {"ec2:CreateTags", "ec2:DeleteTags"}:
                     problems.append(f"peer {n} statement {sid}: a node may tag no instance")
                 if conds.get(cluster_key) != ("StringEquals", [ev0.template("${var.cluster_name}")]):
                     problems.append(f"peer {n} statement {sid}: instances must be conditioned on the cluster tag")
@@ -756,6 +782,399 @@ def check_rules_accept_unknown_values(cfg):
     return problems
 
 
+
+# ----------------------------------------------------------------------------------------------
+# Backups: the bucket, the node's access to it, the volume tags, the alarms, DLM, the env
+# ----------------------------------------------------------------------------------------------
+
+# What the provider would return for the resources the module's formulas read (only these
+# attributes are ever read by the expressions evaluated here).
+SAMPLE_BACKUP_BUCKET = "c1-backups-20260101000000000000000001"
+SAMPLE_KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555"
+STANDINS = {
+    "aws_s3_bucket": {"backup": [{"id": SAMPLE_BACKUP_BUCKET, "arn": f"arn:aws:s3:::{SAMPLE_BACKUP_BUCKET}"}],
+                      "artifacts": {"id": "c1-artifacts-1", "arn": "arn:aws:s3:::c1-artifacts-1"}},
+    "aws_kms_key": {"this": [{"arn": SAMPLE_KEY_ARN}]},
+}
+NODE_TAG_KEYS = sorted(VOCAB["tags"][k] for k in ("initialized", "joined", "blank"))
+
+
+def gated_by(body, var):
+    """Whether a resource exists exactly when var (a bool variable) is true."""
+    return norm(body.get("count", "")) == f"var.{var}?1:0"
+
+
+def condition_values(ev, values):
+    """A condition's values, evaluated; a list-valued reference (values = local.x) flattened."""
+    out = []
+    for v in values:
+        got = ev.template(v) if isinstance(v, str) else v
+        out += got if isinstance(got, list) else [got]
+    return out
+
+
+def check_backup_bucket(cfg):
+    """The backup bucket: SSE-KMS with the cluster key, versioned, private, TLS only, aborted
+    multipart uploads cleaned up, noncurrent versions expired, never emptied by default."""
+    problems = []
+    res = lambda rtype: cfg.resources.get((rtype, "backup"))  # noqa: E731
+    bucket = res("aws_s3_bucket")
+    if not bucket:
+        return ["aws_s3_bucket.backup is missing"]
+    for rtype in ("aws_s3_bucket", "aws_s3_bucket_ownership_controls", "aws_s3_bucket_public_access_block",
+                  "aws_s3_bucket_versioning", "aws_s3_bucket_server_side_encryption_configuration",
+                  "aws_s3_bucket_lifecycle_configuration", "aws_s3_bucket_policy"):
+        body = res(rtype)
+        if not body:
+            problems.append(f"{rtype}.backup is missing")
+        elif not gated_by(body, "backup_enabled"):
+            problems.append(f"{rtype}.backup must have count = var.backup_enabled ? 1 : 0")
+        elif rtype != "aws_s3_bucket" and norm(body.get("bucket")) != "aws_s3_bucket.backup[0].id":
+            problems.append(f"{rtype}.backup must configure aws_s3_bucket.backup[0]")
+    if norm(bucket.get("force_destroy")) != "var.backup_bucket_force_destroy":
+        problems.append("aws_s3_bucket.backup: force_destroy must be var.backup_bucket_force_destroy (backups are data)")
+    fd = cfg.variables.get("backup_bucket_force_destroy", {})
+    if one(fd.get("default")) is not False:
+        problems.append("var.backup_bucket_force_destroy must default to false")
+    if norm(bucket.get("bucket_prefix")) != "var.cluster_name-backups-" and one(bucket.get("bucket_prefix")) != "${var.cluster_name}-backups-":
+        problems.append("aws_s3_bucket.backup.bucket_prefix must be \"${var.cluster_name}-backups-\"")
+    own = res("aws_s3_bucket_ownership_controls") or {}
+    if [one(r.get("object_ownership")) for r in blocks(own, "rule")] != ["BucketOwnerEnforced"]:
+        problems.append("the backup bucket must enforce bucket ownership (BucketOwnerEnforced)")
+    pab = res("aws_s3_bucket_public_access_block") or {}
+    for flag in ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets"):
+        if one(pab.get(flag)) is not True:
+            problems.append(f"the backup bucket's public access block must set {flag} = true")
+    ver = res("aws_s3_bucket_versioning") or {}
+    if [one(v.get("status")) for v in blocks(ver, "versioning_configuration")] != ["Enabled"]:
+        problems.append("the backup bucket must be versioned (status Enabled)")
+    sse = res("aws_s3_bucket_server_side_encryption_configuration") or {}
+    rules = blocks(sse, "rule")
+    defaults = [d for r in rules for d in blocks(r, "apply_server_side_encryption_by_default")]
+    if [(one(d.get("sse_algorithm")), norm(d.get("kms_master_key_id"))) for d in defaults] != [("aws:kms", "local.kms_key_arn")]:
+        problems.append("the backup bucket must default to SSE-KMS with the cluster key (local.kms_key_arn)")
+    if [one(r.get("bucket_key_enabled")) for r in rules] != [True]:
+        problems.append("the backup bucket must enable S3 bucket keys")
+    lc = res("aws_s3_bucket_lifecycle_configuration") or {}
+    lrules = [r for r in blocks(lc, "rule") if one(r.get("status")) == "Enabled"]
+    aborts = [one(a.get("days_after_initiation")) for r in lrules for a in blocks(r, "abort_incomplete_multipart_upload")]
+    if aborts != [1]:
+        problems.append(f"the backup bucket must abort incomplete multipart uploads after 1 day, got {aborts}")
+    nve = [norm(a.get("noncurrent_days")) for r in lrules for a in blocks(r, "noncurrent_version_expiration")]
+    if nve != ["var.backup_noncurrent_version_days"]:
+        problems.append(f"the backup bucket must expire noncurrent versions after var.backup_noncurrent_version_days, got {nve}")
+    pol = res("aws_s3_bucket_policy") or {}
+    m = re.fullmatch(r"data\.aws_iam_policy_document\.([a-z_]+)\[0\]\.json", norm(pol.get("policy")))
+    doc = cfg.data.get(("aws_iam_policy_document", m.group(1))) if m else None
+    tls_deny = False
+    for st in blocks(doc or {}, "statement"):
+        if (one(st.get("effect")) == "Deny" and as_list(st.get("actions")) == ["s3:*"]
+                and sorted(as_list(st.get("resources"))) == sorted(["${aws_s3_bucket.backup[0].arn}", "${aws_s3_bucket.backup[0].arn}/*"])
+                and [(one(p.get("type")), as_list(p.get("identifiers"))) for p in blocks(st, "principals")] == [("*", ["*"])]
+                and statement_conditions(st) == [("Bool", "aws:SecureTransport", ["false"])]):
+            tls_deny = True
+    if not tls_deny:
+        problems.append("the backup bucket policy must deny s3:* on the bucket and its objects when aws:SecureTransport is false")
+    return problems
+
+
+def node_backup_statements(cfg):
+    """The node policy's S3 statements: in its own documents and in any it merges."""
+    out = []
+    node = cfg.data.get(("aws_iam_policy_document", "node"), {})
+    docs = [node]
+    for src in as_list(node.get("source_policy_documents", [[]])):
+        for m in re.finditer(r"data\.aws_iam_policy_document\.([a-z_]+)", str(src)):
+            docs.append(cfg.data.get(("aws_iam_policy_document", m.group(1)), {}))
+    for doc in docs:
+        out += [st for st in blocks(doc, "statement") if any(a.startswith("s3:") for a in as_list(st.get("actions", [[]])))]
+    return out
+
+
+BACKUP_OBJECT_ACTIONS = ["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:ListMultipartUploadParts", "s3:PutObject"]
+
+
+def check_node_backup_access(cfg):
+    """A node reaches only its own cluster's folder of the backup bucket: objects under
+    <prefix><cluster>/, listings of that folder only, no s3:* and no bucket-wide object ARN.
+    Evaluated for several prefixes and cluster names. Without backups, no backup access."""
+    problems = []
+    node = cfg.data.get(("aws_iam_policy_document", "node"), {})
+    srcs = re.sub(r"[${}'\"]", "", norm(node.get("source_policy_documents", "")))
+    if "aws_iam_policy_document.node_backup" in srcs and srcs != "var.backup_enabled?[data.aws_iam_policy_document.node_backup[0].json]:[]":
+        problems.append("the node policy must merge the backup statements only when var.backup_enabled")
+    backup_doc = cfg.data.get(("aws_iam_policy_document", "node_backup"))
+    if backup_doc is not None and not gated_by(backup_doc, "backup_enabled"):
+        problems.append("data.aws_iam_policy_document.node_backup must have count = var.backup_enabled ? 1 : 0")
+    granted = set()
+    for prefix, cluster in (("", "c1"), ("backups/", "prod-etcd"), ("a/b/", "x")):
+        ev = cfg.evaluator(shape(cluster=cluster, backup_prefix=prefix), STANDINS)
+        arn = STANDINS["aws_s3_bucket"]["backup"][0]["arn"]
+        folder = f"{prefix}{cluster}/"
+        for st in node_backup_statements(cfg):
+            sid = one(st.get("sid", ["?"]))
+            actions = as_list(st.get("actions", [[]]))
+            try:
+                resources = [ev.template(r) for r in as_list(st.get("resources", [[]]))]
+            except (KeyError, ValueError) as exc:
+                problems.append(f"statement {sid}: cannot evaluate its resources: {exc}")
+                continue
+            backup_resources = [r for r in resources if r == arn or r.startswith(arn + "/")]
+            if not backup_resources:
+                continue
+            for a in actions:
+                if a == "s3:*" or a.endswith("*"):
+                    problems.append(f"statement {sid}: wildcard action {a} on the backup bucket")
+            granted |= set(actions)
+            for r in backup_resources:
+                if r == arn:
+                    if set(actions) != {"s3:ListBucket"}:
+                        problems.append(f"statement {sid}: only s3:ListBucket on the bucket itself, got {actions}")
+                    conds = statement_conditions(st)
+                    prefixes = [condition_values(ev, vals) for t, v, vals in conds if v == "s3:prefix" and t == "StringLike"]
+                    if len(prefixes) != 1 or not prefixes[0] or not all(p.startswith(folder) for p in prefixes[0]):
+                        problems.append(f"statement {sid} (prefix {prefix!r}, cluster {cluster!r}): s3:ListBucket must be "
+                                        f"conditioned on s3:prefix StringLike under {folder!r}, got {prefixes}")
+                elif r != f"{arn}/{folder}*":
+                    problems.append(f"statement {sid} (prefix {prefix!r}, cluster {cluster!r}): objects must be "
+                                    f"{arn}/{folder}*, got {r}")
+    if backup_doc is not None or granted:
+        missing = set(BACKUP_OBJECT_ACTIONS + ["s3:ListBucket"]) - granted
+        if missing:
+            problems.append(f"node-bootstrap backup needs {sorted(missing)} on its folder of the backup bucket")
+        extra = granted - set(BACKUP_OBJECT_ACTIONS + ["s3:ListBucket"])
+        if extra:
+            problems.append(f"the backup bucket grants more than node-bootstrap uses: {sorted(extra)}")
+    # The cluster key, for SSE-KMS uploads: through S3 only.
+    kms = [st for st in blocks(node, "statement") if "kms:GenerateDataKey" in as_list(st.get("actions", [[]]))]
+    ev = cfg.evaluator(shape(), STANDINS)
+    for st in kms:
+        via = [condition_values(ev, vals) for t, v, vals in statement_conditions(st) if v == "kms:ViaService"]
+        if via != [["s3.us-east-1.amazonaws.com"]]:
+            problems.append(f"kms:GenerateDataKey for backups must be conditioned on kms:ViaService = S3 only, got {via}")
+    if len(kms) != 1 or not {"kms:Encrypt", "kms:Decrypt"} <= set(as_list(kms[0].get("actions"))):
+        problems.append("the node policy needs one statement granting kms:GenerateDataKey, kms:Encrypt and kms:Decrypt "
+                        "on the cluster key through S3 (SSE-KMS backups)")
+    return problems
+
+
+def check_volume_tag_statements(cfg, peer_count=3):
+    """A node writes exactly the three steadfast volume tags (initialized, joined, blank), any
+    of them alone, in standalone CreateTags calls, and deletes only steadfast:blank; neither
+    call may go without tag keys (a DeleteTags naming none deletes every tag)."""
+    problems = []
+    doc = cfg.data.get(("aws_iam_policy_document", "node"), {})
+    for n in range(peer_count):
+        ev = cfg.evaluator(shape(peer_count), {"each": {"key": str(n), "value": {"index": n}}})
+        for action, want in (("ec2:CreateTags", NODE_TAG_KEYS), ("ec2:DeleteTags", [VOCAB["tags"]["blank"]])):
+            sts = [st for st in blocks(doc, "statement") if action in as_list(st.get("actions", [[]]))]
+            if not sts:
+                problems.append(f"peer {n}: no statement grants {action} on its own volume")
+            for st in sts:
+                sid = one(st.get("sid", ["?"]))
+                conds = {}
+                for t, v, vals in statement_conditions(st):
+                    conds.setdefault(ev.template(v), []).append((t, condition_values(ev, vals)))
+                keys = conds.get("aws:TagKeys", [])
+                allowed = [vals for t, vals in keys if t == "ForAllValues:StringEquals"]
+                if len(allowed) != 1 or sorted(allowed[0]) != sorted(want):
+                    problems.append(f"peer {n} statement {sid}: {action} must allow exactly the tag keys {want} "
+                                    f"(ForAllValues:StringEquals aws:TagKeys), got {allowed}")
+                if ("Null", ["false"]) not in keys:
+                    problems.append(f"peer {n} statement {sid}: {action} must require tag keys (Null aws:TagKeys = false)")
+                for key in conds:
+                    if key.startswith("aws:RequestTag/"):
+                        problems.append(f"peer {n} statement {sid}: a {key} condition would refuse a call that sets "
+                                        "another of the allowed tags alone")
+                if action == "ec2:CreateTags" and conds.get("ec2:CreateAction") != [("Null", ["true"])]:
+                    problems.append(f"peer {n} statement {sid}: CreateTags must be standalone (Null ec2:CreateAction)")
+                if len(as_list(st.get("actions"))) != 1:
+                    problems.append(f"peer {n} statement {sid}: {action} must be a statement of its own")
+    return problems
+
+
+def check_backup_alarms(cfg):
+    """The stale-backup alarm: the newest verified snapshot's age above 3 intervals, missing
+    data breaching; the failed-backup alarm: any BackupFailed in 2 intervals. Both from
+    vocab.json's names, to the module's alarm actions, only with backups."""
+    problems = []
+    m = VOCAB["metrics"]
+    want = {
+        "backup_stale": (m["backup_newest_age"], "Maximum", "GreaterThanThreshold", "breaching"),
+        "backup_failed": (m["backup_failed"], "Sum", "GreaterThanOrEqualToThreshold", "notBreaching"),
+    }
+    alarms = cfg.of_type("aws_cloudwatch_metric_alarm")
+    for name, (metric, stat, op, missing) in want.items():
+        body = alarms.get(name)
+        if not body:
+            problems.append(f"aws_cloudwatch_metric_alarm.{name} is missing")
+            continue
+        if not gated_by(body, "backup_enabled"):
+            problems.append(f"aws_cloudwatch_metric_alarm.{name} must have count = var.backup_enabled ? 1 : 0")
+        raw = cfg.raw_resource("aws_cloudwatch_metric_alarm", name).attrs
+        for interval in (300, 60, 90, 3599, 86400):
+            ev = cfg.evaluator(shape(backup_interval_secs=interval))
+            where = f"aws_cloudwatch_metric_alarm.{name} (interval {interval})"
+            try:
+                got = {k: ev.expr(raw[k]) for k in ("namespace", "metric_name", "dimensions", "statistic", "period",
+                                                     "evaluation_periods", "comparison_operator", "threshold",
+                                                     "treat_missing_data")}
+                got["datapoints_to_alarm"] = ev.expr(raw["datapoints_to_alarm"]) if "datapoints_to_alarm" in raw else got["evaluation_periods"]
+            except (KeyError, ValueError) as exc:
+                problems.append(f"{where}: {exc}")
+                break
+            if (got["namespace"], got["metric_name"], got["dimensions"]) != (m["namespace"], metric, {m["dimension_cluster"]: "c1"}):
+                problems.append(f"{where}: must watch {m['namespace']}/{metric} with {m['dimension_cluster']} = the cluster")
+            if (got["statistic"], got["comparison_operator"], got["treat_missing_data"]) != (stat, op, missing):
+                problems.append(f"{where}: want {stat}, {op}, treat_missing_data {missing}, got "
+                                f"{got['statistic']}, {got['comparison_operator']}, {got['treat_missing_data']}")
+            period = got["period"]
+            if period % 60 or not interval <= period < interval + 60:
+                problems.append(f"{where}: period {period} must be the interval rounded up to whole minutes")
+            if name == "backup_stale":
+                if got["threshold"] != 3 * interval or got["evaluation_periods"] != 1:
+                    problems.append(f"{where}: threshold must be 3 x interval ({3 * interval}) over 1 period, "
+                                    f"got {got['threshold']} over {got['evaluation_periods']}")
+            else:
+                window = period * got["evaluation_periods"]
+                if got["threshold"] != 1 or got["datapoints_to_alarm"] != 1 or not 2 * interval <= window < 2 * interval + 120:
+                    problems.append(f"{where}: want Sum >= 1 in any of 2 intervals, got threshold {got['threshold']}, "
+                                    f"{got['datapoints_to_alarm']} of {got['evaluation_periods']} x {period} s")
+        for key in ("alarm_actions", "ok_actions"):
+            if norm(body.get(key)) != "local.alarm_actions":
+                problems.append(f"aws_cloudwatch_metric_alarm.{name}.{key} must be local.alarm_actions")
+    return problems
+
+
+def check_dlm(cfg):
+    """Daily EBS snapshots of this cluster's volumes (the cluster tag), tags copied, by a role
+    of its own whose only mutations are snapshots of the cluster's volumes."""
+    problems = []
+    pol = cfg.resources.get(("aws_dlm_lifecycle_policy", "ebs"))
+    if not pol:
+        return ["aws_dlm_lifecycle_policy.ebs is missing"]
+    if not gated_by(pol, "ebs_snapshots_enabled"):
+        problems.append("aws_dlm_lifecycle_policy.ebs must have count = var.ebs_snapshots_enabled ? 1 : 0")
+    if norm(pol.get("execution_role_arn")) != "aws_iam_role.dlm[0].arn":
+        problems.append("aws_dlm_lifecycle_policy.ebs must run as aws_iam_role.dlm[0]")
+    raw = cfg.raw_resource("aws_dlm_lifecycle_policy", "ebs").block("policy_details")
+    details = blocks(pol, "policy_details")
+    details = details[0] if details else {}
+    if as_list(details.get("resource_types")) != ["VOLUME"]:
+        problems.append("the DLM policy must target VOLUME resources")
+    for cluster in ("c1", "prod-etcd"):
+        try:
+            tags = cfg.evaluator(shape(cluster=cluster)).expr(raw.attrs["target_tags"])
+        except (KeyError, ValueError) as exc:
+            problems.append(f"DLM target_tags: {exc}")
+            break
+        if tags != {VOCAB["tags"]["cluster"]: cluster}:
+            problems.append(f"the DLM policy must target exactly the volumes tagged {VOCAB['tags']['cluster']} = {cluster}, got {tags}")
+    schedules = blocks(details, "schedule")
+    if len(schedules) != 1:
+        return problems + [f"want one DLM schedule, got {len(schedules)}"]
+    sch = schedules[0]
+    if one(sch.get("copy_tags")) is not True:
+        problems.append("the DLM schedule must copy the volume's tags onto its snapshots")
+    rules = blocks(sch, "create_rule")
+    if [(one(r.get("interval")), one(r.get("interval_unit")), as_list(r.get("times"))) for r in rules] != [(24, "HOURS", ["${var.ebs_snapshot_time}"])]:
+        problems.append("the DLM schedule must run every 24 hours at var.ebs_snapshot_time")
+    if [norm(r.get("count")) for r in blocks(sch, "retain_rule")] != ["var.ebs_snapshot_retain_count"]:
+        problems.append("the DLM schedule must keep var.ebs_snapshot_retain_count snapshots")
+    role = cfg.resources.get(("aws_iam_role", "dlm"), {})
+    trust = cfg.data.get(("aws_iam_policy_document", "dlm_assume"), {})
+    services = [i for st in blocks(trust, "statement") for p in blocks(st, "principals") for i in as_list(p.get("identifiers"))]
+    if norm(role.get("assume_role_policy")) != "data.aws_iam_policy_document.dlm_assume[0].json" or services != ["dlm.amazonaws.com"]:
+        problems.append("aws_iam_role.dlm must be assumable by dlm.amazonaws.com only")
+    rp = cfg.resources.get(("aws_iam_role_policy", "dlm"), {})
+    if norm(rp.get("policy")) != "data.aws_iam_policy_document.dlm[0].json" or norm(rp.get("role")) != "aws_iam_role.dlm[0].id":
+        problems.append("aws_iam_role_policy.dlm must put data.aws_iam_policy_document.dlm on aws_iam_role.dlm")
+    doc = cfg.data.get(("aws_iam_policy_document", "dlm"), {})
+    ev = cfg.evaluator(shape())
+    cluster_cond = ("StringEquals", f"aws:ResourceTag/{VOCAB['tags']['cluster']}", ["c1"])
+    for st in blocks(doc, "statement"):
+        sid = one(st.get("sid", ["?"]))
+        actions = as_list(st.get("actions", [[]]))
+        resources = [norm(r) for r in as_list(st.get("resources", [[]]))]
+        conds = [(t, ev.template(v), condition_values(ev, vals)) for t, v, vals in statement_conditions(st)]
+        for a in actions:
+            if READ_ONLY_ACTION.match(a):
+                continue
+            if a not in ("ec2:CreateSnapshot", "ec2:DeleteSnapshot", "ec2:CreateTags"):
+                problems.append(f"DLM statement {sid}: {a} is more than a VOLUME snapshot policy needs")
+            for r in resources:
+                if r == "local.volume_arns":
+                    if a != "ec2:CreateSnapshot" or cluster_conds_missing(conds, cluster_cond):
+                        problems.append(f"DLM statement {sid}: only CreateSnapshot of volumes tagged with the cluster")
+                elif r == "local.snapshot_arns":
+                    if a == "ec2:DeleteSnapshot" and cluster_conds_missing(conds, cluster_cond):
+                        problems.append(f"DLM statement {sid}: DeleteSnapshot only of snapshots tagged with the cluster")
+                else:
+                    problems.append(f"DLM statement {sid}: {a} on {r} (volumes or snapshots only)")
+    return problems
+
+
+def cluster_conds_missing(conds, cluster_cond):
+    return cluster_cond not in conds
+
+
+
+def unit_settings(text):
+    """{section: [(key, value), ...]} of a systemd unit or drop-in (comments dropped)."""
+    out, section = {}, None
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            section = line[1:-1]
+            out.setdefault(section, [])
+            continue
+        key, _, value = line.partition("=")
+        out.setdefault(section, []).append((key.strip(), value.strip()))
+    return out
+
+
+def check_backup_units(units, dropin, interval):
+    """The backup units: a oneshot service the timer starts (never etcd), the timer (30 s of
+    jitter, no catch-up, timers.target, the default interval in the unit and the configured one
+    in a drop-in that clears it first), and the on-demand service, not enabled."""
+    problems = []
+    default = VOCAB["defaults"]["backup_interval_secs"]
+    for name, args in (("steadfast-backup.service", "backup"), ("steadfast-backup-now.service", "backup --now")):
+        u = unit_settings(units.get(name, ""))
+        svc, unit = dict(u.get("Service", [])), u.get("Unit", [])
+        if svc.get("Type") != "oneshot":
+            problems.append(f"{name} must be Type=oneshot")
+        if svc.get("ExecStart") != f"/usr/local/bin/node-bootstrap {args}":
+            problems.append(f"{name} must run /usr/local/bin/node-bootstrap {args}, got {svc.get('ExecStart')}")
+        if svc.get("EnvironmentFile") != "/etc/steadfast/bootstrap.env":
+            problems.append(f"{name} must read /etc/steadfast/bootstrap.env")
+        for key, value in unit:
+            if key in ("Requires", "Wants", "BindsTo", "Requisite", "PartOf", "Upholds") and "etcd-member" in value:
+                problems.append(f"{name}: {key}={value} would start or stop etcd; order only (After=)")
+        if ("After", "etcd-member.service") not in unit:
+            problems.append(f"{name} must order After=etcd-member.service")
+        if "Install" in u:
+            problems.append(f"{name} must have no [Install]: only the timer (or a human) starts it")
+    svc = dict(unit_settings(units.get("steadfast-backup.service", "")).get("Service", []))
+    if (svc.get("Nice"), svc.get("IOSchedulingClass")) != ("10", "idle"):
+        problems.append("steadfast-backup.service must run with Nice=10 and IOSchedulingClass=idle")
+    t = unit_settings(units.get("steadfast-backup.timer", ""))
+    timer = t.get("Timer", [])
+    for key, value in (("OnBootSec", str(default)), ("OnUnitActiveSec", str(default)),
+                       ("RandomizedDelaySec", "30"), ("Persistent", "false")):
+        if (key, value) not in timer:
+            problems.append(f"steadfast-backup.timer must set {key}={value}")
+    if ("WantedBy", "timers.target") not in t.get("Install", []):
+        problems.append("steadfast-backup.timer must be WantedBy=timers.target")
+    d = unit_settings(dropin).get("Timer", [])
+    for key in ("OnBootSec", "OnUnitActiveSec"):
+        if [v for k, v in d if k == key] != ["", str(interval)]:
+            problems.append(f"the timer drop-in must clear {key} (timer settings add up) and set it to {interval}, "
+                            f"got {[v for k, v in d if k == key]}")
+    return problems
+
 # ----------------------------------------------------------------------------------------------
 # Templates, rendered by Terraform itself
 # ----------------------------------------------------------------------------------------------
@@ -799,7 +1218,7 @@ def install_values(**over):
         "cluster_name": "c1", "metric_namespace": VOCAB["metrics"]["namespace"],
         "metric_refused": VOCAB["metrics"]["bootstrap_refused"],
         "metric_dimension": VOCAB["metrics"]["dimension_cluster"],
-        "unit_names": UNITS,
+        "unit_names": STARTED_UNITS,
     }
     values.update(over)
     return values
@@ -809,15 +1228,28 @@ def render_install(**over):
     return tf_eval(f'templatefile("{TEMPLATES}/install.sh.tftpl", {hcl_value(install_values(**over))})')
 
 
-def render_cloud_init(install_script, prepare=1500, ready=600, bootstrap_env="A=b\n"):
-    units = {}
-    for u in UNITS:
-        with open(os.path.join(UNITS_DIR, u), encoding="utf-8") as fh:
-            units[u] = fh.read()
+_MODULE_UNITS = {}
+
+
+def module_units(units_list):
+    """local.units as Terraform computes it (the module's own expression, by terraform
+    console): each unit file as cloud-init writes it."""
+    key = tuple(units_list)
+    if key not in _MODULE_UNITS:
+        expr = raw_dir(MODULE_DIR).locals["units"]
+        expr = expr.replace("local.systemd_units", hcl_value(list(units_list))).replace("${path.module}", MODULE_DIR)
+        _MODULE_UNITS[key] = tf_eval(expr)
+    return _MODULE_UNITS[key]
+
+
+def render_cloud_init(install_script, prepare=1500, ready=600, bootstrap_env="A=b\n", backup_interval=600, units_list=None):
+    units_list = UNITS if units_list is None else units_list
+    units = module_units(units_list)
     values = {
         "cluster_name": "c1", "peer_index": 0, "bootstrap_env": bootstrap_env,
-        "unit_names": UNITS, "units": units,
+        "unit_names": units_list, "units": units,
         "unit_start_timeouts": {"node-bootstrap.service": "infinity", "node-ready.service": ready + 120},
+        "timer_intervals": {"steadfast-backup.timer": backup_interval} if backup_interval else {},
         "install_gz_b64": base64.b64encode(gzip.compress(install_script.encode())).decode(),
     }
     return tf_eval(f'templatefile("{TEMPLATES}/cloud-init.yaml.tftpl", {hcl_value(values)})')
@@ -975,7 +1407,7 @@ class ModuleStructure(Base):
                           "ready_timeout_secs": 600}, defaults)
         self.assertFalse(self.eval_validation("lifecycle_hook_heartbeat_timeout", 29))
         self.assertTrue(self.eval_validation("lifecycle_hook_heartbeat_timeout", 30))
-        got = self.cfg.local("node_env", shape())
+        got = self.cfg.local("node_env", shape(), STANDINS)
         e = VOCAB["env"]
         self.assertEqual(fill(VOCAB["names"]["lifecycle_hook"], cluster="c1"), got[e["lifecycle_hook"]])
         self.assertEqual("300", got[e["hook_timeout_secs"]])
@@ -1005,7 +1437,7 @@ class ModuleStructure(Base):
         self.assertEqual(d["etcd_heartbeat_ms"], one(self.cfg.variables["etcd_heartbeat_interval_ms"]["default"]))
         self.assertEqual(d["etcd_election_ms"], one(self.cfg.variables["etcd_election_timeout_ms"]["default"]))
         e = VOCAB["env"]
-        got = self.cfg.local("node_env", shape(etcd_heartbeat_interval_ms=50, etcd_election_timeout_ms=700))
+        got = self.cfg.local("node_env", shape(etcd_heartbeat_interval_ms=50, etcd_election_timeout_ms=700), STANDINS)
         self.assertEqual("50", got[e["etcd_heartbeat_ms"]])
         self.assertEqual("700", got[e["etcd_election_ms"]])
         self.assertFalse(self.eval_validation("etcd_heartbeat_interval_ms", 9))
@@ -1054,13 +1486,110 @@ class ModuleStructure(Base):
     def test_k_units_live_in_the_module_only(self):
         self.assertEqual(sorted(UNITS), sorted(os.listdir(UNITS_DIR)))
         self.assertNotIn("systemd_units_dir", self.cfg.variables)
-        self.assertEqual('{for u in local.systemd_units : u => file("${path.module}/units/${u}")}',
-                         re.sub(r"\s+", " ", self.cfg.raw.locals["units"]).replace("{ ", "{").replace(" }", "}"))
+        units_expr = re.sub(r"\s+", " ", self.cfg.raw.locals["units"])
+        self.assertTrue(units_expr.startswith("{ for u in local.systemd_units : u => "), units_expr)
+        self.assertIn('file("${path.module}/units/${u}")', units_expr)
         self.assertEqual(UNITS, self.cfg.local("systemd_units"))
         res = subprocess.run(["git", "grep", "-n", "node-bootstrap/systemd", "--", ".", ":!terraform/tests"],
                              cwd=ROOT, capture_output=True, text=True)
         self.assertEqual("", res.stdout, "references to the old unit folder remain")
         self.assertFalse(os.path.exists(os.path.join(ROOT, "node-bootstrap", "systemd")))
+
+    # --- backups -------------------------------------------------------------------------------
+
+    def test_backup_bucket_encrypted_versioned_private_tls_only(self):
+        self.assertNoProblems(check_backup_bucket(self.cfg))
+        self.assertIs(True, one(self.cfg.variables["backup_enabled"]["default"]))
+        self.assertEqual(30, one(self.cfg.variables["backup_noncurrent_version_days"]["default"]))
+        self.assertEqual("local.backup_bucket_name", norm(self.cfg.outputs["backup_bucket_name"]["value"]))
+        self.assertEqual(SAMPLE_BACKUP_BUCKET, self.cfg.local("backup_bucket_name", shape(), STANDINS))
+        self.assertIsNone(self.cfg.local("backup_bucket_name", shape(backup_enabled=False), STANDINS))
+
+    def test_backup_prefix_validation_matches_the_node_key_layout(self):
+        self.assertEqual("", one(self.cfg.variables["backup_prefix"]["default"]))
+        for prefix, ok in (("", True), ("backups/", True), ("a/b/", True), ("backups", False),
+                           ("/abs/", False), ("a//b/", False), ("/", False)):
+            with self.subTest(prefix=prefix):
+                self.assertEqual(ok, bool(self.eval_validation("backup_prefix", prefix)))
+
+    def test_node_reaches_only_its_clusters_backup_folder(self):
+        self.assertNoProblems(check_node_backup_access(self.cfg))
+        self.assertEqual("${var.backup_prefix}${var.cluster_name}/", one(self.cfg.locals["backup_cluster_dir"]))
+
+    def test_node_writes_exactly_the_three_volume_tags_and_deletes_only_blank(self):
+        for peer_count in (3, 9):
+            with self.subTest(peer_count=peer_count):
+                self.assertNoProblems(check_volume_tag_statements(self.cfg, peer_count))
+        self.assertEqual(NODE_TAG_KEYS, sorted(self.cfg.local("node_volume_tag_keys", shape())))
+        self.assertEqual(VOCAB["tags"]["joined"], self.cfg.local("joined_tag_key", shape()))
+        self.assertEqual(VOCAB["tags"]["blank"], self.cfg.local("blank_tag_key", shape()))
+
+    def test_backup_alarms(self):
+        self.assertNoProblems(check_backup_alarms(self.cfg))
+        with open(os.path.join(TF_DIR, "README.md"), encoding="utf-8") as fh:
+            readme = fh.read()
+        for name in ("<C>-backup-stale", "<C>-backup-failed"):
+            self.assertTrue(name in readme, f"terraform/README.md needs the runbook line for {name}")
+
+    def test_daily_ebs_snapshots_of_the_cluster_volumes(self):
+        self.assertNoProblems(check_dlm(self.cfg))
+        self.assertIs(True, one(self.cfg.variables["ebs_snapshots_enabled"]["default"]))
+        self.assertEqual("03:00", one(self.cfg.variables["ebs_snapshot_time"]["default"]))
+        self.assertEqual(7, one(self.cfg.variables["ebs_snapshot_retain_count"]["default"]))
+        for t, ok in (("03:00", True), ("23:59", True), ("24:00", False), ("3:00", False), ("03:60", False)):
+            with self.subTest(time=t):
+                self.assertEqual(ok, bool(self.eval_validation("ebs_snapshot_time", t)))
+
+    def test_backup_interval_default_and_range_are_node_bootstraps(self):
+        self.assertEqual(VOCAB["defaults"]["backup_interval_secs"], one(self.cfg.variables["backup_interval_secs"]["default"]))
+        for v, ok in ((59, False), (60, True), (300, True), (86400, True), (86401, False), (90.5, False)):
+            with self.subTest(interval=v):
+                self.assertEqual(ok, bool(self.eval_validation("backup_interval_secs", v)))
+        self.assertEqual({"backup_keep_all_hours": 6, "backup_keep_hourly_days": 2, "backup_keep_daily_weeks": 4},
+                         {v: one(self.cfg.variables[v]["default"]) for v in
+                          ("backup_keep_all_hours", "backup_keep_hourly_days", "backup_keep_daily_weeks")})
+
+    def rendered_bootstrap_env(self, variables):
+        """bootstrap.env as Terraform renders it: the module's node_env (evaluated here) put
+        into the module's own bootstrap_env expression, evaluated by terraform console."""
+        need_tool(self, "terraform")
+        env = self.cfg.local("node_env", variables, STANDINS)
+        expr = self.cfg.raw.locals["bootstrap_env"]
+        self.assertEqual(1, expr.count("local.node_env") - expr.count("local.node_env["), expr)
+        return tf_eval(" ".join(expr.replace("local.node_env", f"({hcl_value(env)})").splitlines()))
+
+    def test_backup_settings_reach_the_rendered_bootstrap_env(self):
+        e = VOCAB["env"]
+        text = self.rendered_bootstrap_env(shape(backup_interval_secs=600, backup_prefix="backups/",
+                                                 backup_keep_all_hours=3))
+        lines = set(text.splitlines())
+        for line in (f"{e['backup_bucket']}={SAMPLE_BACKUP_BUCKET}", f"{e['backup_prefix']}=backups/",
+                     f"{e['backup_kms_key']}={SAMPLE_KEY_ARN}", f"{e['backup_interval_secs']}=600",
+                     f"{e['backup_keep_all_hours']}=3", f"{e['backup_keep_hourly_days']}=2",
+                     f"{e['backup_keep_daily_weeks']}=4", f"{e['etcdutl_bin']}=/usr/local/bin/etcdutl",
+                     f"{e['scratch_dir']}=/var/tmp/steadfast"):
+            self.assertIn(line, lines, text)
+        # Without backups, no bucket at all (node-bootstrap then never backs up or restores).
+        text = self.rendered_bootstrap_env(shape(backup_enabled=False))
+        self.assertFalse(any(l.startswith(e["backup_bucket"] + "=") for l in text.splitlines()), text)
+        self.assertIn(f"{e['etcdutl_bin']}=/usr/local/bin/etcdutl", text)
+
+    def test_backup_units_and_timer_interval(self):
+        self.assertEqual(BASE_UNITS, self.cfg.local("systemd_units", shape(backup_enabled=False)))
+        self.assertEqual(STARTED_UNITS, self.cfg.local("started_units", shape()))
+        self.assertEqual(BASE_UNITS, self.cfg.local("started_units", shape(backup_enabled=False)))
+        self.assertEqual({"steadfast-backup.timer": 900}, self.cfg.local("timer_intervals", shape(backup_interval_secs=900)))
+        self.assertEqual({}, self.cfg.local("timer_intervals", shape(backup_enabled=False)))
+        # The install script enables and starts the started units; cloud-init writes them all.
+        user_data = re.sub(r"\s+", " ", self.cfg.raw.locals["user_data"])
+        self.assertIn("unit_names = local.systemd_units", user_data.split("install.sh.tftpl")[0])
+        self.assertIn("unit_names = local.started_units", user_data.split("install.sh.tftpl")[1])
+        units = {}
+        for u in BACKUP_UNITS:
+            with open(os.path.join(UNITS_DIR, u), encoding="utf-8") as fh:
+                units[u] = fh.read()
+        dropin = "[Timer]\nOnBootSec=\nOnBootSec=900\nOnUnitActiveSec=\nOnUnitActiveSec=900\n"
+        self.assertNoProblems(check_backup_units(units, dropin, 900))
 
     def test_placeholder_network_validation(self):
         self.assertIsNone(one(self.cfg.variables["placeholder_network"].get("default")))
@@ -1098,6 +1627,11 @@ class ModuleStructure(Base):
         self.assertTrue(any("schedule_expression" in r for r in rules.values()))
 
 
+def node_env_names():
+    """The names of the module's bootstrap.env, backups on (the larger set)."""
+    return sorted(Config.from_dir(MODULE_DIR).local("node_env", shape(), STANDINS))
+
+
 class Templates(Base):
     """The install script and cloud-init, rendered by Terraform's templatefile()."""
 
@@ -1130,11 +1664,22 @@ class Templates(Base):
         self.assertEqual("A=b\n", files["/etc/steadfast/bootstrap.env"]["content"])
         for u in UNITS:
             with open(os.path.join(UNITS_DIR, u), encoding="utf-8") as fh:
-                self.assertEqual(fh.read(), files[f"/etc/systemd/system/{u}"]["content"], u)
+                source = fh.read()
+            # The module's file, without its comment lines (they stay in units/).
+            want = "".join(line for line in source.splitlines(keepends=True) if not line.startswith("#"))
+            self.assertEqual(want, files[f"/etc/systemd/system/{u}"]["content"], u)
+            self.assertTrue(source.startswith("# steadfast"), f"{u} must say what it is in its opening comment")
         nb = files["/etc/systemd/system/node-bootstrap.service.d/timeouts.conf"]["content"]
         nr = files["/etc/systemd/system/node-ready.service.d/timeouts.conf"]["content"]
         self.assertIn("[Service]\nTimeoutStartSec=infinity\n", nb)
         self.assertIn("[Service]\nTimeoutStartSec=720\n", nr)
+        timer = files["/etc/systemd/system/steadfast-backup.timer.d/interval.conf"]["content"]
+        self.assertNoProblems(check_backup_units({u: files[f"/etc/systemd/system/{u}"]["content"] for u in BACKUP_UNITS},
+                                                 timer, 600))
+        # Without backups: no backup unit, no timer drop-in.
+        doc = yaml.safe_load(render_cloud_init(self.script, backup_interval=0, units_list=BASE_UNITS))
+        paths = [f["path"] for f in doc["write_files"]]
+        self.assertFalse([p for p in paths if "steadfast-backup" in p], paths)
         install = files["/usr/local/sbin/steadfast-install"]
         self.assertEqual("gz+b64", install["encoding"])
         self.assertEqual(self.script, gzip.decompress(base64.b64decode(install["content"])).decode())
@@ -1144,7 +1689,10 @@ class Templates(Base):
     def test_g_user_data_stays_under_16_kib_with_margin(self):
         # Long real-world values: a 20-character cluster name, a long domain, 25 peers' worth of
         # ASG name, every env line at its widest.
-        env = "\n".join(f"{v}={'x' * 60}" for v in VOCAB["env"].values()) + "\n"
+        # (Every name the module writes into bootstrap.env, not every name vocab.json defines:
+        # most of those are node-bootstrap's own defaults that the module never sets.)
+        names = node_env_names()
+        env = "\n".join(f"{v}={'x' * 60}" for v in names) + "\n"
         script = render_install(asg_name="a" * 20 + "-peer-24", hook_name="a" * 20 + "-launching",
                                 artifacts_bucket="a" * 20 + "-artifacts-20260101000000000000000001")
         size = len(render_cloud_init(script, prepare=86400, ready=86400, bootstrap_env=env).encode())
@@ -1169,7 +1717,7 @@ class Templates(Base):
                         fh.write(f["content"])
             stubs = os.path.join(tmp, "bin")
             os.makedirs(stubs)
-            for b in ("node-bootstrap", "etcd"):
+            for b in ("node-bootstrap", "etcd"):  # (ExecCondition's /usr/bin/systemctl is the machine's)
                 p = os.path.join(stubs, b)
                 with open(p, "w", encoding="utf-8") as fh:
                     fh.write("#!/bin/sh\nexit 0\n")
@@ -1209,7 +1757,7 @@ class InstallScriptRuns(Base):
         os.makedirs(self.artifacts)
         etcd_dir = os.path.join(self.tmp, "etcd-v3.5.17-linux-arm64")
         os.makedirs(etcd_dir)
-        for b in ("etcd", "etcdctl"):
+        for b in ("etcd", "etcdctl", "etcdutl"):
             with open(os.path.join(etcd_dir, b), "w", encoding="utf-8") as fh:
                 fh.write("#!/bin/sh\necho 'etcd Version: 3.5.17'\necho 'Git SHA: x'\n")
             os.chmod(os.path.join(etcd_dir, b), 0o755)
@@ -1288,12 +1836,22 @@ exit 2''')
         uid, gid = VOCAB["etcd_account"]["uid"], VOCAB["etcd_account"]["gid"]
         self.assertIn(f"groupadd --system --gid {gid} etcd", calls)
         self.assertIn(f"useradd --system --uid {uid} --gid {gid}", calls)
-        self.assertIn("systemctl start --no-block " + " ".join(UNITS), calls)
+        self.assertIn("systemctl enable " + " ".join(STARTED_UNITS), calls)
+        self.assertIn("systemctl start --no-block " + " ".join(STARTED_UNITS), calls)
+        for b in ("etcd", "etcdctl", "etcdutl", "node-bootstrap"):
+            self.assertTrue(os.path.exists(os.path.join(self.tmp, "root", "usr", "local", "bin", b)), b)
         self.assertIn("installed etcd Version: 3.5.17", res.stderr)
 
     def test_download_failure_abandons(self):
         res, calls = self.run_script(s3_fails=True)
         self.assertAbandoned(res, calls, "giving up after 6 attempts")
+
+    def test_etcd_tarball_without_etcdutl_abandons(self):
+        os.remove(os.path.join(self.tmp, "etcd-v3.5.17-linux-arm64", "etcdutl"))
+        subprocess.run(["tar", "-czf", os.path.join(self.artifacts, "etcd.tar.gz"), "-C", self.tmp,
+                        "etcd-v3.5.17-linux-arm64"], check=True)
+        res, calls = self.run_script()
+        self.assertAbandoned(res, calls, "the etcd tarball has no etcdutl")
 
     def test_checksum_mismatch_abandons(self):
         res, calls = self.run_script(nb_sha="c" * 64)
@@ -1650,6 +2208,230 @@ class NegativeControls(Base):
         for needle in ("set -E", "trap ERR", "pipe into head", "version id", "abandon function",
                        "child", "verify both", "pinned IDs"):
             self.assertTrue(any(needle in p for p in problems), (needle, problems))
+
+
+# Backups done wrong, one way per check (each test below names the problems it must report).
+BROKEN_BACKUP = r"""
+locals {
+  cluster_tag_key = "steadfast:cluster"
+  peer_tag_key    = "steadfast:peer"
+  init_tag_key    = "steadfast:initialized"
+  kms_key_arn     = "arn:aws:kms:us-east-1:123456789012:key/k"
+  volume_arns     = "arn:aws:ec2:us-east-1:123456789012:volume/*"
+  snapshot_arns   = "arn:aws:ec2:us-east-1::snapshot/*"
+}
+resource "aws_s3_bucket" "backup" {
+  count         = var.backup_enabled ? 1 : 0
+  bucket_prefix = "backups-"
+  force_destroy = true
+}
+resource "aws_s3_bucket_versioning" "backup" {
+  count  = var.backup_enabled ? 1 : 0
+  bucket = aws_s3_bucket.backup[0].id
+  versioning_configuration {
+    status = "Suspended"
+  }
+}
+resource "aws_s3_bucket_server_side_encryption_configuration" "backup" {
+  count  = var.backup_enabled ? 1 : 0
+  bucket = aws_s3_bucket.backup[0].id
+  rule {
+    apply_server_side_encryption_by_default {
+      sse_algorithm = "AES256"
+    }
+  }
+}
+resource "aws_s3_bucket_lifecycle_configuration" "backup" {
+  count  = var.backup_enabled ? 1 : 0
+  bucket = aws_s3_bucket.backup[0].id
+  rule {
+    id     = "x"
+    status = "Enabled"
+    filter {}
+    noncurrent_version_expiration {
+      noncurrent_days = 30
+    }
+  }
+}
+resource "aws_s3_bucket_policy" "backup" {
+  count  = var.backup_enabled ? 1 : 0
+  bucket = aws_s3_bucket.backup[0].id
+  policy = data.aws_iam_policy_document.backup_bucket[0].json
+}
+data "aws_iam_policy_document" "backup_bucket" {
+  count = var.backup_enabled ? 1 : 0
+  statement {
+    effect    = "Deny"
+    actions   = ["s3:*"]
+    resources = [aws_s3_bucket.backup[0].arn]
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+}
+data "aws_iam_policy_document" "node" {
+  for_each                = local.peers
+  source_policy_documents = [data.aws_iam_policy_document.node_backup[0].json]
+  statement {
+    sid       = "Tags"
+    actions   = ["ec2:CreateTags"]
+    resources = [local.volume_arns]
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/${local.cluster_tag_key}"
+      values   = [var.cluster_name]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/${local.peer_tag_key}"
+      values   = [each.key]
+    }
+    condition {
+      test     = "ForAllValues:StringEquals"
+      variable = "aws:TagKeys"
+      values   = [local.init_tag_key]
+    }
+    condition {
+      test     = "Null"
+      variable = "aws:RequestTag/${local.init_tag_key}"
+      values   = ["false"]
+    }
+  }
+  statement {
+    sid       = "Untag"
+    actions   = ["ec2:DeleteTags", "ec2:CreateTags"]
+    resources = [local.volume_arns]
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/${local.cluster_tag_key}"
+      values   = [var.cluster_name]
+    }
+  }
+  statement {
+    sid       = "Key"
+    actions   = ["kms:GenerateDataKey"]
+    resources = [local.kms_key_arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["s3.us-east-1.amazonaws.com", "ec2.us-east-1.amazonaws.com"]
+    }
+  }
+}
+data "aws_iam_policy_document" "node_backup" {
+  statement {
+    sid       = "Everything"
+    actions   = ["s3:*"]
+    resources = [aws_s3_bucket.backup[0].arn, "${aws_s3_bucket.backup[0].arn}/*"]
+  }
+}
+resource "aws_cloudwatch_metric_alarm" "backup_stale" {
+  count               = var.backup_enabled ? 1 : 0
+  namespace           = local.vocab.metrics.namespace
+  metric_name         = local.vocab.metrics.backup_newest_age
+  dimensions          = { (local.vocab.metrics.dimension_cluster) = var.cluster_name }
+  statistic           = "Average"
+  period              = var.backup_interval_secs
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 2 * var.backup_interval_secs
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = []
+  ok_actions          = []
+}
+resource "aws_dlm_lifecycle_policy" "ebs" {
+  execution_role_arn = aws_iam_role.dlm.arn
+  policy_details {
+    resource_types = ["VOLUME"]
+    target_tags    = { Name = "x" }
+    schedule {
+      name      = "d"
+      copy_tags = false
+      create_rule {
+        interval      = 12
+        interval_unit = "HOURS"
+        times         = ["03:00"]
+      }
+      retain_rule {
+        count = 7
+      }
+    }
+  }
+}
+data "aws_iam_policy_document" "dlm" {
+  statement {
+    sid       = "Snap"
+    actions   = ["ec2:CreateSnapshot", "ec2:DeleteSnapshot", "ec2:DeleteVolume"]
+    resources = [local.volume_arns, local.snapshot_arns]
+  }
+}
+""".replace("local.vocab.", "jsondecode(file(\"${path.module}/vocab.json\")).")
+
+BROKEN_UNITS = {
+    "steadfast-backup.service": "[Unit]\nRequires=etcd-member.service\n[Service]\nType=simple\n"
+                                "ExecStart=/usr/local/bin/node-bootstrap backup --now\n[Install]\nWantedBy=multi-user.target\n",
+    "steadfast-backup.timer": "[Timer]\nOnBootSec=60\nOnUnitActiveSec=60\nPersistent=true\n[Install]\nWantedBy=multi-user.target\n",
+    "steadfast-backup-now.service": "[Service]\nType=oneshot\nExecStart=/usr/local/bin/node-bootstrap backup\n",
+}
+
+
+class NegativeBackupControls(Base):
+    """The backup checks must reject backups done wrong (BROKEN_BACKUP, BROKEN_UNITS)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.cfg = Config.from_string(BROKEN_BACKUP)
+
+    def assertFinds(self, problems, *needles):
+        for needle in needles:
+            self.assertTrue(any(needle in p for p in problems), (needle, problems))
+
+    def test_a_weak_backup_bucket_is_caught(self):
+        self.assertFinds(check_backup_bucket(self.cfg),
+                         "force_destroy must be var.backup_bucket_force_destroy", "must default to false",
+                         "bucket_prefix", "aws_s3_bucket_public_access_block.backup is missing",
+                         "aws_s3_bucket_ownership_controls.backup is missing", "must be versioned",
+                         "SSE-KMS with the cluster key", "bucket keys", "abort incomplete multipart uploads",
+                         "noncurrent versions", "aws:SecureTransport")
+
+    def test_bucket_wide_and_wildcard_backup_access_is_caught(self):
+        self.assertFinds(check_node_backup_access(self.cfg),
+                         "wildcard action s3:*", "only s3:ListBucket on the bucket itself",
+                         "conditioned on s3:prefix", "objects must be", "node_backup must have count",
+                         "only when var.backup_enabled", "kms:ViaService = S3 only", "kms:Encrypt")
+
+    def test_wrong_volume_tag_statements_are_caught(self):
+        self.assertFinds(check_volume_tag_statements(self.cfg, 3),
+                         "CreateTags must allow exactly the tag keys", "DeleteTags must allow exactly the tag keys ['steadfast:blank']",
+                         "must require tag keys", "aws:RequestTag/steadfast:initialized condition",
+                         "must be standalone", "must be a statement of its own")
+
+    def test_a_stale_alarm_that_misses_quiet_failures_is_caught(self):
+        self.assertFinds(check_backup_alarms(self.cfg),
+                         "aws_cloudwatch_metric_alarm.backup_failed is missing", "threshold must be 3 x interval",
+                         "treat_missing_data breaching", "want Maximum", "rounded up to whole minutes",
+                         "alarm_actions must be local.alarm_actions")
+
+    def test_a_dlm_policy_that_misses_the_cluster_is_caught(self):
+        self.assertFinds(check_dlm(self.cfg),
+                         "count = var.ebs_snapshots_enabled", "aws_iam_role.dlm[0]", "tagged steadfast:cluster = c1",
+                         "copy the volume's tags", "every 24 hours", "var.ebs_snapshot_retain_count",
+                         "dlm.amazonaws.com", "aws_iam_role_policy.dlm", "ec2:DeleteVolume is more than",
+                         "only CreateSnapshot of volumes tagged", "DeleteSnapshot only of snapshots tagged")
+
+    def test_wrong_backup_units_are_caught(self):
+        self.assertFinds(check_backup_units(BROKEN_UNITS, "[Timer]\nOnBootSec=600\nOnUnitActiveSec=600\n", 600),
+                         "steadfast-backup.service must be Type=oneshot", "Requires=etcd-member.service would start",
+                         "must order After=etcd-member.service", "steadfast-backup.service must have no [Install]",
+                         "steadfast-backup-now.service must run /usr/local/bin/node-bootstrap backup --now",
+                         "must read /etc/steadfast/bootstrap.env", "Nice=10", "RandomizedDelaySec=30",
+                         "Persistent=false", "OnBootSec=300", "WantedBy=timers.target", "must clear OnBootSec")
 
 
 def main():

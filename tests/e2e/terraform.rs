@@ -75,11 +75,17 @@ impl Applied {
         ep.rsplit(':').next().unwrap().parse().unwrap()
     }
 
+    /// What the node talks to moto with: TLS, as on AWS (the module's buckets deny plain
+    /// http, and the launcher enforces that), trusting the launcher's certificate only.
     fn cloud_env(&self) -> Vec<(String, String)> {
         vec![
             (
                 "AWS_ENDPOINT_URL".into(),
-                self.up["moto"]["http_endpoint"].as_str().unwrap().into(),
+                self.up["moto"]["https_endpoint"].as_str().unwrap().into(),
+            ),
+            (
+                "SSL_CERT_FILE".into(),
+                self.up["moto"]["cert_file"].as_str().unwrap().into(),
             ),
             ("AWS_REGION".into(), "us-east-1".into()),
             ("AWS_DEFAULT_REGION".into(), "us-east-1".into()),
@@ -458,6 +464,13 @@ async fn terraform_apply_of_the_module_builds_a_region_the_binaries_run_against(
             "{etcd_env}"
         );
         assert!(etcd_env.contains("ETCD_INITIAL_CLUSTER_STATE=new"), "{etcd_env}");
+        // The fresh data dir was decided from the module's backup bucket (over TLS: its policy
+        // denies plain http), which holds no snapshot yet: a new cluster.
+        assert!(
+            log.contains("recovery decided") && log.contains("bootstrap a new cluster"),
+            "{log}"
+        );
+        assert!(get(env::BACKUP_BUCKET).is_some(), "{bootstrap_env}");
         let vol = ec2.describe_volume(&volumes[0]).await.unwrap();
         assert!(vol.tags.initialized(), "{vol:?}");
         assert_eq!(vol.tags.get(TAG_INITIALIZED), Some("peer-0"));

@@ -52,3 +52,8 @@ output "client_security_group_id" {
   description = "Attach this security group to the instances that use etcd."
   value       = aws_security_group.clients.id
 }
+
+output "backup_bucket_name" {
+  description = "Bucket of the etcd snapshots (see terraform/README.md, \"Backups and restore\")."
+  value       = module.etcd.backup_bucket_name
+}

@@ -19,9 +19,10 @@ provider "aws" {
     }
   }
 
-  # node-bootstrap writes steadfast:initialized on a data volume once it has formatted it.
-  # The module already ignores it on the volumes; this keeps it out of every other diff too.
+  # node-bootstrap writes steadfast:initialized on a data volume once it has formatted it, and
+  # steadfast:joined / steadfast:blank as its member joins or loses its data. The module
+  # already ignores them on the volumes; this keeps them out of every other diff too.
   ignore_tags {
-    keys = ["steadfast:initialized"]
+    keys = ["steadfast:initialized", "steadfast:joined", "steadfast:blank"]
   }
 }

@@ -78,6 +78,13 @@ module "etcd" {
 
   node_egress_cidr_blocks = [aws_vpc.this.cidr_block]
 
+  # A throw-away region: destroy may delete the backup bucket with whatever snapshots a local
+  # run put in it (a real cluster keeps the module's default, false: backups are data).
+  backup_bucket_force_destroy = true
+  # moto (5.2.5) implements no Data Lifecycle Manager API: apply would fail on the policy.
+  # examples/complete keeps the module's default (daily EBS snapshots on).
+  ebs_snapshots_enabled = false
+
   tags = {
     Environment = "local"
   }

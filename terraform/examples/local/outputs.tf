@@ -66,6 +66,11 @@ output "artifacts_bucket" {
   value       = module.etcd.artifacts_bucket
 }
 
+output "backup_bucket_name" {
+  description = "Backup bucket (etcd snapshots under <prefix><cluster>/snapshots/)."
+  value       = module.etcd.backup_bucket_name
+}
+
 output "placeholder_network" {
   description = "Network the A records were seeded from."
   value       = module.etcd.placeholder_network

@@ -31,6 +31,7 @@ provider "aws" {
   endpoints {
     autoscaling = var.moto_endpoint
     cloudwatch  = var.moto_endpoint
+    dlm         = var.moto_endpoint
     ec2         = var.moto_endpoint
     elbv2       = var.moto_endpoint
     events      = var.moto_endpoint
@@ -53,8 +54,8 @@ provider "aws" {
     }
   }
 
-  # As in examples/complete: node-bootstrap writes steadfast:initialized on a volume.
+  # As in examples/complete: node-bootstrap writes these tags on a volume.
   ignore_tags {
-    keys = ["steadfast:initialized"]
+    keys = ["steadfast:initialized", "steadfast:joined", "steadfast:blank"]
   }
 }

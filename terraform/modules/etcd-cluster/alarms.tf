@@ -1,10 +1,13 @@
 # Alarms: peer-dns errors and throttles, undeliverable events, a peer with no InService
 # instance, fewer healthy members behind the client load balancer than peers, and a node that
 # refused to bootstrap. All notify alarm_sns_topic_arn (when set) on ALARM and on OK. The
-# runbook for each is in terraform/README.md ("Alarms"). The backups issue adds its own.
+# runbook for each is in terraform/README.md ("Alarms"). With backups: a stale newest verified
+# snapshot, and failed backup runs.
 
 locals {
   alarm_actions = var.alarm_sns_topic_arn == null ? [] : [var.alarm_sns_topic_arn]
+  # CloudWatch periods of a minute or more are whole minutes.
+  backup_alarm_period = ceil(var.backup_interval_secs / 60) * 60
 }
 
 resource "aws_cloudwatch_metric_alarm" "lambda_errors" {
@@ -120,6 +123,51 @@ resource "aws_cloudwatch_metric_alarm" "bootstrap_refused" {
   statistic           = "Sum"
   period              = 300
   evaluation_periods  = 1
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  threshold           = 1
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = local.common_tags
+}
+
+# Every member publishes BackupNewestVerifiedAgeSeconds (vocab.json metrics.backup_newest_age)
+# on every run of its backup timer, whoever leads, so the alarm sees backups stop whatever the
+# leader does. Missing data counts as breaching: backups that quietly stopped (timers not
+# running, nodes unable to read the bucket, no verified snapshot at all) publish nothing.
+resource "aws_cloudwatch_metric_alarm" "backup_stale" {
+  count = var.backup_enabled ? 1 : 0
+
+  alarm_name          = "${var.cluster_name}-backup-stale"
+  alarm_description   = "steadfast ${var.cluster_name}: the newest verified etcd snapshot in the backup bucket is older than 3 backup intervals (${3 * var.backup_interval_secs} s), or no member reported its age. Read journalctl -u steadfast-backup on the leader; take one with sudo systemctl start steadfast-backup-now. Runbook: terraform/README.md, Alarms."
+  namespace           = local.vocab.metrics.namespace
+  metric_name         = local.vocab.metrics.backup_newest_age
+  dimensions          = { (local.vocab.metrics.dimension_cluster) = var.cluster_name }
+  statistic           = "Maximum"
+  period              = local.backup_alarm_period
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 3 * var.backup_interval_secs
+  treat_missing_data  = "breaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = local.common_tags
+}
+
+# node-bootstrap counts BackupFailed (vocab.json metrics.backup_failed) whenever a backup run
+# fails; the cause is in its journal.
+resource "aws_cloudwatch_metric_alarm" "backup_failed" {
+  count = var.backup_enabled ? 1 : 0
+
+  alarm_name          = "${var.cluster_name}-backup-failed"
+  alarm_description   = "steadfast ${var.cluster_name}: a backup run failed in the last 2 backup intervals. Read journalctl -u steadfast-backup on the leader for the cause. Runbook: terraform/README.md, Alarms."
+  namespace           = local.vocab.metrics.namespace
+  metric_name         = local.vocab.metrics.backup_failed
+  dimensions          = { (local.vocab.metrics.dimension_cluster) = var.cluster_name }
+  statistic           = "Sum"
+  period              = local.backup_alarm_period
+  evaluation_periods  = 2
+  datapoints_to_alarm = 1
   comparison_operator = "GreaterThanOrEqualToThreshold"
   threshold           = 1
   treat_missing_data  = "notBreaching"

@@ -9,14 +9,15 @@
 locals {
   volume_arns   = "arn:${local.partition}:ec2:${local.region}:${local.account_id}:volume/*"
   instance_arns = "arn:${local.partition}:ec2:${local.region}:${local.account_id}:instance/*"
+  # EBS snapshot ARNs carry no account.
+  snapshot_arns = "arn:${local.partition}:ec2:${local.region}::snapshot/*"
   asg_arns      = { for k, p in local.peers : k => "arn:${local.partition}:autoscaling:${local.region}:${local.account_id}:autoScalingGroup:*:autoScalingGroupName/${p.asg_name}" }
 }
 
 # ---------------------------------------------------------------------------------------------
 # Node roles: one per peer (node-bootstrap on that peer's instances)
 # ---------------------------------------------------------------------------------------------
-# A peer's instance can attach, detach (even force-detach) and mark initialized only ITS OWN
-# peer's volume: the volume side of every volume action is conditioned on both the cluster tag
+# A peer's instance can attach, detach (even force-detach) and tag only ITS OWN peer's volume: the volume side of every volume action is conditioned on both the cluster tag
 # and the peer tag. The instance side is conditioned on the cluster tag only, because the
 # instance holding a stale attachment may be any instance of the cluster.
 
@@ -49,6 +50,9 @@ resource "aws_iam_instance_profile" "node" {
 
 data "aws_iam_policy_document" "node" {
   for_each = local.peers
+
+  # The backup bucket's statements (below), the same for every peer; none without backups.
+  source_policy_documents = var.backup_enabled ? [data.aws_iam_policy_document.node_backup[0].json] : []
 
   # Read-only discovery: these Describe calls do not support resource-level permissions, so
   # "*" is the only possible resource. Listed one by one rather than Describe*: identity
@@ -99,8 +103,11 @@ data "aws_iam_policy_document" "node" {
     }
   }
 
-  # The only tag a node may write: steadfast:initialized, on its own peer's volume, and only
-  # through a standalone CreateTags call (not as part of creating some other resource).
+  # The only tags a node may write: steadfast:initialized, steadfast:joined and
+  # steadfast:blank (local.node_volume_tag_keys), on its own peer's volume, and only through a
+  # standalone CreateTags call (not as part of creating some other resource). Any one of them
+  # alone, or several: ForAllValues refuses every other key, and the Null test on aws:TagKeys
+  # refuses a call without tag keys (for which ForAllValues would hold vacuously).
   statement {
     sid       = "MarkOwnPeerVolumeInitialized"
     actions   = ["ec2:CreateTags"]
@@ -118,7 +125,7 @@ data "aws_iam_policy_document" "node" {
     condition {
       test     = "ForAllValues:StringEquals"
       variable = "aws:TagKeys"
-      values   = [local.init_tag_key]
+      values   = local.node_volume_tag_keys
     }
     condition {
       # ForAllValues is vacuously true for an empty set: require that tag keys are present.
@@ -128,13 +135,37 @@ data "aws_iam_policy_document" "node" {
     }
     condition {
       test     = "Null"
-      variable = "aws:RequestTag/${local.init_tag_key}"
-      values   = ["false"]
+      variable = "ec2:CreateAction"
+      values   = ["true"]
+    }
+  }
+
+  # ... and remove only steadfast:blank again (once its member has rejoined or been restored),
+  # from its own peer's volume. The Null test matters twice here: a DeleteTags call that names
+  # no tag deletes EVERY tag of the volume.
+  statement {
+    sid       = "UnmarkOwnPeerVolumeBlank"
+    actions   = ["ec2:DeleteTags"]
+    resources = [local.volume_arns]
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/${local.cluster_tag_key}"
+      values   = [var.cluster_name]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/${local.peer_tag_key}"
+      values   = [each.key]
+    }
+    condition {
+      test     = "ForAllValues:StringEquals"
+      variable = "aws:TagKeys"
+      values   = [local.blank_tag_key]
     }
     condition {
       test     = "Null"
-      variable = "ec2:CreateAction"
-      values   = ["true"]
+      variable = "aws:TagKeys"
+      values   = ["false"]
     }
   }
 
@@ -170,16 +201,29 @@ data "aws_iam_policy_document" "node" {
     }
   }
 
-  # Objects are SSE-KMS encrypted; attaching volumes encrypted with the CMK needs a grant for
-  # EC2 (and only for an AWS resource).
+  # Objects are SSE-KMS encrypted with the cluster key: reading artifacts and backups decrypts,
+  # writing backups (single and multipart uploads) generates data keys; only through S3.
   statement {
     sid       = "UseClusterKeyThroughS3"
+    actions   = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"]
+    resources = [local.kms_key_arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["s3.${local.region}.amazonaws.com"]
+    }
+  }
+
+  # Attaching volumes encrypted with the CMK: Decrypt through EC2, and a grant for EC2 (and
+  # only for an AWS resource).
+  statement {
+    sid       = "DecryptAttachedVolumes"
     actions   = ["kms:Decrypt"]
     resources = [local.kms_key_arn]
     condition {
       test     = "StringEquals"
       variable = "kms:ViaService"
-      values   = ["s3.${local.region}.amazonaws.com", "ec2.${local.region}.amazonaws.com"]
+      values   = ["ec2.${local.region}.amazonaws.com"]
     }
   }
 
@@ -197,6 +241,37 @@ data "aws_iam_policy_document" "node" {
       variable = "kms:GrantIsForAWSResource"
       values   = ["true"]
     }
+  }
+}
+
+# The backup bucket, for node-bootstrap backup (snapshots, manifests, retention) and the
+# recovery it plans (restore plans): objects only under this cluster's folder
+# (<prefix><cluster>/, local.backup_cluster_dir), and listings only of that folder. Merged into
+# every peer's node policy above (source_policy_documents).
+data "aws_iam_policy_document" "node_backup" {
+  count = var.backup_enabled ? 1 : 0
+
+  statement {
+    sid       = "ListOwnClusterBackups"
+    actions   = ["s3:ListBucket"]
+    resources = [aws_s3_bucket.backup[0].arn]
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = [local.backup_cluster_dir, "${local.backup_cluster_dir}*"]
+    }
+  }
+
+  statement {
+    sid = "ReadWriteOwnClusterBackups"
+    actions = [
+      "s3:GetObject",
+      "s3:PutObject",
+      "s3:DeleteObject",
+      "s3:AbortMultipartUpload",
+      "s3:ListMultipartUploadParts",
+    ]
+    resources = ["${aws_s3_bucket.backup[0].arn}/${local.backup_cluster_dir}*"]
   }
 }
 

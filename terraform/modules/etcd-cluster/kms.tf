@@ -1,7 +1,7 @@
-# One customer managed key for everything the cluster stores: data volumes, artifacts bucket,
-# Lambda environment, log group and dead-letter queue. Root volumes use the account's default
-# EBS key instead (see nodes.tf): a CMK there would need a grant for the Auto Scaling
-# service-linked role, which may not exist yet in a fresh account.
+# One customer managed key for everything the cluster stores: data volumes, backup and
+# artifacts buckets, Lambda environment, log group and dead-letter queue. Root volumes use the
+# account's default EBS key instead (see nodes.tf): a CMK there would need a grant for the Auto
+# Scaling service-linked role, which may not exist yet in a fresh account.
 
 resource "aws_kms_key" "this" {
   count = var.kms_key_arn == null ? 1 : 0
@@ -24,7 +24,8 @@ locals {
   kms_key_arn = var.kms_key_arn == null ? aws_kms_key.this[0].arn : var.kms_key_arn
 
   # A key policy (a resource policy): "*" in its Resource means "this key". The roles get
-  # what they need from IAM policies (iam.tf), through the account statement.
+  # what they need from IAM policies (iam.tf), through the account statement: the node roles'
+  # S3 (artifacts, backups) and EBS use of the key included.
   kms_key_policy = jsonencode({
     Version = "2012-10-17"
     Statement = [

@@ -4,6 +4,7 @@
 #   main.tf       data sources and the vocabulary (local.peers, names, tags)
 #   kms.tf        the customer managed key (unless kms_key_arn is given)
 #   storage.tf    one gp3 data volume per peer (the peer's identity), artifacts bucket + objects
+#   backup.tf     backup bucket (etcd snapshots), daily EBS snapshots (DLM) and their role
 #   dns.tf        private zone, SRV records, seeded A records, client alias
 #   iam.tf        node role and Lambda role, least privilege
 #   network.tf    security groups
@@ -89,7 +90,12 @@ locals {
   cluster_tag_key = local.vocab.tags.cluster
   peer_tag_key    = local.vocab.tags.peer
   init_tag_key    = local.vocab.tags.initialized
-  common_tags     = merge(var.tags, { (local.cluster_tag_key) = var.cluster_name })
+  # node-bootstrap also writes these on its own peer's volume (and removes blank again).
+  joined_tag_key = local.vocab.tags.joined
+  blank_tag_key  = local.vocab.tags.blank
+  # Every tag a node may write on its volume; Terraform ignores changes to them (storage.tf).
+  node_volume_tag_keys = [local.init_tag_key, local.joined_tag_key, local.blank_tag_key]
+  common_tags          = merge(var.tags, { (local.cluster_tag_key) = var.cluster_name })
 
   # etcd ports: client, peer, metrics (plain http, /health).
   client_port  = local.vocab.ports.client
@@ -120,6 +126,11 @@ locals {
   }
   etcd_sha256 = var.etcd_sha256 != null ? var.etcd_sha256 : lookup(local.etcd_arm64_sha256, var.etcd_version, "")
 
-  # The systemd units ship inside the module (units/): the only copy.
-  systemd_units = ["node-bootstrap.service", "etcd-member.service", "node-ready.service"]
+  # The systemd units ship inside the module (units/): the only copy. Every unit listed is
+  # written by cloud-init; started_units are the ones the install script enables and starts.
+  # The backup services are not among them: the timer starts steadfast-backup.service, and
+  # steadfast-backup-now.service runs only when someone starts it (the on-demand snapshot).
+  backup_units  = ["steadfast-backup.service", "steadfast-backup.timer", "steadfast-backup-now.service"]
+  systemd_units = concat(["node-bootstrap.service", "etcd-member.service", "node-ready.service"], var.backup_enabled ? local.backup_units : [])
+  started_units = concat(["node-bootstrap.service", "etcd-member.service", "node-ready.service"], var.backup_enabled ? ["steadfast-backup.timer"] : [])
 }

@@ -5,23 +5,35 @@
 locals {
   # /etc/steadfast/bootstrap.env: node-bootstrap's configuration (the STEADFAST_* names come
   # from vocab.json). The cluster name and the peer index come from the instance tags.
-  node_env = {
-    (local.env.domain)                = local.zone_domain
-    (local.env.peer_count)            = tostring(var.peer_count)
-    (local.env.zone_count)            = tostring(length(var.subnet_ids))
-    (local.env.data_dir)              = "/var/lib/etcd"
-    (local.env.env_file)              = "/run/steadfast/etcd.env"
-    (local.env.etcd_user)             = local.etcd_account.name
-    (local.env.lifecycle_hook)        = local.lifecycle_hook_name
-    (local.env.hook_timeout_secs)     = tostring(var.lifecycle_hook_heartbeat_timeout)
-    (local.env.prepare_deadline_secs) = tostring(var.prepare_deadline_secs)
-    (local.env.ready_timeout_secs)    = tostring(var.ready_timeout_secs)
-    (local.env.detach_grace_secs)     = tostring(var.detach_grace_secs)
-    (local.env.tls)                   = tostring(var.tls_enabled)
-    (local.env.etcd_heartbeat_ms)     = tostring(var.etcd_heartbeat_interval_ms)
-    (local.env.etcd_election_ms)      = tostring(var.etcd_election_timeout_ms)
-    AWS_REGION                        = local.region
-  }
+  # Without backups there is no STEADFAST_BACKUP_BUCKET at all: node-bootstrap then takes no
+  # backups and never restores. etcdutl: the install script installs it next to etcd (and
+  # fails without it). The scratch dir takes the verify read-back of one snapshot, on the root
+  # volume (removed at once): root_volume_size must leave room for one snapshot.
+  node_env = merge({
+    (local.env.domain)                  = local.zone_domain
+    (local.env.peer_count)              = tostring(var.peer_count)
+    (local.env.zone_count)              = tostring(length(var.subnet_ids))
+    (local.env.data_dir)                = "/var/lib/etcd"
+    (local.env.env_file)                = "/run/steadfast/etcd.env"
+    (local.env.etcd_user)               = local.etcd_account.name
+    (local.env.lifecycle_hook)          = local.lifecycle_hook_name
+    (local.env.hook_timeout_secs)       = tostring(var.lifecycle_hook_heartbeat_timeout)
+    (local.env.prepare_deadline_secs)   = tostring(var.prepare_deadline_secs)
+    (local.env.ready_timeout_secs)      = tostring(var.ready_timeout_secs)
+    (local.env.detach_grace_secs)       = tostring(var.detach_grace_secs)
+    (local.env.tls)                     = tostring(var.tls_enabled)
+    (local.env.etcd_heartbeat_ms)       = tostring(var.etcd_heartbeat_interval_ms)
+    (local.env.etcd_election_ms)        = tostring(var.etcd_election_timeout_ms)
+    (local.env.backup_prefix)           = var.backup_prefix
+    (local.env.backup_kms_key)          = local.kms_key_arn
+    (local.env.backup_interval_secs)    = tostring(var.backup_interval_secs)
+    (local.env.backup_keep_all_hours)   = tostring(var.backup_keep_all_hours)
+    (local.env.backup_keep_hourly_days) = tostring(var.backup_keep_hourly_days)
+    (local.env.backup_keep_daily_weeks) = tostring(var.backup_keep_daily_weeks)
+    (local.env.etcdutl_bin)             = "/usr/local/bin/etcdutl"
+    (local.env.scratch_dir)             = "/var/tmp/steadfast"
+    AWS_REGION                          = local.region
+  }, var.backup_enabled ? { (local.env.backup_bucket) = local.backup_bucket_name } : {})
   bootstrap_env = join("\n", concat(
     ["# Written by cloud-init from the steadfast Terraform module. The cluster name and the peer index come from the instance tags."],
     [for k in sort(keys(local.node_env)) : "${k}=${local.node_env[k]}"],
@@ -38,7 +50,14 @@ locals {
     "node-ready.service"     = var.ready_timeout_secs + 120
   }
 
-  units = { for u in local.systemd_units : u => file("${path.module}/units/${u}") }
+  # The backup timer fires every backup_interval_secs: a drop-in next to the unit (the unit's
+  # own values are the default interval, vocab.json defaults.backup_interval_secs). Only with
+  # backups, like the backup units themselves.
+  timer_intervals = var.backup_enabled ? { "steadfast-backup.timer" = var.backup_interval_secs } : {}
+
+  # Written without their comment lines: the files in units/ carry the documentation, and
+  # user-data must stay well inside EC2's 16 KiB.
+  units = { for u in local.systemd_units : u => join("\n", [for l in split("\n", file("${path.module}/units/${u}")) : l if !startswith(l, "#")]) }
 
   user_data = {
     for k, p in local.peers : k => templatefile("${path.module}/templates/cloud-init.yaml.tftpl", {
@@ -48,6 +67,7 @@ locals {
       unit_names          = local.systemd_units
       units               = local.units
       unit_start_timeouts = local.unit_start_timeouts
+      timer_intervals     = local.timer_intervals
       install_gz_b64 = base64gzip(templatefile("${path.module}/templates/install.sh.tftpl", {
         region                = local.region
         asg_name              = p.asg_name
@@ -65,7 +85,8 @@ locals {
         metric_namespace      = local.vocab.metrics.namespace
         metric_refused        = local.vocab.metrics.bootstrap_refused
         metric_dimension      = local.vocab.metrics.dimension_cluster
-        unit_names            = local.systemd_units
+        # The units to enable and start (cloud-init writes all of local.systemd_units).
+        unit_names = local.started_units
       }))
     })
   }

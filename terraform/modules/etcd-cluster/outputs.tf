@@ -112,8 +112,18 @@ output "artifacts_bucket" {
   value       = aws_s3_bucket.artifacts.id
 }
 
+output "backup_bucket_name" {
+  description = "Bucket of the etcd snapshots (<prefix><cluster>/snapshots/...), or null when backup_enabled is false."
+  value       = local.backup_bucket_name
+}
+
+output "ebs_snapshot_policy_id" {
+  description = "ID of the Data Lifecycle Manager policy taking the daily EBS snapshots, or null when ebs_snapshots_enabled is false."
+  value       = one(aws_dlm_lifecycle_policy.ebs[*].id)
+}
+
 output "kms_key_arn" {
-  description = "KMS key protecting the data volumes, artifacts, Lambda environment, logs and DLQ."
+  description = "KMS key protecting the data volumes, backups, artifacts, Lambda environment, logs and DLQ."
   value       = local.kms_key_arn
 }
 

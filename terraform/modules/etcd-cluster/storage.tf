@@ -29,8 +29,11 @@ resource "aws_ebs_volume" "peer" {
     prevent_destroy = true
     # node-bootstrap tags a volume steadfast:initialized once it has formatted it; that tag
     # is what stops a blank-but-initialized volume from ever being formatted again, so
-    # Terraform must never remove it.
-    ignore_changes = [tags["steadfast:initialized"]]
+    # Terraform must never remove it. Nor the other two it writes: steadfast:joined (when its
+    # member last joined the cluster: the key of a restore plan) and steadfast:blank (its data
+    # is gone: what lets the cluster restore once every volume says so). ignore_changes needs
+    # literal keys: these are vocab.json tags.initialized, tags.joined and tags.blank.
+    ignore_changes = [tags["steadfast:initialized"], tags["steadfast:joined"], tags["steadfast:blank"]]
   }
 }
 

@@ -105,7 +105,7 @@ variable "ami_ssm_parameter" {
 }
 
 variable "root_volume_size" {
-  description = "Size in GiB of each instance's (disposable) root volume."
+  description = "Size in GiB of each instance's (disposable) root volume. With backups, it must also have room for one etcd snapshot: node-bootstrap reads each snapshot back to /var/tmp/steadfast to verify it (removed at once)."
   type        = number
   default     = 20
 
@@ -241,7 +241,7 @@ variable "volume_throughput" {
 }
 
 variable "kms_key_arn" {
-  description = "ARN of a customer managed KMS key for the data volumes, artifacts bucket, Lambda environment, log group and dead-letter queue. When null (the default), the module creates one key with rotation enabled. A key you bring must allow the CloudWatch Logs and EventBridge statements the module's own key policy has (see kms.tf)."
+  description = "ARN of a customer managed KMS key for the data volumes, artifacts and backup buckets, Lambda environment, log group and dead-letter queue. When null (the default), the module creates one key with rotation enabled. A key you bring must allow the CloudWatch Logs and EventBridge statements the module's own key policy has (see kms.tf)."
   type        = string
   default     = null
 
@@ -432,6 +432,118 @@ variable "log_retention_days" {
   validation {
     condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
     error_message = "The log_retention_days must be one of the values CloudWatch Logs accepts (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)."
+  }
+}
+
+# ---------------------------------------------------------------------------------------------
+# Backups: etcd snapshots to S3 (node-bootstrap backup) and daily EBS snapshots (DLM)
+# ---------------------------------------------------------------------------------------------
+
+variable "backup_enabled" {
+  description = "Create the backup bucket and give it to node-bootstrap (STEADFAST_BACKUP_BUCKET): every backup_interval_secs the leader streams a verified etcd snapshot to it, and a cluster whose every volume is lost restores the newest verified one by itself. false: no bucket, no backup units, no backup alarms; node-bootstrap then takes no backups and never restores."
+  type        = bool
+  default     = true
+}
+
+variable "backup_prefix" {
+  description = "Key prefix of the snapshots in the backup bucket (STEADFAST_BACKUP_PREFIX): keys are <prefix><cluster>/snapshots/... Empty (the default) or ending in '/'; never starting with '/' or containing '//'."
+  type        = string
+  default     = ""
+
+  validation {
+    # node-bootstrap appends a missing '/', so only the forms it keeps as given are accepted:
+    # the IAM policy's key scope is then exactly the node's key layout.
+    condition     = var.backup_prefix == "" || can(regex("^[^/]+(/[^/]+)*/$", var.backup_prefix))
+    error_message = "The backup_prefix must be empty or end in '/', and must not start with '/' or contain '//'."
+  }
+}
+
+variable "backup_interval_secs" {
+  description = "STEADFAST_BACKUP_INTERVAL_SECS: the nodes' backup timer interval (steadfast-backup.timer). The leader takes a snapshot unless one is younger than half of it; the backup-stale alarm fires when the newest verified snapshot is older than 3 of these."
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = var.backup_interval_secs >= 60 && var.backup_interval_secs <= 86400 && floor(var.backup_interval_secs) == var.backup_interval_secs
+    error_message = "The backup_interval_secs must be a whole number of seconds between 60 and 86400 (node-bootstrap refuses anything else)."
+  }
+}
+
+variable "backup_keep_all_hours" {
+  description = "STEADFAST_BACKUP_KEEP_ALL_HOURS: retention keeps every snapshot of the last this many hours..."
+  type        = number
+  default     = 6
+
+  validation {
+    condition     = var.backup_keep_all_hours >= 0 && floor(var.backup_keep_all_hours) == var.backup_keep_all_hours
+    error_message = "The backup_keep_all_hours must be a whole number, 0 or more."
+  }
+}
+
+variable "backup_keep_hourly_days" {
+  description = "STEADFAST_BACKUP_KEEP_HOURLY_DAYS: ...then the newest verified snapshot of each hour for this many days..."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.backup_keep_hourly_days >= 0 && floor(var.backup_keep_hourly_days) == var.backup_keep_hourly_days
+    error_message = "The backup_keep_hourly_days must be a whole number, 0 or more."
+  }
+}
+
+variable "backup_keep_daily_weeks" {
+  description = "STEADFAST_BACKUP_KEEP_DAILY_WEEKS: ...then the newest verified snapshot of each day for this many weeks. The newest verified snapshot is never deleted."
+  type        = number
+  default     = 4
+
+  validation {
+    condition     = var.backup_keep_daily_weeks >= 0 && floor(var.backup_keep_daily_weeks) == var.backup_keep_daily_weeks
+    error_message = "The backup_keep_daily_weeks must be a whole number, 0 or more."
+  }
+}
+
+variable "backup_noncurrent_version_days" {
+  description = "Days the backup bucket keeps a snapshot version after retention (or anyone) deleted or overwrote it, before S3 expires it for good."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.backup_noncurrent_version_days >= 1 && floor(var.backup_noncurrent_version_days) == var.backup_noncurrent_version_days
+    error_message = "The backup_noncurrent_version_days must be a whole number of days, at least 1."
+  }
+}
+
+variable "backup_bucket_force_destroy" {
+  description = "Let terraform destroy delete the backup bucket with every snapshot in it. false (the default): backups are data, and destroy fails while the bucket holds any object version. Only for throw-away environments (examples/local sets it)."
+  type        = bool
+  default     = false
+}
+
+variable "ebs_snapshots_enabled" {
+  description = "A Data Lifecycle Manager policy that snapshots every data volume of the cluster (tagged steadfast:cluster = C) once a day: the layer below the S3 backups."
+  type        = bool
+  default     = true
+}
+
+variable "ebs_snapshot_time" {
+  description = "UTC start time (HH:MM) of the daily EBS snapshots; DLM starts them within an hour of it."
+  type        = string
+  default     = "03:00"
+
+  validation {
+    condition     = can(regex("^([01][0-9]|2[0-3]):[0-5][0-9]$", var.ebs_snapshot_time))
+    error_message = "The ebs_snapshot_time must be a UTC time HH:MM, 00:00 to 23:59."
+  }
+}
+
+variable "ebs_snapshot_retain_count" {
+  description = "How many daily EBS snapshots DLM keeps of each data volume."
+  type        = number
+  default     = 7
+
+  validation {
+    condition     = var.ebs_snapshot_retain_count >= 1 && var.ebs_snapshot_retain_count <= 1000 && floor(var.ebs_snapshot_retain_count) == var.ebs_snapshot_retain_count
+    error_message = "The ebs_snapshot_retain_count must be a whole number between 1 and 1000."
   }
 }
 
