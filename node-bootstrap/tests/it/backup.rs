@@ -27,8 +27,13 @@ use steadfast_sandbox::standins::imds::{Imds, InstanceIdentity};
 
 use crate::{cluster, start_etcd_on, Etcd, NB};
 
-/// The region, an etcd serving as peer 0's member on its instance's address, and the node's
+/// The region, an etcd serving as `peer`'s member on its instance's address, and the node's
 /// environment for `node-bootstrap backup`.
+///
+/// Each test gets a region of its own in its own moto, and moto hands the same addresses out in
+/// every region (a zone's first instance is `127.0.<zone+1>.4`): tests that run side by side
+/// must take peers of different zones, or their etcds would share one address (the second
+/// would not bind, and both tests would write into the first).
 struct Bench {
     stage: Stage,
     ip: Ipv4Addr,
@@ -38,21 +43,21 @@ struct Bench {
     _dir: tempfile::TempDir,
 }
 
-async fn setup() -> Bench {
+async fn setup(peer: u32) -> Bench {
     let stage = Stage::new(Path::new(NB), cluster()).await.unwrap();
     let c = &stage.region.cluster;
-    let p0 = c.peer(0).unwrap();
+    let p = c.peer(peer).unwrap();
     let instance = stage
         .region
-        .wait_live_instance(p0, None, Duration::from_secs(10))
+        .wait_live_instance(p, None, Duration::from_secs(10))
         .await
         .unwrap();
     let ip = stage.region.instance_ip(&instance).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let etcd = start_etcd_on(ip, &c.member_name(p0), &dir.path().join("etcd"), &[]);
+    let mut etcd = start_etcd_on(ip, &c.member_name(p), &dir.path().join("etcd"), &[]);
     let imds = Imds::start(InstanceIdentity {
         instance_id: instance.clone(),
-        availability_zone: steadfast_sandbox::region::zone_name(0),
+        availability_zone: steadfast_sandbox::region::zone_name(c.zone_of(p)),
         region: "us-east-1".into(),
         private_ip: ip,
     })
@@ -64,6 +69,12 @@ async fn setup() -> Bench {
     spec.set(env::SCRATCH_DIR, dir.path().join("scratch").to_string_lossy());
     let mut client = connect(ip).await;
     wait_until_serving(&mut client).await;
+    // Serving, and it is ours: an etcd that could not bind (the address taken) has exited.
+    assert!(
+        matches!(etcd.0.try_wait(), Ok(None)),
+        "the etcd for {} on {ip} exited: is another test's etcd on that address?",
+        c.member_name(p)
+    );
     Bench {
         stage,
         ip,
@@ -186,7 +197,7 @@ fn restore_into(snapshot: &Path, dir: &Path, ip: Ipv4Addr) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backup_under_write_load_is_verified_and_restores_every_acknowledged_write() {
-    let b = setup().await;
+    let b = setup(0).await;
     let stop = Arc::new(AtomicBool::new(false));
     let load = write_load(b.ip, stop.clone());
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -272,7 +283,8 @@ async fn a_backup_under_write_load_is_verified_and_restores_every_acknowledged_w
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backup_s_memory_is_flat_as_the_database_grows() {
-    let b = setup().await;
+    // Peer 1 (zone 1): its address is not the other backup test's.
+    let b = setup(1).await;
     let mut c = connect(b.ip).await;
     let value = vec![7u8; 1 << 20];
     let mut peaks = Vec::new();

@@ -269,6 +269,16 @@ async fn run_sampled(mut cmd: tokio::process::Command) -> Res<(f64, f64, String,
     ))
 }
 
+/// A child process killed when it goes out of scope, on every path out of the bench.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 async fn bench_backup() -> Res<Value> {
     use steadfast_core::aws::Objects;
     use tokio::io::AsyncWriteExt;
@@ -293,21 +303,23 @@ async fn bench_backup() -> Res<Value> {
     let ip = stage.region.instance_ip(&instance).await?;
     let work = tempfile::tempdir().map_err(SandboxError::io("tempdir"))?;
     let url = format!("http://{ip}:2379");
-    let mut etcd = std::process::Command::new(bin.join("etcd"))
-        .env("ETCD_NAME", cluster.member_name(p0))
-        .env("ETCD_DATA_DIR", work.path().join("etcd"))
-        .env("ETCD_LISTEN_CLIENT_URLS", &url)
-        .env("ETCD_ADVERTISE_CLIENT_URLS", &url)
-        .env("ETCD_LISTEN_PEER_URLS", format!("http://{ip}:2380"))
-        .env("ETCD_INITIAL_ADVERTISE_PEER_URLS", format!("http://{ip}:2380"))
-        .env(
-            "ETCD_INITIAL_CLUSTER",
-            format!("{}=http://{ip}:2380", cluster.member_name(p0)),
-        )
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .map_err(SandboxError::io("start etcd"))?;
+    let _etcd = KillOnDrop(
+        std::process::Command::new(bin.join("etcd"))
+            .env("ETCD_NAME", cluster.member_name(p0))
+            .env("ETCD_DATA_DIR", work.path().join("etcd"))
+            .env("ETCD_LISTEN_CLIENT_URLS", &url)
+            .env("ETCD_ADVERTISE_CLIENT_URLS", &url)
+            .env("ETCD_LISTEN_PEER_URLS", format!("http://{ip}:2380"))
+            .env("ETCD_INITIAL_ADVERTISE_PEER_URLS", format!("http://{ip}:2380"))
+            .env(
+                "ETCD_INITIAL_CLUSTER",
+                format!("{}=http://{ip}:2380", cluster.member_name(p0)),
+            )
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map_err(SandboxError::io("start etcd"))?,
+    );
     let imds = steadfast_sandbox::standins::imds::Imds::start(steadfast_sandbox::standins::imds::InstanceIdentity {
         instance_id: instance.clone(),
         availability_zone: zone_name(0),
@@ -460,8 +472,6 @@ async fn bench_backup() -> Res<Value> {
             "restore_etcdutl_ms": etcdutl_ms,
         }));
     }
-    let _ = etcd.kill();
-    let _ = etcd.wait();
     let rss: Vec<f64> = rows.iter().filter_map(|r| r["backup_peak_rss_mb"].as_f64()).collect();
     Ok(json!({
         "sizes": rows,
