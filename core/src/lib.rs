@@ -8,9 +8,11 @@
 //!   instance holds each slot, and the record changes that needs; pure).
 //! - [`aws`]: the typed cloud ([`aws::model`]: lifecycle, instance, attachment and volume
 //!   states, groups, instances, volumes), the ports handlers depend on (`Records`, `Groups`,
-//!   `Instances`, `Volumes`, `Metrics`, `Objects`), their AWS SDK adapters in [`aws::sdk`], and (feature `fake`) one
+//!   `Instances`, `Volumes`, `Metrics`, `Objects`, `Secrets`), their AWS SDK adapters in [`aws::sdk`], and (feature `fake`) one
 //!   stateful in-memory cloud for tests, [`aws::fake`].
 //! - [`backup`]: the backup planners (`plan_retention`; pure).
+//! - [`tls`]: the cluster's CA in Secrets Manager (created once, create-if-absent), the
+//!   certificates issued from it, `plan_renewal` and `plan_rotation` (pure).
 //! - [`retry`]: deadline-bounded retries with backoff and jitter for AWS calls.
 //! - [`poll`]: waiting for a condition with backoff and a deadline.
 //! - [`error`]: the crate's error enum; keeps AWS error codes.
@@ -21,6 +23,7 @@ pub mod error;
 pub mod poll;
 pub mod records;
 pub mod retry;
+pub mod tls;
 pub mod vocab;
 
 pub use error::{Error, Result};

@@ -118,7 +118,9 @@ impl<O: Objects, M: Metrics> Backup<'_, O, M> {
 
     async fn run(&self, on_demand: bool) -> Result<BackupReport> {
         let keys = self.keys()?;
-        let mut local = etcd::connect(&[etcd::local_url(self.id.private_ip)], Duration::from_secs(5))
+        let access = etcd::Access::load(self.cfg)?;
+        let mut local = access
+            .connect(&[access.local_url(self.id.private_ip)], Duration::from_secs(5))
             .await
             .map_err(BootstrapError::Etcd)?;
         let st = local.status().await.map_err(etcd_err("status"))?;

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use steadfast_core::backup::RetentionPolicy;
-use steadfast_core::vocab::{defaults, env, validate_sizes, EtcdTiming, DEFAULT_PEER_COUNT, DEFAULT_ZONE_COUNT};
+use steadfast_core::vocab::{
+    defaults, env, validate_sizes, EtcdTiming, Transport, DEFAULT_PEER_COUNT, DEFAULT_ZONE_COUNT,
+};
 use steadfast_core::Domain;
 
 use crate::error::{BootstrapError, Result};
@@ -31,6 +33,10 @@ pub enum Command {
     Ready(Opts),
     /// prepare, start etcd with that environment, ready, then wait on etcd and forward signals.
     Run(RunOpts),
+    /// On the TLS timer: renew this peer's certificate when a third of its life is left or
+    /// another CA signs, and restart etcd (one peer at a time, leadership moved first) when the
+    /// trusted CAs changed; report to etcd and CloudWatch.
+    Tls(Opts),
     /// On the backup timer: if this member leads, stream a snapshot to the backup bucket, read
     /// it back and verify it, then apply retention. Every member publishes the newest verified
     /// snapshot's age. `--now` takes one here and now, leader or not (the on-demand snapshot).
@@ -150,9 +156,28 @@ pub struct Opts {
     /// The etcdutl binary (snapshot status, snapshot restore).
     #[arg(long, env = env::ETCDUTL_BIN, default_value = "etcdutl")]
     pub etcdutl_bin: PathBuf,
-    /// Peer and client TLS. Not implemented yet: `true` is refused rather than silently ignored.
+    /// Mutual TLS on both of etcd's ports (https URLs, client certificate authentication, the
+    /// `_etcd-server-ssl` SRV name). Must match the SRV records the cluster was given.
     #[arg(long, env = env::TLS, default_value_t = false, action = clap::ArgAction::Set)]
     pub tls: bool,
+    /// Where the CA bundle, this peer's certificate and its key are written (`ca.pem`,
+    /// `peer.pem`, `peer-key.pem`; the key readable by etcd's user only).
+    #[arg(long, env = env::TLS_DIR, default_value = "/run/steadfast/tls")]
+    pub tls_dir: PathBuf,
+    /// KMS key (id or ARN) the CA secret is encrypted with when this node creates it; unset:
+    /// Secrets Manager's default key.
+    #[arg(long, env = env::TLS_KMS_KEY)]
+    pub tls_kms_key: Option<String>,
+    /// How long a peer certificate is valid (s); it is renewed when less than a third is left.
+    #[arg(long, env = env::TLS_CERT_VALIDITY_SECS, default_value_t = i64::from(defaults::TLS_CERT_VALIDITY_DAYS) * 86_400)]
+    pub tls_cert_validity_secs: i64,
+    /// How long the cluster's CA is valid (days), when a node creates it.
+    #[arg(long, env = env::TLS_CA_VALIDITY_DAYS, default_value_t = i64::from(defaults::TLS_CA_VALIDITY_DAYS))]
+    pub tls_ca_validity_days: i64,
+    /// The command that restarts etcd (the renewal timer runs it, one peer at a time, when the
+    /// trusted CAs change: etcd reads its CA file only when it starts).
+    #[arg(long, env = env::ETCD_RESTART_CMD, default_value = "systemctl restart etcd-member.service")]
+    pub etcd_restart_cmd: String,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -202,6 +227,16 @@ pub struct BackupSettings {
     pub etcdutl: PathBuf,
 }
 
+/// TLS: where the files go and how certificates are made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsSettings {
+    pub dir: PathBuf,
+    pub kms_key: Option<String>,
+    pub cert_validity_secs: i64,
+    pub ca_validity_secs: i64,
+    pub restart_cmd: String,
+}
+
 /// [`Opts`], validated: every value a step uses, typed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeConfig {
@@ -223,16 +258,40 @@ pub struct NodeConfig {
     pub grow_offline: bool,
     pub etcd_timing: EtcdTiming,
     pub backup: BackupSettings,
+    pub transport: Transport,
+    pub tls: TlsSettings,
 }
 
 impl NodeConfig {
     /// Checks the options; every error names its variable.
     pub fn from_opts(o: &Opts) -> Result<Self> {
-        if o.tls {
+        // At least a minute (renewal runs on a timer), at most 397 days (what browsers accept,
+        // and far more than renewal needs).
+        if !(60..=397 * 86_400).contains(&o.tls_cert_validity_secs) {
             return Err(BootstrapError::Config(format!(
-                "{}=true: TLS is not implemented yet in node-bootstrap; refusing to start etcd in plain text behind TLS names",
-                env::TLS
+                "{}: {} is outside 60..=34300800 s (1 minute to 397 days)",
+                env::TLS_CERT_VALIDITY_SECS,
+                o.tls_cert_validity_secs
             )));
+        }
+        if !(1..=36_500).contains(&o.tls_ca_validity_days)
+            || o.tls_ca_validity_days * 86_400 <= o.tls_cert_validity_secs
+        {
+            return Err(BootstrapError::Config(format!(
+                "{}: {} days must be 1..=36500 and longer than a certificate's validity",
+                env::TLS_CA_VALIDITY_DAYS,
+                o.tls_ca_validity_days
+            )));
+        }
+        if o.tls && !o.tls_dir.is_absolute() {
+            return Err(BootstrapError::Config(format!(
+                "{}: {} is not an absolute path",
+                env::TLS_DIR,
+                o.tls_dir.display()
+            )));
+        }
+        if o.tls && o.etcd_restart_cmd.trim().is_empty() {
+            return Err(BootstrapError::Config(format!("{}: empty", env::ETCD_RESTART_CMD)));
         }
         let domain = Domain::new(&o.domain).map_err(|e| BootstrapError::Config(format!("{}: {e}", env::DOMAIN)))?;
         validate_sizes(o.peer_count, o.zone_count)
@@ -314,6 +373,14 @@ impl NodeConfig {
                 scratch_dir: o.scratch_dir.clone(),
                 etcdutl: o.etcdutl_bin.clone(),
             },
+            transport: Transport::from_flag(o.tls),
+            tls: TlsSettings {
+                dir: o.tls_dir.clone(),
+                kms_key: o.tls_kms_key.clone().filter(|k| !k.is_empty()),
+                cert_validity_secs: o.tls_cert_validity_secs,
+                ca_validity_secs: o.tls_ca_validity_days * 86_400,
+                restart_cmd: o.etcd_restart_cmd.clone(),
+            },
         })
     }
 }
@@ -345,12 +412,20 @@ mod tests {
         assert_eq!(c.backup.interval, Duration::from_secs(300));
         assert_eq!(c.backup.part_size, 8 << 20);
         assert_eq!(c.backup.retention, RetentionPolicy::default());
+        assert_eq!(c.transport, Transport::Plain);
+        assert_eq!(c.tls.cert_validity_secs, 30 * 86_400);
+        assert_eq!(c.tls.ca_validity_secs, 3650 * 86_400);
+        let tls = NodeConfig::from_opts(&opts(&["--tls", "true"])).unwrap();
+        assert_eq!(tls.transport, Transport::Tls);
     }
 
     #[test]
     fn every_error_names_its_variable() {
         for (args, var) in [
-            (&["--tls", "true"][..], env::TLS),
+            (&["--tls-cert-validity-secs", "30"][..], env::TLS_CERT_VALIDITY_SECS),
+            (&["--tls-ca-validity-days", "10"], env::TLS_CA_VALIDITY_DAYS),
+            (&["--tls", "true", "--tls-dir", "tls"], env::TLS_DIR),
+            (&["--tls", "true", "--etcd-restart-cmd", " "], env::ETCD_RESTART_CMD),
             (&["--domain", "a..b"], env::DOMAIN),
             (&["--peer-count", "4"], env::PEER_COUNT),
             (&["--zone-count", "0"], env::ZONE_COUNT),

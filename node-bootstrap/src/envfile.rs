@@ -8,6 +8,7 @@ use steadfast_core::vocab::{EtcdTiming, Transport, CLIENT_PORT, METRICS_PORT, PE
 use steadfast_core::{Cluster, PeerIndex};
 
 use crate::error::{BootstrapError, Result};
+use crate::tls::Files;
 
 /// How etcd starts on this data dir.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,12 +29,10 @@ pub fn render(
     data_dir: &Path,
     start: &Start,
     transport: Transport,
+    tls: &Files,
     timing: EtcdTiming,
 ) -> Vec<(String, String)> {
-    let scheme = match transport {
-        Transport::Plain => "http",
-        Transport::Tls => "https",
-    };
+    let scheme = transport.scheme();
     let host = cluster.peer_host(peer);
     let mut vars = vec![
         ("ETCD_NAME".into(), cluster.member_name(peer)),
@@ -65,6 +64,23 @@ pub fn render(
     match start {
         Start::Join { initial_cluster } => vars.push(("ETCD_INITIAL_CLUSTER".into(), initial_cluster.clone())),
         Start::New | Start::Existing => vars.insert(2, ("ETCD_DISCOVERY_SRV".into(), cluster.cluster_domain())),
+    }
+    if transport == Transport::Tls {
+        // Mutual TLS on both ports: one certificate serves and dials (server and client
+        // authentication), every client and peer must present one from a trusted CA.
+        let path = |p: std::path::PathBuf| p.to_string_lossy().into_owned();
+        for (k, v) in [
+            ("ETCD_CERT_FILE", path(tls.cert())),
+            ("ETCD_KEY_FILE", path(tls.key())),
+            ("ETCD_TRUSTED_CA_FILE", path(tls.ca())),
+            ("ETCD_CLIENT_CERT_AUTH", "true".into()),
+            ("ETCD_PEER_CERT_FILE", path(tls.cert())),
+            ("ETCD_PEER_KEY_FILE", path(tls.key())),
+            ("ETCD_PEER_TRUSTED_CA_FILE", path(tls.ca())),
+            ("ETCD_PEER_CLIENT_CERT_AUTH", "true".into()),
+        ] {
+            vars.push((k.into(), v));
+        }
     }
     vars.extend(timing.etcd_env());
     vars
@@ -129,6 +145,7 @@ mod tests {
             Path::new("/var/lib/etcd"),
             &Start::New,
             Transport::Plain,
+            &Files::new(Path::new("/run/steadfast/tls")),
             EtcdTiming::new(200, 1500).unwrap(),
         );
         let get = |k: &str| vars.iter().find(|(kk, _)| kk == k).map(|(_, v)| v.as_str()).unwrap();
@@ -159,6 +176,7 @@ mod tests {
             Path::new("/x"),
             &Start::Existing,
             Transport::Tls,
+            &Files::new(Path::new("/run/steadfast/tls")),
             EtcdTiming::default(),
         );
         assert!(existing.contains(&("ETCD_INITIAL_CLUSTER_STATE".into(), "existing".into())));
@@ -166,6 +184,21 @@ mod tests {
             "ETCD_ADVERTISE_CLIENT_URLS".into(),
             "https://peer-4.main.etcd.internal:2379".into()
         )));
+        // TLS: mutual authentication on both ports, from the TLS directory's files.
+        for (k, v) in [
+            ("ETCD_LISTEN_PEER_URLS", "https://127.0.2.7:2380"),
+            ("ETCD_CLIENT_CERT_AUTH", "true"),
+            ("ETCD_PEER_CLIENT_CERT_AUTH", "true"),
+            ("ETCD_CERT_FILE", "/run/steadfast/tls/peer.pem"),
+            ("ETCD_PEER_KEY_FILE", "/run/steadfast/tls/peer-key.pem"),
+            ("ETCD_TRUSTED_CA_FILE", "/run/steadfast/tls/ca.pem"),
+            ("ETCD_PEER_TRUSTED_CA_FILE", "/run/steadfast/tls/ca.pem"),
+        ] {
+            assert!(existing.contains(&(k.into(), v.into())), "{k}: {existing:?}");
+        }
+        // The metrics and /health listener stays plain http (it serves no keys).
+        assert!(existing.contains(&("ETCD_LISTEN_METRICS_URLS".into(), "http://127.0.2.7:2381".into())));
+        assert!(vars.iter().all(|(k, _)| !k.contains("CERT")), "plain: no TLS files");
         // A learner joining: its membership, existing, and no discovery (etcd refuses both).
         let join = render(
             &c,
@@ -176,6 +209,7 @@ mod tests {
                 initial_cluster: "peer-0=http://peer-0.main.etcd.internal:2380".into(),
             },
             Transport::Plain,
+            &Files::new(Path::new("/run/steadfast/tls")),
             EtcdTiming::default(),
         );
         assert!(join.contains(&("ETCD_INITIAL_CLUSTER_STATE".into(), "existing".into())));

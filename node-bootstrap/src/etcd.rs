@@ -1,19 +1,22 @@
-//! What node-bootstrap asks of etcd itself, in one place: connecting with deadlines, the
-//! member's client URL, the keys steadfast keeps in the cluster, and a lease-held lock (one
+//! What node-bootstrap asks of etcd itself, in one place: connecting with deadlines (and TLS),
+//! the members' URLs, the keys steadfast keeps in the cluster, and a lease-held lock (one
 //! backup at a time, one join at a time).
 
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use etcd_client::{Client, ConnectOptions, LockOptions};
-use steadfast_core::vocab::{CLIENT_PORT, PEER_PORT};
+use etcd_client::{Certificate, Client, ConnectOptions, Identity, LockOptions, TlsOptions};
+use steadfast_core::vocab::{Transport, CLIENT_PORT, METRICS_PORT, PEER_PORT};
 use steadfast_core::{Cluster, PeerIndex};
 use tracing::warn;
 
+use crate::config::NodeConfig;
 use crate::error::{BootstrapError, Result};
 
 /// The lock the scheduled and on-demand backups take.
 pub const BACKUP_LOCK: &str = "steadfast/locks/backup";
+/// The lock a peer takes to restart its etcd for a new trust bundle (one peer at a time).
+pub const RESTART_LOCK: &str = "steadfast/locks/restart";
 /// The lock a peer takes to change membership while it joins (one peer at a time).
 pub const JOIN_LOCK: &str = "steadfast/locks/join";
 /// Prefix of the join records: `steadfast/join/peer-N` while peer N is being removed and added
@@ -25,36 +28,117 @@ pub fn join_key(cluster: &Cluster, peer: PeerIndex) -> String {
     format!("{JOIN_PREFIX}{}", cluster.member_name(peer))
 }
 
-/// The local member's client URL.
-pub fn local_url(ip: Ipv4Addr) -> String {
-    format!("http://{ip}:{CLIENT_PORT}")
-}
-
-/// A peer's client URL through its stable name.
-pub fn client_url(cluster: &Cluster, peer: PeerIndex) -> String {
-    format!("http://{}:{CLIENT_PORT}", cluster.peer_host(peer))
-}
-
-/// A peer's advertised peer URL (what the member list holds for it).
-pub fn peer_url(cluster: &Cluster, peer: PeerIndex) -> String {
-    format!("http://{}:{PEER_PORT}", cluster.peer_host(peer))
-}
-
 /// The peer a peer URL of the member list belongs to.
 pub fn peer_of_url(cluster: &Cluster, url: &str) -> Option<PeerIndex> {
     let host = url.split("://").nth(1)?.split(':').next()?;
     cluster.peer_of_record(host)
 }
 
-/// A client for `endpoints`, every call bounded by `timeout`; the error says which endpoint.
-pub async fn connect(endpoints: &[String], timeout: Duration) -> std::result::Result<Client, String> {
-    let opts = ConnectOptions::new()
-        .with_timeout(timeout)
-        .with_connect_timeout(timeout);
-    tokio::time::timeout(timeout * 2, Client::connect(endpoints, Some(opts)))
-        .await
-        .map_err(|_| format!("{}: no connection within {:?}", endpoints.join(","), timeout * 2))?
-        .map_err(|e| format!("{}: {e}", endpoints.join(",")))
+/// How node-bootstrap reaches etcd: the scheme of every URL it makes, and with TLS the CA
+/// bundle it trusts and the peer certificate it presents (etcd runs with client certificate
+/// authentication, so every call needs one). Built once the TLS step has written the files.
+#[derive(Clone)]
+pub struct Access {
+    transport: Transport,
+    tls: Option<TlsOptions>,
+}
+
+impl std::fmt::Debug for Access {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Access")
+            .field("transport", &self.transport)
+            .field("tls", &self.tls.is_some())
+            .finish()
+    }
+}
+
+impl Access {
+    /// Plain http (a cluster without TLS).
+    pub fn plain() -> Self {
+        Self {
+            transport: Transport::Plain,
+            tls: None,
+        }
+    }
+
+    /// https, trusting the CAs of `ca_pem` and presenting `cert_pem`/`key_pem`.
+    pub fn tls(ca_pem: &[u8], cert_pem: &[u8], key_pem: &[u8]) -> Self {
+        Self {
+            transport: Transport::Tls,
+            tls: Some(
+                TlsOptions::new()
+                    .ca_certificate(Certificate::from_pem(ca_pem))
+                    .identity(Identity::from_pem(cert_pem, key_pem)),
+            ),
+        }
+    }
+
+    /// The node's access as configured: with TLS, from the files the TLS step wrote.
+    pub fn load(cfg: &NodeConfig) -> Result<Self> {
+        match cfg.transport {
+            Transport::Plain => Ok(Self::plain()),
+            Transport::Tls => {
+                let files = crate::tls::Files::new(&cfg.tls.dir);
+                let read = |p: std::path::PathBuf| std::fs::read(&p).map_err(BootstrapError::io(p));
+                Ok(Self::tls(&read(files.ca())?, &read(files.cert())?, &read(files.key())?))
+            }
+        }
+    }
+
+    pub fn transport(&self) -> Transport {
+        self.transport
+    }
+
+    /// The local member's client URL.
+    pub fn local_url(&self, ip: Ipv4Addr) -> String {
+        format!("{}://{ip}:{CLIENT_PORT}", self.transport.scheme())
+    }
+
+    /// A peer's client URL through its stable name.
+    pub fn client_url(&self, cluster: &Cluster, peer: PeerIndex) -> String {
+        format!(
+            "{}://{}:{CLIENT_PORT}",
+            self.transport.scheme(),
+            cluster.peer_host(peer)
+        )
+    }
+
+    /// A peer's advertised peer URL (what the member list holds for it).
+    pub fn peer_url(&self, cluster: &Cluster, peer: PeerIndex) -> String {
+        peer_url(self.transport, cluster, peer)
+    }
+
+    /// A client for `endpoints` that has answered once, every call bounded by `timeout`; the
+    /// error says which endpoint.
+    ///
+    /// etcd accepts TCP on its client port before it serves (until its member has joined the
+    /// cluster), and a TLS handshake there never completes. The connect timeout covers only
+    /// TCP, and a call waits for a handshaken connection outside the call timeout, so without
+    /// the first answer here a call to a member that is not serving yet would wait forever.
+    pub async fn connect(&self, endpoints: &[String], timeout: Duration) -> std::result::Result<Client, String> {
+        let mut opts = ConnectOptions::new()
+            .with_timeout(timeout)
+            .with_connect_timeout(timeout);
+        if let Some(tls) = &self.tls {
+            opts = opts.with_tls(tls.clone());
+        }
+        let who = endpoints.join(",");
+        let connect = async {
+            let mut c = Client::connect(endpoints, Some(opts))
+                .await
+                .map_err(|e| format!("{who}: {e}"))?;
+            c.status().await.map_err(|e| format!("{who}: status: {e}"))?;
+            Ok::<_, String>(c)
+        };
+        tokio::time::timeout(timeout * 2, connect)
+            .await
+            .map_err(|_| format!("{who}: not serving within {:?}", timeout * 2))?
+    }
+}
+
+/// A peer's advertised peer URL under `transport`.
+pub fn peer_url(transport: Transport, cluster: &Cluster, peer: PeerIndex) -> String {
+    format!("{}://{}:{PEER_PORT}", transport.scheme(), cluster.peer_host(peer))
 }
 
 fn etcd(what: &str) -> impl Fn(etcd_client::Error) -> BootstrapError + '_ {
@@ -129,4 +213,23 @@ impl Held {
         }
         let _ = self.client.lease_revoke(self.lease).await;
     }
+}
+
+/// When the etcd process serving on `ip` started (its `process_start_time_seconds`, read from
+/// the plain-http metrics listener); `None` when it does not answer. A restart changes it.
+pub async fn process_start_time(ip: Ipv4Addr) -> Option<f64> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let get = async {
+        let mut s = tokio::net::TcpStream::connect((ip, METRICS_PORT)).await.ok()?;
+        s.write_all(format!("GET /metrics HTTP/1.0\r\nHost: {ip}\r\n\r\n").as_bytes())
+            .await
+            .ok()?;
+        let mut body = Vec::new();
+        s.read_to_end(&mut body).await.ok()?;
+        let text = String::from_utf8_lossy(&body);
+        text.lines()
+            .find_map(|l| l.strip_prefix("process_start_time_seconds "))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+    };
+    tokio::time::timeout(Duration::from_secs(2), get).await.ok().flatten()
 }

@@ -13,7 +13,11 @@
 //! - [`dns`]: the DNS self-check (and all names on a fresh data dir).
 //! - [`recovery`]: a fresh data dir gets its data (`plan_restore`): join the quorum as a
 //!   learner, restore the cluster's snapshot, bootstrap a new cluster, wait or refuse.
-//! - [`etcd`]: connecting to etcd, steadfast's keys in the cluster, a lease-held lock.
+//! - [`tls`]: the cluster's CA (read, or created by the first node), this peer's certificate
+//!   and the CA bundle (`prepare`'s TLS step), and the TLS timer's run: renewal, a restart one
+//!   peer at a time when the trusted CAs change, reports and metrics.
+//! - [`etcd`]: how node-bootstrap reaches etcd (`Access`: URLs, TLS), steadfast's keys in the
+//!   cluster, a lease-held lock.
 //! - [`envfile`]: etcd's environment file, written atomically.
 //! - [`prepare`]: the steps above in order, each a named `Step`, timed and logged once.
 //! - [`ready`]: real health + catch-up via `etcd-client`; a learner promoted once caught up.
@@ -38,6 +42,7 @@ pub mod prepare;
 pub mod ready;
 pub mod recovery;
 pub mod run;
+pub mod tls;
 pub mod volume;
 
 pub use error::{BootstrapError, Result};

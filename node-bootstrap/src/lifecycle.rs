@@ -7,17 +7,19 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use steadfast_core::aws::{Groups, Instances, LifecycleResult, Metric, Metrics, Objects, Volumes};
+use steadfast_core::aws::{Groups, Instances, LifecycleResult, Metric, Metrics, Objects, Secrets, Volumes};
 use steadfast_core::poll::{self, Backoff, Poll};
-use steadfast_core::vocab::{metrics, Step, TAG_ASG_NAME, TAG_BLANK, TAG_JOINED};
+use steadfast_core::vocab::{metrics, Step, Transport, TAG_ASG_NAME, TAG_BLANK, TAG_JOINED};
 use tracing::{error, info, warn};
 
 use crate::config::NodeConfig;
 use crate::error::{BootstrapError, Disposition, Result};
-use crate::identity::Identity;
+use crate::etcd::Access;
+use crate::identity::{self, Identity};
 use crate::prepare::{self, PrepareReport};
 use crate::ready::{self, Readiness};
 use crate::recovery::{Handoff, Recovered};
+use crate::tls;
 
 /// This instance's launch action, while it waits on it.
 #[derive(Debug, Clone)]
@@ -131,11 +133,13 @@ pub async fn heartbeating<G: Groups, T>(
 /// action heartbeated meanwhile. On a refusal: the metric, a clear error, and the instance is
 /// kept. When only another instance could help, or the transient trouble outlasts the
 /// deadline: ABANDON.
-pub async fn prepare<E, G, M, O>(
+#[allow(clippy::too_many_arguments)]
+pub async fn prepare<E, G, M, O, S>(
     ec2: &E,
     groups: &G,
     metrics: &M,
     objects: Option<&O>,
+    secrets: &S,
     id: &Identity,
     cfg: &NodeConfig,
 ) -> Result<PrepareReport>
@@ -144,6 +148,7 @@ where
     G: Groups,
     M: Metrics,
     O: Objects,
+    S: Secrets,
 {
     let hook = Hook::pending(groups, ec2, cfg, id).await?;
     let started = Instant::now();
@@ -156,7 +161,7 @@ where
             Backoff::new(Duration::from_secs(1), Duration::from_secs(30)),
             || async {
                 let n = attempt.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                let err = match prepare::run(ec2, objects, id, cfg).await {
+                let err = match prepare::run(ec2, objects, secrets, id, cfg).await {
                     Ok(report) => return Ok(Poll::Ready(report)),
                     Err(e) => e,
                 };
@@ -246,22 +251,31 @@ where
         Some(Recovered::Joined { endpoints, .. }) => endpoints.clone(),
         _ => vec![],
     };
+    let access = Access::load(cfg)?;
     let r = heartbeating(groups, hook.as_ref(), cfg.hook_timeout / 3, async {
         let promoted = if voters.is_empty() {
             None
         } else {
-            ready::promote_if_learner(id.private_ip, &voters, cfg.ready_timeout).await?
+            ready::promote_if_learner(&access, id.private_ip, &voters, cfg.ready_timeout).await?
         };
-        let r = ready::wait_ready(id.private_ip, cfg.ready_timeout).await?;
+        let r = ready::wait_ready(&access, id.private_ip, cfg.ready_timeout).await?;
         Ok::<_, BootstrapError>((r, promoted))
     })
     .await;
     let (r, promoted) = r?;
     if let Some(h) = &handoff {
-        settle(ec2, metrics, id, h, promoted.is_some()).await;
+        settle(ec2, metrics, &access, id, h, promoted.is_some()).await;
     }
     if let Some(h) = &hook {
         h.complete(groups, LifecycleResult::Continue).await?;
+    }
+    if cfg.transport == Transport::Tls {
+        // What this member runs with, for a CA rotation to see (the TLS timer reports it
+        // again on every run).
+        match identity::cluster_and_peer(ec2, id, cfg).await {
+            Ok((cluster, peer)) => tls::publish_status(&access, &cluster, peer, id.private_ip, cfg).await,
+            Err(e) => warn!(error = %e, "could not tell the cluster and peer to report TLS status"),
+        }
     }
     Ok(r)
 }
@@ -269,7 +283,14 @@ where
 /// After a healthy member: its volume holds member data (`joined`, no `blank`); a join's
 /// record is deleted; a heal or a restore is counted. Best effort: readiness is the member's
 /// health, and each of these is retried by the next boot or the next backup.
-async fn settle<E: Volumes + Instances, M: Metrics>(ec2: &E, metrics: &M, id: &Identity, h: &Handoff, promoted: bool) {
+async fn settle<E: Volumes + Instances, M: Metrics>(
+    ec2: &E,
+    metrics: &M,
+    access: &Access,
+    id: &Identity,
+    h: &Handoff,
+    promoted: bool,
+) {
     let vol = match ec2.describe_volume(&h.volume_id).await {
         Ok(v) => v,
         Err(e) => {
@@ -296,7 +317,7 @@ async fn settle<E: Volumes + Instances, M: Metrics>(ec2: &E, metrics: &M, id: &I
     let counted = match &h.recovered {
         Recovered::Joined { .. } => {
             if promoted {
-                crate::recovery::join::forget(id.private_ip, h).await;
+                crate::recovery::join::forget(access, id.private_ip, h).await;
             }
             Some(metrics::PEER_HEALED)
         }

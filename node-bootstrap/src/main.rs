@@ -6,8 +6,8 @@ use std::time::Duration;
 use clap::Parser;
 use node_bootstrap::config::{Cli, Command, NodeConfig};
 use node_bootstrap::identity::{self, Identity};
-use node_bootstrap::{backup, lifecycle, run, BootstrapError};
-use steadfast_core::aws::sdk::{client_config, AutoScaling, CloudWatch, Ec2, SdkClients, Timeouts, S3};
+use node_bootstrap::{backup, lifecycle, run, tls, BootstrapError};
+use steadfast_core::aws::sdk::{client_config, AutoScaling, CloudWatch, Ec2, SdkClients, SecretsManager, Timeouts, S3};
 use steadfast_core::retry::Retry;
 use steadfast_core::vocab::Step;
 
@@ -38,6 +38,7 @@ struct Cloud {
     asg: AutoScaling,
     metrics: CloudWatch,
     s3: Option<S3>,
+    secrets: SecretsManager,
 }
 
 impl Cloud {
@@ -46,6 +47,7 @@ impl Cloud {
             ec2: Ec2::new(c.ec2, retry),
             asg: AutoScaling::new(c.autoscaling, retry),
             metrics: CloudWatch::new(c.cloudwatch, retry),
+            secrets: SecretsManager::new(c.secretsmanager, retry),
             s3: cfg
                 .backup
                 .bucket
@@ -57,14 +59,24 @@ impl Cloud {
 
 async fn main_inner(cli: Cli) -> Result<i32, BootstrapError> {
     let opts = match &cli.command {
-        Command::Prepare(o) | Command::Ready(o) => o,
+        Command::Prepare(o) | Command::Ready(o) | Command::Tls(o) => o,
         Command::Run(r) => &r.opts,
         Command::Backup(b) => &b.opts,
     };
     let cfg = NodeConfig::from_opts(opts)?;
     let id = identity::from_imds(Duration::from_secs(2)).await?;
     let cloud = Cloud::new(clients(&id).await, Retry::with_deadline(cfg.aws_deadline), &cfg);
-    let prepare = || lifecycle::prepare(&cloud.ec2, &cloud.asg, &cloud.metrics, cloud.s3.as_ref(), &id, &cfg);
+    let prepare = || {
+        lifecycle::prepare(
+            &cloud.ec2,
+            &cloud.asg,
+            &cloud.metrics,
+            cloud.s3.as_ref(),
+            &cloud.secrets,
+            &id,
+            &cfg,
+        )
+    };
     let ready = || lifecycle::ready(&cloud.ec2, &cloud.asg, &cloud.metrics, &id, &cfg);
     match &cli.command {
         Command::Prepare(_) => {
@@ -73,6 +85,11 @@ async fn main_inner(cli: Cli) -> Result<i32, BootstrapError> {
         }
         Command::Ready(_) => {
             ready().await?;
+            Ok(0)
+        }
+        Command::Tls(_) => {
+            let report = tls::renew::run(&cloud.ec2, &cloud.secrets, &cloud.metrics, &id, &cfg).await?;
+            println!("{}", serde_json::to_string(&report).unwrap_or_default());
             Ok(0)
         }
         Command::Backup(b) => {
@@ -87,10 +104,12 @@ async fn main_inner(cli: Cli) -> Result<i32, BootstrapError> {
             Ok(0)
         }
         Command::Run(r) => {
+            let pid_file = run::pid_file(&cfg.env_file);
+            node_bootstrap::envfile::write_atomic(&pid_file, &format!("{}\n", std::process::id()))?;
             prepare().await?;
             let mut child = run::spawn_etcd(&r.etcd_bin, &cfg.env_file)?;
             run::until_ready_or_exit(&mut child, ready()).await?;
-            run::supervise(child).await
+            run::supervise(child, &r.etcd_bin, &cfg.env_file).await
         }
     }
 }

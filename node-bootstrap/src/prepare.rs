@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use steadfast_core::aws::{Instances, Objects, Volume, Volumes};
+use steadfast_core::aws::{Instances, Objects, Secrets, Volume, Volumes};
 use steadfast_core::backup::OwnVolume;
 use steadfast_core::vocab::{Step, Transport, TAG_BLANK, TAG_JOINED};
 use tracing::info;
@@ -16,10 +16,11 @@ use tracing::info;
 use crate::config::NodeConfig;
 use crate::envfile::Start;
 use crate::error::Result;
+use crate::etcd::Access;
 use crate::identity::{self, Identity};
 use crate::recovery::{self, Fresh, Handoff, MakeReady, Recovered};
 use crate::volume::{self, claim, device};
-use crate::{datadir, dns, envfile};
+use crate::{datadir, dns, envfile, tls};
 
 /// What prepare found and did, with the time each step took.
 #[derive(Debug, Clone, Serialize)]
@@ -117,9 +118,10 @@ impl MakeReady for Reformat<'_> {
     }
 }
 
-pub async fn run<E: Instances + Volumes, O: Objects>(
+pub async fn run<E: Instances + Volumes, O: Objects, S: Secrets>(
     ec2: &E,
     objects: Option<&O>,
+    secrets: &S,
     id: &Identity,
     cfg: &NodeConfig,
 ) -> Result<PrepareReport> {
@@ -224,6 +226,24 @@ pub async fn run<E: Instances + Volumes, O: Objects>(
         },
     )
     .await?;
+    // TLS before anything talks to etcd (a fresh data dir asks the other members first).
+    let access = match cfg.transport {
+        Transport::Plain => Access::plain(),
+        Transport::Tls => {
+            s.run(
+                Step::Tls,
+                tls::ensure(secrets, &cluster, peer, id.private_ip, cfg),
+                |e| {
+                    format!(
+                        "certificate {} until {} from {} (created the CA: {}, {:?})",
+                        e.leaf.serial, e.leaf.not_after, e.leaf.issuer, e.created_ca, e.plan
+                    )
+                },
+            )
+            .await?;
+            Access::load(cfg)?
+        }
+    };
     let recovered = if fresh {
         // Its data was there once (the volume says so), or never.
         let own = if fs.lost || vol.tags.joined() || vol.tags.blank() {
@@ -238,6 +258,7 @@ pub async fn run<E: Instances + Volumes, O: Objects>(
             volume: &vol,
             own,
             cfg,
+            access: &access,
         };
         let reformat = Reformat {
             lost: fs.lost,
@@ -266,7 +287,8 @@ pub async fn run<E: Instances + Volumes, O: Objects>(
         id.private_ip,
         &cfg.data_dir,
         &start,
-        Transport::Plain,
+        cfg.transport,
+        &tls::Files::new(&cfg.tls.dir),
         cfg.etcd_timing,
     );
     let handoff = Handoff {

@@ -13,7 +13,7 @@ use steadfast_core::vocab::Step;
 use tracing::info;
 
 use crate::error::{BootstrapError, Result};
-use crate::etcd;
+use crate::etcd::Access;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Readiness {
@@ -24,15 +24,20 @@ pub struct Readiness {
     pub revision: i64,
 }
 
-async fn connect(endpoint: &str, timeout: Duration) -> std::result::Result<Client, String> {
-    etcd::connect(&[endpoint.to_string()], timeout).await
+async fn connect(access: &Access, endpoint: &str, timeout: Duration) -> std::result::Result<Client, String> {
+    access.connect(&[endpoint.to_string()], timeout).await
 }
 
 /// One look at the member at `ip`. `target` is the leader index to catch up to, fixed at the
 /// first look that saw a leader.
-async fn look(ip: Ipv4Addr, target: &mut Option<u64>, timeout: Duration) -> std::result::Result<Readiness, String> {
-    let endpoint = etcd::local_url(ip);
-    let mut local = connect(&endpoint, timeout).await?;
+async fn look(
+    access: &Access,
+    ip: Ipv4Addr,
+    target: &mut Option<u64>,
+    timeout: Duration,
+) -> std::result::Result<Readiness, String> {
+    let endpoint = access.local_url(ip);
+    let mut local = connect(access, &endpoint, timeout).await?;
     let st = local.status().await.map_err(|e| format!("status: {e}"))?;
     if !st.errors().is_empty() {
         // A cluster-wide alarm (NOSPACE above all) is the operator's to clear; this member can
@@ -58,7 +63,7 @@ async fn look(ip: Ipv4Addr, target: &mut Option<u64>, timeout: Duration) -> std:
                 .client_urls()
                 .first()
                 .ok_or_else(|| format!("leader {} publishes no client URL", leader.name()))?;
-            let mut lc = connect(url, timeout).await?;
+            let mut lc = connect(access, url, timeout).await?;
             lc.status()
                 .await
                 .map_err(|e| format!("leader status: {e}"))?
@@ -90,7 +95,7 @@ async fn look(ip: Ipv4Addr, target: &mut Option<u64>, timeout: Duration) -> std:
 }
 
 /// Waits until the local member is healthy and caught up, up to `deadline`.
-pub async fn wait_ready(ip: Ipv4Addr, deadline: Duration) -> Result<Readiness> {
+pub async fn wait_ready(access: &Access, ip: Ipv4Addr, deadline: Duration) -> Result<Readiness> {
     let start = Instant::now();
     let target = std::sync::Mutex::new(None);
     let outcome = poll::until(
@@ -102,7 +107,7 @@ pub async fn wait_ready(ip: Ipv4Addr, deadline: Duration) -> Result<Readiness> {
             let remaining = deadline.saturating_sub(start.elapsed());
             let per_call = remaining.clamp(Duration::from_millis(100), Duration::from_secs(2));
             let mut t = target.lock().map(|g| *g).unwrap_or_default();
-            let r = look(ip, &mut t, per_call).await;
+            let r = look(access, ip, &mut t, per_call).await;
             if let Ok(mut g) = target.lock() {
                 *g = t;
             }
@@ -138,7 +143,12 @@ pub async fn wait_ready(ip: Ipv4Addr, deadline: Duration) -> Result<Readiness> {
 /// what the leader had committed when we first looked, then promote it through the voting
 /// members at `endpoints` (etcd refuses to promote a learner that is not in sync; that is
 /// looked at again). Returns the member id, or `None` when the member is no learner.
-pub async fn promote_if_learner(ip: Ipv4Addr, endpoints: &[String], deadline: Duration) -> Result<Option<u64>> {
+pub async fn promote_if_learner(
+    access: &Access,
+    ip: Ipv4Addr,
+    endpoints: &[String],
+    deadline: Duration,
+) -> Result<Option<u64>> {
     let start = Instant::now();
     let target = std::sync::Mutex::new(None::<u64>);
     let outcome = poll::until(
@@ -147,13 +157,13 @@ pub async fn promote_if_learner(ip: Ipv4Addr, endpoints: &[String], deadline: Du
         || async {
             let per_call = Duration::from_secs(2);
             let look = async {
-                let mut local = connect(&etcd::local_url(ip), per_call).await?;
+                let mut local = connect(access, &access.local_url(ip), per_call).await?;
                 let st = local.status().await.map_err(|e| format!("status: {e}"))?;
                 let id = st.header().map(|h| h.member_id()).unwrap_or_default();
                 if !st.is_learner() {
                     return Ok(Some(Poll::Ready(None)));
                 }
-                let mut voters = etcd::connect(endpoints, per_call).await?;
+                let mut voters = access.connect(endpoints, per_call).await?;
                 let known = target.lock().map(|g| *g).unwrap_or_default();
                 let want = match known {
                     Some(t) => t,

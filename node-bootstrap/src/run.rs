@@ -1,6 +1,9 @@
 //! `run`: prepare, start etcd with the written environment, wait for readiness, then wait on
-//! etcd and forward SIGTERM/SIGINT to it. Used by the sandbox and containers; systemd runs
-//! prepare and ready as separate units around etcd-member.service instead.
+//! etcd and forward SIGTERM/SIGINT to it; SIGHUP restarts etcd (a graceful stop, then the same
+//! environment again), as `systemctl restart etcd-member` does on a node. Used by the sandbox
+//! and containers; systemd runs prepare and ready as separate units around etcd-member.service
+//! instead. `run` writes its pid next to the environment file ([`pid_file`]), so a restart
+//! command can signal it (`kill -HUP "$(cat <pid file>)"`).
 
 use std::path::Path;
 use std::process::Stdio;
@@ -30,12 +33,22 @@ pub fn spawn_etcd(etcd_bin: &Path, env_file: &Path) -> Result<tokio::process::Ch
     Ok(child)
 }
 
-/// Waits for etcd to exit, forwarding SIGTERM and SIGINT. Returns its exit code.
-pub async fn supervise(mut child: tokio::process::Child) -> Result<i32> {
+/// Where `run` writes its pid: beside etcd's environment file.
+pub fn pid_file(env_file: &Path) -> std::path::PathBuf {
+    env_file.with_file_name("run.pid")
+}
+
+/// How long a restart waits for etcd to stop (it moves leadership away first) before SIGKILL.
+const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Waits for etcd to exit, forwarding SIGTERM and SIGINT; on SIGHUP stops it gracefully and
+/// starts it again from `env_file`. Returns its exit code.
+pub async fn supervise(mut child: tokio::process::Child, etcd_bin: &Path, env_file: &Path) -> Result<i32> {
     let mut term = signal(SignalKind::terminate()).map_err(BootstrapError::io("SIGTERM handler"))?;
     let mut int = signal(SignalKind::interrupt()).map_err(BootstrapError::io("SIGINT handler"))?;
-    let pid = child.id().map(|p| Pid::from_raw(p as i32));
+    let mut hup = signal(SignalKind::hangup()).map_err(BootstrapError::io("SIGHUP handler"))?;
     loop {
+        let pid = child.id().map(|p| Pid::from_raw(p as i32));
         tokio::select! {
             status = child.wait() => {
                 let status = status.map_err(BootstrapError::io("wait for etcd"))?;
@@ -44,6 +57,21 @@ pub async fn supervise(mut child: tokio::process::Child) -> Result<i32> {
             }
             _ = term.recv() => forward(pid, Signal::SIGTERM),
             _ = int.recv() => forward(pid, Signal::SIGINT),
+            _ = hup.recv() => {
+                info!(step = %Step::Restart, "SIGHUP: restarting etcd");
+                forward(pid, Signal::SIGTERM);
+                match tokio::time::timeout(STOP_GRACE, child.wait()).await {
+                    Ok(status) => {
+                        let status = status.map_err(BootstrapError::io("wait for etcd"))?;
+                        info!(step = %Step::EtcdExited, status = %status, "etcd stopped for the restart");
+                    }
+                    Err(_) => {
+                        warn!(grace_s = STOP_GRACE.as_secs(), "etcd did not stop in time: SIGKILL");
+                        let _ = child.kill().await;
+                    }
+                }
+                child = spawn_etcd(etcd_bin, env_file)?;
+            }
         }
     }
 }

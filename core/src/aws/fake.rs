@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::{
     Attachment, AttachmentState, Group, GroupInstance, Groups, Instance, Instances, LifecycleResult, LifecycleState,
-    Metric, Metrics, ObjectInfo, Objects, PutOutcome, Records, Volume, VolumeState, Volumes,
+    Metric, Metrics, ObjectInfo, Objects, PutOutcome, Records, Secrets, Volume, VolumeState, Volumes,
 };
 use crate::error::{Error, Result};
 use crate::records::{CurrentRecord, RecordChange};
@@ -36,6 +36,8 @@ struct State {
     /// Completed uploads: key -> the size of each part.
     part_sizes: BTreeMap<String, Vec<usize>>,
     next_upload: u64,
+    /// Secrets: name -> (value, kms key).
+    secrets: BTreeMap<String, (String, Option<String>)>,
 }
 
 /// The in-memory cloud. Clones share one state.
@@ -502,5 +504,45 @@ impl Objects for FakeCloud {
         let mut s = self.enter("AbortMultipartUpload")?;
         s.uploads.remove(upload_id);
         Ok(())
+    }
+}
+
+impl FakeCloud {
+    /// A secret's value and its KMS key, as stored.
+    pub fn secret(&self, name: &str) -> Option<(String, Option<String>)> {
+        self.state().secrets.get(name).cloned()
+    }
+}
+
+impl Secrets for FakeCloud {
+    async fn get_secret(&self, name: &str) -> Result<Option<String>> {
+        let s = self.enter("GetSecretValue")?;
+        Ok(s.secrets.get(name).map(|(v, _)| v.clone()))
+    }
+
+    async fn create_secret(&self, name: &str, value: &str, kms_key: Option<&str>, _tags: &Tags) -> Result<PutOutcome> {
+        let mut s = self.enter("CreateSecret")?;
+        if s.secrets.contains_key(name) {
+            return Ok(PutOutcome::Exists);
+        }
+        s.secrets
+            .insert(name.to_string(), (value.to_string(), kms_key.map(str::to_string)));
+        Ok(PutOutcome::Created)
+    }
+
+    async fn put_secret(&self, name: &str, value: &str) -> Result<()> {
+        let mut s = self.enter("PutSecretValue")?;
+        match s.secrets.get_mut(name) {
+            Some(v) => {
+                v.0 = value.to_string();
+                Ok(())
+            }
+            None => Err(aws_error(
+                "secretsmanager",
+                "PutSecretValue",
+                "ResourceNotFoundException",
+                false,
+            )),
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! Narrow ports over the AWS calls steadfast makes, one per concern, and the typed data they
 //! return ([`model`]). Handlers depend on the ports they need and nothing more: peer-dns on
 //! [`Records`] + [`Groups`] + [`Instances`], node-bootstrap on [`Instances`] + [`Volumes`] +
-//! [`Groups`] (+ [`Metrics`]), its backups on [`Objects`]. [`sdk`] adapts them to the AWS SDK; [`fake`] (feature `fake`) is one stateful
+//! [`Groups`] (+ [`Metrics`]), its backups on [`Objects`], its TLS on [`Secrets`]. [`sdk`] adapts them to the AWS SDK; [`fake`] (feature `fake`) is one stateful
 //! in-memory cloud that every crate's tests use.
 //!
 //! Every SDK adapter call carries a per-attempt timeout and goes through [`crate::retry::Retry`].
@@ -188,4 +188,24 @@ pub trait Objects: Send + Sync {
 
     /// Abandons the upload and frees its parts.
     fn abort_upload(&self, key: &str, upload_id: &str) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// Secrets Manager: the cluster's CA. Values are strings (the CA state's JSON).
+pub trait Secrets: Send + Sync {
+    /// The secret's current value; `None` when there is no such secret.
+    fn get_secret(&self, name: &str) -> impl Future<Output = Result<Option<String>>> + Send;
+
+    /// Creates the secret only if none of that name exists: of creators racing, exactly one gets
+    /// [`PutOutcome::Created`]; the others [`PutOutcome::Exists`] and nothing written. `kms_key`:
+    /// the key it is encrypted with (`None`: the account's default key for secrets).
+    fn create_secret(
+        &self,
+        name: &str,
+        value: &str,
+        kms_key: Option<&str>,
+        tags: &Tags,
+    ) -> impl Future<Output = Result<PutOutcome>> + Send;
+
+    /// A new current value of an existing secret.
+    fn put_secret(&self, name: &str, value: &str) -> impl Future<Output = Result<()>> + Send;
 }

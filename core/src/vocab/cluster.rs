@@ -125,11 +125,37 @@ impl fmt::Display for PeerIndex {
     }
 }
 
-/// Whether etcd talks TLS; decides the SRV record names.
+/// Whether etcd talks TLS; decides the SRV record names and the URL scheme.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transport {
     Plain,
     Tls,
+}
+
+impl Transport {
+    /// `Tls` when `tls` is set (the `STEADFAST_TLS` flag).
+    pub fn from_flag(tls: bool) -> Self {
+        if tls {
+            Transport::Tls
+        } else {
+            Transport::Plain
+        }
+    }
+
+    /// The URL scheme of etcd's client and peer URLs.
+    pub fn scheme(self) -> &'static str {
+        match self {
+            Transport::Plain => "http",
+            Transport::Tls => "https",
+        }
+    }
+}
+
+/// The names a certificate is valid for (its subject alternative names).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sans {
+    pub dns: Vec<String>,
+    pub ips: Vec<std::net::IpAddr>,
 }
 
 /// Checks a cluster's size: `peer_count` odd, 3..=99; `zone_count` 1..=`peer_count`.
@@ -294,6 +320,28 @@ impl Cluster {
             return None;
         }
         self.peer(n.parse().ok()?).ok()
+    }
+
+    /// The Secrets Manager secret that holds the cluster's CA (`steadfast/C/ca`; Terraform scopes
+    /// the node roles' IAM to the same name, from the same template).
+    pub fn ca_secret_name(&self) -> String {
+        fill(names::CA_SECRET, self.name.as_str(), None)
+    }
+
+    /// What a peer's certificate (server and peer, both ports) is valid for: its stable name
+    /// `peer-N.C.D` (what peers and clients dial), the cluster domain `C.D` (the server name
+    /// etcd and etcdctl check with `--discovery-srv`), its instance address (the address other
+    /// peers see it connect from, which etcd checks a peer's client certificate against), and
+    /// `localhost`/`127.0.0.1` for local tools.
+    pub fn peer_sans(&self, peer: PeerIndex, ip: std::net::Ipv4Addr) -> Sans {
+        let mut ips = vec![std::net::IpAddr::V4(ip)];
+        if ip != std::net::Ipv4Addr::LOCALHOST {
+            ips.push(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
+        }
+        Sans {
+            dns: vec![self.peer_host(peer), self.cluster_domain(), "localhost".into()],
+            ips,
+        }
     }
 
     /// The SRV record etcd peers discover each other through.

@@ -27,7 +27,7 @@ mod tagset;
 
 mod placeholder_net;
 
-pub use cluster::{validate_sizes, Cluster, ClusterName, Domain, PeerIndex, Transport};
+pub use cluster::{validate_sizes, Cluster, ClusterName, Domain, PeerIndex, Sans, Transport};
 pub use etcd_timing::EtcdTiming;
 pub use gen::*;
 pub use placeholder_net::PlaceholderNetwork;

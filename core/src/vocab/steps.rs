@@ -26,6 +26,9 @@ pub enum Step {
     Mount,
     /// The DNS self-check.
     Dns,
+    /// TLS: the cluster's CA (created by the first node to need it), this peer's certificate
+    /// and the CA bundle on disk.
+    Tls,
     /// A fresh data dir: what the cluster, the other volumes and the backups say decides how
     /// this member gets its data (`plan_restore`: join, restore, new cluster, wait, refuse).
     Recovery,
@@ -53,12 +56,16 @@ pub enum Step {
     Backup,
     /// `backup`: old snapshots deleted by the retention plan.
     Retention,
+    /// `tls`: this peer's certificate issued again (renewal, a new signing CA).
+    Renew,
+    /// `tls`: etcd restarted to trust a new set of CAs (one peer at a time).
+    Restart,
     /// node-bootstrap failed; the error says why.
     Failed,
 }
 
 impl Step {
-    pub const ALL: [Step; 22] = [
+    pub const ALL: [Step; 25] = [
         Step::Identity,
         Step::Tags,
         Step::FindVolume,
@@ -67,6 +74,7 @@ impl Step {
         Step::Filesystem,
         Step::Mount,
         Step::Dns,
+        Step::Tls,
         Step::Recovery,
         Step::Heal,
         Step::Restore,
@@ -80,6 +88,8 @@ impl Step {
         Step::EtcdExited,
         Step::Backup,
         Step::Retention,
+        Step::Renew,
+        Step::Restart,
         Step::Failed,
     ];
 
@@ -93,6 +103,7 @@ impl Step {
             Step::Filesystem => "filesystem",
             Step::Mount => "mount",
             Step::Dns => "dns",
+            Step::Tls => "tls",
             Step::Recovery => "recovery",
             Step::Heal => "heal",
             Step::Restore => "restore",
@@ -106,6 +117,8 @@ impl Step {
             Step::EtcdExited => "etcd-exited",
             Step::Backup => "backup",
             Step::Retention => "retention",
+            Step::Renew => "renew",
+            Step::Restart => "restart",
             Step::Failed => "failed",
         }
     }

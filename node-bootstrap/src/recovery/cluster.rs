@@ -9,7 +9,7 @@ use futures::future::join_all;
 use steadfast_core::backup::{ClusterAnswer, MemberSeen};
 use steadfast_core::{Cluster, PeerIndex};
 
-use crate::etcd;
+use crate::etcd::{self, Access};
 
 /// The answer, and the client URL of the member that proved the quorum (to change membership
 /// through).
@@ -41,8 +41,8 @@ pub fn seen(members: &[etcd_client::Member], url: &str) -> MemberSeen {
     }
 }
 
-async fn ask(endpoint: String, my_url: String, join_key: String, timeout: Duration) -> Reply {
-    let Ok(mut c): Result<Client, _> = etcd::connect(std::slice::from_ref(&endpoint), timeout).await else {
+async fn ask(access: &Access, endpoint: String, my_url: String, join_key: String, timeout: Duration) -> Reply {
+    let Ok(mut c): Result<Client, _> = access.connect(std::slice::from_ref(&endpoint), timeout).await else {
         return Reply::Silent;
     };
     let Ok(st) = c.status().await else {
@@ -66,15 +66,19 @@ async fn ask(endpoint: String, my_url: String, join_key: String, timeout: Durati
 }
 
 /// Asks every other peer's member at once, each within `timeout`.
-pub async fn answer(cluster: &Cluster, me: PeerIndex, timeout: Duration) -> ClusterView {
-    let my_url = etcd::peer_url(cluster, me);
+pub async fn answer(access: &Access, cluster: &Cluster, me: PeerIndex, timeout: Duration) -> ClusterView {
+    let my_url = access.peer_url(cluster, me);
     let join_key = etcd::join_key(cluster, me);
     let others: Vec<PeerIndex> = cluster.peers().filter(|p| *p != me).collect();
-    let replies = join_all(
-        others
-            .iter()
-            .map(|p| ask(etcd::client_url(cluster, *p), my_url.clone(), join_key.clone(), timeout)),
-    )
+    let replies = join_all(others.iter().map(|p| {
+        ask(
+            access,
+            access.client_url(cluster, *p),
+            my_url.clone(),
+            join_key.clone(),
+            timeout,
+        )
+    }))
     .await;
     let mut answered = Vec::new();
     for (p, r) in others.iter().zip(replies) {
@@ -82,7 +86,7 @@ pub async fn answer(cluster: &Cluster, me: PeerIndex, timeout: Duration) -> Clus
             Reply::Quorum { me, join_pending } => {
                 return ClusterView {
                     answer: ClusterAnswer::Quorum { me, join_pending },
-                    endpoint: Some(etcd::client_url(cluster, *p)),
+                    endpoint: Some(access.client_url(cluster, *p)),
                 }
             }
             Reply::NoLeader => answered.push(*p),

@@ -14,7 +14,7 @@ use tracing::info;
 
 use super::Recovered;
 use crate::error::{BootstrapError, Result};
-use crate::etcd;
+use crate::etcd::{self, Access};
 
 const LOCK_TTL: Duration = Duration::from_secs(30);
 const LOCK_WAIT: Duration = Duration::from_secs(10);
@@ -47,18 +47,20 @@ pub fn initial_cluster(cluster: &Cluster, members: &[etcd_client::Member]) -> Re
 /// Removes `remove` (when given and still a member) and adds this peer as a learner, through
 /// the member at `endpoint`.
 pub async fn join(
+    access: &Access,
     cluster: &Cluster,
     peer: PeerIndex,
     endpoint: &str,
     remove: Option<u64>,
     instance_id: &str,
 ) -> Result<Recovered> {
-    let mut c = etcd::connect(&[endpoint.to_string()], Duration::from_secs(5))
+    let mut c = access
+        .connect(&[endpoint.to_string()], Duration::from_secs(5))
         .await
         .map_err(BootstrapError::Etcd)?;
     let held = etcd::lock(&c, etcd::JOIN_LOCK, LOCK_TTL, LOCK_WAIT).await?;
     let done = async {
-        let my_url = etcd::peer_url(cluster, peer);
+        let my_url = access.peer_url(cluster, peer);
         let my_key = etcd::join_key(cluster, peer);
         let members = c.member_list().await.map_err(etcd_err("member list"))?;
         // One peer at a time: another learner, or another peer's join record, waits its turn.
@@ -141,7 +143,7 @@ pub async fn join(
             .iter()
             .filter(|m| !m.is_learner())
             .flat_map(|m| m.peer_urls().iter().filter_map(|u| etcd::peer_of_url(cluster, u)))
-            .map(|p| etcd::client_url(cluster, p))
+            .map(|p| access.client_url(cluster, p))
             .collect();
         Ok(Recovered::Joined {
             initial_cluster: initial_cluster(cluster, &members)?,
@@ -156,8 +158,8 @@ pub async fn join(
 
 /// Deletes this peer's join record once it is a voting member again (best effort: a stale
 /// record only makes the next join of another peer wait until this one's node deletes it).
-pub async fn forget(ip: std::net::Ipv4Addr, h: &super::Handoff) {
-    let Ok(mut c) = etcd::connect(&[etcd::local_url(ip)], Duration::from_secs(5)).await else {
+pub async fn forget(access: &Access, ip: std::net::Ipv4Addr, h: &super::Handoff) {
+    let Ok(mut c) = access.connect(&[access.local_url(ip)], Duration::from_secs(5)).await else {
         return;
     };
     let super::Recovered::Joined { record, .. } = &h.recovered else {

@@ -150,6 +150,8 @@ pub struct Fresh<'a> {
     pub volume: &'a Volume,
     pub own: OwnVolume,
     pub cfg: &'a NodeConfig,
+    /// How to reach the other members (TLS or not).
+    pub access: &'a crate::etcd::Access,
 }
 
 /// Decides and applies how a fresh data dir gets its data. Waits (looking again, at most
@@ -179,7 +181,7 @@ where
                 Some(o) => bucket_facts(o, &keys, epoch).await?,
                 None => (None, None),
             };
-            let answer = cluster::answer(cluster, f.peer, Duration::from_secs(1)).await;
+            let answer = cluster::answer(f.access, cluster, f.peer, Duration::from_secs(1)).await;
             let facts = RestoreFacts {
                 own: f.own,
                 cluster: answer.answer.clone(),
@@ -219,7 +221,7 @@ where
                 .endpoint
                 .ok_or_else(|| BootstrapError::Etcd("the quorum's endpoint is gone".into()))?;
             make_ready.make_ready().await?;
-            join::join(cluster, f.peer, &endpoint, remove, &f.id.instance_id).await
+            join::join(f.access, cluster, f.peer, &endpoint, remove, &f.id.instance_id).await
         }
         RestorePlan::Restore { snapshot, write_plan } => {
             let objects = objects.ok_or_else(|| {

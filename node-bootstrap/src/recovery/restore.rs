@@ -16,7 +16,6 @@ use tracing::info;
 
 use super::{Fresh, Recovered};
 use crate::error::{BootstrapError, Result};
-use crate::etcd;
 use crate::volume::tools;
 
 /// The restore's leftovers on the volume, removed before and after.
@@ -103,12 +102,12 @@ pub async fn restore<O: Objects>(
     let cluster = f.cluster;
     let all: Vec<String> = cluster
         .peers()
-        .map(|p| format!("{}={}", cluster.member_name(p), etcd::peer_url(cluster, p)))
+        .map(|p| format!("{}={}", cluster.member_name(p), f.access.peer_url(cluster, p)))
         .collect();
     let (dl, wk) = (download.to_string_lossy(), work.to_string_lossy());
     let name = cluster.member_name(f.peer);
     let initial = all.join(",");
-    let me = etcd::peer_url(cluster, f.peer);
+    let me = f.access.peer_url(cluster, f.peer);
     let args = [
         "snapshot",
         "restore",

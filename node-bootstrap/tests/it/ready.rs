@@ -7,6 +7,7 @@ use aws_sdk_autoscaling::operation::complete_lifecycle_action::CompleteLifecycle
 use aws_smithy_mocks::{mock, mock_client, RuleMode};
 use clap::Parser;
 use node_bootstrap::config::{Cli, Command as NbCommand, NodeConfig};
+use node_bootstrap::etcd::Access;
 use node_bootstrap::identity::Identity;
 use node_bootstrap::lifecycle::{self, Hook};
 use node_bootstrap::ready::wait_ready;
@@ -23,7 +24,7 @@ use steadfast_core::vocab::{Tags, TAG_ASG_NAME};
 async fn ready_waits_for_a_real_healthy_member() {
     let ip: Ipv4Addr = "127.0.91.1".parse().unwrap();
     let _etcd = start_etcd(ip);
-    let r = wait_ready(ip, Duration::from_secs(30)).await.unwrap();
+    let r = wait_ready(&Access::plain(), ip, Duration::from_secs(30)).await.unwrap();
     assert_ne!(r.member_id, 0);
     assert_eq!(r.leader, r.member_id, "a single member leads itself");
     assert!(r.applied_index >= r.target_index);
@@ -31,7 +32,7 @@ async fn ready_waits_for_a_real_healthy_member() {
 
 #[tokio::test]
 async fn ready_gives_up_at_its_deadline_when_etcd_is_not_there() {
-    let err = wait_ready("127.0.91.2".parse().unwrap(), Duration::from_secs(2))
+    let err = wait_ready(&Access::plain(), "127.0.91.2".parse().unwrap(), Duration::from_secs(2))
         .await
         .unwrap_err();
     assert!(matches!(err, BootstrapError::Timeout { .. }), "{err}");
@@ -44,7 +45,7 @@ async fn ready_gives_up_at_its_deadline_when_etcd_is_not_there() {
 async fn a_cluster_alarm_does_not_block_readiness() {
     let ip: Ipv4Addr = "127.0.91.3".parse().unwrap();
     let _etcd = start_etcd_with(ip, &["--quota-backend-bytes=1048576"]);
-    wait_ready(ip, Duration::from_secs(30)).await.unwrap();
+    wait_ready(&Access::plain(), ip, Duration::from_secs(30)).await.unwrap();
     let mut c = etcd_client::Client::connect([format!("http://{ip}:2379")], None)
         .await
         .unwrap();
@@ -64,7 +65,7 @@ async fn a_cluster_alarm_does_not_block_readiness() {
         "the premise: a NOSPACE alarm is raised: {:?}",
         st.errors()
     );
-    let r = wait_ready(ip, Duration::from_secs(10)).await.unwrap();
+    let r = wait_ready(&Access::plain(), ip, Duration::from_secs(10)).await.unwrap();
     assert_ne!(r.member_id, 0);
 }
 

@@ -1,7 +1,8 @@
 //! Adapters from the [`super`] ports to the AWS SDK crates, one file per service:
 //! [`route53`] ([`Records`](super::Records)), [`autoscaling`] ([`Groups`](super::Groups)),
 //! [`ec2`] ([`Instances`](super::Instances) and [`Volumes`](super::Volumes)), [`cloudwatch`]
-//! ([`Metrics`](super::Metrics)), [`s3`] ([`Objects`](super::Objects)).
+//! ([`Metrics`](super::Metrics)), [`s3`] ([`Objects`](super::Objects)), [`secretsmanager`]
+//! ([`Secrets`](super::Secrets)).
 //!
 //! The SDK's own retries are turned off ([`client_config`]): each call goes through [`call`],
 //! which names the operation once and retries it with our [`Retry`] policy, so one deadline
@@ -12,12 +13,14 @@ mod cloudwatch;
 mod ec2;
 mod route53;
 mod s3;
+mod secretsmanager;
 
 pub use autoscaling::AutoScaling;
 pub use cloudwatch::CloudWatch;
 pub use ec2::Ec2;
 pub use route53::Route53;
 pub use s3::S3;
+pub use secretsmanager::SecretsManager;
 
 use std::future::Future;
 
@@ -106,6 +109,12 @@ pub fn client_config(conf: &SdkConfig, t: Timeouts) -> SdkClients {
                 .response_checksum_validation(aws_sdk_s3::config::ResponseChecksumValidation::WhenRequired)
                 .build(),
         ),
+        secretsmanager: aws_sdk_secretsmanager::Client::from_conf(
+            aws_sdk_secretsmanager::config::Builder::from(conf)
+                .retry_config(retry_off())
+                .timeout_config(timeouts(t))
+                .build(),
+        ),
     }
 }
 
@@ -116,6 +125,7 @@ pub struct SdkClients {
     pub ec2: aws_sdk_ec2::Client,
     pub cloudwatch: aws_sdk_cloudwatch::Client,
     pub s3: aws_sdk_s3::Client,
+    pub secretsmanager: aws_sdk_secretsmanager::Client,
 }
 
 /// Sends one request through `retry`. `send` builds and sends the request afresh for each

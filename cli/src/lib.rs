@@ -1,0 +1,50 @@
+//! `steadfast`, the operator's command. Today:
+//! - [`cert`]: `steadfast cert issue`, a client certificate for a named application, issued
+//!   from the cluster's CA (for callers allowed to read the CA secret);
+//! - [`rotate`]: `steadfast ca rotate`, a CA rotation without downtime, driven by core's pure
+//!   `plan_rotation` (trust both, re-issue, drop the old CA; each phase health-gated, the
+//!   peers rolling themselves one at a time);
+//! - `steadfast ca show`: the CA secret's phase and expiry.
+//!
+//! Later work adds `status`, `roll` and `restore`.
+
+pub mod cert;
+pub mod error;
+pub mod rotate;
+
+use std::time::Duration;
+
+use steadfast_core::aws::sdk::{client_config, SecretsManager, Timeouts};
+use steadfast_core::retry::Retry;
+use steadfast_core::Cluster;
+
+pub use error::{CliError, Result};
+
+/// Seconds since the epoch.
+pub fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// The cluster the command acts on and the Secrets Manager that holds its CA (the SDK's usual
+/// configuration: `AWS_REGION`, credentials, `AWS_ENDPOINT_URL`).
+pub struct Target {
+    pub cluster: Cluster,
+    pub secrets: SecretsManager,
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Target").field("cluster", &self.cluster.name()).finish()
+    }
+}
+
+impl Target {
+    pub async fn new(cluster: Cluster) -> Self {
+        let conf = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+        let secrets = SecretsManager::new(
+            client_config(&conf, Timeouts::default()).secretsmanager,
+            Retry::with_deadline(Duration::from_secs(30)),
+        );
+        Self { cluster, secrets }
+    }
+}

@@ -1,0 +1,165 @@
+//! `steadfast`: the operator's command. See `steadfast --help` and the README's "TLS" section.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use steadfast_cli::{cert, rotate, CliError, Target};
+use steadfast_core::vocab::{defaults, env, validate_sizes, ClusterName, Domain};
+use steadfast_core::Cluster;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "steadfast",
+    about = "steadfast: the operator's command for an etcd cluster it runs"
+)]
+struct Cli {
+    /// The cluster's name (Terraform's `cluster_name`).
+    #[arg(long, env = env::CLUSTER, global = true, default_value = "")]
+    cluster: String,
+    /// The private hosted zone's domain (Terraform's `domain`).
+    #[arg(long, env = env::DOMAIN, global = true, default_value = "")]
+    domain: String,
+    #[arg(long, env = env::PEER_COUNT, global = true, default_value_t = defaults::PEER_COUNT)]
+    peer_count: u32,
+    #[arg(long, env = env::ZONE_COUNT, global = true, default_value_t = defaults::ZONE_COUNT)]
+    zone_count: u32,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Client certificates for applications.
+    #[command(subcommand)]
+    Cert(CertCmd),
+    /// The cluster's CA.
+    #[command(subcommand)]
+    Ca(CaCmd),
+}
+
+#[derive(Debug, Subcommand)]
+enum CertCmd {
+    /// Issue a client certificate for NAME from the cluster's CA: writes NAME.pem, NAME-key.pem
+    /// (0600) and ca.pem (the CAs the members may present) into --out. Needs read access to
+    /// the CA secret (steadfast/<cluster>/ca).
+    Issue {
+        #[arg(long)]
+        name: String,
+        /// Validity in days (renew by issuing again before it ends).
+        #[arg(long, default_value_t = i64::from(defaults::TLS_CERT_VALIDITY_DAYS))]
+        days: i64,
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CaCmd {
+    /// The CA secret: its phase, the signing CA and every trusted CA, with their expiry.
+    Show,
+    /// Rotate the CA without downtime (or resume a rotation under way): trust both, re-issue,
+    /// drop the old; each phase health-gated, the peers rolling one at a time.
+    Rotate {
+        /// Client URLs of the members (comma-separated); default https://peer-N.<cluster>.<domain>:2379.
+        #[arg(long, value_delimiter = ',')]
+        endpoints: Vec<String>,
+        /// How far to take it: trust-both, reissued, or done.
+        #[arg(long, value_enum, default_value = "done")]
+        until: rotate::Until,
+        /// Give up (the rotation stays where it is; run again to resume) after this long.
+        #[arg(long, default_value_t = 3600)]
+        timeout_secs: u64,
+        /// The new CA's validity (days).
+        #[arg(long, default_value_t = i64::from(defaults::TLS_CA_VALIDITY_DAYS))]
+        ca_days: i64,
+    },
+}
+
+fn cluster(cli: &Cli) -> Result<Cluster, CliError> {
+    let name =
+        ClusterName::new(&cli.cluster).map_err(|e| CliError::Usage(format!("--cluster / {}: {e}", env::CLUSTER)))?;
+    let domain = Domain::new(&cli.domain).map_err(|e| CliError::Usage(format!("--domain / {}: {e}", env::DOMAIN)))?;
+    validate_sizes(cli.peer_count, cli.zone_count)
+        .map_err(|e| CliError::Usage(format!("--peer-count / --zone-count: {e}")))?;
+    Cluster::new(name, domain, cli.peer_count, cli.zone_count).map_err(CliError::Core)
+}
+
+fn days_left(not_after: i64) -> f64 {
+    (not_after - steadfast_cli::now()) as f64 / 86_400.0
+}
+
+async fn run(cli: Cli) -> Result<(), CliError> {
+    let target = Target::new(cluster(&cli)?).await;
+    match cli.command {
+        Cmd::Cert(CertCmd::Issue { name, days, out }) => {
+            let i = cert::issue(&target, &name, days, &out).await?;
+            println!("certificate {} (CN={name}, serial {})", i.cert.display(), i.info.serial);
+            println!("key         {}", i.key.display());
+            println!("CA bundle   {}", i.ca.display());
+            println!(
+                "issued by {}; valid {:.1} days",
+                i.issuer.subject,
+                days_left(i.info.not_after)
+            );
+        }
+        Cmd::Ca(CaCmd::Show) => {
+            let s = steadfast_core::tls::ca::read(&target.secrets, &target.cluster).await?;
+            let signing = s.signing_info()?;
+            println!("secret  {}", target.cluster.ca_secret_name());
+            println!("phase   {:?}", s.phase());
+            println!(
+                "signing {} ({:.0} days left)",
+                signing.subject,
+                days_left(signing.not_after)
+            );
+            for c in steadfast_core::tls::CertInfo::parse_bundle(&s.trust_bundle())? {
+                println!(
+                    "trusted {} ({:.0} days left, sha256 {})",
+                    c.subject,
+                    days_left(c.not_after),
+                    c.fingerprint
+                );
+            }
+        }
+        Cmd::Ca(CaCmd::Rotate {
+            endpoints,
+            until,
+            timeout_secs,
+            ca_days,
+        }) => {
+            let mut opts = rotate::Options::defaults(&target.cluster);
+            if !endpoints.is_empty() {
+                opts.endpoints = endpoints;
+            }
+            opts.until = until;
+            opts.timeout = Duration::from_secs(timeout_secs);
+            if !(1..=36_500).contains(&ca_days) {
+                return Err(CliError::Usage(format!("--ca-days {ca_days}: 1 to 36500")));
+            }
+            opts.ca_days = ca_days;
+            let s = rotate::rotate(&target, &opts).await?;
+            println!("signing CA: {}", s.signing_info()?.subject);
+        }
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("steadfast: tokio runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("steadfast: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! The files etcd and node-bootstrap read: the CA bundle, this peer's certificate and its key,
+//! each replaced atomically (a reader sees the old file or the new one). The key is readable by
+//! etcd's user only.
+
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use steadfast_core::tls::{CertInfo, KeyedCert, OnDisk};
+use steadfast_core::vocab::env;
+
+use crate::error::{BootstrapError, Result};
+
+/// The TLS directory's files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Files {
+    dir: PathBuf,
+}
+
+impl Files {
+    pub fn new(dir: &Path) -> Self {
+        Self { dir: dir.to_path_buf() }
+    }
+
+    /// The CA bundle: every trusted CA certificate (etcd's `--trusted-ca-file` and
+    /// `--peer-trusted-ca-file`).
+    pub fn ca(&self) -> PathBuf {
+        self.dir.join("ca.pem")
+    }
+
+    /// This peer's certificate (both ports, and node-bootstrap's own calls).
+    pub fn cert(&self) -> PathBuf {
+        self.dir.join("peer.pem")
+    }
+
+    pub fn key(&self) -> PathBuf {
+        self.dir.join("peer-key.pem")
+    }
+
+    /// What is there now; a missing or unreadable file reads as absent.
+    pub fn on_disk(&self) -> OnDisk {
+        let text = |p: PathBuf| std::fs::read_to_string(p).ok();
+        OnDisk {
+            leaf: text(self.cert()).and_then(|t| CertInfo::parse(&t).ok()),
+            trust: text(self.ca())
+                .and_then(|t| CertInfo::parse_bundle(&t).ok())
+                .map(|v| v.into_iter().map(|i| i.fingerprint).collect()),
+        }
+    }
+
+    /// The certificate now on disk, parsed.
+    pub fn leaf(&self) -> Result<CertInfo> {
+        let p = self.cert();
+        let text = std::fs::read_to_string(&p).map_err(BootstrapError::io(&p))?;
+        Ok(CertInfo::parse(&text)?)
+    }
+
+    /// Fingerprints of the CA bundle now on disk.
+    pub fn trust(&self) -> Result<Vec<String>> {
+        let p = self.ca();
+        let text = std::fs::read_to_string(&p).map_err(BootstrapError::io(&p))?;
+        Ok(CertInfo::parse_bundle(&text)?
+            .into_iter()
+            .map(|i| i.fingerprint)
+            .collect())
+    }
+
+    /// Writes a new certificate and its key (the key first, readable by `owner` only).
+    pub fn write_leaf(&self, leaf: &KeyedCert, owner: Option<&str>) -> Result<()> {
+        write(&self.key(), &leaf.key_pem, 0o600, owner)?;
+        write(&self.cert(), &leaf.cert_pem, 0o644, owner)
+    }
+
+    pub fn write_trust(&self, bundle: &str, owner: Option<&str>) -> Result<()> {
+        write(&self.ca(), bundle, 0o644, owner)
+    }
+}
+
+/// Writes `contents` to `path` atomically with `mode`, owned by `owner` (a user name).
+fn write(path: &Path, contents: &str, mode: u32, owner: Option<&str>) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(BootstrapError::io(dir))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).map_err(BootstrapError::io(dir))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        std::process::id()
+    ));
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&tmp)
+        .map_err(BootstrapError::io(&tmp))?;
+    // The mode before the contents: a key is never readable by others, not even for a moment.
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode)).map_err(BootstrapError::io(&tmp))?;
+    if let Some(user) = owner {
+        let pw = nix::unistd::User::from_name(user)
+            .map_err(|e| BootstrapError::Config(format!("{} {user:?}: {e}", env::ETCD_USER)))?
+            .ok_or_else(|| BootstrapError::Config(format!("{} {user:?}: no such user", env::ETCD_USER)))?;
+        std::os::unix::fs::chown(&tmp, Some(pw.uid.as_raw()), Some(pw.gid.as_raw()))
+            .map_err(BootstrapError::io(&tmp))?;
+    }
+    f.write_all(contents.as_bytes()).map_err(BootstrapError::io(&tmp))?;
+    f.sync_all().map_err(BootstrapError::io(&tmp))?;
+    drop(f);
+    std::fs::rename(&tmp, path).map_err(BootstrapError::io(path))?;
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+    use steadfast_core::tls::{cert, Usage};
+    use steadfast_core::vocab::Sans;
+
+    #[test]
+    fn written_files_read_back_and_the_key_is_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = Files::new(&dir.path().join("tls"));
+        assert_eq!(files.on_disk(), OnDisk::default());
+        let ca = cert::new_ca("steadfast main CA 1", 1_780_000_000, 86_400).unwrap();
+        let sans = Sans {
+            dns: vec!["peer-0.main.etcd.internal".into()],
+            ips: vec!["10.0.0.1".parse().unwrap()],
+        };
+        let leaf = cert::issue(&ca, "peer-0", &sans, Usage::Peer, 1_780_000_000, 3600).unwrap();
+        files.write_leaf(&leaf, None).unwrap();
+        files.write_trust(&ca.cert_pem, None).unwrap();
+        let disk = files.on_disk();
+        assert_eq!(
+            disk.leaf.unwrap().serial,
+            CertInfo::parse(&leaf.cert_pem).unwrap().serial
+        );
+        assert_eq!(
+            disk.trust.unwrap(),
+            vec![CertInfo::parse(&ca.cert_pem).unwrap().fingerprint]
+        );
+        assert_eq!(std::fs::metadata(files.key()).unwrap().mode() & 0o777, 0o600);
+        assert_eq!(std::fs::read_to_string(files.key()).unwrap(), leaf.key_pem);
+        // A broken bundle reads as absent (the plan rewrites it).
+        std::fs::write(files.ca(), "garbage").unwrap();
+        assert_eq!(files.on_disk().trust, None);
+        assert!(files.trust().is_err());
+    }
+}

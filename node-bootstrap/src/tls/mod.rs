@@ -1,0 +1,146 @@
+//! TLS on the node. The cluster's CA lives in Secrets Manager (core's `tls::ca`); the node
+//! issues its own certificate from it and keeps it current:
+//! - [`files`]: the CA bundle, the certificate and the key on disk;
+//! - [`ensure`]: `prepare`'s TLS step (the CA read or created, the certificate issued, the
+//!   bundle written; etcd is not running yet, so nothing restarts);
+//! - [`renew`]: the TLS timer's run (`node-bootstrap tls`): re-issue when `plan_renewal` says
+//!   so, restart etcd one peer at a time when the trusted CAs changed, report.
+
+pub mod files;
+pub mod renew;
+
+use std::net::Ipv4Addr;
+
+use steadfast_core::aws::{PutOutcome, Secrets};
+use steadfast_core::tls::{self as core_tls, cert, plan_renewal, CaState, CertInfo, PeerTls, Renewal, Usage, Wanted};
+use steadfast_core::{Cluster, PeerIndex};
+use tracing::{info, warn};
+
+pub use files::Files;
+
+use crate::config::NodeConfig;
+use crate::error::Result;
+use crate::etcd::Access;
+
+/// What the TLS step found and did.
+#[derive(Debug, Clone)]
+pub struct Ensured {
+    /// This node created the cluster's CA (it won the race).
+    pub created_ca: bool,
+    pub plan: Renewal,
+    pub leaf: CertInfo,
+}
+
+/// Seconds since the epoch.
+pub fn now() -> i64 {
+    crate::recovery::now_secs() as i64
+}
+
+/// Issues a certificate and writes it when `plan` says so, and the bundle when it differs.
+fn apply(
+    plan: &Renewal,
+    state: &CaState,
+    cluster: &Cluster,
+    peer: PeerIndex,
+    ip: Ipv4Addr,
+    cfg: &NodeConfig,
+) -> Result<()> {
+    let files = Files::new(&cfg.tls.dir);
+    if plan.issue.is_some() {
+        let leaf = cert::issue(
+            &state.signing,
+            &cluster.member_name(peer),
+            &cluster.peer_sans(peer, ip),
+            Usage::Peer,
+            now(),
+            cfg.tls.cert_validity_secs,
+        )?;
+        files.write_leaf(&leaf, cfg.etcd_user.as_deref())?;
+    }
+    if plan.retrust {
+        files.write_trust(&state.trust_bundle(), cfg.etcd_user.as_deref())?;
+    }
+    Ok(())
+}
+
+/// The plan for this node against `state`.
+fn plan(state: &CaState, cluster: &Cluster, peer: PeerIndex, ip: Ipv4Addr, cfg: &NodeConfig) -> Result<Renewal> {
+    let signing = state.signing_info()?;
+    let trust = state.trust_fingerprints()?;
+    let sans = cluster.peer_sans(peer, ip);
+    Ok(plan_renewal(
+        &Files::new(&cfg.tls.dir).on_disk(),
+        Wanted {
+            signing: &signing,
+            trust: &trust,
+            sans: &sans,
+        },
+        now(),
+    ))
+}
+
+/// `prepare`'s TLS step: the cluster's CA (created if this is the first node to need it), this
+/// peer's certificate and the CA bundle, on disk before etcd starts.
+pub async fn ensure<S: Secrets>(
+    secrets: &S,
+    cluster: &Cluster,
+    peer: PeerIndex,
+    ip: Ipv4Addr,
+    cfg: &NodeConfig,
+) -> Result<Ensured> {
+    let (state, outcome) = core_tls::ca::get_or_create(
+        secrets,
+        cluster,
+        cfg.tls.kms_key.as_deref(),
+        now(),
+        cfg.tls.ca_validity_secs,
+    )
+    .await?;
+    if outcome == PutOutcome::Created {
+        info!(during = %steadfast_core::vocab::Step::Tls, secret = %cluster.ca_secret_name(),
+            ca = %state.signing_info()?.subject, "created the cluster's CA (first node to need it)");
+    }
+    let plan = plan(&state, cluster, peer, ip, cfg)?;
+    apply(&plan, &state, cluster, peer, ip, cfg)?;
+    Ok(Ensured {
+        created_ca: outcome == PutOutcome::Created,
+        plan,
+        leaf: Files::new(&cfg.tls.dir).leaf()?,
+    })
+}
+
+/// What this peer runs with, as the files say.
+pub fn report(files: &Files, peer: PeerIndex) -> Result<PeerTls> {
+    let leaf = files.leaf()?;
+    Ok(PeerTls {
+        peer: peer.get(),
+        trust: files.trust()?,
+        leaf_issuer: leaf.issuer,
+        leaf_serial: leaf.serial,
+        leaf_not_after: leaf.not_after,
+        at: now(),
+    })
+}
+
+/// Reports what this peer runs with under its status key (what `steadfast ca rotate` waits on).
+/// Best effort: the next timer run reports again.
+pub async fn publish_status(access: &Access, cluster: &Cluster, peer: PeerIndex, ip: Ipv4Addr, cfg: &NodeConfig) {
+    let status = match report(&Files::new(&cfg.tls.dir), peer) {
+        Ok(s) => s,
+        Err(e) => {
+            warn!(error = %e, "could not read this peer's TLS files to report them");
+            return;
+        }
+    };
+    let key = core_tls::status_key(cluster, peer);
+    let body = serde_json::to_string(&status).unwrap_or_default();
+    let put = async {
+        let mut c = access
+            .connect(&[access.local_url(ip)], std::time::Duration::from_secs(5))
+            .await?;
+        c.put(key.as_str(), body, None).await.map_err(|e| e.to_string())
+    };
+    if let Err(e) = put.await {
+        warn!(error = %e, key = %key, "could not report this peer's TLS status");
+    }
+}
