@@ -12,6 +12,8 @@
 //! - [`node`]: the one node launcher: node-bootstrap in a mount namespace of its own, with its
 //!   identity, devices and name resolution.
 //! - [`harness`]: a stage for tests and the bench: moto + region + hypervisor + nodes.
+//! - [`operator`]: how the sandbox reaches etcd, as an operator would: with TLS, a client
+//!   certificate issued from the cluster's CA in the region's Secrets Manager.
 //! - [`supervisor`]: the running region (`sandbox up`), as small reconcilers over one typed
 //!   observation: fleet, EventBridge, DNS mirror, hypervisor; and the typed event log.
 //! - [`state`], [`status`], [`teardown`]: what the CLI shares with the supervisor, the live
@@ -23,12 +25,15 @@
 //! - [`paths`], [`privileges`], [`dnsq`], [`error`]: where things live, what root-only tests
 //!   check first, a minimal DNS client, the crate's error enum.
 
+#![recursion_limit = "256"]
+
 pub mod chaos;
 pub mod config;
 pub mod dnsq;
 pub mod error;
 pub mod harness;
 pub mod node;
+pub mod operator;
 pub mod paths;
 pub mod privileges;
 pub mod profile;

@@ -28,7 +28,7 @@ impl Names {
 #[derive(Debug, Clone)]
 pub struct NodeSpec {
     /// The node's own directory: `dev/`, `sys/block/` (its devices), `data/` (the mount point),
-    /// `etcd.env`.
+    /// `etcd.env`, `run.pid`, `tls/` (its CA bundle, certificate and key).
     pub root: PathBuf,
     pub names: Names,
     /// The environment: the cloud's endpoint and credentials, the node's IMDS endpoint and the
@@ -62,6 +62,13 @@ impl NodeSpec {
             (env::ZONE_COUNT.into(), cluster.zone_count().to_string()),
             (env::DATA_DIR.into(), root_s("data")),
             (env::ENV_FILE.into(), root_s("etcd.env")),
+            (env::TLS_DIR.into(), root_s("tls")),
+            // `node-bootstrap run` restarts etcd on SIGHUP and writes its pid beside etcd.env
+            // (as `systemctl restart etcd-member` does on a node).
+            (
+                env::ETCD_RESTART_CMD.into(),
+                format!("kill -HUP \"$(cat '{}')\"", root_s("run.pid")),
+            ),
             (env::DEV_ROOT.into(), root.to_string_lossy().into_owned()),
             ("RUST_LOG".into(), "info".into()),
         ]);

@@ -184,17 +184,24 @@ impl Region {
         })
     }
 
-    /// What a node needs to back up to, and restore from, this region's bucket.
+    /// What a node needs from this region besides its own paths: whether etcd talks TLS (as the
+    /// SRV records say) and the key the CA secret is encrypted with; the bucket to back up to
+    /// and restore from.
     pub fn node_env(&self) -> Vec<(String, String)> {
-        let Some(b) = &self.backups else { return vec![] };
+        let mut out = vec![(env::TLS.into(), (self.transport == Transport::Tls).to_string())];
+        let Some(b) = &self.backups else { return out };
+        if self.transport == Transport::Tls {
+            out.push((env::TLS_KMS_KEY.into(), b.kms_key.clone()));
+        }
         let etcdutl = crate::paths::etcd_bin_dir()
             .map(|d| d.join("etcdutl").to_string_lossy().into_owned())
             .unwrap_or_else(|_| "etcdutl".into());
-        vec![
+        out.extend([
             (env::BACKUP_BUCKET.into(), b.bucket.clone()),
             (env::BACKUP_KMS_KEY.into(), b.kms_key.clone()),
             (env::ETCDUTL_BIN.into(), etcdutl),
-        ]
+        ]);
+        out
     }
 
     /// Peer `peer`'s placeholder address.

@@ -87,6 +87,9 @@ pub struct State {
     pub supervisor_pid: u32,
     pub zone_id: String,
     pub started_at: String,
+    /// etcd talks mutual TLS (the default); false: plain http.
+    #[serde(default)]
+    pub tls: bool,
 }
 
 /// One node (an instance's processes).

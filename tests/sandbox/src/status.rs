@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use serde::Serialize;
 use steadfast_core::aws::AttachmentState;
-use steadfast_core::vocab::CLIENT_PORT;
 use steadfast_core::Cluster;
 
 use crate::config::{DNS_ADDR, MOTO_PORT, SUPERVISOR_KEY};
@@ -47,9 +46,7 @@ async fn etcd_status(ip: &str) -> Option<(u64, u64, i64)> {
         .with_timeout(Duration::from_millis(800))
         .with_connect_timeout(Duration::from_millis(500));
     let fut = async {
-        let mut c = etcd_client::Client::connect([format!("http://{ip}:{CLIENT_PORT}")], Some(opts))
-            .await
-            .ok()?;
+        let mut c = crate::operator::connect_ip(ip, opts).await.ok()?;
         let st = c.status().await.ok()?;
         if !st.errors().is_empty() {
             return None;

@@ -39,6 +39,9 @@ enum Cmd {
         /// region's delays; each a `STEADFAST_AWS_*` knob).
         #[arg(long, env = "STEADFAST_SANDBOX_PROFILE", default_value = "sandbox")]
         profile: String,
+        /// Mutual TLS on etcd's ports (the default); `false`: plain http.
+        #[arg(long, env = "STEADFAST_SANDBOX_TLS", default_value_t = true, action = clap::ArgAction::Set)]
+        tls: bool,
     },
     /// Run chaos scenarios under client load on a fresh region and report (make chaos).
     Chaos {
@@ -56,6 +59,9 @@ enum Cmd {
         /// Leave the region running afterwards.
         #[arg(long)]
         keep: bool,
+        /// Mutual TLS on etcd's ports (the default); `false`: plain http.
+        #[arg(long, env = "STEADFAST_SANDBOX_TLS", default_value_t = true, action = clap::ArgAction::Set)]
+        tls: bool,
     },
     /// The peers' status; `--json` for scripts.
     Status {
@@ -95,6 +101,14 @@ enum Cmd {
         /// The nodes' backup timer (s; at least 60, node-bootstrap's own minimum); 0: off.
         #[arg(long, env = "STEADFAST_SANDBOX_BACKUP_SECS", default_value_t = 60)]
         backup_secs: u64,
+        #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+        tls: bool,
+        /// The nodes' TLS timer (`node-bootstrap tls`: renewal, a CA rotation's restarts; s).
+        #[arg(long, env = "STEADFAST_SANDBOX_TLS_SECS", default_value_t = 30)]
+        tls_secs: u64,
+        /// The peers' certificate validity (s); default node-bootstrap's (30 days).
+        #[arg(long, env = "STEADFAST_TLS_CERT_VALIDITY_SECS")]
+        cert_validity_secs: Option<i64>,
     },
 }
 
@@ -169,6 +183,7 @@ fn start_supervisor(
     dir: &std::path::Path,
     sweep_secs: u64,
     profile: &str,
+    tls: bool,
 ) -> Result<std::process::Child, SandboxError> {
     use std::os::unix::process::CommandExt;
     let exe = std::env::current_exe().map_err(SandboxError::io("current_exe"))?;
@@ -181,6 +196,8 @@ fn start_supervisor(
             &sweep_secs.to_string(),
             "--profile",
             profile,
+            "--tls",
+            if tls { "true" } else { "false" },
         ])
         .process_group(0)
         .stdin(Stdio::null())
@@ -289,7 +306,7 @@ fn report_failed_start(dir: &std::path::Path, reason: &str) -> Result<(), Sandbo
     Ok(())
 }
 
-fn up(detach: bool, timeout: Duration, sweep_secs: u64, profile: &str) -> Result<ExitCode, SandboxError> {
+fn up(detach: bool, timeout: Duration, sweep_secs: u64, profile: &str, tls: bool) -> Result<ExitCode, SandboxError> {
     preflight()?;
     steadfast_sandbox::profile::Profile::named(profile)?;
     if state::netns_exists() || state::state_dir().exists() {
@@ -305,7 +322,7 @@ fn up(detach: bool, timeout: Duration, sweep_secs: u64, profile: &str) -> Result
     // (it waits in the handler until `wait_healthy` looks).
     let rt = runtime()?;
     let mut stop = Stop::new(&rt);
-    let mut sup = start_supervisor(&dir, sweep_secs, profile)?;
+    let mut sup = start_supervisor(&dir, sweep_secs, profile, tls)?;
     eprintln!(
         "sandbox: region starting in network namespace {} (state in {})",
         state::name(),
@@ -354,6 +371,7 @@ fn chaos_cmd(
     profile: &str,
     out: Option<std::path::PathBuf>,
     keep: bool,
+    tls: bool,
 ) -> Result<ExitCode, SandboxError> {
     use steadfast_sandbox::chaos::{self, scenarios::Scenario};
     let scenarios: Vec<Scenario> = if names.iter().any(|n| n == "all") {
@@ -362,9 +380,29 @@ fn chaos_cmd(
         names.iter().map(|n| Scenario::parse(n)).collect::<Result<_, _>>()?
     };
     let p = steadfast_sandbox::profile::Profile::named(profile)?;
+    if let Some(s) = scenarios.iter().find(|s| s.needs_tls() && !tls) {
+        return Err(SandboxError::Setup(format!(
+            "{} needs TLS (drop --tls false)",
+            s.name()
+        )));
+    }
+    if scenarios.contains(&Scenario::CertRenewal) {
+        // Renewal within the scenario: 2-minute certificates (renewed with a third left, 40 s)
+        // and the nodes' TLS timer every 15 s, unless set. Every scenario of the run then runs
+        // with certificates renewing under it.
+        for (var, v) in [
+            (steadfast_core::vocab::env::TLS_CERT_VALIDITY_SECS, "120"),
+            ("STEADFAST_SANDBOX_TLS_SECS", "15"),
+        ] {
+            if std::env::var_os(var).is_none() {
+                eprintln!("sandbox chaos: {var}={v} (cert-renewal)");
+                std::env::set_var(var, v);
+            }
+        }
+    }
     let slow = p.name == "aws";
     let up_timeout = Duration::from_secs(if slow { 900 } else { 240 });
-    if up(true, up_timeout, 60, profile)? != ExitCode::SUCCESS {
+    if up(true, up_timeout, 60, profile, tls)? != ExitCode::SUCCESS {
         return Ok(ExitCode::from(1));
     }
     let opts = chaos::Options {
@@ -462,6 +500,12 @@ fn exec_cmd(command: &[String]) -> Result<ExitCode, SandboxError> {
     config::write_resolv_conf(&resolv)?;
     let etcd = steadfast_sandbox::paths::etcd_bin_dir()?;
     let path = format!("{}:{}", etcd.display(), std::env::var("PATH").unwrap_or_default());
+    // With TLS, etcdctl gets the operator's client certificate (issued from the cluster's CA,
+    // as `steadfast cert issue` issues one) through its ETCDCTL_* variables.
+    let creds = runtime()?.block_on(async {
+        let op = steadfast_sandbox::operator::current().await?;
+        op.write_files(&dir.join("operator")).await
+    })?;
     let status = std::process::Command::new("unshare")
         .args([
             "--mount",
@@ -473,6 +517,7 @@ fn exec_cmd(command: &[String]) -> Result<ExitCode, SandboxError> {
             "sh",
         ])
         .args(command)
+        .envs(creds)
         .env("PATH", path)
         .status()
         .map_err(SandboxError::io("unshare"))?;
@@ -487,13 +532,15 @@ fn main() -> ExitCode {
             timeout_secs,
             sweep_secs,
             profile,
-        } => up(detach, Duration::from_secs(timeout_secs), sweep_secs, &profile),
+            tls,
+        } => up(detach, Duration::from_secs(timeout_secs), sweep_secs, &profile, tls),
         Cmd::Chaos {
             scenarios,
             profile,
             out,
             keep,
-        } => chaos_cmd(&scenarios, &profile, out, keep),
+            tls,
+        } => chaos_cmd(&scenarios, &profile, out, keep, tls),
         Cmd::Down => teardown::down().map(|did| {
             for l in &did {
                 eprintln!("  {l}");
@@ -527,6 +574,9 @@ fn main() -> ExitCode {
             sweep_secs,
             profile,
             backup_secs,
+            tls,
+            tls_secs,
+            cert_validity_secs,
         } => runtime().and_then(|rt| {
             let backup_every = match backup_secs {
                 0 => None,
@@ -542,6 +592,9 @@ fn main() -> ExitCode {
                 volume_mib: 256,
                 profile: steadfast_sandbox::profile::Profile::named(&profile)?,
                 backup_every,
+                transport: steadfast_core::vocab::Transport::from_flag(tls),
+                tls_every: (tls_secs > 0).then(|| Duration::from_secs(tls_secs)),
+                cert_validity_secs,
             }))
             .map(|_| ExitCode::SUCCESS)
         }),

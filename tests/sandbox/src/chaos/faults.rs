@@ -5,11 +5,10 @@
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use etcd_client::{Client, ConnectOptions};
+use etcd_client::ConnectOptions;
 use nix::sys::signal::{kill, killpg, Signal};
 use nix::unistd::Pid;
 use serde_json::Value;
-use steadfast_core::vocab::CLIENT_PORT;
 use steadfast_core::{Cluster, PeerIndex};
 
 use crate::config::{DNS_ADDR, MOTO_PORT};
@@ -43,9 +42,7 @@ async fn status(ip: Ipv4Addr, timeout: Duration) -> Option<(u64, u64, bool)> {
         .with_timeout(timeout)
         .with_connect_timeout(timeout);
     let fut = async {
-        let mut c = Client::connect([format!("http://{ip}:{CLIENT_PORT}")], Some(opts))
-            .await
-            .ok()?;
+        let mut c = crate::operator::connect_ip(ip, opts).await.ok()?;
         let st = c.status().await.ok()?;
         Some((st.header()?.member_id(), st.leader(), st.is_learner()))
     };
@@ -171,12 +168,17 @@ pub async fn move_leader(cluster: &Cluster, to: PeerIndex) -> Result<()> {
     let ip = leader
         .ip
         .ok_or_else(|| SandboxError::Setup("the leader has no address".into()))?;
-    let mut c = Client::connect([format!("http://{ip}:{CLIENT_PORT}")], None)
+    let moved = async {
+        let mut c = crate::operator::connect_ip(ip, ConnectOptions::new().with_timeout(Duration::from_secs(5)))
+            .await
+            .map_err(|e| SandboxError::Setup(format!("connect to the leader: {e}")))?;
+        c.move_leader(target)
+            .await
+            .map_err(|e| SandboxError::Setup(format!("move leader to peer-{to}: {e}")))
+    };
+    tokio::time::timeout(Duration::from_secs(10), moved)
         .await
-        .map_err(|e| SandboxError::Setup(format!("connect to the leader: {e}")))?;
-    c.move_leader(target)
-        .await
-        .map_err(|e| SandboxError::Setup(format!("move leader to peer-{to}: {e}")))?;
+        .map_err(|_| SandboxError::Setup(format!("move leader to peer-{to}: no answer within 10 s")))??;
     Ok(())
 }
 
@@ -246,6 +248,60 @@ pub async fn backup_now(peer: PeerIndex) -> Result<Value> {
         .map_err(|e| SandboxError::Setup(format!("backup report: {e}: {stdout}")))
 }
 
+/// `steadfast ca rotate --until <until>` against the region, as an operator runs it: the real
+/// binary (beside this one), the region's Secrets Manager, every member by its address.
+pub async fn ca_rotate(cluster: &Cluster, until: &str) -> Result<()> {
+    let exe = std::env::current_exe().map_err(SandboxError::io("current_exe"))?;
+    let bin = exe
+        .parent()
+        .map(|d| d.join("steadfast"))
+        .filter(|p| p.exists())
+        .ok_or_else(|| SandboxError::Setup("the steadfast binary is missing: cargo build --workspace --bins".into()))?;
+    let nodes = state::read_nodes();
+    let endpoints: Vec<String> = nodes
+        .values()
+        .map(|n| format!("https://{}:{}", n.ip, steadfast_core::vocab::CLIENT_PORT))
+        .collect();
+    // The cloud's endpoint and credentials, as the nodes have them.
+    let aws: Vec<(String, String)> = nodes
+        .values()
+        .next()
+        .map(|n| {
+            n.env
+                .iter()
+                .filter(|(k, _)| k.starts_with("AWS_") && !k.starts_with("AWS_EC2_METADATA"))
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
+    use steadfast_core::vocab::env;
+    let out = tokio::process::Command::new(&bin)
+        .args(["ca", "rotate", "--until", until, "--timeout-secs", "600", "--endpoints"])
+        .arg(endpoints.join(","))
+        .envs(aws)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env(env::CLUSTER, cluster.name().as_str())
+        .env(env::DOMAIN, cluster.domain().as_str())
+        .env(env::PEER_COUNT, cluster.peer_count().to_string())
+        .env(env::ZONE_COUNT, cluster.zone_count().to_string())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .map_err(SandboxError::io(format!("run {}", bin.display())))?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    for l in err.lines() {
+        eprintln!("  steadfast: {l}");
+    }
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(SandboxError::Setup(format!(
+            "steadfast ca rotate --until {until} failed: {}",
+            err.lines().last().unwrap_or_default()
+        )))
+    }
+}
+
 /// The restore plans of `cluster` in the bucket (live or retired) made at or after `since`
 /// (seconds since the epoch).
 pub async fn restore_orders(cluster: &Cluster, since: u64) -> Result<Vec<steadfast_core::backup::RestoreOrder>> {
@@ -269,11 +325,14 @@ pub async fn cluster_id(cluster: &Cluster) -> Option<u64> {
     for p in health(cluster).await.iter().filter(|p| p.healthy()) {
         let ip = p.ip?;
         let opts = ConnectOptions::new().with_timeout(Duration::from_secs(1));
-        let Ok(mut c) = Client::connect([format!("http://{ip}:{CLIENT_PORT}")], Some(opts)).await else {
-            continue;
+        // Bounded as a whole: a TLS handshake with a member that does not serve yet never ends.
+        let ask = async {
+            let mut c = crate::operator::connect_ip(ip, opts).await.ok()?;
+            let st = c.status().await.ok()?;
+            st.header().map(|h| h.cluster_id())
         };
-        if let Ok(st) = c.status().await {
-            return st.header().map(|h| h.cluster_id());
+        if let Ok(Some(id)) = tokio::time::timeout(Duration::from_secs(3), ask).await {
+            return Some(id);
         }
     }
     None

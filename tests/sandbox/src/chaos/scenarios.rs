@@ -26,10 +26,12 @@ pub enum Scenario {
     WipeOne,
     WipeAll,
     SplitBrain,
+    CertRenewal,
+    CaRotation,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 13] = [
+    pub const ALL: [Scenario; 15] = [
         Scenario::KillLeader,
         Scenario::KillOne,
         Scenario::KillZone,
@@ -43,6 +45,8 @@ impl Scenario {
         Scenario::WipeOne,
         Scenario::WipeAll,
         Scenario::SplitBrain,
+        Scenario::CertRenewal,
+        Scenario::CaRotation,
     ];
 
     pub fn name(self) -> &'static str {
@@ -60,6 +64,8 @@ impl Scenario {
             Scenario::WipeOne => "wipe-one",
             Scenario::WipeAll => "wipe-all",
             Scenario::SplitBrain => "split-brain",
+            Scenario::CertRenewal => "cert-renewal",
+            Scenario::CaRotation => "ca-rotation",
         }
     }
 
@@ -75,7 +81,15 @@ impl Scenario {
 
     /// Whether instances are replaced (the same members must come back on new instances).
     pub fn replaces(self) -> bool {
-        !matches!(self, Scenario::KillLeader | Scenario::FreezeZone)
+        !matches!(
+            self,
+            Scenario::KillLeader | Scenario::FreezeZone | Scenario::CertRenewal | Scenario::CaRotation
+        )
+    }
+
+    /// Whether the scenario needs the region to talk TLS.
+    pub fn needs_tls(self) -> bool {
+        matches!(self, Scenario::CertRenewal | Scenario::CaRotation)
     }
 
     /// Whether clients lose their quorum on purpose (writes are expected to stop).
@@ -145,6 +159,43 @@ pub async fn inject(
     settle: impl Fn() -> Settle,
 ) -> Result<Vec<PeerIndex>> {
     match s {
+        Scenario::CertRenewal => {
+            // Every peer's certificate replaced by its own TLS timer (the region runs with a
+            // short validity for this: see `sandbox chaos`), while the load runs.
+            let before = serials(cluster)?;
+            let renewed = poll::until(settle().timeout, Backoff::every(Duration::from_millis(500)), || async {
+                let now = serials(cluster)?;
+                let left: Vec<String> = now
+                    .iter()
+                    .zip(&before)
+                    .filter(|(n, b)| n == b)
+                    .map(|(n, _)| n.0.to_string())
+                    .collect();
+                Ok::<_, SandboxError>(if left.is_empty() {
+                    Poll::Ready(())
+                } else {
+                    Poll::Pending(format!("not yet renewed: peer {}", left.join(", ")))
+                })
+            })
+            .await?;
+            renewed.map_err(|t| SandboxError::Setup(format!("certificates not renewed in time: {}", t.last)))?;
+            marks.mark("every peer's certificate renewed");
+        }
+        Scenario::CaRotation => {
+            // `steadfast ca rotate`, as an operator runs it, in its three stops. Between them
+            // the load's clients do what an application's operator must: take the new bundle
+            // once both CAs are trusted, and a certificate from the new CA before the old one
+            // is dropped.
+            let op = crate::operator::current().await?;
+            faults::ca_rotate(cluster, "trust-both").await?;
+            marks.mark("every peer trusts both CAs");
+            op.refresh().await?;
+            faults::ca_rotate(cluster, "reissued").await?;
+            marks.mark("every certificate is from the new CA");
+            op.refresh().await?;
+            faults::ca_rotate(cluster, "done").await?;
+            marks.mark("the old CA is dropped");
+        }
         Scenario::WipeOne => {
             let p = a_follower(cluster).await?;
             let v = faults::wipe(cluster, p).await?;
@@ -264,6 +315,21 @@ pub async fn inject(
         }
     }
     Ok(vec![])
+}
+
+/// Every peer's certificate serial, as its node's TLS directory holds it.
+fn serials(cluster: &Cluster) -> Result<Vec<(u32, String)>> {
+    cluster
+        .peers()
+        .map(|p| {
+            let n = faults::node(p)?;
+            let pem = std::fs::read_to_string(n.root.join("tls/peer.pem"))
+                .map_err(SandboxError::io(format!("peer-{p}'s certificate")))?;
+            let info = steadfast_core::tls::CertInfo::parse(&pem)
+                .map_err(|e| SandboxError::Setup(format!("peer-{p}'s certificate: {e}")))?;
+            Ok((p.get(), info.serial))
+        })
+        .collect()
 }
 
 /// Waits until the region has settled after one step of a multi-step scenario.

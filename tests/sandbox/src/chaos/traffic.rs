@@ -16,7 +16,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use etcd_client::{Client, ConnectOptions, GetOptions};
-use steadfast_core::vocab::CLIENT_PORT;
 use steadfast_core::Cluster;
 
 use crate::config::DNS_ADDR;
@@ -136,13 +135,11 @@ impl Clients {
         let opts = ConnectOptions::new()
             .with_timeout(CLIENT_TIMEOUT)
             .with_connect_timeout(CLIENT_TIMEOUT);
-        let c = tokio::time::timeout(
-            CLIENT_TIMEOUT,
-            Client::connect([format!("http://{ip}:{CLIENT_PORT}")], Some(opts)),
-        )
-        .await
-        .map_err(|_| format!("{ip}: no connection within {CLIENT_TIMEOUT:?}"))?
-        .map_err(|e| format!("{ip}: {e}"))?;
+        // As the region's operator: with TLS, a client certificate from the cluster's CA.
+        let c = tokio::time::timeout(CLIENT_TIMEOUT, crate::operator::connect_ip(ip, opts))
+            .await
+            .map_err(|_| format!("{ip}: no connection within {CLIENT_TIMEOUT:?}"))?
+            .map_err(|e| format!("{ip}: {e}"))?;
         self.by_ip.insert(ip, c.clone());
         Ok(c)
     }

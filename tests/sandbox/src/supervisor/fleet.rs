@@ -38,18 +38,39 @@ struct NodeProc {
     /// Serves the node's identity for as long as the node lives.
     _imds: Imds,
     restart_at: Option<Instant>,
-    /// The backup timer's run in progress, and when the next is due.
-    backup: Option<Child>,
-    next_backup: Instant,
+    /// The node's timers (backup, TLS), as systemd runs them on an instance.
+    timers: Vec<Timer>,
+}
+
+/// One of a node's systemd timers: `node-bootstrap <command>` every `every`, never two runs at
+/// once; each run is in the node's process group (a node that loses power loses it too).
+struct Timer {
+    command: &'static str,
+    every: Duration,
+    running: Option<Child>,
+    next: Instant,
+}
+
+impl Timer {
+    fn new(command: &'static str, every: Duration, first: Duration) -> Self {
+        Self {
+            command,
+            every,
+            running: None,
+            next: Instant::now() + first,
+        }
+    }
 }
 
 /// The fleet's clocks: how long an instance boots before its node runs, etcd's timing, and
-/// the backup timer.
+/// the nodes' timers.
 #[derive(Debug, Clone, Copy)]
 pub struct NodeTiming {
     pub boot_delay: Duration,
     pub etcd_timing: EtcdTiming,
     pub backup_every: Option<Duration>,
+    /// The TLS timer (`node-bootstrap tls`: renewal, a rotation's restarts); `None`: off.
+    pub tls_every: Option<Duration>,
 }
 
 /// A node that just got its instance: the EventBridge stand-in announces it.
@@ -77,6 +98,8 @@ pub struct Fleet {
     /// The backup timer on every node (`node-bootstrap backup`, as the module's systemd timer
     /// runs it); `None`: no backups.
     backup_every: Option<Duration>,
+    /// The TLS timer on every node (`node-bootstrap tls`); `None`: off.
+    tls_every: Option<Duration>,
 }
 
 impl std::fmt::Debug for Fleet {
@@ -140,6 +163,7 @@ impl Fleet {
             boot_delay,
             etcd_timing,
             backup_every,
+            tls_every,
         } = timing;
         Self {
             bins,
@@ -153,6 +177,7 @@ impl Fleet {
             due: BTreeMap::new(),
             etcd_timing,
             backup_every,
+            tls_every,
         }
     }
 
@@ -205,35 +230,38 @@ impl Fleet {
             }
         }
         self.restart_exited();
-        self.run_backups();
+        self.run_timers();
         self.write_records();
         launched
     }
 
-    /// The backup timer: on every node whose etcd runs, `node-bootstrap backup` every interval
-    /// (the leader takes the snapshot, the others publish its age), never two at once on a node.
-    /// Each run is in the node's process group: a node that loses power loses its backup too.
-    fn run_backups(&mut self) {
-        let Some(every) = self.backup_every else { return };
+    /// The nodes' timers: on every node whose etcd runs, each timer's `node-bootstrap` command
+    /// every interval, never two runs of one timer at once on a node. The backup timer: the
+    /// leader takes the snapshot, the others publish its age. The TLS timer: renewal, and a CA
+    /// rotation's restarts (one peer at a time, under an etcd lock).
+    fn run_timers(&mut self) {
         for (id, n) in self.nodes.iter_mut() {
-            if let Some(b) = n.backup.as_mut() {
-                if matches!(b.try_wait(), Ok(None)) {
+            for t in 0..n.timers.len() {
+                if let Some(c) = n.timers[t].running.as_mut() {
+                    if matches!(c.try_wait(), Ok(None)) {
+                        continue;
+                    }
+                    n.timers[t].running = None;
+                }
+                if n.child.is_none() || Instant::now() < n.timers[t].next {
                     continue;
                 }
-                n.backup = None;
-            }
-            if n.child.is_none() || Instant::now() < n.next_backup {
-                continue;
-            }
-            n.next_backup = Instant::now() + every;
-            let script = format!("exec {} backup", self.bins.node_bootstrap.display());
-            match spawn_script(n, id, &self.events, &script, Some(n.pgid)) {
-                Ok(child) => n.backup = Some(child),
-                Err(e) => self.events.emit(Event::NodeStartFailed {
-                    peer: n.peer.get(),
-                    instance_id: id.clone(),
-                    error: format!("backup timer: {e}"),
-                }),
+                n.timers[t].next = Instant::now() + n.timers[t].every;
+                let command = n.timers[t].command;
+                let script = format!("exec {} {command}", self.bins.node_bootstrap.display());
+                match spawn_script(n, id, &self.events, &script, Some(n.pgid)) {
+                    Ok(child) => n.timers[t].running = Some(child),
+                    Err(e) => self.events.emit(Event::NodeStartFailed {
+                        peer: n.peer.get(),
+                        instance_id: id.clone(),
+                        error: format!("{command} timer: {e}"),
+                    }),
+                }
             }
         }
     }
@@ -359,8 +387,10 @@ impl Fleet {
             pgid: 0,
             _imds: imds,
             restart_at: None,
-            backup: None,
-            next_backup: Instant::now() + self.backup_every.unwrap_or_default(),
+            timers: [("backup", self.backup_every), ("tls", self.tls_every)]
+                .into_iter()
+                .filter_map(|(command, every)| every.map(|e| Timer::new(command, e, e)))
+                .collect(),
         };
         let child = spawn(&self.bins, &node, id, &self.events)?;
         node.pgid = child.id().unwrap_or_default();

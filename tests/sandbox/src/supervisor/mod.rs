@@ -88,6 +88,12 @@ pub struct Options {
     pub profile: Profile,
     /// The nodes' backup timer; `None`: no backups are taken (a restore still reads the bucket).
     pub backup_every: Option<Duration>,
+    /// Mutual TLS on etcd's ports (the default), or plain http.
+    pub transport: Transport,
+    /// The nodes' TLS timer (renewal, a rotation's restarts); `None`: off.
+    pub tls_every: Option<Duration>,
+    /// The peers' certificate validity (s); `None`: node-bootstrap's default (30 days).
+    pub cert_validity_secs: Option<i64>,
 }
 
 /// The stand-ins the supervisor started, and the region in moto.
@@ -111,7 +117,7 @@ async fn start(opts: &Options, bins: &Bins, dir: &Path, events: &EventLog) -> Re
     moto.admin("config", Some(&opts.profile.launcher_config())).await?;
     // The supervisor plays the cloud: it signs with its own key, which fault injection exempts.
     let conf = crate::standins::moto::sdk_config_as(&moto.endpoint(), SUPERVISOR_KEY).await;
-    let region = Region::create(&conf, cluster.clone(), Transport::Plain, RegionOptions::default()).await?;
+    let region = Region::create(&conf, cluster.clone(), opts.transport, RegionOptions::default()).await?;
     events.emit(Event::RegionCreated {
         vpc: region.vpc_id.clone(),
         zone_id: region.zone_id.clone(),
@@ -187,6 +193,7 @@ pub async fn supervise(opts: Options) -> Result<()> {
             supervisor_pid: std::process::id(),
             zone_id: region.zone_id.clone(),
             started_at: rfc3339_now(),
+            tls: opts.transport == Transport::Tls,
         },
     )?;
 
@@ -200,6 +207,10 @@ pub async fn supervise(opts: Options) -> Result<()> {
                 opts.backup_every
                     .map(|d| (env::BACKUP_INTERVAL_SECS.to_string(), d.as_secs().to_string())),
             )
+            .chain(
+                opts.cert_validity_secs
+                    .map(|v| (env::TLS_CERT_VALIDITY_SECS.to_string(), v.to_string())),
+            )
             .collect(),
         &dir,
         events.clone(),
@@ -207,6 +218,7 @@ pub async fn supervise(opts: Options) -> Result<()> {
             boot_delay: opts.profile.boot + opts.profile.install,
             etcd_timing: crate::config::etcd_timing()?,
             backup_every: opts.backup_every,
+            tls_every: (opts.transport == Transport::Tls).then_some(opts.tls_every).flatten(),
         },
     );
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
