@@ -64,8 +64,9 @@ BASE_UNITS = ["node-bootstrap.service", "etcd-member.service", "node-ready.servi
 BACKUP_UNITS = ["steadfast-backup.service", "steadfast-backup.timer", "steadfast-backup-now.service"]
 # Every unit cloud-init writes (backups on, the default), and the ones the install script
 # enables and starts: the backup services are started by the timer or by hand, never by it.
-UNITS = BASE_UNITS + BACKUP_UNITS
-STARTED_UNITS = BASE_UNITS + ["steadfast-backup.timer"]
+TLS_UNITS = ["steadfast-tls.service", "steadfast-tls.timer"]
+UNITS = BASE_UNITS + BACKUP_UNITS + TLS_UNITS
+STARTED_UNITS = BASE_UNITS + ["steadfast-backup.timer", "steadfast-tls.timer"]
 
 with open(os.path.join(MODULE_DIR, "vocab.json"), encoding="utf-8") as _fh:
     VOCAB = json.load(_fh)
@@ -901,7 +902,7 @@ def check_node_backup_access(cfg):
     problems = []
     node = cfg.data.get(("aws_iam_policy_document", "node"), {})
     srcs = re.sub(r"[${}'\"]", "", norm(node.get("source_policy_documents", "")))
-    if "aws_iam_policy_document.node_backup" in srcs and srcs != "var.backup_enabled?[data.aws_iam_policy_document.node_backup[0].json]:[]":
+    if "aws_iam_policy_document.node_backup" in srcs and "var.backup_enabled?[data.aws_iam_policy_document.node_backup[0].json]:[]" not in srcs:
         problems.append("the node policy must merge the backup statements only when var.backup_enabled")
     backup_doc = cfg.data.get(("aws_iam_policy_document", "node_backup"))
     if backup_doc is not None and not gated_by(backup_doc, "backup_enabled"):
@@ -1359,13 +1360,96 @@ class ModuleStructure(Base):
     def eval_validation(self, variable, value):
         return self.cfg.evaluator({variable: value}).expr(self.cfg.raw_validation(variable))
 
-    def test_a_tls_defaults_false_and_true_is_refused(self):
+    def test_a_tls_is_on_by_default_and_never_refused(self):
         var = self.cfg.variables["tls_enabled"]
-        self.assertIs(False, one(var["default"]))
-        self.assertTrue(self.eval_validation("tls_enabled", False))
-        self.assertFalse(self.eval_validation("tls_enabled", True))
-        msg = one(blocks(var, "validation")[0]["error_message"])
-        self.assertTrue(msg.startswith("TLS is not implemented in node-bootstrap yet;"), msg)
+        self.assertIs(True, one(var["default"]))
+        self.assertEqual([], blocks(var, "validation"), "the interim refusal of tls_enabled = true is gone")
+        self.assertEqual(VOCAB["defaults"]["tls_cert_validity_days"], one(self.cfg.variables["tls_cert_validity_days"]["default"]))
+        self.assertEqual(VOCAB["defaults"]["tls_ca_validity_days"], one(self.cfg.variables["tls_ca_validity_days"]["default"]))
+        self.assertEqual(VOCAB["defaults"]["tls_check_interval_secs"], one(self.cfg.variables["tls_check_interval_secs"]["default"]))
+        for var, cases in (("tls_cert_validity_days", ((0, False), (1, True), (30, True), (397, True), (398, False), (1.5, False))),
+                           ("tls_ca_validity_days", ((119, False), (120, True), (3650, True), (36501, False))),
+                           ("tls_check_interval_secs", ((59, False), (60, True), (3600, True), (3601, False)))):
+            for v, ok in cases:
+                with self.subTest(var=var, value=v):
+                    self.assertEqual(ok, bool(self.eval_validation(var, v)))
+
+    def test_tls_reaches_the_node(self):
+        e = VOCAB["env"]
+        got = self.cfg.local("node_env", shape(tls_cert_validity_days=2), STANDINS)
+        self.assertEqual("true", got[e["tls"]])
+        self.assertEqual("/run/steadfast/tls", got[e["tls_dir"]])
+        self.assertEqual(SAMPLE_KEY_ARN, got[e["tls_kms_key"]])
+        self.assertEqual(str(2 * 86400), got[e["tls_cert_validity_secs"]])
+        self.assertEqual("3650", got[e["tls_ca_validity_days"]])
+        plain = self.cfg.local("node_env", shape(tls_enabled=False), STANDINS)
+        self.assertEqual("false", plain[e["tls"]])
+        for k in ("tls_dir", "tls_kms_key", "tls_cert_validity_secs", "tls_ca_validity_days"):
+            self.assertNotIn(e[k], plain)
+        self.assertEqual({"steadfast-backup.timer": 300, "steadfast-tls.timer": 120},
+                         self.cfg.local("timer_intervals", shape(tls_check_interval_secs=120)))
+        with open(os.path.join(UNITS_DIR, "steadfast-tls.service"), encoding="utf-8") as fh:
+            unit = fh.read()
+        self.assertIn("ExecStart=/usr/local/bin/node-bootstrap tls\n", unit)
+        self.assertIn("Type=oneshot", unit)
+        self.assertIn("ExecCondition=/usr/bin/systemctl is-active --quiet etcd-member.service", unit)
+        self.assertNotIn("[Install]", unit, "the timer starts the service, never boot")
+
+    def test_tls_iam_is_scoped_to_the_clusters_ca_secret(self):
+        name = fill(VOCAB["names"]["ca_secret"], cluster="c1")
+        self.assertEqual(name, self.cfg.local("ca_secret_name", shape()))
+        arn = self.cfg.raw.locals["ca_secret_arn"]
+        self.assertIn(":secret:${local.ca_secret_name}-??????", arn)
+        for doc_name, want in (("node_tls", {"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret",
+                                             "secretsmanager:CreateSecret", "secretsmanager:TagResource",
+                                             "kms:Decrypt", "kms:GenerateDataKey"}),
+                               ("operator_tls", {"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret",
+                                                 "secretsmanager:PutSecretValue", "kms:Decrypt", "kms:GenerateDataKey"})):
+            doc = self.cfg.data[("aws_iam_policy_document", doc_name)]
+            self.assertTrue(gated_by(doc, "tls_enabled"), doc_name)
+            got = set()
+            for st in blocks(doc, "statement"):
+                actions = as_list(st["actions"])
+                got |= set(actions)
+                res = as_list(st["resources"])
+                if any(a.startswith("secretsmanager:") for a in actions):
+                    self.assertEqual(["${local.ca_secret_arn}"], res, f"{doc_name}: {actions}")
+                else:
+                    self.assertEqual(["${local.kms_key_arn}"], res)
+                    cond = blocks(st, "condition")[0]
+                    self.assertEqual("kms:ViaService", one(cond["variable"]))
+                    self.assertEqual(["secretsmanager.${local.region}.amazonaws.com"], as_list(cond["values"]))
+                if "secretsmanager:CreateSecret" in actions:
+                    cond = blocks(st, "condition")[0]
+                    self.assertEqual("aws:RequestTag/" + VOCAB["tags"]["cluster"], one(cond["variable"]).replace("${local.vocab.tags.cluster}", VOCAB["tags"]["cluster"]))
+            self.assertEqual(want, got, doc_name)
+            self.assertNotIn("secretsmanager:DeleteSecret", got)
+        node = self.cfg.data[("aws_iam_policy_document", "node")]
+        self.assertIn("data.aws_iam_policy_document.node_tls[0].json", norm(node["source_policy_documents"]))
+
+    def test_tls_alarms(self):
+        m = VOCAB["metrics"]
+        alarms = self.cfg.of_type("aws_cloudwatch_metric_alarm")
+        for name, metric, stat, op, threshold, missing in (
+                ("tls_certificate_expiry", m["tls_cert_days_left"], "Minimum", "LessThanThreshold", 7, "breaching"),
+                ("tls_ca_expiry", m["tls_ca_days_left"], "Minimum", "LessThanThreshold", 90, "breaching"),
+                ("tls_failed", m["tls_failed"], "Sum", "GreaterThanThreshold", 0, "notBreaching")):
+            with self.subTest(alarm=name):
+                self.assertTrue(gated_by(alarms[name], "tls_enabled"))
+                raw = self.cfg.raw_resource("aws_cloudwatch_metric_alarm", name).attrs
+                ev = self.cfg.evaluator(shape(tls_check_interval_secs=90))
+                got = {k: ev.expr(raw[k]) for k in ("namespace", "metric_name", "dimensions", "statistic",
+                                                     "comparison_operator", "threshold", "treat_missing_data", "period")}
+                self.assertEqual((m["namespace"], metric, {m["dimension_cluster"]: "c1"}),
+                                 (got["namespace"], got["metric_name"], got["dimensions"]))
+                self.assertEqual((stat, op, threshold, missing),
+                                 (got["statistic"], got["comparison_operator"], got["threshold"], got["treat_missing_data"]))
+                self.assertEqual(0, got["period"] % 60)
+                self.assertGreaterEqual(got["period"], 120)
+        with open(os.path.join(TF_DIR, "README.md"), encoding="utf-8") as fh:
+            readme = fh.read()
+        for name in ("<C>-tls-certificate-expiry", "<C>-tls-ca-expiry", "<C>-tls-failed"):
+            self.assertTrue(name in readme, f"terraform/README.md needs the runbook line for {name}")
 
     def test_b_no_reserved_concurrency_by_default(self):
         self.assertIsNone(one(self.cfg.variables["lambda_reserved_concurrency"].get("default")))
@@ -1414,7 +1498,7 @@ class ModuleStructure(Base):
         self.assertEqual("1500", got[e["prepare_deadline_secs"]])
         self.assertEqual("600", got[e["ready_timeout_secs"]])
         self.assertEqual(VOCAB["etcd_account"]["name"], got[e["etcd_user"]])
-        self.assertEqual("false", got[e["tls"]])
+        self.assertEqual("true", got[e["tls"]])
         # node-bootstrap: never a start timeout (a filesystem-modifying tool is never killed).
         self.assertEqual({"node-bootstrap.service": "infinity", "node-ready.service": 720},
                          self.cfg.local("unit_start_timeouts", shape()))
@@ -1575,11 +1659,12 @@ class ModuleStructure(Base):
         self.assertIn(f"{e['etcdutl_bin']}=/usr/local/bin/etcdutl", text)
 
     def test_backup_units_and_timer_interval(self):
-        self.assertEqual(BASE_UNITS, self.cfg.local("systemd_units", shape(backup_enabled=False)))
+        plain = dict(tls_enabled=False)
+        self.assertEqual(BASE_UNITS, self.cfg.local("systemd_units", shape(backup_enabled=False, **plain)))
         self.assertEqual(STARTED_UNITS, self.cfg.local("started_units", shape()))
-        self.assertEqual(BASE_UNITS, self.cfg.local("started_units", shape(backup_enabled=False)))
-        self.assertEqual({"steadfast-backup.timer": 900}, self.cfg.local("timer_intervals", shape(backup_interval_secs=900)))
-        self.assertEqual({}, self.cfg.local("timer_intervals", shape(backup_enabled=False)))
+        self.assertEqual(BASE_UNITS, self.cfg.local("started_units", shape(backup_enabled=False, **plain)))
+        self.assertEqual({"steadfast-backup.timer": 900}, self.cfg.local("timer_intervals", shape(backup_interval_secs=900, **plain)))
+        self.assertEqual({}, self.cfg.local("timer_intervals", shape(backup_enabled=False, **plain)))
         # The install script enables and starts the started units; cloud-init writes them all.
         user_data = re.sub(r"\s+", " ", self.cfg.raw.locals["user_data"])
         self.assertIn("unit_names = local.systemd_units", user_data.split("install.sh.tftpl")[0])

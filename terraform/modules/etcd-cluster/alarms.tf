@@ -2,7 +2,8 @@
 # instance, fewer healthy members behind the client load balancer than peers, and a node that
 # refused to bootstrap. All notify alarm_sns_topic_arn (when set) on ALARM and on OK. The
 # runbook for each is in terraform/README.md ("Alarms"). With backups: a stale newest verified
-# snapshot, and failed backup runs.
+# snapshot, and failed backup runs. With TLS: a certificate within 7 days of expiry, the CA
+# within 90 days, failed TLS timer runs.
 
 locals {
   alarm_actions = var.alarm_sns_topic_arn == null ? [] : [var.alarm_sns_topic_arn]
@@ -170,6 +171,64 @@ resource "aws_cloudwatch_metric_alarm" "backup_failed" {
   datapoints_to_alarm = 1
   comparison_operator = "GreaterThanOrEqualToThreshold"
   threshold           = 1
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = local.common_tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "tls_certificate_expiry" {
+  count = var.tls_enabled ? 1 : 0
+
+  alarm_name          = "${var.cluster_name}-tls-certificate-expiry"
+  alarm_description   = "steadfast ${var.cluster_name}: a node's certificate expires within 7 days (renewal should have replaced it at a third of its validity), or no node reported. Read journalctl -u steadfast-tls on the nodes. Runbook: terraform/README.md, Alarms."
+  namespace           = local.vocab.metrics.namespace
+  metric_name         = local.vocab.metrics.tls_cert_days_left
+  dimensions          = { (local.vocab.metrics.dimension_cluster) = var.cluster_name }
+  statistic           = "Minimum"
+  period              = ceil(var.tls_check_interval_secs / 60) * 60 * 3
+  evaluation_periods  = 1
+  comparison_operator = "LessThanThreshold"
+  threshold           = 7
+  treat_missing_data  = "breaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = local.common_tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "tls_ca_expiry" {
+  count = var.tls_enabled ? 1 : 0
+
+  alarm_name          = "${var.cluster_name}-tls-ca-expiry"
+  alarm_description   = "steadfast ${var.cluster_name}: a trusted CA expires within 90 days. Rotate it: steadfast ca rotate (README, TLS). Runbook: terraform/README.md, Alarms."
+  namespace           = local.vocab.metrics.namespace
+  metric_name         = local.vocab.metrics.tls_ca_days_left
+  dimensions          = { (local.vocab.metrics.dimension_cluster) = var.cluster_name }
+  statistic           = "Minimum"
+  period              = ceil(var.tls_check_interval_secs / 60) * 60 * 3
+  evaluation_periods  = 1
+  comparison_operator = "LessThanThreshold"
+  threshold           = 90
+  treat_missing_data  = "breaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = local.common_tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "tls_failed" {
+  count = var.tls_enabled ? 1 : 0
+
+  alarm_name          = "${var.cluster_name}-tls-failed"
+  alarm_description   = "steadfast ${var.cluster_name}: a node's TLS timer run failed (renewal or a rotation's restart) in 2 of the last 3 intervals. Read journalctl -u steadfast-tls. Runbook: terraform/README.md, Alarms."
+  namespace           = local.vocab.metrics.namespace
+  metric_name         = local.vocab.metrics.tls_failed
+  dimensions          = { (local.vocab.metrics.dimension_cluster) = var.cluster_name }
+  statistic           = "Sum"
+  period              = ceil(var.tls_check_interval_secs / 60) * 60
+  evaluation_periods  = 3
+  datapoints_to_alarm = 2
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
   treat_missing_data  = "notBreaching"
   alarm_actions       = local.alarm_actions
   ok_actions          = local.alarm_actions

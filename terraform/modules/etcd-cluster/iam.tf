@@ -52,7 +52,10 @@ data "aws_iam_policy_document" "node" {
   for_each = local.peers
 
   # The backup bucket's statements (below), the same for every peer; none without backups.
-  source_policy_documents = var.backup_enabled ? [data.aws_iam_policy_document.node_backup[0].json] : []
+  source_policy_documents = concat(
+    var.backup_enabled ? [data.aws_iam_policy_document.node_backup[0].json] : [],
+    var.tls_enabled ? [data.aws_iam_policy_document.node_tls[0].json] : [],
+  )
 
   # Read-only discovery: these Describe calls do not support resource-level permissions, so
   # "*" is the only possible resource. Listed one by one rather than Describe*: identity
@@ -272,6 +275,73 @@ data "aws_iam_policy_document" "node_backup" {
       "s3:ListMultipartUploadParts",
     ]
     resources = ["${aws_s3_bucket.backup[0].arn}/${local.backup_cluster_dir}*"]
+  }
+}
+
+# TLS: the cluster's CA secret, and nothing else in Secrets Manager. A node reads it and, the
+# first time any node needs it, creates it (create-if-absent: one creator wins, the rest read
+# the winner's), tagged with the cluster; it never updates or deletes it (only `steadfast ca
+# rotate`, with the operator's own credentials, writes new versions). The secret is encrypted
+# with the cluster key, used only through Secrets Manager.
+data "aws_iam_policy_document" "node_tls" {
+  count = var.tls_enabled ? 1 : 0
+
+  statement {
+    sid       = "ReadOwnClusterCa"
+    actions   = ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"]
+    resources = [local.ca_secret_arn]
+  }
+
+  statement {
+    sid       = "CreateOwnClusterCa"
+    actions   = ["secretsmanager:CreateSecret", "secretsmanager:TagResource"]
+    resources = [local.ca_secret_arn]
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestTag/${local.vocab.tags.cluster}"
+      values   = [var.cluster_name]
+    }
+  }
+
+  statement {
+    sid       = "UseClusterKeyThroughSecretsManager"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [local.kms_key_arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["secretsmanager.${local.region}.amazonaws.com"]
+    }
+  }
+}
+
+# What an operator (or a CI job) needs for `steadfast cert issue` (read the CA) and `steadfast
+# ca rotate` (also write new versions of it): attach output.operator_tls_policy_json to their
+# role. Reading the CA secret is the power to issue client certificates: grant it like admin.
+data "aws_iam_policy_document" "operator_tls" {
+  count = var.tls_enabled ? 1 : 0
+
+  statement {
+    sid       = "ReadClusterCa"
+    actions   = ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"]
+    resources = [local.ca_secret_arn]
+  }
+
+  statement {
+    sid       = "RotateClusterCa"
+    actions   = ["secretsmanager:PutSecretValue"]
+    resources = [local.ca_secret_arn]
+  }
+
+  statement {
+    sid       = "UseClusterKeyThroughSecretsManager"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [local.kms_key_arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["secretsmanager.${local.region}.amazonaws.com"]
+    }
   }
 }
 

@@ -131,6 +131,12 @@ locals {
   # The backup services are not among them: the timer starts steadfast-backup.service, and
   # steadfast-backup-now.service runs only when someone starts it (the on-demand snapshot).
   backup_units  = ["steadfast-backup.service", "steadfast-backup.timer", "steadfast-backup-now.service"]
-  systemd_units = concat(["node-bootstrap.service", "etcd-member.service", "node-ready.service"], var.backup_enabled ? local.backup_units : [])
-  started_units = concat(["node-bootstrap.service", "etcd-member.service", "node-ready.service"], var.backup_enabled ? ["steadfast-backup.timer"] : [])
+  # With TLS, the TLS timer (renewal, a CA rotation's restarts) likewise starts its service.
+  tls_units     = ["steadfast-tls.service", "steadfast-tls.timer"]
+  systemd_units = concat(["node-bootstrap.service", "etcd-member.service", "node-ready.service"], var.backup_enabled ? local.backup_units : [], var.tls_enabled ? local.tls_units : [])
+  started_units = concat(["node-bootstrap.service", "etcd-member.service", "node-ready.service"], var.backup_enabled ? ["steadfast-backup.timer"] : [], var.tls_enabled ? ["steadfast-tls.timer"] : [])
+  # The cluster's CA secret (vocab.json names.ca_secret), created by the first node that needs
+  # it; IAM is scoped to its name (Secrets Manager appends a random 6-character suffix).
+  ca_secret_name = replace(local.vocab.names.ca_secret, "{cluster}", var.cluster_name)
+  ca_secret_arn  = "arn:${local.partition}:secretsmanager:${local.region}:${local.account_id}:secret:${local.ca_secret_name}-??????"
 }

@@ -8,7 +8,9 @@ locals {
   # Without backups there is no STEADFAST_BACKUP_BUCKET at all: node-bootstrap then takes no
   # backups and never restores. etcdutl: the install script installs it next to etcd (and
   # fails without it). The scratch dir takes the verify read-back of one snapshot, on the root
-  # volume (removed at once): root_volume_size must leave room for one snapshot.
+  # volume (removed at once): root_volume_size must leave room for one snapshot. With TLS: the
+  # CA secret is encrypted with the cluster key; the certificates live on tmpfs (issued again
+  # at every boot, never on the data volume).
   node_env = merge({
     (local.env.domain)                  = local.zone_domain
     (local.env.peer_count)              = tostring(var.peer_count)
@@ -33,7 +35,13 @@ locals {
     (local.env.etcdutl_bin)             = "/usr/local/bin/etcdutl"
     (local.env.scratch_dir)             = "/var/tmp/steadfast"
     AWS_REGION                          = local.region
-  }, var.backup_enabled ? { (local.env.backup_bucket) = local.backup_bucket_name } : {})
+    }, var.backup_enabled ? { (local.env.backup_bucket) = local.backup_bucket_name } : {},
+    var.tls_enabled ? {
+      (local.env.tls_dir)                = "/run/steadfast/tls"
+      (local.env.tls_kms_key)            = local.kms_key_arn
+      (local.env.tls_cert_validity_secs) = tostring(var.tls_cert_validity_days * 86400)
+      (local.env.tls_ca_validity_days)   = tostring(var.tls_ca_validity_days)
+  } : {})
   bootstrap_env = join("\n", concat(
     ["# Written by cloud-init from the steadfast Terraform module. The cluster name and the peer index come from the instance tags."],
     [for k in sort(keys(local.node_env)) : "${k}=${local.node_env[k]}"],
@@ -53,7 +61,11 @@ locals {
   # The backup timer fires every backup_interval_secs: a drop-in next to the unit (the unit's
   # own values are the default interval, vocab.json defaults.backup_interval_secs). Only with
   # backups, like the backup units themselves.
-  timer_intervals = var.backup_enabled ? { "steadfast-backup.timer" = var.backup_interval_secs } : {}
+  # The TLS timer likewise fires every tls_check_interval_secs.
+  timer_intervals = merge(
+    var.backup_enabled ? { "steadfast-backup.timer" = var.backup_interval_secs } : {},
+    var.tls_enabled ? { "steadfast-tls.timer" = var.tls_check_interval_secs } : {},
+  )
 
   # Written without their comment lines: the files in units/ carry the documentation, and
   # user-data must stay well inside EC2's 16 KiB.

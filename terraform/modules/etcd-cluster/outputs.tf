@@ -131,3 +131,13 @@ output "lifecycle_hook_name" {
   description = "Name of the LAUNCHING lifecycle hook on every peer ASG."
   value       = one(distinct([for h in aws_autoscaling_lifecycle_hook.launching : h.name]))
 }
+
+output "ca_secret_name" {
+  description = "Secrets Manager secret holding the cluster's CA (created by the first node with TLS on; not managed by Terraform, so `terraform destroy` leaves it: delete it by hand after the cluster is gone). null without TLS."
+  value       = var.tls_enabled ? local.ca_secret_name : null
+}
+
+output "operator_tls_policy_json" {
+  description = "IAM policy (JSON) for whoever runs `steadfast cert issue` and `steadfast ca rotate`: read and write the CA secret, decrypt through Secrets Manager. null without TLS."
+  value       = var.tls_enabled ? data.aws_iam_policy_document.operator_tls[0].json : null
+}

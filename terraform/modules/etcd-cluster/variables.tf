@@ -305,13 +305,41 @@ variable "node_bootstrap_path" {
 }
 
 variable "tls_enabled" {
-  description = "Whether etcd serves TLS. Must stay false until the TLS issue lands: node-bootstrap refuses STEADFAST_TLS=true (it will not run etcd in plain text behind -ssl names), and certificates are not provisioned yet. Today it selects the SRV names (_etcd-server-ssl/_etcd-client-ssl vs _etcd-server/_etcd-client) and STEADFAST_TLS. See README."
+  description = "Mutual TLS on both etcd ports (the default): https URLs, --client-cert-auth and --peer-client-cert-auth, the _etcd-server-ssl/_etcd-client-ssl SRV names. The cluster's CA is created by the first node that needs it in Secrets Manager (steadfast/<cluster>/ca, encrypted with the cluster key): its private key never enters Terraform state or user-data. Each node issues its own certificate at boot and renews it on the TLS timer. Clients need a certificate: `steadfast cert issue`. Switching it on a running cluster is not supported in place (the members' advertised URLs change): build a new cluster, or restore a backup into one. See README, TLS."
   type        = bool
-  default     = false
+  default     = true
+}
+
+variable "tls_cert_validity_days" {
+  description = "Validity of the certificates each node issues itself (days). The TLS timer re-issues one when less than a third of it is left; etcd picks the new files up at the next handshake, without a restart."
+  type        = number
+  default     = 30
 
   validation {
-    condition     = !var.tls_enabled
-    error_message = "TLS is not implemented in node-bootstrap yet; set tls_enabled = false (the TLS issue will lift this). With true, every node would refuse to start etcd."
+    condition     = var.tls_cert_validity_days >= 1 && var.tls_cert_validity_days <= 397 && floor(var.tls_cert_validity_days) == var.tls_cert_validity_days
+    error_message = "tls_cert_validity_days must be a whole number of days, 1 to 397."
+  }
+}
+
+variable "tls_ca_validity_days" {
+  description = "Validity of the cluster's CA when a node creates it (days). Rotate it with `steadfast ca rotate` well before the TlsCaDaysLeft alarm (90 days)."
+  type        = number
+  default     = 3650
+
+  validation {
+    condition     = var.tls_ca_validity_days >= 120 && var.tls_ca_validity_days <= 36500 && floor(var.tls_ca_validity_days) == var.tls_ca_validity_days
+    error_message = "tls_ca_validity_days must be a whole number of days, 120 (more than the 90-day alarm) to 36500."
+  }
+}
+
+variable "tls_check_interval_secs" {
+  description = "How often each node's TLS timer runs (node-bootstrap tls): renewal, a CA rotation's restarts, the TlsCertificateDaysLeft/TlsCaDaysLeft metrics. A CA rotation phase takes about one interval plus one restart per peer."
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = var.tls_check_interval_secs >= 60 && var.tls_check_interval_secs <= 3600
+    error_message = "tls_check_interval_secs must be 60 to 3600."
   }
 }
 
