@@ -28,10 +28,14 @@ pub fn render(
     ip: Ipv4Addr,
     data_dir: &Path,
     start: &Start,
-    transport: Transport,
-    tls: &Files,
+    tls: Option<&Files>,
     timing: EtcdTiming,
 ) -> Vec<(String, String)> {
+    let transport = if tls.is_some() {
+        Transport::Tls
+    } else {
+        Transport::Plain
+    };
     let scheme = transport.scheme();
     let host = cluster.peer_host(peer);
     let mut vars = vec![
@@ -65,7 +69,7 @@ pub fn render(
         Start::Join { initial_cluster } => vars.push(("ETCD_INITIAL_CLUSTER".into(), initial_cluster.clone())),
         Start::New | Start::Existing => vars.insert(2, ("ETCD_DISCOVERY_SRV".into(), cluster.cluster_domain())),
     }
-    if transport == Transport::Tls {
+    if let Some(tls) = tls {
         // Mutual TLS on both ports: one certificate serves and dials (server and client
         // authentication), every client and peer must present one from a trusted CA.
         let path = |p: std::path::PathBuf| p.to_string_lossy().into_owned();
@@ -144,8 +148,7 @@ mod tests {
             "127.0.2.7".parse().unwrap(),
             Path::new("/var/lib/etcd"),
             &Start::New,
-            Transport::Plain,
-            &Files::new(Path::new("/run/steadfast/tls")),
+            None,
             EtcdTiming::new(200, 1500).unwrap(),
         );
         let get = |k: &str| vars.iter().find(|(kk, _)| kk == k).map(|(_, v)| v.as_str()).unwrap();
@@ -175,8 +178,7 @@ mod tests {
             "127.0.2.7".parse().unwrap(),
             Path::new("/x"),
             &Start::Existing,
-            Transport::Tls,
-            &Files::new(Path::new("/run/steadfast/tls")),
+            Some(&Files::new(Path::new("/run/steadfast/tls"))),
             EtcdTiming::default(),
         );
         assert!(existing.contains(&("ETCD_INITIAL_CLUSTER_STATE".into(), "existing".into())));
@@ -208,8 +210,7 @@ mod tests {
             &Start::Join {
                 initial_cluster: "peer-0=http://peer-0.main.etcd.internal:2380".into(),
             },
-            Transport::Plain,
-            &Files::new(Path::new("/run/steadfast/tls")),
+            None,
             EtcdTiming::default(),
         );
         assert!(join.contains(&("ETCD_INITIAL_CLUSTER_STATE".into(), "existing".into())));

@@ -281,14 +281,14 @@ pub async fn run<E: Instances + Volumes, O: Objects, S: Secrets>(
             initial_cluster: initial_cluster.clone(),
         },
     };
+    let tls_files = tls::Files::new(&cfg.tls.dir);
     let vars = envfile::render(
         &cluster,
         peer,
         id.private_ip,
         &cfg.data_dir,
         &start,
-        cfg.transport,
-        &tls::Files::new(&cfg.tls.dir),
+        (cfg.transport == Transport::Tls).then_some(&tls_files),
         cfg.etcd_timing,
     );
     let handoff = Handoff {
