@@ -22,7 +22,10 @@ build: deps
 ## test: the whole suite: Rust (unit, SDK mocks, moto, loop devices, cargo-lambda e2e) + Terraform checks.
 test: deps test-rust test-moto test-terraform
 
+## Every binary first (the same features as the tests: nothing is built twice): the suites run
+## the real sandbox, node-bootstrap, peer-dns and steadfast binaries.
 test-rust:
+	$(CARGO) build --workspace --bins
 	$(CARGO) test --workspace --no-fail-fast -- --test-threads=2
 
 ## test-moto: the moto launcher's own tests (lifecycle hooks, faults, S3 policies)

@@ -1,8 +1,10 @@
 //! The chaos suite's CI subset: `sandbox chaos kill-zone-plus-one kill-all wipe-one wipe-all
-//! split-brain` in the sandbox profile, on a region of its own. It fails when an acknowledged
-//! write is lost (after a restore: one acknowledged before the restored snapshot), a read is
-//! stale, the region does not heal, a second cluster appears or a restore is planned while
-//! volumes still hold the data; the targets are reported (see `make chaos`).
+//! split-brain cert-renewal ca-rotation` in the sandbox profile, with TLS on (the default), on a
+//! region of its own. It fails when an acknowledged write is lost (after a restore: one
+//! acknowledged before the restored snapshot), a read is stale, the region does not heal, a
+//! second cluster appears, a restore is planned while volumes still hold the data, the
+//! certificates are not renewed or the CA rotation does not finish; the targets are reported
+//! (see `make chaos`), and so is the TLS cost (plain vs TLS write latency, same run).
 //! Needs root, loop devices, namespaces and dnsmasq: skips loudly without them (fails in CI).
 
 use std::process::Command;
@@ -27,6 +29,8 @@ fn zone_plus_one_all_nine_and_lost_volumes_lose_nothing() {
             "wipe-one",
             "wipe-all",
             "split-brain",
+            "cert-renewal",
+            "ca-rotation",
             "--profile",
             "sandbox",
             "--out",
@@ -53,7 +57,15 @@ fn zone_plus_one_all_nine_and_lost_volumes_lose_nothing() {
         .collect();
     assert_eq!(
         names,
-        ["kill-zone-plus-one", "kill-all", "wipe-one", "wipe-all", "split-brain"],
+        [
+            "kill-zone-plus-one",
+            "kill-all",
+            "wipe-one",
+            "wipe-all",
+            "split-brain",
+            "cert-renewal",
+            "ca-rotation"
+        ],
         "{text}"
     );
     for s in report["scenarios"].as_array().unwrap() {
@@ -74,13 +86,29 @@ fn zone_plus_one_all_nine_and_lost_volumes_lose_nothing() {
         let want = match name.as_str().unwrap() {
             "kill-all" | "wipe-all" | "split-brain" => 9,
             "wipe-one" => 1,
+            // Certificates renewed, the CA rotated: nothing is replaced.
+            "cert-renewal" | "ca-rotation" => 0,
             _ => 4,
         };
-        assert!(replaced >= want, "{name}: {replaced} replacements: {s:#}");
+        if want == 0 {
+            assert_eq!(replaced, 0, "{name}: nothing replaced: {s:#}");
+        } else {
+            assert!(replaced >= want, "{name}: {replaced} replacements: {s:#}");
+        }
         // Only the whole-cluster loss restores, from one snapshot every peer agreed on.
         assert_eq!(s["restored_from"].is_object(), name == "wipe-all", "{name}: {s:#}");
         assert!(out_dir.path().join(format!("{}.svg", name.as_str().unwrap())).is_file());
     }
+    // The TLS cost, measured in the same run: both sides wrote.
+    let cost = &report["tls_cost"];
+    for side in ["plain", "tls"] {
+        assert!(
+            cost[side]["writes"].as_u64().unwrap_or(0) > 100,
+            "tls cost, {side}: {cost:#}\n{text}"
+        );
+        assert!(cost[side]["p99_ms"].as_f64().unwrap_or(0.0) >= cost[side]["p50_ms"].as_f64().unwrap_or(f64::MAX));
+    }
+    assert!(text.contains("tls cost"), "the TLS cost is printed:\n{text}");
     assert!(out_dir.path().join("index.html").is_file());
     assert!(out.status.success(), "{text}");
     assert!(text.contains("kill-zone-plus-one"), "the table is printed:\n{text}");

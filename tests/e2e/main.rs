@@ -2,6 +2,8 @@
 //! builds them first).
 //! - [`sandbox`]: the local region end to end: up, serve, survive a replacement, tear down.
 //! - [`chaos`]: the chaos suite's CI subset (a zone plus one, and all nine, killed under load).
+//! - [`tls`]: racing CA creation, and a real TLS etcd refusing every client without a good
+//!   certificate.
 //! - [`terraform`]: the deploy path: `terraform apply` of the module against moto, and the
 //!   binaries against what it created.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on what they did not expect
@@ -9,6 +11,7 @@
 mod chaos;
 mod sandbox;
 mod terraform;
+mod tls;
 
 /// One region at a time: the sandbox test counts the machine's etcd and dnsmasq processes to
 /// prove its teardown, and the chaos subset's timings should not share two cores with another

@@ -104,7 +104,35 @@ fn region_comes_up_serves_survives_a_replacement_and_tears_down_clean() {
         1
     );
 
-    // A write and a read through SRV discovery.
+    // TLS, the default: each member was configured only with the discovery domain and https
+    // URLs (it found its peers through _etcd-server-ssl) and demands client certificates.
+    let nodes = state::state_dir().join("nodes");
+    for entry in std::fs::read_dir(&nodes).unwrap() {
+        let env_file = entry.unwrap().path().join("etcd.env");
+        let Ok(env) = std::fs::read_to_string(&env_file) else {
+            continue;
+        };
+        for line in [
+            "ETCD_DISCOVERY_SRV=local.steadfast.internal",
+            "ETCD_CLIENT_CERT_AUTH=true",
+            "ETCD_PEER_CLIENT_CERT_AUTH=true",
+        ] {
+            assert!(
+                env.lines().any(|l| l == line),
+                "{}: no {line}:\n{env}",
+                env_file.display()
+            );
+        }
+        assert!(
+            !env.contains("ETCD_INITIAL_CLUSTER="),
+            "discovery, not a static list: {env}"
+        );
+        assert!(env.contains("ETCD_INITIAL_ADVERTISE_PEER_URLS=https://"), "{env}");
+        assert!(env.contains("ETCD_ADVERTISE_CLIENT_URLS=https://"), "{env}");
+    }
+
+    // A write and a read through SRV discovery (`sandbox exec` gives etcdctl the operator's
+    // client certificate).
     let srv = "local.steadfast.internal";
     let (ok, out, err) = sandbox(&[
         "exec",
@@ -164,7 +192,7 @@ fn region_comes_up_serves_survives_a_replacement_and_tears_down_clean() {
         "--",
         "etcdctl",
         "--endpoints",
-        &format!("http://{ip}:2379"),
+        &format!("https://{ip}:2379"),
         "get",
         "steadfast/test",
         "--print-value-only",
@@ -174,6 +202,20 @@ fn region_comes_up_serves_survives_a_replacement_and_tears_down_clean() {
         ok && out.trim() == "survives",
         "the replaced member serves the data written before: {out} {err}"
     );
+    // Plain http and a client without a certificate are refused.
+    for (what, script) in [
+        (
+            "plain http",
+            format!("etcdctl --endpoints http://{ip}:2379 --command-timeout 3s get steadfast/test"),
+        ),
+        (
+            "no client certificate",
+            format!("env -u ETCDCTL_CERT -u ETCDCTL_KEY etcdctl --endpoints https://{ip}:2379 --command-timeout 3s get steadfast/test"),
+        ),
+    ] {
+        let (ok, out, err) = sandbox(&["exec", "--", "sh", "-c", &script]);
+        assert!(!ok, "{what} was served: {out} {err}");
+    }
 
     // The event log tells every step of the replacement.
     let events = std::fs::read_to_string(state::state_dir().join("events.jsonl")).unwrap();

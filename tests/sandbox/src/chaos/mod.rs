@@ -9,6 +9,7 @@ pub mod elections;
 pub mod faults;
 pub mod report;
 pub mod scenarios;
+pub mod tls_cost;
 pub mod traffic;
 
 use std::path::{Path, PathBuf};
@@ -101,7 +102,13 @@ pub async fn run(cluster: &Cluster, opts: &Options) -> Result<Report> {
         heartbeat_interval_ms: opts.etcd_timing.heartbeat().as_secs_f64() * 1000.0,
         build: build_kind().to_string(),
         scenarios: Vec::new(),
+        tls_cost: None,
     };
+    eprintln!("chaos: tls cost (plain http vs mutual TLS, same load, in turns)");
+    match tls_cost::measure(cluster, opts.etcd_timing, &crate::state::state_dir().join("tls-cost")).await {
+        Ok(c) => report.tls_cost = Some(c),
+        Err(e) => eprintln!("chaos: tls cost not measured: {e}"),
+    }
     for s in &opts.scenarios {
         eprintln!("chaos: {} ({} profile)", s.name(), opts.profile.name);
         let r = run_one(cluster, *s, opts).await?;

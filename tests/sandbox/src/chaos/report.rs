@@ -93,6 +93,9 @@ pub struct Report {
     /// `release` or `debug`: the build of the sandbox, node-bootstrap and peer-dns that ran.
     pub build: String,
     pub scenarios: Vec<ScenarioReport>,
+    /// Write latency with and without TLS, measured in the same run (`None`: not measured).
+    #[serde(default)]
+    pub tls_cost: Option<super::tls_cost::TlsCost>,
 }
 
 fn opt(v: Option<f64>) -> String {
@@ -199,6 +202,25 @@ pub fn table(r: &Report) -> String {
         out.push_str(&format!(
             "\ntargets\n{:<20} {:<55} {:>9} {:>9}\n{targets}",
             "scenario", "target", "value", "limit"
+        ));
+    }
+    if let Some(c) = &r.tls_cost {
+        let pct = |tls: f64, plain: f64| if plain > 0.0 { (tls / plain - 1.0) * 100.0 } else { 0.0 };
+        out.push_str(&format!(
+            "\ntls cost (same run: {} members each, {} writers, {:.0} s each side, in turns)\n",
+            c.members, c.writers, c.seconds
+        ));
+        out.push_str(&format!("{:<8} {:>8} {:>8} {:>8}\n", "", "writes", "p50 ms", "p99 ms"));
+        for (name, side) in [("plain", &c.plain), ("tls", &c.tls)] {
+            out.push_str(&format!(
+                "{:<8} {:>8} {:>8.1} {:>8.1}\n",
+                name, side.writes, side.p50_ms, side.p99_ms
+            ));
+        }
+        out.push_str(&format!(
+            "TLS adds {:+.0} % at p50, {:+.0} % at p99\n",
+            pct(c.tls.p50_ms, c.plain.p50_ms),
+            pct(c.tls.p99_ms, c.plain.p99_ms),
         ));
     }
     out
