@@ -2,12 +2,10 @@
 //! each replaced atomically (a reader sees the old file or the new one). The key is readable by
 //! etcd's user only.
 
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use steadfast_core::tls::{CertInfo, KeyedCert, OnDisk};
-use steadfast_core::vocab::env;
 
 use crate::error::{BootstrapError, Result};
 
@@ -76,41 +74,13 @@ impl Files {
     }
 }
 
-/// Writes `contents` to `path` atomically with `mode`, owned by `owner` (a user name).
+/// Writes `contents` to `path` atomically with `mode`, owned by `owner` (a user name), in a
+/// directory anyone may enter (etcd's user reads it).
 fn write(path: &Path, contents: &str, mode: u32, owner: Option<&str>) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(BootstrapError::io(dir))?;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).map_err(BootstrapError::io(dir))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        path.file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        std::process::id()
-    ));
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&tmp)
-        .map_err(BootstrapError::io(&tmp))?;
-    // The mode before the contents: a key is never readable by others, not even for a moment.
-    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode)).map_err(BootstrapError::io(&tmp))?;
-    if let Some(user) = owner {
-        let pw = nix::unistd::User::from_name(user)
-            .map_err(|e| BootstrapError::Config(format!("{} {user:?}: {e}", env::ETCD_USER)))?
-            .ok_or_else(|| BootstrapError::Config(format!("{} {user:?}: no such user", env::ETCD_USER)))?;
-        std::os::unix::fs::chown(&tmp, Some(pw.uid.as_raw()), Some(pw.gid.as_raw()))
-            .map_err(BootstrapError::io(&tmp))?;
-    }
-    f.write_all(contents.as_bytes()).map_err(BootstrapError::io(&tmp))?;
-    f.sync_all().map_err(BootstrapError::io(&tmp))?;
-    drop(f);
-    std::fs::rename(&tmp, path).map_err(BootstrapError::io(path))?;
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+    crate::envfile::write_atomic_as(path, contents, mode, owner)
 }
 
 #[cfg(test)]
