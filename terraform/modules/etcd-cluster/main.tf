@@ -130,7 +130,7 @@ locals {
   # written by cloud-init; started_units are the ones the install script enables and starts.
   # The backup services are not among them: the timer starts steadfast-backup.service, and
   # steadfast-backup-now.service runs only when someone starts it (the on-demand snapshot).
-  backup_units  = ["steadfast-backup.service", "steadfast-backup.timer", "steadfast-backup-now.service"]
+  backup_units = ["steadfast-backup.service", "steadfast-backup.timer", "steadfast-backup-now.service"]
   # With TLS, the TLS timer (renewal, a CA rotation's restarts) likewise starts its service.
   tls_units     = ["steadfast-tls.service", "steadfast-tls.timer"]
   systemd_units = concat(["node-bootstrap.service", "etcd-member.service", "node-ready.service"], var.backup_enabled ? local.backup_units : [], var.tls_enabled ? local.tls_units : [])
