@@ -253,6 +253,24 @@ impl Groups for FakeCloud {
         let mut s = self.enter("RecordLifecycleActionHeartbeat")?;
         Self::waiting(&mut s, group, instance_id, "RecordLifecycleActionHeartbeat").map(|_| ())
     }
+
+    async fn terminate_in_group(&self, instance_id: &str) -> Result<()> {
+        let mut s = self.enter("TerminateInstanceInAutoScalingGroup")?;
+        let inst = s
+            .groups
+            .iter_mut()
+            .flat_map(|g| g.instances.iter_mut())
+            .find(|i| i.instance_id == instance_id)
+            .ok_or_else(|| Error::Aws {
+                service: "autoscaling",
+                operation: "TerminateInstanceInAutoScalingGroup",
+                code: Some("ValidationError".into()),
+                message: format!("Instance Id not found - No managed instance found for instance ID: {instance_id}"),
+                retryable: false,
+            })?;
+        inst.lifecycle_state = LifecycleState::Terminating;
+        Ok(())
+    }
 }
 
 impl FakeCloud {

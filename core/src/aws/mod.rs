@@ -65,6 +65,10 @@ pub trait Groups: Send + Sync {
         hook: &str,
         instance_id: &str,
     ) -> impl Future<Output = Result<()>> + Send;
+
+    /// `TerminateInstanceInAutoScalingGroup` without lowering the desired capacity: the group
+    /// launches a replacement.
+    fn terminate_in_group(&self, instance_id: &str) -> impl Future<Output = Result<()>> + Send;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

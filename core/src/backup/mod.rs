@@ -4,6 +4,7 @@
 //! [`plan_restore`] how a member whose data dir is fresh gets its data (join, restore, new
 //! cluster, wait, refuse).
 
+mod record;
 mod restore;
 mod retention;
 mod schedule;
@@ -11,8 +12,9 @@ pub mod snapshot;
 pub mod stream;
 
 pub use restore::{
-    plan_restore, ClusterAnswer, MemberSeen, OwnVolume, PeerVolume, RestoreFacts, RestoreOrder, RestorePlan,
-    RESTORE_ORDER_FORMAT,
+    joined_at, plan_requested, plan_restore, restore_epoch, set_aside_name, ClusterAnswer, MemberSeen, OwnVolume,
+    PeerVolume, RequestFacts, Requested, RestoreFacts, RestoreOrder, RestorePlan, RestoreRequest, RESTORE_ORDER_FORMAT,
+    RESTORE_REQUEST_FORMAT,
 };
 pub use retention::{plan_retention, Kept, RetentionPlan, RetentionPolicy, SnapshotEntry};
 pub use schedule::{newest_verified_age, plan_backup, BackupPlan, MemberRole, Skip};

@@ -22,7 +22,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::vocab::PeerIndex;
 
 /// This peer's volume, when its data dir is fresh.
@@ -222,26 +222,140 @@ pub struct RestoreOrder {
 /// The restore plan format this code writes and reads.
 pub const RESTORE_ORDER_FORMAT: u32 = 1;
 
+impl super::record::Record for RestoreOrder {
+    const WHAT: &'static str = "restore plan";
+    const FORMAT: u32 = RESTORE_ORDER_FORMAT;
+    fn format(&self) -> u32 {
+        self.format
+    }
+}
+
 impl RestoreOrder {
     pub fn to_json(&self) -> Vec<u8> {
-        serde_json::to_vec_pretty(self).unwrap_or_default()
+        super::record::to_json(self)
     }
 
+    /// Reads one (`key` names it in the error); another format is refused.
     pub fn from_json(key: &str, body: &[u8]) -> Result<Self> {
-        let o: RestoreOrder = serde_json::from_slice(body).map_err(|e| Error::Invalid {
-            what: "restore plan",
-            value: key.into(),
-            reason: e.to_string(),
-        })?;
-        if o.format != RESTORE_ORDER_FORMAT {
-            return Err(Error::Invalid {
-                what: "restore plan",
-                value: key.into(),
-                reason: format!("format {} (this build reads {RESTORE_ORDER_FORMAT})", o.format),
-            });
-        }
-        Ok(o)
+        super::record::from_json(key, body)
     }
+}
+
+/// The restore epoch of the cluster's volumes: the newest time any of them was marked joined
+/// (0 when none ever was). Every peer of one loss sees the same tags, so the same epoch, and
+/// the same restore plan key.
+pub fn restore_epoch(vols: &[crate::aws::Volume]) -> u64 {
+    vols.iter().filter_map(joined_at).max().unwrap_or(0)
+}
+
+/// A volume's `steadfast:joined` value.
+pub fn joined_at(v: &crate::aws::Volume) -> Option<u64> {
+    v.tags.get(crate::vocab::TAG_JOINED)?.parse::<u64>().ok()
+}
+
+/// The operator's request to restore a chosen snapshot (`steadfast restore`, a point-in-time
+/// restore on purpose), at [`SnapshotKeys::restore_request`](super::SnapshotKeys::restore_request).
+/// It names the restore plan every peer follows; it is written unarmed, and armed only once no
+/// instance that ran the old cluster is left, so no restored member ever meets an old one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoreRequest {
+    pub format: u32,
+    /// The snapshot object's key.
+    pub snapshot: String,
+    /// The restore plan's key (`restore/plan-<epoch>.json`), written with the request.
+    pub plan: String,
+    /// Seconds since the epoch.
+    pub created_at: u64,
+    pub created_by: String,
+    /// When every old instance was gone and the nodes could start (seconds since the epoch);
+    /// `None` while the old cluster may still run.
+    pub armed_at: Option<u64>,
+}
+
+/// The restore request format this code writes and reads.
+pub const RESTORE_REQUEST_FORMAT: u32 = 1;
+
+impl super::record::Record for RestoreRequest {
+    const WHAT: &'static str = "restore request";
+    const FORMAT: u32 = RESTORE_REQUEST_FORMAT;
+    fn format(&self) -> u32 {
+        self.format
+    }
+}
+
+impl RestoreRequest {
+    pub fn to_json(&self) -> Vec<u8> {
+        super::record::to_json(self)
+    }
+
+    /// Reads one (`key` names it in the error); another format is refused.
+    pub fn from_json(key: &str, body: &[u8]) -> Result<Self> {
+        super::record::from_json(key, body)
+    }
+
+    /// Whether a volume whose `steadfast:joined` tag says `joined` got its data after the
+    /// request was armed (restored, or healed from the restored cluster): it follows no more.
+    pub fn done_by(&self, joined: Option<u64>) -> bool {
+        matches!((self.armed_at, joined), (Some(a), Some(j)) if j > a)
+    }
+}
+
+/// What a node does about a restore request before etcd may start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Requested {
+    /// No request, or this volume has followed it already: go on as usual.
+    Proceed,
+    /// The request is not armed yet: the old cluster may still run somewhere.
+    Wait { why: String },
+    /// Discard this data dir's member (moved aside under `to` in one rename, then deleted: the
+    /// volume has room for one member and a restore, not two) and take the fresh path, which
+    /// follows the request's restore plan.
+    Discard { to: String },
+}
+
+/// The facts [`plan_requested`] decides on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestFacts {
+    pub request: Option<RestoreRequest>,
+    /// This volume's `steadfast:joined` value.
+    pub joined: Option<u64>,
+    /// The data dir holds a member.
+    pub has_data: bool,
+    /// This volume's member was moved aside for this request already (its folder is left).
+    pub set_aside: bool,
+}
+
+/// The folder a request's discarded member is moved to (inside the data dir) before it is
+/// deleted.
+pub fn set_aside_name(r: &RestoreRequest) -> String {
+    format!("member.before-restore-{}", r.created_at)
+}
+
+/// Decides what a node does about a restore request (pure). Rows of the table test:
+/// - no request, or a volume that got its data after the request was armed: proceed;
+/// - a request not armed yet: wait (with or without data: a fresh data dir would otherwise
+///   restore before the old members are gone);
+/// - armed, data in the data dir, not moved aside for it yet: discard it;
+/// - armed, moved aside already or no data: proceed (the fresh path restores).
+pub fn plan_requested(f: &RequestFacts) -> Requested {
+    let Some(r) = &f.request else {
+        return Requested::Proceed;
+    };
+    if r.done_by(f.joined) {
+        return Requested::Proceed;
+    }
+    if r.armed_at.is_none() {
+        return Requested::Wait {
+            why: format!(
+                "a restore of {} was requested by {}: waiting until every instance of the old cluster is gone",
+                r.snapshot, r.created_by
+            ),
+        };
+    }
+    if f.has_data && !f.set_aside {
+        return Requested::Discard { to: set_aside_name(r) };
+    }
+    Requested::Proceed
 }
 
 #[cfg(test)]
@@ -494,5 +608,93 @@ mod tests {
             e.contains("restore plan") && e.contains("main/restore/plan.json"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn requested_table() {
+        let req = |armed_at| RestoreRequest {
+            format: RESTORE_REQUEST_FORMAT,
+            snapshot: "snapshots/1800000000-r2a.db".into(),
+            plan: "restore/plan-1799990000.json".into(),
+            created_at: 1_800_000_100,
+            created_by: "operator".into(),
+            armed_at,
+        };
+        let aside = Requested::Discard {
+            to: "member.before-restore-1800000100".into(),
+        };
+        let f = |request, joined, has_data, set_aside| RequestFacts {
+            request,
+            joined,
+            has_data,
+            set_aside,
+        };
+        let armed = Some(1_800_000_200);
+        let cases: Vec<(&str, RequestFacts, Requested)> = vec![
+            ("no request", f(None, Some(1), true, false), Requested::Proceed),
+            (
+                "not armed, data: wait",
+                f(Some(req(None)), Some(1_799_990_000), true, false),
+                Requested::Wait { why: String::new() },
+            ),
+            (
+                "not armed, fresh data dir: wait too (it would restore among old members)",
+                f(Some(req(None)), Some(1_799_990_000), false, false),
+                Requested::Wait { why: String::new() },
+            ),
+            (
+                "armed, data from before: discard it",
+                f(Some(req(armed)), Some(1_799_990_000), true, false),
+                aside.clone(),
+            ),
+            (
+                "armed, volume joined before arming but after the request: still old data",
+                f(Some(req(armed)), Some(1_800_000_150), true, false),
+                aside,
+            ),
+            (
+                "armed, set aside already (a crash before the restore): the fresh path restores",
+                f(Some(req(armed)), Some(1_799_990_000), false, true),
+                Requested::Proceed,
+            ),
+            (
+                "armed, restored since (joined after arming): proceed with the data",
+                f(Some(req(armed)), Some(1_800_000_300), true, false),
+                Requested::Proceed,
+            ),
+            (
+                "armed, never joined, no data: the fresh path",
+                f(Some(req(armed)), None, false, false),
+                Requested::Proceed,
+            ),
+        ];
+        for (name, facts, want) in cases {
+            let got = plan_requested(&facts);
+            match (&got, &want) {
+                (Requested::Wait { why }, Requested::Wait { .. }) => {
+                    assert!(why.contains("snapshots/1800000000-r2a.db"), "{name}: {why}")
+                }
+                _ => assert_eq!(got, want, "{name}"),
+            }
+        }
+    }
+
+    #[test]
+    fn request_round_trip_and_bad_input() {
+        let r = RestoreRequest {
+            format: RESTORE_REQUEST_FORMAT,
+            snapshot: "s".into(),
+            plan: "p".into(),
+            created_at: 5,
+            created_by: "me".into(),
+            armed_at: None,
+        };
+        assert_eq!(RestoreRequest::from_json("k", &r.to_json()).unwrap(), r);
+        let e = RestoreRequest::from_json("k/restore-request.json", b"{").unwrap_err();
+        assert!(e.to_string().contains("k/restore-request.json"), "{e}");
+        let mut v: serde_json::Value = serde_json::from_slice(&r.to_json()).unwrap();
+        v["format"] = 9.into();
+        let e = RestoreRequest::from_json("k", v.to_string().as_bytes()).unwrap_err();
+        assert!(e.to_string().contains("format 9"), "{e}");
     }
 }

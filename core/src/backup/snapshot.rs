@@ -88,6 +88,12 @@ impl SnapshotKeys {
         format!("{}restore/plan-{epoch:010}.json", self.cluster_dir)
     }
 
+    /// The operator's request to restore a chosen snapshot (`steadfast restore`): one object,
+    /// outside `restore/` (which holds only plans).
+    pub fn restore_request(&self) -> String {
+        format!("{}restore-request.json", self.cluster_dir)
+    }
+
     /// Whether `key` is a live (not retired) restore plan.
     pub fn is_restore_plan(&self, key: &str) -> bool {
         key.strip_prefix(&self.restore_dir())
@@ -194,27 +200,22 @@ pub struct Manifest {
     pub status: SnapshotStatus,
 }
 
+impl super::record::Record for Manifest {
+    const WHAT: &'static str = "snapshot manifest";
+    const FORMAT: u32 = MANIFEST_FORMAT;
+    fn format(&self) -> u32 {
+        self.format
+    }
+}
+
 impl Manifest {
     pub fn to_json(&self) -> Vec<u8> {
-        // A struct of strings and numbers always serializes.
-        serde_json::to_vec_pretty(self).unwrap_or_default()
+        super::record::to_json(self)
     }
 
-    /// Reads a manifest (`key` names it in the error).
+    /// Reads one (`key` names it in the error); another format is refused.
     pub fn from_json(key: &str, body: &[u8]) -> Result<Self> {
-        let m: Manifest = serde_json::from_slice(body).map_err(|e| Error::Invalid {
-            what: "snapshot manifest",
-            value: key.into(),
-            reason: e.to_string(),
-        })?;
-        if m.format != MANIFEST_FORMAT {
-            return Err(Error::Invalid {
-                what: "snapshot manifest",
-                value: key.into(),
-                reason: format!("format {} (this build reads {MANIFEST_FORMAT})", m.format),
-            });
-        }
-        Ok(m)
+        super::record::from_json(key, body)
     }
 }
 
@@ -251,6 +252,10 @@ mod tests {
         assert_eq!(done, "backups/main/restore/done/1800000000-plan-1799999000.json");
         assert!(!k.is_restore_plan(&done), "a retired plan is no plan");
         assert!(k.parse(&plan).is_none(), "a plan is no snapshot");
+        let req = k.restore_request();
+        assert_eq!(req, "backups/main/restore-request.json");
+        assert!(!req.starts_with(&k.restore_dir()), "the request is not among the plans");
+        assert!(k.parse(&req).is_none(), "a request is no snapshot");
     }
 
     #[test]

@@ -128,4 +128,16 @@ impl Groups for AutoScaling {
         .await?;
         Ok(())
     }
+
+    async fn terminate_in_group(&self, instance_id: &str) -> Result<()> {
+        call(&self.retry, SERVICE, "TerminateInstanceInAutoScalingGroup", || {
+            self.client
+                .terminate_instance_in_auto_scaling_group()
+                .instance_id(instance_id)
+                .should_decrement_desired_capacity(false)
+                .send()
+        })
+        .await?;
+        Ok(())
+    }
 }
