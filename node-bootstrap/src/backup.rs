@@ -147,7 +147,10 @@ impl<O: Objects, M: Metrics> Backup<'_, O, M> {
                 )
                 .await);
         }
-        let held = etcd::lock(&local, etcd::BACKUP_LOCK, LOCK_TTL, LOCK_WAIT).await?;
+        // On demand, wait out even a lock whose holder died mid-backup (its lease ends within
+        // LOCK_TTL); on schedule, the next run comes soon enough.
+        let wait = if on_demand { LOCK_TTL + LOCK_WAIT } else { LOCK_WAIT };
+        let held = etcd::lock(&local, etcd::BACKUP_LOCK, LOCK_TTL, wait).await?;
         // Under the lock, look again: another member may have just taken one.
         let taken = async {
             let snaps = self.snapshots(&keys).await?;

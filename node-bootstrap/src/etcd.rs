@@ -173,7 +173,20 @@ pub async fn lock(client: &Client, name: &str, ttl: Duration, wait: Duration) ->
             }
         }
     });
-    let got = tokio::time::timeout(wait, c.lock(name, Some(LockOptions::new().with_lease(lease)))).await;
+    // The client's own request timeout may end a wait before `wait` does: ask again. A lock is
+    // one key per lease (`name/<lease>`), so asking again is the same request.
+    let deadline = tokio::time::Instant::now() + wait;
+    let got = loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match tokio::time::timeout(left, c.lock(name, Some(LockOptions::new().with_lease(lease)))).await {
+            Ok(Err(etcd_client::Error::GRpcStatus(s)))
+                if s.message() == "Timeout expired" && tokio::time::Instant::now() < deadline =>
+            {
+                continue
+            }
+            other => break other,
+        }
+    };
     match got {
         Ok(Ok(r)) => Ok(Held {
             client: c,

@@ -298,10 +298,11 @@ async fn settle<E: Volumes + Instances, M: Metrics>(
             return;
         }
     };
-    // A restored member marks its volume joined anew: the restore's plan is keyed by the newest
-    // join, so the cluster it formed plans its next loss under a new key.
-    let restored = matches!(h.recovered, Recovered::Restored { .. });
-    if !vol.tags.joined() || restored {
+    // A restored or healed member marks its volume joined anew (its data is from now): the
+    // restore's plan is keyed by the newest join, so the cluster it formed plans its next loss
+    // under a new key, and an operator's restore request sees the volume has followed it.
+    let anew = matches!(h.recovered, Recovered::Restored { .. } | Recovered::Joined { .. });
+    if !vol.tags.joined() || anew {
         if let Err(e) = ec2
             .tag_volume(&vol.volume_id, TAG_JOINED, &crate::recovery::now_secs().to_string())
             .await

@@ -214,6 +214,9 @@ pub async fn run<E: Instances + Volumes, O: Objects, S: Secrets>(
             },
         )
         .await?;
+    // The operator's restore request (a chosen snapshot): wait until it is armed, or set this
+    // member aside so the fresh path below restores like every other peer.
+    let fresh = recovery::request::follow(objects, &cluster, &vol, !fs.lost, cfg).await? || fresh;
     s.run(
         Step::Dns,
         dns::wait(&cluster, peer, id.private_ip, fresh, cfg.dns_timeout),

@@ -5,7 +5,9 @@
 //! - [`join`]: one peer at a time (an etcd lock), remove the old member and add this one back as
 //!   a learner; `ready` promotes it once it caught up;
 //! - [`restore`]: the restore plan every peer follows, the download checked against its
-//!   manifest, `etcdutl snapshot restore` under this peer's name and the cluster's token.
+//!   manifest, `etcdutl snapshot restore` under this peer's name and the cluster's token;
+//! - [`request`]: the operator's restore of a chosen snapshot (`steadfast restore`), which
+//!   sets a member's data aside so the fresh path restores the requested plan.
 //!
 //! A volume whose data is gone is tagged `steadfast:blank` before anything is decided, so every
 //! other peer sees it. What a peer did is handed to `ready` in [`Handoff`], next to etcd's
@@ -13,6 +15,7 @@
 
 pub mod cluster;
 pub mod join;
+pub mod request;
 pub mod restore;
 
 use std::collections::BTreeMap;
@@ -22,10 +25,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use steadfast_core::aws::{Objects, Volume, Volumes};
 use steadfast_core::backup::{
-    plan_restore, OwnVolume, PeerVolume, RestoreFacts, RestoreOrder, RestorePlan, SnapshotKeys,
+    plan_restore, restore_epoch, OwnVolume, PeerVolume, RestoreFacts, RestoreOrder, RestorePlan, SnapshotKeys,
 };
 use steadfast_core::poll::{self, Backoff, Poll};
-use steadfast_core::vocab::{Step, Tags, TAG_BLANK, TAG_CLUSTER, TAG_JOINED};
+use steadfast_core::vocab::{Step, Tags, TAG_BLANK, TAG_CLUSTER};
 use steadfast_core::{Cluster, PeerIndex};
 use tracing::{info, warn};
 
@@ -102,15 +105,6 @@ pub fn peer_volumes(cluster: &Cluster, me: PeerIndex, vols: &[Volume]) -> Vec<(P
             (p, state)
         })
         .collect()
-}
-
-/// The restore epoch of the cluster's volumes: the newest time any of them was marked joined
-/// (0 when none ever was). Every peer of one loss sees the same tags, so the same epoch.
-pub fn restore_epoch(vols: &[Volume]) -> u64 {
-    vols.iter()
-        .filter_map(|v| v.tags.get(TAG_JOINED)?.parse::<u64>().ok())
-        .max()
-        .unwrap_or(0)
 }
 
 /// The newest verified snapshot, and the restore plan of the loss at `epoch` (if one was made).
