@@ -4,17 +4,21 @@
 //! - [`rotate`]: `steadfast ca rotate`, a CA rotation without downtime, driven by core's pure
 //!   `plan_rotation` (trust both, re-issue, drop the old CA; each phase health-gated, the
 //!   peers rolling themselves one at a time);
-//! - `steadfast ca show`: the CA secret's phase and expiry.
+//! - `steadfast ca show`: the CA secret's phase and expiry;
+//! - [`restore`]: `steadfast restore`, a chosen snapshot restored into the whole cluster on
+//!   purpose (the nodes restore it; the command verifies it, stops the old cluster and arms
+//!   the request), and `steadfast snapshots`, the snapshots to choose from.
 //!
-//! Later work adds `status`, `roll` and `restore`.
+//! Later work adds `status` and `roll`.
 
 pub mod cert;
 pub mod error;
+pub mod restore;
 pub mod rotate;
 
 use std::time::Duration;
 
-use steadfast_core::aws::sdk::{client_config, SecretsManager, Timeouts};
+use steadfast_core::aws::sdk::{client_config, SdkClients, SecretsManager, Timeouts};
 use steadfast_core::retry::Retry;
 use steadfast_core::Cluster;
 
@@ -30,6 +34,7 @@ pub fn now() -> i64 {
 pub struct Target {
     pub cluster: Cluster,
     pub secrets: SecretsManager,
+    conf: aws_config::SdkConfig,
 }
 
 impl std::fmt::Debug for Target {
@@ -45,6 +50,16 @@ impl Target {
             client_config(&conf, Timeouts::default()).secretsmanager,
             Retry::with_deadline(Duration::from_secs(30)),
         );
-        Self { cluster, secrets }
+        Self { cluster, secrets, conf }
     }
+
+    /// Every SDK client, from the same configuration.
+    pub fn sdk_clients(&self) -> SdkClients {
+        client_config(&self.conf, Timeouts::default())
+    }
+}
+
+/// One line of progress, on stderr.
+pub fn say(line: &str) {
+    eprintln!("[{}] {line}", chrono::Utc::now().format("%H:%M:%S"));
 }

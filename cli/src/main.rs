@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use steadfast_cli::{cert, rotate, CliError, Target};
+use steadfast_cli::{cert, restore, rotate, CliError, Target};
 use steadfast_core::vocab::{defaults, env, validate_sizes, ClusterName, Domain};
 use steadfast_core::Cluster;
 
@@ -37,6 +37,38 @@ enum Cmd {
     /// The cluster's CA.
     #[command(subcommand)]
     Ca(CaCmd),
+    /// The cluster's snapshots in the backup bucket, oldest first (key, time, verified).
+    Snapshots {
+        #[command(flatten)]
+        bucket: Bucket,
+    },
+    /// Restore a chosen snapshot into the whole cluster (point in time): verifies it, writes the
+    /// restore plan, terminates every instance, and once the old cluster is gone lets the
+    /// replacements restore it. Writes after the snapshot are gone from the cluster (each
+    /// peer's old data stays on its volume, set aside). Run again to resume.
+    Restore {
+        /// The snapshot's key (see `steadfast snapshots`).
+        #[arg(long)]
+        snapshot: String,
+        #[command(flatten)]
+        bucket: Bucket,
+        /// Give up (the restore stays where it is; run again to resume) after this long, for
+        /// the old instances to go and again for the peers to restore.
+        #[arg(long, default_value_t = 1800)]
+        timeout_secs: u64,
+        /// Required: this replaces the cluster's data with the snapshot's.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+/// Where the cluster's backups are (Terraform's backup bucket and prefix).
+#[derive(Debug, clap::Args)]
+struct Bucket {
+    #[arg(long = "bucket", env = env::BACKUP_BUCKET)]
+    name: String,
+    #[arg(long, env = env::BACKUP_PREFIX, default_value = "")]
+    prefix: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -141,6 +173,43 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             opts.ca_days = ca_days;
             let s = rotate::rotate(&target, &opts).await?;
             println!("signing CA: {}", s.signing_info()?.subject);
+        }
+        Cmd::Snapshots { bucket } => {
+            for (key, taken_at, verified) in restore::list(&target, &bucket.name, &bucket.prefix).await? {
+                let when = chrono::DateTime::from_timestamp(taken_at as i64, 0)
+                    .map(|t| t.to_rfc3339())
+                    .unwrap_or_default();
+                println!("{key}  {when}  {}", if verified { "verified" } else { "NOT verified" });
+            }
+        }
+        Cmd::Restore {
+            snapshot,
+            bucket,
+            timeout_secs,
+            yes,
+        } => {
+            if !yes {
+                return Err(CliError::Usage(format!(
+                    "steadfast restore replaces every member's data of cluster {} with {snapshot} \
+                     (writes after it are gone; each peer's old data is kept aside on its volume): add --yes",
+                    target.cluster.name()
+                )));
+            }
+            let user = std::env::var("USER").unwrap_or_else(|_| "operator".into());
+            let opts = restore::Options {
+                snapshot,
+                bucket: bucket.name,
+                prefix: bucket.prefix,
+                timeout: Duration::from_secs(timeout_secs),
+                created_by: format!("steadfast restore ({user})"),
+            };
+            let r = restore::restore(&target, &opts).await?;
+            println!(
+                "restored {} (requested at {}, armed at {})",
+                r.snapshot,
+                r.created_at,
+                r.armed_at.unwrap_or_default()
+            );
         }
     }
     Ok(())

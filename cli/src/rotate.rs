@@ -23,7 +23,7 @@ use steadfast_core::vocab::{defaults, CLIENT_PORT};
 use steadfast_core::{Cluster, PeerIndex};
 
 use crate::error::{CliError, Result};
-use crate::{now, Target};
+use crate::{now, say, Target};
 
 /// The client name the command talks to etcd as.
 pub const OPERATOR_NAME: &str = "steadfast-operator";
@@ -146,11 +146,6 @@ async fn reports(target: &Target, endpoints: &[String]) -> Result<Vec<(PeerIndex
         return Ok(out);
     }
     Err(CliError::Etcd(format!("no member answered: {last}")))
-}
-
-/// One line of progress.
-fn say(line: &str) {
-    eprintln!("[{}] {line}", chrono::Utc::now().format("%H:%M:%S"));
 }
 
 /// Writes the next phase of the secret.
