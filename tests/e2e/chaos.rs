@@ -1,8 +1,9 @@
 //! The chaos suite's CI subset: `sandbox chaos kill-zone-plus-one kill-all wipe-one wipe-all
-//! split-brain cert-renewal ca-rotation` in the sandbox profile, with TLS on (the default), on a
-//! region of its own. It fails when an acknowledged write is lost (after a restore: one
-//! acknowledged before the restored snapshot), a read is stale, the region does not heal, a
-//! second cluster appears, a restore is planned while volumes still hold the data, the
+//! split-brain restore-snapshot cert-renewal ca-rotation` in the sandbox profile, with TLS on
+//! (the default), on a region of its own. It fails when an acknowledged write is lost (after a
+//! restore: one acknowledged before the restored snapshot), a read is stale, the region does
+//! not heal, a second cluster appears, a restore is planned while volumes still hold the data,
+//! `steadfast restore` does not roll the cluster back to the chosen snapshot, the
 //! certificates are not renewed or the CA rotation does not finish; the targets are reported
 //! (see `make chaos`), and so is the TLS cost (plain vs TLS write latency, same run).
 //! Needs root, loop devices, namespaces and dnsmasq: skips loudly without them (fails in CI).
@@ -14,12 +15,13 @@ use steadfast_sandbox::paths::built_bin;
 use steadfast_sandbox::privileges::skip_unless_block_devices;
 
 /// The scenarios `make test` runs, in this order.
-const SUBSET: [&str; 7] = [
+const SUBSET: [&str; 8] = [
     "kill-zone-plus-one",
     "kill-all",
     "wipe-one",
     "wipe-all",
     "split-brain",
+    "restore-snapshot",
     "cert-renewal",
     "ca-rotation",
 ];
@@ -73,7 +75,7 @@ fn zone_plus_one_all_nine_and_lost_volumes_lose_nothing() {
         assert_eq!(s["violations"], serde_json::json!([]), "{name}: {s:#}");
         let replaced = s["replacements"].as_array().unwrap().len();
         let want = match name.as_str().unwrap() {
-            "kill-all" | "wipe-all" | "split-brain" => 9,
+            "kill-all" | "wipe-all" | "split-brain" | "restore-snapshot" => 9,
             "wipe-one" => 1,
             // Certificates renewed, the CA rotated: nothing is replaced.
             "cert-renewal" | "ca-rotation" => 0,
@@ -84,8 +86,16 @@ fn zone_plus_one_all_nine_and_lost_volumes_lose_nothing() {
         } else {
             assert!(replaced >= want, "{name}: {replaced} replacements: {s:#}");
         }
-        // Only the whole-cluster loss restores, from one snapshot every peer agreed on.
-        assert_eq!(s["restored_from"].is_object(), name == "wipe-all", "{name}: {s:#}");
+        // Only the whole-cluster loss and the operator's restore restore, from one snapshot
+        // every peer agreed on; the operator's rolls back the writes after it.
+        let restores = name == "wipe-all" || name == "restore-snapshot";
+        assert_eq!(s["restored_from"].is_object(), restores, "{name}: {s:#}");
+        if name == "restore-snapshot" {
+            assert!(
+                s["restored_from"]["rolled_back"].as_u64().unwrap_or(0) > 0,
+                "writes after the chosen snapshot, rolled back: {s:#}"
+            );
+        }
         assert!(out_dir.path().join(format!("{}.svg", name.as_str().unwrap())).is_file());
     }
     // The TLS cost, measured in the same run: both sides wrote.

@@ -2,6 +2,7 @@
 //! builds them first).
 //! - [`sandbox`]: the local region end to end: up, serve, survive a replacement, tear down.
 //! - [`chaos`]: the chaos suite's CI subset (a zone plus one, and all nine, killed under load).
+//! - [`restore`]: `steadfast restore` refusing bad input (moto), changing nothing.
 //! - [`tls`]: racing CA creation, and a real TLS etcd refusing every client without a good
 //!   certificate.
 //! - [`terraform`]: the deploy path: `terraform apply` of the module against moto, and the
@@ -9,6 +10,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on what they did not expect
 
 mod chaos;
+mod restore;
 mod sandbox;
 mod terraform;
 mod tls;

@@ -495,11 +495,19 @@ fn wipe_cmd(peer: &str) -> Result<ExitCode, SandboxError> {
 }
 
 fn exec_cmd(command: &[String]) -> Result<ExitCode, SandboxError> {
+    use steadfast_sandbox::chaos::faults;
     let dir = state::state_dir();
     let resolv = dir.join("resolv.conf");
     config::write_resolv_conf(&resolv)?;
     let etcd = steadfast_sandbox::paths::etcd_bin_dir()?;
-    let path = format!("{}:{}", etcd.display(), std::env::var("PATH").unwrap_or_default());
+    // `steadfast` (beside this binary) on the PATH too, with the region's cloud in its
+    // environment: `sandbox exec -- steadfast restore ...` acts on the region as an operator.
+    let own = faults::steadfast_bin()?
+        .parent()
+        .map(|d| d.display().to_string())
+        .unwrap_or_default();
+    let path = format!("{}:{own}:{}", etcd.display(), std::env::var("PATH").unwrap_or_default());
+    let operator_env = faults::steadfast_env(&config::cluster()?);
     // With TLS, etcdctl gets the operator's client certificate (issued from the cluster's CA,
     // as `steadfast cert issue` issues one) through its ETCDCTL_* variables.
     let creds = runtime()?.block_on(async {
@@ -517,6 +525,7 @@ fn exec_cmd(command: &[String]) -> Result<ExitCode, SandboxError> {
             "sh",
         ])
         .args(command)
+        .envs(operator_env)
         .envs(creds)
         .env("PATH", path)
         .status()

@@ -248,42 +248,51 @@ pub async fn backup_now(peer: PeerIndex) -> Result<Value> {
         .map_err(|e| SandboxError::Setup(format!("backup report: {e}: {stdout}")))
 }
 
-/// `steadfast ca rotate --until <until>` against the region, as an operator runs it: the real
-/// binary (beside this one), the region's Secrets Manager, every member by its address.
-pub async fn ca_rotate(cluster: &Cluster, until: &str) -> Result<()> {
+/// The `steadfast` binary, beside this one.
+pub fn steadfast_bin() -> Result<std::path::PathBuf> {
     let exe = std::env::current_exe().map_err(SandboxError::io("current_exe"))?;
-    let bin = exe
-        .parent()
+    exe.parent()
         .map(|d| d.join("steadfast"))
         .filter(|p| p.exists())
-        .ok_or_else(|| SandboxError::Setup("the steadfast binary is missing: cargo build --workspace --bins".into()))?;
-    let nodes = state::read_nodes();
-    let endpoints: Vec<String> = nodes
-        .values()
-        .map(|n| format!("https://{}:{}", n.ip, steadfast_core::vocab::CLIENT_PORT))
-        .collect();
-    // The cloud's endpoint and credentials, as the nodes have them.
-    let aws: Vec<(String, String)> = nodes
+        .ok_or_else(|| SandboxError::Setup("the steadfast binary is missing: cargo build --workspace --bins".into()))
+}
+
+/// What `steadfast` needs to act on the region as an operator: the cloud's endpoint and
+/// credentials and the backup bucket (as the nodes have them), and the cluster's shape.
+pub fn steadfast_env(cluster: &Cluster) -> Vec<(String, String)> {
+    use steadfast_core::vocab::env;
+    let mut out: Vec<(String, String)> = state::read_nodes()
         .values()
         .next()
         .map(|n| {
             n.env
                 .iter()
-                .filter(|(k, _)| k.starts_with("AWS_") && !k.starts_with("AWS_EC2_METADATA"))
+                .filter(|(k, _)| {
+                    (k.starts_with("AWS_") && !k.starts_with("AWS_EC2_METADATA"))
+                        || k == env::BACKUP_BUCKET
+                        || k == env::BACKUP_PREFIX
+                })
                 .cloned()
                 .collect()
         })
         .unwrap_or_default();
-    use steadfast_core::vocab::env;
+    out.extend([
+        ("AWS_EC2_METADATA_DISABLED".to_string(), "true".to_string()),
+        (env::CLUSTER.to_string(), cluster.name().to_string()),
+        (env::DOMAIN.to_string(), cluster.domain().to_string()),
+        (env::PEER_COUNT.to_string(), cluster.peer_count().to_string()),
+        (env::ZONE_COUNT.to_string(), cluster.zone_count().to_string()),
+    ]);
+    out
+}
+
+/// `steadfast <args>` against the region, as an operator runs it: the real binary, the
+/// region's cloud ([`steadfast_env`]).
+pub async fn steadfast(cluster: &Cluster, args: &[&str]) -> Result<()> {
+    let bin = steadfast_bin()?;
     let out = tokio::process::Command::new(&bin)
-        .args(["ca", "rotate", "--until", until, "--timeout-secs", "600", "--endpoints"])
-        .arg(endpoints.join(","))
-        .envs(aws)
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env(env::CLUSTER, cluster.name().as_str())
-        .env(env::DOMAIN, cluster.domain().as_str())
-        .env(env::PEER_COUNT, cluster.peer_count().to_string())
-        .env(env::ZONE_COUNT, cluster.zone_count().to_string())
+        .args(args)
+        .envs(steadfast_env(cluster))
         .stdin(std::process::Stdio::null())
         .output()
         .await
@@ -296,10 +305,34 @@ pub async fn ca_rotate(cluster: &Cluster, until: &str) -> Result<()> {
         Ok(())
     } else {
         Err(SandboxError::Setup(format!(
-            "steadfast ca rotate --until {until} failed: {}",
+            "steadfast {} failed: {}",
+            args.join(" "),
             err.lines().last().unwrap_or_default()
         )))
     }
+}
+
+/// `steadfast ca rotate --until <until>` against the region, every member by its address.
+pub async fn ca_rotate(cluster: &Cluster, until: &str) -> Result<()> {
+    let endpoints: Vec<String> = state::read_nodes()
+        .values()
+        .map(|n| format!("https://{}:{}", n.ip, steadfast_core::vocab::CLIENT_PORT))
+        .collect();
+    let endpoints = endpoints.join(",");
+    steadfast(
+        cluster,
+        &[
+            "ca",
+            "rotate",
+            "--until",
+            until,
+            "--timeout-secs",
+            "600",
+            "--endpoints",
+            &endpoints,
+        ],
+    )
+    .await
 }
 
 /// The restore plans of `cluster` in the bucket (live or retired) made at or after `since`

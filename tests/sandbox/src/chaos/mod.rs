@@ -287,6 +287,7 @@ async fn run_one(cluster: &Cluster, s: Scenario, opts: &Options) -> Result<Scena
                     snapshot: o.snapshot.clone(),
                     revision: o.revision,
                     writes_after: tally.acks.iter().filter(|a| a.revision > o.revision).count() as u64,
+                    rolled_back: None,
                 });
                 tally
                     .acks
@@ -320,6 +321,34 @@ async fn run_one(cluster: &Cluster, s: Scenario, opts: &Options) -> Result<Scena
             must_survive.iter().map(|a| a.seq).collect()
         }
     };
+    // A restore on purpose rolls back: the writes acknowledged after its snapshot, before the
+    // operator ran it, are gone (their keys absent or older), or it restored nothing.
+    if s == Scenario::RestoreSnapshot {
+        if let (Some(rf), Some((ran_ms, _))) = (
+            restored_from.as_mut(),
+            marks.all().into_iter().find(|(_, l)| l == scenarios::RESTORE_MARK),
+        ) {
+            let rolled_back: Vec<traffic::Ack> = tally
+                .acks
+                .iter()
+                .filter(|a| a.revision > rf.revision && a.end_ms < ran_ms)
+                .copied()
+                .collect();
+            match lost_writes(cluster, &prefix, &rolled_back).await {
+                Ok(gone) if gone.len() == rolled_back.len() && !rolled_back.is_empty() => {
+                    rf.rolled_back = Some(gone.len() as u64);
+                }
+                Ok(gone) => violations.push(format!(
+                    "{} of the {} writes acknowledged after the restored snapshot are still there: nothing was rolled back",
+                    rolled_back.len() - gone.len(),
+                    rolled_back.len()
+                )),
+                Err(e) => notes.push(format!("the rolled-back writes could not be read: {e}")),
+            }
+        } else {
+            violations.push("no restore of the requested snapshot".into());
+        }
+    }
     if let Some(first) = lost.first() {
         let key = traffic::write_key(&prefix, *first);
         notes.push(format!(

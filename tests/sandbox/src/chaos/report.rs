@@ -81,8 +81,12 @@ impl ScenarioReport {
 pub struct RestoredFrom {
     pub snapshot: String,
     pub revision: i64,
-    /// Writes acknowledged after the snapshot: lost by design (the volumes were gone).
+    /// Writes acknowledged after the snapshot: lost by design (the volumes were gone, or the
+    /// operator restored it on purpose).
     pub writes_after: u64,
+    /// A restore on purpose: the writes acknowledged after the snapshot and before the operator
+    /// ran `steadfast restore`, each checked gone from the restored cluster.
+    pub rolled_back: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -189,9 +193,15 @@ pub fn table(r: &Report) -> String {
             targets.push_str(&format!("{:<20} FAILED: {v}\n", s.name));
         }
         if let Some(rf) = &s.restored_from {
+            let after = match rf.rolled_back {
+                Some(n) => {
+                    format!("the {n} acknowledged after it and before `steadfast restore` ran are gone, as asked")
+                }
+                None => format!("the {} acknowledged after it went with the volumes", rf.writes_after),
+            };
             targets.push_str(&format!(
-                "{:<20} note: restored from {} (revision {}); every write acknowledged at or before it was kept, the {} acknowledged after it went with the volumes\n",
-                s.name, rf.snapshot, rf.revision, rf.writes_after
+                "{:<20} note: restored from {} (revision {}); every write acknowledged at or before it was kept, {after}\n",
+                s.name, rf.snapshot, rf.revision
             ));
         }
         for n in &s.notes {

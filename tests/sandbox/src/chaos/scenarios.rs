@@ -11,6 +11,10 @@ use super::faults::{self, health, leader};
 use super::Marks;
 use crate::error::{Result, SandboxError};
 
+/// The mark `restore-snapshot` sets as it runs `steadfast restore`: writes acknowledged after
+/// the snapshot and before it must be gone.
+pub const RESTORE_MARK: &str = "steadfast restore --snapshot";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scenario {
     KillLeader,
@@ -28,10 +32,11 @@ pub enum Scenario {
     SplitBrain,
     CertRenewal,
     CaRotation,
+    RestoreSnapshot,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 15] = [
+    pub const ALL: [Scenario; 16] = [
         Scenario::KillLeader,
         Scenario::KillOne,
         Scenario::KillZone,
@@ -47,6 +52,7 @@ impl Scenario {
         Scenario::SplitBrain,
         Scenario::CertRenewal,
         Scenario::CaRotation,
+        Scenario::RestoreSnapshot,
     ];
 
     pub fn name(self) -> &'static str {
@@ -66,6 +72,7 @@ impl Scenario {
             Scenario::SplitBrain => "split-brain",
             Scenario::CertRenewal => "cert-renewal",
             Scenario::CaRotation => "ca-rotation",
+            Scenario::RestoreSnapshot => "restore-snapshot",
         }
     }
 
@@ -96,14 +103,18 @@ impl Scenario {
     pub fn loses_quorum(self) -> bool {
         matches!(
             self,
-            Scenario::KillAll | Scenario::KillMajority | Scenario::WipeAll | Scenario::SplitBrain
+            Scenario::KillAll
+                | Scenario::KillMajority
+                | Scenario::WipeAll
+                | Scenario::SplitBrain
+                | Scenario::RestoreSnapshot
         )
     }
 
     /// Whether the cluster's data comes back from a snapshot (writes acknowledged after it are
     /// lost by design; every one acknowledged before it must be there).
     pub fn restores(self) -> bool {
-        self == Scenario::WipeAll
+        matches!(self, Scenario::WipeAll | Scenario::RestoreSnapshot)
     }
 }
 
@@ -218,6 +229,31 @@ pub async fn inject(
             }
             terminate_all(&all, true, marks).await?;
             marks.mark("every volume wiped");
+        }
+        Scenario::RestoreSnapshot => {
+            // A point-in-time restore on purpose, as an operator runs it: a snapshot now, more
+            // writes, then `steadfast restore --snapshot <it> --yes`. The writes after the
+            // snapshot must be gone, every one before it there.
+            let lead = leader(cluster)
+                .await
+                .ok_or_else(|| SandboxError::Setup("no leader".into()))?;
+            let r = faults::backup_now(lead).await?;
+            let key = r["taken"]["key"]
+                .as_str()
+                .ok_or_else(|| SandboxError::Setup(format!("the backup report names no snapshot: {r}")))?
+                .to_string();
+            marks.mark(&format!(
+                "snapshot at revision {}",
+                r["taken"]["revision"].as_i64().unwrap_or_default()
+            ));
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            marks.mark(RESTORE_MARK);
+            faults::steadfast(
+                cluster,
+                &["restore", "--snapshot", &key, "--yes", "--timeout-secs", "600"],
+            )
+            .await?;
+            marks.mark("steadfast restore done");
         }
         Scenario::SplitBrain => {
             // Every node down, one volume blank: the other eight hold the data and must form the
