@@ -8,9 +8,8 @@
 //! 3. every instance of the cluster's groups is terminated (the groups replace them); their
 //!    replacements wait, because the request is not armed;
 //! 4. once every old instance is terminated and nothing answers on its etcd ports, the request
-//!    is armed: each replacement sets its member aside (kept on its volume,
-//!    `member.before-restore-<created_at>`) and restores the plan's snapshot, under its own name
-//!    and the cluster's token;
+//!    is armed: each replacement discards its member (the current data is not kept) and
+//!    restores the plan's snapshot, under its own name and the cluster's token;
 //! 5. once every peer's volume has joined the restored cluster, the request is deleted.
 //!
 //! Interrupted, it resumes when run again with the same snapshot. Another snapshot while one is
@@ -22,8 +21,8 @@ use std::time::Duration;
 use steadfast_core::aws::sdk::{AutoScaling, Ec2, S3};
 use steadfast_core::aws::{Groups, Instances, Objects, PutOutcome, Volume, Volumes};
 use steadfast_core::backup::{
-    joined_at, restore_epoch, snapshot::KeyKind, Hashing, Manifest, RestoreOrder, RestoreRequest, SnapshotKeys,
-    RESTORE_ORDER_FORMAT, RESTORE_REQUEST_FORMAT,
+    joined_at, newest_verified, restore_epoch, snapshot::KeyKind, Hashing, Manifest, RestoreOrder, RestoreRequest,
+    SnapshotKeys, RESTORE_ORDER_FORMAT, RESTORE_REQUEST_FORMAT,
 };
 use steadfast_core::poll::{self, Backoff, Poll};
 use steadfast_core::vocab::{Tags, CLIENT_PORT, PEER_PORT, TAG_CLUSTER};
@@ -83,15 +82,6 @@ async fn verified(s3: &S3, keys: &SnapshotKeys, snapshot: &str) -> Result<Manife
         manifest.revision, manifest.etcd_version, manifest.cluster_id
     ));
     Ok(manifest)
-}
-
-/// The request in the bucket, if any.
-async fn read_request(s3: &S3, key: &str) -> Result<Option<RestoreRequest>> {
-    match s3.get(key).await {
-        Ok(body) => Ok(Some(RestoreRequest::from_json(key, &body)?)),
-        Err(e) if e.aws_code() == Some("NoSuchKey") => Ok(None),
-        Err(e) => Err(e.into()),
-    }
 }
 
 /// The peers (by their volumes) that have not joined since `r` was armed.
@@ -225,10 +215,15 @@ async fn stop_old_cluster(cloud: &Cloud, target: &Target, timeout: Duration) -> 
     })
 }
 
+/// The retry policy of every call this command makes.
+fn retry() -> steadfast_core::retry::Retry {
+    steadfast_core::retry::Retry::with_deadline(Duration::from_secs(30))
+}
+
 /// Restores `o.snapshot` into the whole cluster; the request as it was armed.
 pub async fn restore(target: &Target, o: &Options) -> Result<RestoreRequest> {
     let conf = target.sdk_clients();
-    let retry = steadfast_core::retry::Retry::with_deadline(Duration::from_secs(30));
+    let retry = retry();
     let cloud = Cloud {
         s3: S3::new(conf.s3, retry, o.bucket.clone(), None),
         ec2: Ec2::new(conf.ec2, retry),
@@ -237,7 +232,7 @@ pub async fn restore(target: &Target, o: &Options) -> Result<RestoreRequest> {
     let keys = SnapshotKeys::new(&o.prefix, target.cluster.name())?;
     let rkey = keys.restore_request();
     let vols = cluster_volumes(&cloud, target).await?;
-    let mut r = match read_request(&cloud.s3, &rkey).await? {
+    let mut r = match RestoreRequest::read(&cloud.s3, &keys).await? {
         Some(r) if !not_yet(&r, &vols).is_empty() => {
             if r.snapshot != o.snapshot {
                 return Err(CliError::Usage(format!(
@@ -256,17 +251,13 @@ pub async fn restore(target: &Target, o: &Options) -> Result<RestoreRequest> {
             let m = verified(&cloud.s3, &keys, &o.snapshot).await?;
             // The way back, should this restore be the mistake: the newest verified snapshot.
             let listing = cloud.s3.list(keys.dir()).await?;
-            if let Some(newest) = keys
-                .entries(listing.iter().map(|x| x.key.as_str()))
-                .into_iter()
-                .filter(|e| e.verified)
-                .max_by_key(|e| e.taken_at)
-            {
+            let entries = keys.entries(listing.iter().map(|x| x.key.as_str()));
+            if let Some(newest) = newest_verified(&entries) {
                 say(&format!(
                     "the cluster's current data is discarded; the newest verified snapshot is {} (taken {} s ago): \
                      the way back to before this restore",
                     newest.key,
-                    now().max(0) as u64 - newest.taken_at.min(now().max(0) as u64)
+                    (now().max(0) as u64).saturating_sub(newest.taken_at)
                 ));
             }
             request(&cloud, &keys, o, &m, &vols).await?
@@ -300,22 +291,15 @@ pub async fn restore(target: &Target, o: &Options) -> Result<RestoreRequest> {
     Ok(r)
 }
 
-/// Every snapshot of the cluster, oldest first: (key, taken_at, verified).
+/// Every snapshot of the cluster, oldest first (their keys sort by time): (key, taken_at,
+/// verified).
 pub async fn list(target: &Target, bucket: &str, prefix: &str) -> Result<Vec<(String, u64, bool)>> {
-    let conf = target.sdk_clients();
-    let s3 = S3::new(
-        conf.s3,
-        steadfast_core::retry::Retry::with_deadline(Duration::from_secs(30)),
-        bucket,
-        None,
-    );
+    let s3 = S3::new(target.sdk_clients().s3, retry(), bucket, None);
     let keys = SnapshotKeys::new(prefix, target.cluster.name())?;
     let listing = s3.list(keys.dir()).await?;
-    let mut out: Vec<(String, u64, bool)> = keys
+    Ok(keys
         .entries(listing.iter().map(|o| o.key.as_str()))
         .into_iter()
         .map(|e| (e.key, e.taken_at, e.verified))
-        .collect();
-    out.sort_by_key(|e| e.1);
-    Ok(out)
+        .collect())
 }

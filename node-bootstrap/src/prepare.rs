@@ -214,8 +214,8 @@ pub async fn run<E: Instances + Volumes, O: Objects, S: Secrets>(
             },
         )
         .await?;
-    // The operator's restore request (a chosen snapshot): wait until it is armed, or set this
-    // member aside so the fresh path below restores like every other peer.
+    // The operator's restore request (a chosen snapshot): wait until it is armed, or discard
+    // this member so the fresh path below restores like every other peer.
     let fresh = recovery::request::follow(objects, &cluster, &vol, !fs.lost, cfg).await? || fresh;
     s.run(
         Step::Dns,

@@ -16,7 +16,7 @@ pub use restore::{
     PeerVolume, RequestFacts, Requested, RestoreFacts, RestoreOrder, RestorePlan, RestoreRequest, RESTORE_ORDER_FORMAT,
     RESTORE_REQUEST_FORMAT,
 };
-pub use retention::{plan_retention, Kept, RetentionPlan, RetentionPolicy, SnapshotEntry};
+pub use retention::{newest_verified, plan_retention, Kept, RetentionPlan, RetentionPolicy, SnapshotEntry};
 pub use schedule::{newest_verified_age, plan_backup, BackupPlan, MemberRole, Skip};
 pub use snapshot::{Manifest, SnapshotKeys, SnapshotStatus, MANIFEST_FORMAT};
 pub use stream::{Hashing, Upload, Uploaded};

@@ -5,6 +5,7 @@
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::aws::Objects;
 use crate::error::{Error, Result};
 
 /// A JSON object in the bucket with a format number.
@@ -36,4 +37,13 @@ pub(crate) fn from_json<T: Record>(key: &str, body: &[u8]) -> Result<T> {
         });
     }
     Ok(r)
+}
+
+/// The record at `key`, or `None` when the bucket has no such key.
+pub(crate) async fn read_optional<T: Record, O: Objects>(objects: &O, key: &str) -> Result<Option<T>> {
+    match objects.get(key).await {
+        Ok(body) => from_json(key, &body).map(Some),
+        Err(e) if e.aws_code() == Some("NoSuchKey") => Ok(None),
+        Err(e) => Err(e),
+    }
 }

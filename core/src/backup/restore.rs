@@ -300,6 +300,20 @@ impl RestoreRequest {
     }
 }
 
+impl RestoreOrder {
+    /// The restore plan at `key`, if one was written.
+    pub async fn read<O: crate::aws::Objects>(objects: &O, key: &str) -> Result<Option<Self>> {
+        super::record::read_optional(objects, key).await
+    }
+}
+
+impl RestoreRequest {
+    /// The operator's restore request of the cluster of `keys`, if there is one.
+    pub async fn read<O: crate::aws::Objects>(objects: &O, keys: &super::SnapshotKeys) -> Result<Option<Self>> {
+        super::record::read_optional(objects, &keys.restore_request()).await
+    }
+}
+
 /// What a node does about a restore request before etcd may start.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Requested {

@@ -13,6 +13,14 @@ pub struct SnapshotEntry {
     pub verified: bool,
 }
 
+/// The newest verified snapshot among `entries` (what a restore without a chosen snapshot uses).
+pub fn newest_verified(entries: &[SnapshotEntry]) -> Option<&SnapshotEntry> {
+    entries
+        .iter()
+        .filter(|e| e.verified)
+        .max_by_key(|e| (e.taken_at, e.key.as_str()))
+}
+
 /// How long snapshots are kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetentionPolicy {

@@ -25,7 +25,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use steadfast_core::aws::{Objects, Volume, Volumes};
 use steadfast_core::backup::{
-    plan_restore, restore_epoch, OwnVolume, PeerVolume, RestoreFacts, RestoreOrder, RestorePlan, SnapshotKeys,
+    newest_verified, plan_restore, restore_epoch, OwnVolume, PeerVolume, RestoreFacts, RestoreOrder, RestorePlan,
+    SnapshotKeys,
 };
 use steadfast_core::poll::{self, Backoff, Poll};
 use steadfast_core::vocab::{Step, Tags, TAG_BLANK, TAG_CLUSTER};
@@ -115,17 +116,8 @@ pub async fn bucket_facts<O: Objects>(
 ) -> Result<(Option<String>, Option<RestoreOrder>)> {
     let listing = objects.list(keys.dir()).await?;
     let entries = keys.entries(listing.iter().map(|o| o.key.as_str()));
-    let newest = entries
-        .iter()
-        .filter(|e| e.verified)
-        .max_by_key(|e| (e.taken_at, e.key.clone()))
-        .map(|e| e.key.clone());
-    let plan_key = keys.restore_plan(epoch);
-    let order = match objects.get(&plan_key).await {
-        Ok(body) => Some(RestoreOrder::from_json(&plan_key, &body)?),
-        Err(e) if e.aws_code() == Some("NoSuchKey") => None,
-        Err(e) => return Err(e.into()),
-    };
+    let newest = newest_verified(&entries).map(|e| e.key.clone());
+    let order = RestoreOrder::read(objects, &keys.restore_plan(epoch)).await?;
     Ok((newest, order))
 }
 

@@ -19,16 +19,6 @@ use crate::config::NodeConfig;
 use crate::datadir;
 use crate::error::{BootstrapError, Result};
 
-/// The request in the bucket, if any.
-pub async fn read<O: Objects>(objects: &O, keys: &SnapshotKeys) -> Result<Option<RestoreRequest>> {
-    let key = keys.restore_request();
-    match objects.get(&key).await {
-        Ok(body) => Ok(Some(RestoreRequest::from_json(&key, &body)?)),
-        Err(e) if e.aws_code() == Some("NoSuchKey") => Ok(None),
-        Err(e) => Err(e.into()),
-    }
-}
-
 /// Follows the restore request, if there is one: waits (at most `cfg.prepare_deadline`) while
 /// it is not armed; discards the member when it must. `mounted`: the data dir is this volume's
 /// (a blank volume is not mounted yet and holds nothing). True when the member was discarded
@@ -48,7 +38,7 @@ pub async fn follow<O: Objects>(
         cfg.prepare_deadline,
         Backoff::new(Duration::from_millis(250), Duration::from_secs(2)),
         || async {
-            let request = read(objects, &keys).await?;
+            let request = RestoreRequest::read(objects, &keys).await?;
             let set_aside = request
                 .as_ref()
                 .is_some_and(|r| data_dir.join(set_aside_name(r)).exists());
