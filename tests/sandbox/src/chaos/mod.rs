@@ -358,6 +358,7 @@ async fn run_one(cluster: &Cluster, s: Scenario, opts: &Options) -> Result<Scena
         ));
     }
     notes.extend(tally.stale_examples.iter().cloned());
+    notes.extend(tally.late_examples.iter().cloned());
     if healed_ms.is_none() {
         notes.push(format!(
             "not all peers healthy as the same members within {:?}",
@@ -377,6 +378,7 @@ async fn run_one(cluster: &Cluster, s: Scenario, opts: &Options) -> Result<Scena
         writes_failed: tally.failed,
         writes_lost: lost.len() as u64,
         stale_reads: tally.stale_reads,
+        late_writes: tally.late_writes,
         reads: tally.reads,
         max_write_gap_ms: longest_gap(&tally.acks, fault_ms, end_ms),
         write_p50_ms: percentile(&latencies, 50.0),

@@ -42,6 +42,9 @@ pub struct ScenarioReport {
     pub writes_failed: u64,
     pub writes_lost: u64,
     pub stale_reads: u64,
+    /// Register reads that saw a put which had timed out at the client applied later (etcd's
+    /// contract for a request without an answer; not stale, not a failure).
+    pub late_writes: u64,
     pub reads: u64,
     pub max_write_gap_ms: f64,
     pub write_p50_ms: f64,

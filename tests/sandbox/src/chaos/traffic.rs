@@ -6,8 +6,15 @@
 //! a write into a dead leader sees nothing for a whole client timeout, whenever the new leader
 //! was elected). Every
 //! acknowledged write is recorded with its timestamps; a few single-key registers are written
-//! with increasing values, and a read must never return a value older than one acknowledged
+//! with increasing values, and a read must never return a version older than one acknowledged
 //! before the read began.
+//!
+//! "Older" is judged by the store revision the read's value was written at (its
+//! `mod_revision`), not by the number: etcd gives a write that timed out at the client no
+//! outcome, and it may still be applied later, at a newer revision. A put sent to a follower
+//! whose leader was frozen is forwarded to that leader; when it resumes (as a follower of the
+//! new leader) it forwards the proposal on, and the old value lands after newer ones. That is
+//! etcd's contract for a timed-out request, not a stale read; the load counts it as a late write.
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -55,6 +62,11 @@ pub struct Tally {
     pub stale_reads: u64,
     /// The first few stale reads, explained.
     pub stale_examples: Vec<String>,
+    /// Reads that returned a register's older value written again at a newer revision: a write
+    /// that timed out at the client and was applied later (see the module's doc). Not stale.
+    pub late_writes: u64,
+    /// The first few late writes, explained.
+    pub late_examples: Vec<String>,
     /// The first few failures, explained (the error kinds clients saw).
     pub failure_examples: Vec<String>,
     /// Every stale read seen, and every acknowledged register write (at the end): what
@@ -64,7 +76,7 @@ pub struct Tally {
 }
 
 /// A register write that was acknowledged: register, value, when, at which revision.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RegisterAck {
     register: u64,
     value: u64,
@@ -72,13 +84,52 @@ pub struct RegisterAck {
     revision: i64,
 }
 
-/// A read that returned an older value than one acknowledged before it began.
+/// A read that returned an older version than one acknowledged before it began.
 #[derive(Debug, Clone, Copy)]
 pub struct StaleRead {
     peer: u32,
     register: u64,
-    got: u64,
+    got: Version,
     began: Instant,
+}
+
+/// A register's value as a read returned it, with the revision it was written at (0 and 0 when
+/// the key does not exist).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Version {
+    pub value: u64,
+    pub mod_revision: i64,
+}
+
+/// What one register read says about the cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// At least as new as every write acknowledged before the read began.
+    Fresh,
+    /// Written at a revision older than `floor`, a write acknowledged before the read began:
+    /// the read missed an acknowledged write.
+    Stale { floor: RegisterAck },
+    /// A smaller value than `floor`'s, but written after it: a timed-out write applied late.
+    LateWrite { floor: RegisterAck },
+}
+
+/// Judges a read of `register` that began at `began` against the acknowledged register writes
+/// `acks` (those that count: all of them, or after a restore those the snapshot holds).
+pub fn judge<'a>(
+    got: Version,
+    register: u64,
+    began: Instant,
+    acks: impl IntoIterator<Item = &'a RegisterAck>,
+) -> Verdict {
+    let floor = acks
+        .into_iter()
+        .filter(|a| a.register == register && a.end < began)
+        .max_by_key(|a| a.revision);
+    match floor {
+        Some(f) if got.mod_revision < f.revision => Verdict::Stale { floor: *f },
+        Some(f) if got.value < f.value => Verdict::LateWrite { floor: *f },
+        _ => Verdict::Fresh,
+    }
 }
 
 impl Tally {
@@ -87,32 +138,34 @@ impl Tally {
     /// one acknowledged at or before the snapshot (and before the read began). Recounts
     /// `stale_reads` and its examples.
     pub fn stale_after_restore(&mut self, revision: i64) {
-        let floor = |r: &StaleRead| {
-            self.register_acks
-                .iter()
-                .filter(|a| a.register == r.register && a.end < r.began && a.revision <= revision)
-                .map(|a| a.value)
-                .max()
-                .unwrap_or(0)
-        };
-        let stale: Vec<(StaleRead, u64)> = self
+        let kept: Vec<RegisterAck> = self
+            .register_acks
+            .iter()
+            .filter(|a| a.revision <= revision)
+            .copied()
+            .collect();
+        let stale: Vec<(StaleRead, RegisterAck)> = self
             .stale
             .iter()
-            .map(|r| (*r, floor(r)))
-            .filter(|(r, f)| r.got < *f)
+            .filter_map(|r| match judge(r.got, r.register, r.began, &kept) {
+                Verdict::Stale { floor } => Some((*r, floor)),
+                Verdict::Fresh | Verdict::LateWrite { .. } => None,
+            })
             .collect();
         self.stale_reads = stale.len() as u64;
         self.stale_examples = stale
             .iter()
             .take(5)
-            .map(|(r, f)| {
-                format!(
-                    "peer-{} returned {} for register {} after {f} was acknowledged before the restored snapshot",
-                    r.peer, r.got, r.register
-                )
-            })
+            .map(|(r, f)| format!("{}, acknowledged before the restored snapshot", stale_text(r, f)))
             .collect();
     }
+}
+
+fn stale_text(r: &StaleRead, floor: &RegisterAck) -> String {
+    format!(
+        "peer-{} returned {} (written at revision {}) for register {} after {} (revision {}) was acknowledged",
+        r.peer, r.got.value, r.got.mod_revision, r.register, floor.value, floor.revision
+    )
 }
 
 /// A client per resolved address, made on first use.
@@ -394,32 +447,37 @@ async fn read_loop(
         // Reads go round the peers, so most are served by a member other than the writer's.
         let peer = ((n / REGISTERS) % u64::from(cluster.peer_count())) as u32;
         let began = Instant::now();
-        // The newest value acknowledged before this read began.
-        let floor = registers
-            .lock()
-            .map(|r| {
-                r.iter()
-                    .filter(|a| a.register == register && a.end < began)
-                    .map(|a| a.value)
-                    .max()
-                    .unwrap_or(0)
-            })
-            .unwrap_or(0);
-        if let Ok(got) = read_register(&cluster, &mut clients, peer, &format!("{prefix}/reg/{register}")).await {
+        let read = read_register(&cluster, &mut clients, peer, &format!("{prefix}/reg/{register}")).await;
+        if let Ok(got) = read {
+            let verdict = registers
+                .lock()
+                .map(|acks| judge(got, register, began, acks.iter()))
+                .unwrap_or(Verdict::Fresh);
             if let Ok(mut t) = tally.lock() {
                 t.reads += 1;
-                if got < floor {
-                    t.stale.push(StaleRead {
-                        peer,
-                        register,
-                        got,
-                        began,
-                    });
-                    t.stale_reads += 1;
-                    if t.stale_examples.len() < 5 {
-                        t.stale_examples.push(format!(
-                            "peer-{peer} returned {got} for register {register} after {floor} was acknowledged"
-                        ));
+                let r = StaleRead {
+                    peer,
+                    register,
+                    got,
+                    began,
+                };
+                match verdict {
+                    Verdict::Fresh => {}
+                    Verdict::Stale { floor } => {
+                        t.stale.push(r);
+                        t.stale_reads += 1;
+                        if t.stale_examples.len() < 5 {
+                            t.stale_examples.push(stale_text(&r, &floor));
+                        }
+                    }
+                    Verdict::LateWrite { floor } => {
+                        t.late_writes += 1;
+                        if t.late_examples.len() < 3 {
+                            t.late_examples.push(format!(
+                                "late write (not stale): peer-{peer} returned {} for register {register}, written at revision {} after {} was acknowledged at revision {}: a put that timed out at the client was applied later",
+                                got.value, got.mod_revision, floor.value, floor.revision
+                            ));
+                        }
                     }
                 }
             }
@@ -428,17 +486,21 @@ async fn read_loop(
     }
 }
 
-/// A linearizable read of a register (0 when it does not exist yet).
-async fn read_register(cluster: &Cluster, clients: &mut Clients, peer: u32, key: &str) -> Result<u64, String> {
+/// A linearizable read of a register (value and revision 0 when it does not exist yet).
+async fn read_register(cluster: &Cluster, clients: &mut Clients, peer: u32, key: &str) -> Result<Version, String> {
     let ip = resolve(cluster, peer).await?;
     let mut c = clients.get(ip).await?;
     match tokio::time::timeout(CLIENT_TIMEOUT, c.get(key, None)).await {
-        Ok(Ok(r)) => Ok(r
-            .kvs()
-            .first()
-            .and_then(|kv| kv.value_str().ok())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)),
+        Ok(Ok(r)) => Ok(r.kvs().first().map_or(
+            Version {
+                value: 0,
+                mod_revision: 0,
+            },
+            |kv| Version {
+                value: kv.value_str().ok().and_then(|v| v.parse().ok()).unwrap_or(0),
+                mod_revision: kv.mod_revision(),
+            },
+        )),
         Ok(Err(e)) => {
             clients.forget(ip);
             Err(e.to_string())
@@ -564,6 +626,70 @@ mod tests {
             end_ms: end,
             revision: seq as i64 + 1,
         }
+    }
+
+    fn reg(register: u64, value: u64, revision: i64, end: Instant) -> RegisterAck {
+        RegisterAck {
+            register,
+            value,
+            end,
+            revision,
+        }
+    }
+
+    fn v(value: u64, mod_revision: i64) -> Version {
+        Version { value, mod_revision }
+    }
+
+    #[test]
+    fn reads_are_judged_by_revision_not_by_value() {
+        let t0 = Instant::now();
+        let later = t0 + Duration::from_secs(1);
+        let began = t0 + Duration::from_secs(2);
+        let acks = [reg(1, 8, 100, t0), reg(1, 71, 900, later), reg(2, 99, 950, later)];
+        // The newest acknowledged write, or a newer one: fresh.
+        assert_eq!(judge(v(71, 900), 1, began, &acks), Verdict::Fresh);
+        assert_eq!(judge(v(74, 960), 1, began, &acks), Verdict::Fresh);
+        // The value acknowledged before 71, at its own revision: the read missed 71.
+        assert_eq!(judge(v(8, 100), 1, began, &acks), Verdict::Stale { floor: acks[1] });
+        // No value at all, although 71 was acknowledged: stale.
+        assert_eq!(judge(v(0, 0), 1, began, &acks), Verdict::Stale { floor: acks[1] });
+        // 8 again, but written at revision 1000, after 71: the put of 8 that timed out at the
+        // client and was applied late (what freeze-zone saw). Not stale.
+        assert_eq!(
+            judge(v(8, 1000), 1, began, &acks),
+            Verdict::LateWrite { floor: acks[1] }
+        );
+        // Only writes acknowledged before the read began count, and only the register's own.
+        assert_eq!(judge(v(8, 100), 1, later, &acks), Verdict::Fresh);
+        assert_eq!(judge(v(0, 0), 3, began, &acks), Verdict::Fresh);
+    }
+
+    #[test]
+    fn after_a_restore_only_what_the_snapshot_holds_counts() {
+        let t0 = Instant::now();
+        let began = t0 + Duration::from_secs(5);
+        let read = |got| StaleRead {
+            peer: 4,
+            register: 0,
+            got,
+            began,
+        };
+        let mut t = Tally {
+            register_acks: vec![reg(0, 3, 40, t0), reg(0, 6, 70, t0 + Duration::from_secs(1))],
+            // Both were judged stale live (6 at revision 70 had been acknowledged).
+            stale: vec![read(v(3, 40)), read(v(1, 10))],
+            stale_reads: 2,
+            ..Tally::default()
+        };
+        // The snapshot at revision 50 holds 3, not 6: reading 3 is right, reading 1 is not.
+        t.stale_after_restore(50);
+        assert_eq!(t.stale_reads, 1);
+        assert!(
+            t.stale_examples[0].contains("returned 1 (written at revision 10)"),
+            "{:?}",
+            t.stale_examples
+        );
     }
 
     #[test]
