@@ -22,7 +22,7 @@ use steadfast_core::aws::sdk::{AutoScaling, Ec2, S3};
 use steadfast_core::aws::{Groups, Instances, Objects, PutOutcome, Volume, Volumes};
 use steadfast_core::backup::{
     joined_at, newest_verified, restore_epoch, snapshot::KeyKind, Hashing, Manifest, RestoreOrder, RestoreRequest,
-    SnapshotKeys, RESTORE_ORDER_FORMAT, RESTORE_REQUEST_FORMAT,
+    SnapshotKeys, RESTORE_REQUEST_FORMAT,
 };
 use steadfast_core::poll::{self, Backoff, Poll};
 use steadfast_core::vocab::{Tags, CLIENT_PORT, PEER_PORT, TAG_CLUSTER};
@@ -124,14 +124,7 @@ async fn request(
     vols: &[Volume],
 ) -> Result<RestoreRequest> {
     let plan = keys.restore_plan(restore_epoch(vols));
-    let order = RestoreOrder {
-        format: RESTORE_ORDER_FORMAT,
-        snapshot: o.snapshot.clone(),
-        sha256: m.sha256.clone(),
-        revision: m.revision,
-        created_at: now().max(0) as u64,
-        created_by: o.created_by.clone(),
-    };
+    let order = RestoreOrder::new(&o.snapshot, &m.sha256, m.revision, &o.created_by, now().max(0) as u64);
     if cloud.s3.put(&plan, order.to_json().into(), true).await? == PutOutcome::Exists {
         let theirs = RestoreOrder::from_json(&plan, &cloud.s3.get(&plan).await?)?;
         if theirs.snapshot != o.snapshot {

@@ -217,10 +217,24 @@ pub struct RestoreOrder {
     pub created_at: u64,
     /// Who wrote it: `peer-N (instance)`, or `operator` for an on-purpose restore.
     pub created_by: String,
+    /// How far every peer moves the store's revision forward as it restores
+    /// (`etcdutl snapshot restore --bump-revision N --mark-compacted`); in the plan so that all
+    /// nine restore the very same state. 0 (a plan written before this field) restores as is.
+    #[serde(default)]
+    pub bump_revision: u64,
 }
 
 /// The restore plan format this code writes and reads.
 pub const RESTORE_ORDER_FORMAT: u32 = 1;
+
+/// How far a restore moves the revision forward. Writes acknowledged after the snapshot used
+/// revisions that the restored cluster would otherwise hand out again, so a client watching
+/// from a revision it had seen (a Kubernetes API server's watch cache, any informer) would
+/// silently miss the new writes at those numbers. Moved past every revision the lost writes can
+/// have used, and with history marked compacted, such a watch is refused as compacted and the
+/// client lists again. One billion is far more revisions than a cluster writes between two
+/// snapshots, and leaves room for billions of restores in etcd's 64-bit revision.
+pub const RESTORE_REVISION_BUMP: u64 = 1_000_000_000;
 
 impl super::record::Record for RestoreOrder {
     const WHAT: &'static str = "restore plan";
@@ -231,6 +245,32 @@ impl super::record::Record for RestoreOrder {
 }
 
 impl RestoreOrder {
+    /// The plan to restore `snapshot` (with its manifest's `sha256` and `revision`), written by
+    /// `created_by` at `created_at`, moving revisions forward by [`RESTORE_REVISION_BUMP`].
+    pub fn new(snapshot: &str, sha256: &str, revision: i64, created_by: &str, created_at: u64) -> Self {
+        Self {
+            format: RESTORE_ORDER_FORMAT,
+            snapshot: snapshot.to_string(),
+            sha256: sha256.to_string(),
+            revision,
+            created_at,
+            created_by: created_by.to_string(),
+            bump_revision: RESTORE_REVISION_BUMP,
+        }
+    }
+
+    /// The extra `etcdutl snapshot restore` arguments that apply the plan's revision bump.
+    pub fn bump_args(&self) -> Vec<String> {
+        if self.bump_revision == 0 {
+            return vec![];
+        }
+        vec![
+            "--bump-revision".into(),
+            self.bump_revision.to_string(),
+            "--mark-compacted".into(),
+        ]
+    }
+
     pub fn to_json(&self) -> Vec<u8> {
         super::record::to_json(self)
     }
@@ -613,8 +653,20 @@ mod tests {
             revision: 42,
             created_at: 1_800_000_100,
             created_by: "peer-2 (i-0abc)".into(),
+            bump_revision: RESTORE_REVISION_BUMP,
         };
         assert_eq!(RestoreOrder::from_json("k", &o.to_json()).unwrap(), o);
+        assert_eq!(o.bump_args(), ["--bump-revision", "1000000000", "--mark-compacted"]);
+        // A plan written before the bump existed restores as it did: every peer alike.
+        let old = br#"{"format":1,"snapshot":"s","sha256":"ab","revision":42,"created_at":1,"created_by":"operator"}"#;
+        let old = RestoreOrder::from_json("k", old).unwrap();
+        assert_eq!(old.bump_revision, 0);
+        assert!(old.bump_args().is_empty());
+        let fresh = RestoreOrder::new("s", "ab", 42, "operator", 7);
+        assert_eq!(
+            (fresh.bump_revision, fresh.format),
+            (RESTORE_REVISION_BUMP, RESTORE_ORDER_FORMAT)
+        );
         let e = RestoreOrder::from_json("main/restore/plan.json", b"[]")
             .unwrap_err()
             .to_string();

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use steadfast_core::aws::{Objects, PutOutcome};
-use steadfast_core::backup::{Hashing, Manifest, RestoreOrder, SnapshotKeys, RESTORE_ORDER_FORMAT};
+use steadfast_core::backup::{Hashing, Manifest, RestoreOrder, SnapshotKeys};
 use steadfast_core::vocab::Step;
 use tokio::io::AsyncWriteExt;
 use tracing::info;
@@ -40,14 +40,7 @@ async fn order<O: Objects>(
     };
     let manifest_key = SnapshotKeys::manifest(snapshot);
     let manifest = Manifest::from_json(&manifest_key, &objects.get(&manifest_key).await?)?;
-    let mine = RestoreOrder {
-        format: RESTORE_ORDER_FORMAT,
-        snapshot: snapshot.to_string(),
-        sha256: manifest.sha256,
-        revision: manifest.revision,
-        created_at: super::now_secs(),
-        created_by: by,
-    };
+    let mine = RestoreOrder::new(snapshot, &manifest.sha256, manifest.revision, &by, super::now_secs());
     match objects.put(plan_key, mine.to_json().into(), true).await? {
         PutOutcome::Created => {
             info!(during = %Step::Restore, plan = %plan_key, snapshot, revision = mine.revision,
@@ -123,6 +116,9 @@ pub async fn restore<O: Objects>(
         "--data-dir",
         wk.as_ref(),
     ];
+    // Every peer moves the revision forward by the plan's amount: the same state on all nine.
+    let bump = o.bump_args();
+    let args: Vec<&str> = args.into_iter().chain(bump.iter().map(String::as_str)).collect();
     let bin = f.cfg.backup.etcdutl.to_string_lossy();
     let out = tools::run(&bin, &args, Duration::from_secs(1800)).await?;
     if out.status != 0 {
@@ -141,7 +137,7 @@ pub async fn restore<O: Objects>(
         let _ = d.sync_all();
     }
     crate::datadir::set_owner(data_dir, f.cfg.etcd_user.as_deref())?;
-    info!(step = %Step::Restore, snapshot = %o.snapshot, revision = o.revision, bytes = size, download_ms = downloaded_ms,
+    info!(step = %Step::Restore, snapshot = %o.snapshot, revision = o.revision, bump_revision = o.bump_revision, bytes = size, download_ms = downloaded_ms,
         elapsed_ms = t0.elapsed().as_millis() as u64, by = %o.created_by, "data dir restored from the snapshot");
     Ok(Recovered::Restored {
         snapshot: o.snapshot,

@@ -283,6 +283,19 @@ async fn run_one(cluster: &Cluster, s: Scenario, opts: &Options) -> Result<Scena
         match orders.as_slice() {
             [o] => {
                 tally.stale_after_restore(o.revision);
+                // The restore moved revisions past every one the lost writes used: the load's
+                // last write (after all nine were healthy again) is numbered beyond the bump.
+                let floor = o
+                    .revision
+                    .saturating_add(i64::try_from(o.bump_revision).unwrap_or(i64::MAX));
+                match tally.acks.iter().max_by(|a, b| a.end_ms.total_cmp(&b.end_ms)) {
+                    Some(last) if last.revision > floor => {}
+                    Some(last) => violations.push(format!(
+                        "the restored cluster's revisions did not move past {floor} (snapshot {} + bump {}): the last write was at {}",
+                        o.revision, o.bump_revision, last.revision
+                    )),
+                    None => violations.push("no write acknowledged after the restore".into()),
+                }
                 restored_from = Some(report::RestoredFrom {
                     snapshot: o.snapshot.clone(),
                     revision: o.revision,
