@@ -68,7 +68,7 @@ bench: deps
 	$(CARGO_TARGET_DIR)/release/bench all
 
 ## chaos: the chaos suite under client load, each scenario on the same fresh region, in each
-## timing profile: CHAOS (default all ten) and CHAOS_PROFILES (default "sandbox aws"). Reports,
+## timing profile: CHAOS (default all: the 16 scenarios) and CHAOS_PROFILES (default "sandbox aws"). Reports,
 ## charts and index.html in target/chaos/ (sandbox) and target/chaos/aws/. Needs root. Fails
 ## when a scenario lost a write, saw a stale read or never healed; a missed target is printed
 ## as MISSED with its reason. Release binaries, as `make bench`: the targets are about the
