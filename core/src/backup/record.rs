@@ -12,8 +12,10 @@ use crate::error::{Error, Result};
 pub(crate) trait Record: Serialize + DeserializeOwned {
     /// What it is, for errors ("restore plan").
     const WHAT: &'static str;
-    /// The format this build writes and reads.
+    /// The format this build writes.
     const FORMAT: u32;
+    /// The oldest format this build still reads (formats `OLDEST..=FORMAT` are read).
+    const OLDEST: u32 = Self::FORMAT;
     fn format(&self) -> u32;
 }
 
@@ -29,11 +31,16 @@ pub(crate) fn from_json<T: Record>(key: &str, body: &[u8]) -> Result<T> {
         value: key.into(),
         reason: e.to_string(),
     })?;
-    if r.format() != T::FORMAT {
+    if !(T::OLDEST..=T::FORMAT).contains(&r.format()) {
+        let reads = if T::OLDEST == T::FORMAT {
+            T::FORMAT.to_string()
+        } else {
+            format!("{} to {}", T::OLDEST, T::FORMAT)
+        };
         return Err(Error::Invalid {
             what: T::WHAT,
             value: key.into(),
-            reason: format!("format {} (this build reads {})", r.format(), T::FORMAT),
+            reason: format!("format {} (this build reads {reads})", r.format()),
         });
     }
     Ok(r)

@@ -224,8 +224,11 @@ pub struct RestoreOrder {
     pub bump_revision: u64,
 }
 
-/// The restore plan format this code writes and reads.
-pub const RESTORE_ORDER_FORMAT: u32 = 1;
+/// The restore plan format this code writes. Format 2 added `bump_revision`: a node built
+/// before it refuses a format 2 plan loudly instead of restoring without the bump (its peers
+/// would then hold revisions a billion apart at the same raft index). Format 1 is still read,
+/// as a plan without a bump, which every peer of this build follows alike.
+pub const RESTORE_ORDER_FORMAT: u32 = 2;
 
 /// How far a restore moves the revision forward. Writes acknowledged after the snapshot used
 /// revisions that the restored cluster would otherwise hand out again, so a client watching
@@ -239,6 +242,7 @@ pub const RESTORE_REVISION_BUMP: u64 = 1_000_000_000;
 impl super::record::Record for RestoreOrder {
     const WHAT: &'static str = "restore plan";
     const FORMAT: u32 = RESTORE_ORDER_FORMAT;
+    const OLDEST: u32 = 1;
     fn format(&self) -> u32 {
         self.format
     }
@@ -662,6 +666,11 @@ mod tests {
         let old = RestoreOrder::from_json("k", old).unwrap();
         assert_eq!(old.bump_revision, 0);
         assert!(old.bump_args().is_empty());
+        // A format this build does not know is refused, naming the formats it reads.
+        let newer =
+            br#"{"format":3,"snapshot":"s","sha256":"ab","revision":42,"created_at":1,"created_by":"operator"}"#;
+        let e = RestoreOrder::from_json("k", newer).unwrap_err().to_string();
+        assert!(e.contains("format 3") && e.contains("reads 1 to 2"), "{e}");
         let fresh = RestoreOrder::new("s", "ab", 42, "operator", 7);
         assert_eq!(
             (fresh.bump_revision, fresh.format),
