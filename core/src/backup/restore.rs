@@ -263,6 +263,22 @@ impl RestoreOrder {
         }
     }
 
+    /// The revision past which the restored cluster numbers its writes (the snapshot's plus the
+    /// bump); `None` without a bump, when its writes reuse the numbers of the lost ones.
+    pub fn numbered_after(&self) -> Option<i64> {
+        (self.bump_revision > 0).then(|| {
+            self.revision
+                .saturating_add(i64::try_from(self.bump_revision).unwrap_or(i64::MAX))
+        })
+    }
+
+    /// Whether a write acknowledged at `revision` is in the restored cluster: it is in the
+    /// snapshot, or the restored cluster acknowledged it. Without a bump only the snapshot's
+    /// revisions can be told apart.
+    pub fn keeps(&self, revision: i64) -> bool {
+        revision <= self.revision || self.numbered_after().is_some_and(|b| revision > b)
+    }
+
     /// The extra `etcdutl snapshot restore` arguments that apply the plan's revision bump.
     pub fn bump_args(&self) -> Vec<String> {
         if self.bump_revision == 0 {
@@ -666,6 +682,10 @@ mod tests {
         let old = RestoreOrder::from_json("k", old).unwrap();
         assert_eq!(old.bump_revision, 0);
         assert!(old.bump_args().is_empty());
+        assert_eq!(old.numbered_after(), None);
+        assert!(old.keeps(42) && !old.keeps(43) && !old.keeps(2_000_000_000));
+        assert_eq!(o.numbered_after(), Some(1_000_000_042));
+        assert!(o.keeps(42) && !o.keeps(43) && !o.keeps(1_000_000_042) && o.keeps(1_000_000_043));
         // A format this build does not know is refused, naming the formats it reads.
         let newer =
             br#"{"format":3,"snapshot":"s","sha256":"ab","revision":42,"created_at":1,"created_by":"operator"}"#;

@@ -282,16 +282,10 @@ async fn run_one(cluster: &Cluster, s: Scenario, opts: &Options) -> Result<Scena
     let must_survive: Vec<traffic::Ack> = if s.restores() {
         match orders.as_slice() {
             [o] => {
-                // The restore moved revisions past every one the lost writes used: a write
-                // numbered beyond the snapshot's revision plus the bump was acknowledged by the
-                // restored cluster, and must survive like those at or before the snapshot.
-                let bumped = (o.bump_revision > 0).then(|| {
-                    o.revision
-                        .saturating_add(i64::try_from(o.bump_revision).unwrap_or(i64::MAX))
-                });
-                let kept = |rev: i64| rev <= o.revision || bumped.is_some_and(|b| rev > b);
-                tally.stale_after_restore(o.revision, bumped);
-                if let Some(b) = bumped {
+                // Writes in the snapshot, and with a bump those the restored cluster
+                // acknowledged, must survive; those in between went with the restore.
+                tally.stale_after_restore(o);
+                if let Some(b) = o.numbered_after() {
                     // The load's last write (after all nine were healthy again) is numbered
                     // beyond the bump.
                     match tally.acks.iter().max_by(|a, c| a.end_ms.total_cmp(&c.end_ms)) {
@@ -306,10 +300,10 @@ async fn run_one(cluster: &Cluster, s: Scenario, opts: &Options) -> Result<Scena
                 restored_from = Some(report::RestoredFrom {
                     snapshot: o.snapshot.clone(),
                     revision: o.revision,
-                    writes_after: tally.acks.iter().filter(|a| !kept(a.revision)).count() as u64,
+                    writes_after: tally.acks.iter().filter(|a| !o.keeps(a.revision)).count() as u64,
                     rolled_back: None,
                 });
-                tally.acks.iter().filter(|a| kept(a.revision)).copied().collect()
+                tally.acks.iter().filter(|a| o.keeps(a.revision)).copied().collect()
             }
             other => {
                 violations.push(format!("{} restore plans, not exactly one", other.len()));

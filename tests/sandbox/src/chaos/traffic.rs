@@ -23,6 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use etcd_client::{Client, ConnectOptions, GetOptions};
+use steadfast_core::backup::RestoreOrder;
 use steadfast_core::Cluster;
 
 use crate::config::DNS_ADDR;
@@ -114,7 +115,7 @@ pub enum Verdict {
 }
 
 /// Judges a read of `register` that began at `began` against the acknowledged register writes
-/// `acks` (those that count: all of them, or after a restore those the snapshot holds).
+/// `acks` (those that count: all of them, or after a restore those it kept).
 pub fn judge<'a>(
     got: Version,
     register: u64,
@@ -133,17 +134,16 @@ pub fn judge<'a>(
 }
 
 impl Tally {
-    /// After a whole-cluster restore from a snapshot at `revision`, the registers went back to
-    /// their values at that revision: a read is stale only when it returns a version older than
-    /// one acknowledged at or before the snapshot, or one the restored cluster acknowledged
-    /// (numbered beyond `restored_from`, the snapshot's revision plus the restore's bump; `None`
-    /// when the restore did not bump, and revisions after the snapshot are ambiguous), before
-    /// the read began. Recounts `stale_reads` and its examples.
-    pub fn stale_after_restore(&mut self, revision: i64, restored_from: Option<i64>) {
+    /// After a whole-cluster restore by the plan `o`, the registers went back to their values
+    /// at the snapshot's revision: a read is stale only when it returns a version older than one
+    /// acknowledged before the read began that the restore kept ([`RestoreOrder::keeps`]: in the
+    /// snapshot, or acknowledged by the restored cluster). Recounts `stale_reads` and its
+    /// examples.
+    pub fn stale_after_restore(&mut self, o: &RestoreOrder) {
         let kept: Vec<RegisterAck> = self
             .register_acks
             .iter()
-            .filter(|a| a.revision <= revision || restored_from.is_some_and(|b| a.revision > b))
+            .filter(|a| o.keeps(a.revision))
             .copied()
             .collect();
         let stale: Vec<(StaleRead, RegisterAck)> = self
@@ -685,8 +685,12 @@ mod tests {
             ..Tally::default()
         };
         let live = t.clone();
+        let plan = |bump_revision| RestoreOrder {
+            bump_revision,
+            ..RestoreOrder::new("s", "ab", 50, "operator", 1)
+        };
         // The snapshot at revision 50 holds 3, not 6: reading 3 is right, reading 1 is not.
-        t.stale_after_restore(50, None);
+        t.stale_after_restore(&plan(0));
         assert_eq!(t.stale_reads, 1);
         assert!(
             t.stale_examples[0].contains("returned 1 (written at revision 10)"),
@@ -697,10 +701,10 @@ mod tests {
         // snapshot's 3 read after that is stale too.
         let mut t = live;
         t.register_acks.push(reg(0, 9, 1060, t0 + Duration::from_secs(2)));
-        t.stale_after_restore(50, Some(1050));
+        t.stale_after_restore(&plan(1000));
         assert_eq!(t.stale_reads, 2, "{:?}", t.stale_examples);
         // Without a bump the restored cluster's revisions are ambiguous: only the snapshot counts.
-        t.stale_after_restore(50, None);
+        t.stale_after_restore(&plan(0));
         assert_eq!(t.stale_reads, 1);
     }
 
