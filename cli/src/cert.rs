@@ -3,10 +3,11 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use steadfast_core::clock::now;
 use steadfast_core::tls::{client_credentials, CertInfo, DAY_SECS};
 
 use crate::error::{CliError, Result};
-use crate::{now, Target};
+use crate::Target;
 
 /// What was written.
 #[derive(Debug)]

@@ -8,7 +8,10 @@ pub enum CliError {
     Core(#[from] steadfast_core::Error),
     /// A call to etcd: which endpoint or key, and etcd's answer.
     #[error("etcd: {0}")]
-    Etcd(String),
+    Etcd(#[from] steadfast_core::etcd::EtcdError),
+    /// No member answered: the last reason.
+    #[error("etcd: no member answered: {0}")]
+    NoMember(String),
     /// A bad flag or environment variable, named.
     #[error("{0}")]
     Usage(String),

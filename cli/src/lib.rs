@@ -24,11 +24,6 @@ use steadfast_core::Cluster;
 
 pub use error::{CliError, Result};
 
-/// Seconds since the epoch.
-pub fn now() -> i64 {
-    chrono::Utc::now().timestamp()
-}
-
 /// The cluster the command acts on and the Secrets Manager that holds its CA (the SDK's usual
 /// configuration: `AWS_REGION`, credentials, `AWS_ENDPOINT_URL`).
 pub struct Target {

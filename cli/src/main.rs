@@ -119,7 +119,7 @@ fn cluster(cli: &Cli) -> Result<Cluster, CliError> {
 }
 
 fn days_left(not_after: i64) -> f64 {
-    (not_after - steadfast_cli::now()) as f64 / 86_400.0
+    (not_after - steadfast_core::clock::now()) as f64 / 86_400.0
 }
 
 async fn run(cli: Cli) -> Result<(), CliError> {

@@ -24,10 +24,11 @@ use steadfast_core::backup::{
     joined_at, newest_verified, restore_epoch, snapshot::KeyKind, Hashing, Manifest, RestoreOrder, RestoreRequest,
     SnapshotKeys, RESTORE_REQUEST_FORMAT,
 };
+use steadfast_core::clock::now_secs;
 use steadfast_core::poll::{self, Backoff, Poll};
 use steadfast_core::vocab::{Tags, CLIENT_PORT, PEER_PORT, TAG_CLUSTER};
 
-use crate::{now, say, CliError, Result, Target};
+use crate::{say, CliError, Result, Target};
 
 /// What `steadfast restore` is told.
 #[derive(Debug, Clone)]
@@ -124,7 +125,7 @@ async fn request(
     vols: &[Volume],
 ) -> Result<RestoreRequest> {
     let plan = keys.restore_plan(restore_epoch(vols));
-    let order = RestoreOrder::new(&o.snapshot, &m.sha256, m.revision, &o.created_by, now().max(0) as u64);
+    let order = RestoreOrder::new(&o.snapshot, &m.sha256, m.revision, &o.created_by, now_secs());
     if cloud.s3.put(&plan, order.to_json().into(), true).await? == PutOutcome::Exists {
         let theirs = RestoreOrder::from_json(&plan, &cloud.s3.get(&plan).await?)?;
         if theirs.snapshot != o.snapshot {
@@ -250,7 +251,7 @@ pub async fn restore(target: &Target, o: &Options) -> Result<RestoreRequest> {
                     "the cluster's current data is discarded; the newest verified snapshot is {} (taken {} s ago): \
                      the way back to before this restore",
                     newest.key,
-                    (now().max(0) as u64).saturating_sub(newest.taken_at)
+                    (now_secs()).saturating_sub(newest.taken_at)
                 ));
             }
             request(&cloud, &keys, o, &m, &vols).await?
@@ -258,7 +259,7 @@ pub async fn restore(target: &Target, o: &Options) -> Result<RestoreRequest> {
     };
     if r.armed_at.is_none() {
         stop_old_cluster(&cloud, target, o.timeout).await?;
-        r.armed_at = Some(now().max(0) as u64);
+        r.armed_at = Some(now_secs());
         cloud.s3.put(&rkey, r.to_json().into(), false).await?;
         say("every old instance is gone: request armed, the peers restore");
     }

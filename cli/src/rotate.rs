@@ -15,15 +15,17 @@
 
 use std::time::{Duration, Instant};
 
-use etcd_client::{Certificate, Client, ConnectOptions, Identity, TlsOptions};
+use etcd_client::Client;
+use steadfast_core::clock::now;
+use steadfast_core::etcd::{self, bounded, Access, EtcdError};
 use steadfast_core::tls::{
     ca, cert::new_ca, client_credentials, plan_rotation, status_key, CaState, PeerTls, Phase, RotationStep, DAY_SECS,
 };
-use steadfast_core::vocab::{defaults, CLIENT_PORT};
+use steadfast_core::vocab::{defaults, Transport};
 use steadfast_core::{Cluster, PeerIndex};
 
 use crate::error::{CliError, Result};
-use crate::{now, say, Target};
+use crate::{say, Target};
 
 /// The client name the command talks to etcd as.
 pub const OPERATOR_NAME: &str = "steadfast-operator";
@@ -66,33 +68,28 @@ impl Options {
 pub fn default_endpoints(cluster: &Cluster) -> Vec<String> {
     cluster
         .peers()
-        .map(|p| format!("https://{}:{CLIENT_PORT}", cluster.peer_host(p)))
+        .map(|p| etcd::client_url(Transport::Tls, cluster, p))
         .collect()
 }
 
-/// A client of `endpoint` as the operator, with a certificate from the CA that signs now and
-/// every CA trusted now; bounded as a whole (a TLS handshake with a member that does not serve
-/// never ends by itself).
-async fn connect(target: &Target, endpoint: &str) -> Result<Client> {
+/// The operator's access: a certificate from the CA that signs now, trusting every CA trusted
+/// now (issued again for every connection: a rotation changes both under the command).
+async fn access(target: &Target) -> Result<Access> {
     let c = client_credentials(&target.secrets, &target.cluster, OPERATOR_NAME, now(), DAY_SECS).await?;
-    let tls = TlsOptions::new()
-        .ca_certificate(Certificate::from_pem(&c.trust_bundle))
-        .identity(Identity::from_pem(&c.cert.cert_pem, &c.cert.key_pem));
-    let opts = ConnectOptions::new()
-        .with_timeout(Duration::from_secs(3))
-        .with_connect_timeout(Duration::from_secs(3))
-        .with_tls(tls);
-    let connect = async {
-        let mut client = Client::connect([endpoint], Some(opts))
-            .await
-            .map_err(|e| format!("{endpoint}: {e}"))?;
-        client.status().await.map_err(|e| format!("{endpoint}: status: {e}"))?;
-        Ok::<_, String>(client)
-    };
-    tokio::time::timeout(Duration::from_secs(6), connect)
-        .await
-        .map_err(|_| CliError::Etcd(format!("{endpoint}: no answer within 6 s")))?
-        .map_err(CliError::Etcd)
+    Ok(Access::tls(
+        c.trust_bundle.as_bytes(),
+        c.cert.cert_pem.as_bytes(),
+        c.cert.key_pem.as_bytes(),
+    ))
+}
+
+/// A client of `endpoint` as the operator that has answered once (bounded: a TLS handshake with
+/// a member that does not serve never ends by itself).
+async fn connect(target: &Target, endpoint: &str) -> Result<Client> {
+    Ok(access(target)
+        .await?
+        .connect(&[endpoint.to_string()], Duration::from_secs(3))
+        .await?)
 }
 
 /// Every endpoint answers with a leader and no alarm: the gate before each phase.
@@ -100,17 +97,14 @@ async fn healthy(target: &Target, endpoints: &[String]) -> std::result::Result<(
     let mut leaders = std::collections::BTreeSet::new();
     for e in endpoints {
         let mut c = connect(target, e).await.map_err(|e| e.to_string())?;
-        let st = tokio::time::timeout(Duration::from_secs(3), c.status())
-            .await
-            .map_err(|_| format!("{e}: status: no answer"))?
-            .map_err(|err| format!("{e}: status: {err}"))?;
-        if st.leader() == 0 {
+        let st = etcd::probe(&mut c, false).await.map_err(|err| format!("{e}: {err}"))?;
+        if st.leader == 0 {
             return Err(format!("{e}: no leader"));
         }
-        if !st.errors().is_empty() {
-            return Err(format!("{e}: {}", st.errors().join("; ")));
+        if !st.alarms.is_empty() {
+            return Err(format!("{e}: {}", st.alarms.join("; ")));
         }
-        leaders.insert(st.leader());
+        leaders.insert(st.leader);
     }
     if leaders.len() > 1 {
         return Err(format!("members disagree on the leader: {leaders:?}"));
@@ -133,10 +127,11 @@ async fn reports(target: &Target, endpoints: &[String]) -> Result<Vec<(PeerIndex
         let mut out = Vec::new();
         for p in target.cluster.peers() {
             let key = status_key(&target.cluster, p);
-            let got = tokio::time::timeout(Duration::from_secs(3), c.get(key.as_str(), None))
-                .await
-                .map_err(|_| CliError::Etcd(format!("{e}: get {key}: no answer")))?
-                .map_err(|err| CliError::Etcd(format!("{e}: get {key}: {err}")))?;
+            let op = format!("{e}: get {key}");
+            let got = bounded(&op, Duration::from_secs(3), async {
+                c.get(key.as_str(), None).await.map_err(EtcdError::call(op.clone()))
+            })
+            .await?;
             let report = got
                 .kvs()
                 .first()
@@ -145,7 +140,7 @@ async fn reports(target: &Target, endpoints: &[String]) -> Result<Vec<(PeerIndex
         }
         return Ok(out);
     }
-    Err(CliError::Etcd(format!("no member answered: {last}")))
+    Err(CliError::NoMember(last))
 }
 
 /// Writes the next phase of the secret.

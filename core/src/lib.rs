@@ -13,16 +13,29 @@
 //! - [`backup`]: the backup planners (`plan_retention`; pure).
 //! - [`tls`]: the cluster's CA in Secrets Manager (created once, create-if-absent), the
 //!   certificates issued from it, `plan_renewal` and `plan_rotation` (pure).
+//! - [`etcd`]: the etcd port (its keys always; the client side with feature `etcd`): [`etcd::Access`] (plain or mutual TLS) and its
+//!   connect, every key steadfast keeps in etcd, the member probe, the lease-held lock, and
+//!   typed etcd errors.
+//! - [`status`] (feature `etcd`): the cluster view, one row per peer from the cloud, the
+//!   resolver and etcd; a table or JSON.
+//! - [`report`]: the messages steadfast's processes pass each other (prepare, backup and TLS
+//!   reports), each one struct that writes and reads it.
+//! - [`clock`]: the one clock (seconds since the epoch).
 //! - [`retry`]: deadline-bounded retries with backoff and jitter for AWS calls.
 //! - [`poll`]: waiting for a condition with backoff and a deadline.
 //! - [`error`]: the crate's error enum; keeps AWS error codes.
 
 pub mod aws;
 pub mod backup;
+pub mod clock;
 pub mod error;
+pub mod etcd;
 pub mod poll;
 pub mod records;
+pub mod report;
 pub mod retry;
+#[cfg(feature = "etcd")]
+pub mod status;
 pub mod tls;
 pub mod vocab;
 

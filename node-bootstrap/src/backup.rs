@@ -15,12 +15,12 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use etcd_client::{Client, GetOptions};
-use serde::Serialize;
 use steadfast_core::aws::{Instances, Metric, Metrics, Objects};
 use steadfast_core::backup::{
     newest_verified_age, plan_backup, plan_retention, BackupPlan, Hashing, Manifest, MemberRole, RestoreOrder,
     SnapshotEntry, SnapshotKeys, SnapshotStatus, Upload, MANIFEST_FORMAT,
 };
+use steadfast_core::etcd::{self, keys, EtcdError, MemberStatus};
 use steadfast_core::vocab::{metrics, Step};
 use steadfast_core::{Cluster, PeerIndex};
 use tokio::io::AsyncWriteExt;
@@ -28,30 +28,14 @@ use tracing::{error, info, warn};
 
 use crate::config::NodeConfig;
 use crate::error::{BootstrapError, Result};
-use crate::etcd;
 use crate::identity::{self, Identity};
-use crate::recovery::now_secs;
 use crate::volume::tools;
+use steadfast_core::clock::now_secs;
 
 const LOCK_TTL: Duration = Duration::from_secs(60);
 const LOCK_WAIT: Duration = Duration::from_secs(10);
 
-/// What one run did.
-#[derive(Debug, Clone, Serialize)]
-pub struct BackupReport {
-    /// The verified snapshot this run took.
-    pub taken: Option<Manifest>,
-    /// Why none was taken.
-    pub skipped: Option<String>,
-    /// Snapshots retention deleted.
-    pub deleted: Vec<String>,
-    /// Seconds since the newest verified snapshot was taken (after this run).
-    pub newest_verified_age: Option<u64>,
-}
-
-fn etcd_err(what: &'static str) -> impl Fn(etcd_client::Error) -> BootstrapError {
-    move |e| BootstrapError::Etcd(format!("{what}: {e}"))
-}
+pub use steadfast_core::report::BackupReport;
 
 /// One run of the backup; a failure is logged with its cause and counted before it returns.
 pub async fn run<I, O, M>(
@@ -118,15 +102,14 @@ impl<O: Objects, M: Metrics> Backup<'_, O, M> {
 
     async fn run(&self, on_demand: bool) -> Result<BackupReport> {
         let keys = self.keys()?;
-        let access = etcd::Access::load(self.cfg)?;
+        let access = crate::tls::access(self.cfg)?;
         let mut local = access
             .connect(&[access.local_url(self.id.private_ip)], Duration::from_secs(5))
-            .await
-            .map_err(BootstrapError::Etcd)?;
-        let st = local.status().await.map_err(etcd_err("status"))?;
+            .await?;
+        let st = etcd::probe(&mut local, false).await?;
         let role = MemberRole {
-            member_id: st.header().map(|h| h.member_id()).unwrap_or_default(),
-            leader: st.leader(),
+            member_id: st.id,
+            leader: st.leader,
         };
         let interval = self.cfg.backup.interval.as_secs();
         let snaps = self.snapshots(&keys).await?;
@@ -150,7 +133,7 @@ impl<O: Objects, M: Metrics> Backup<'_, O, M> {
         // On demand, wait out even a lock whose holder died mid-backup (its lease ends within
         // LOCK_TTL); on schedule, the next run comes soon enough.
         let wait = if on_demand { LOCK_TTL + LOCK_WAIT } else { LOCK_WAIT };
-        let held = etcd::lock(&local, etcd::BACKUP_LOCK, LOCK_TTL, wait).await?;
+        let held = etcd::lock(&local, keys::BACKUP_LOCK, LOCK_TTL, wait).await?;
         // Under the lock, look again: another member may have just taken one.
         let taken = async {
             let snaps = self.snapshots(&keys).await?;
@@ -209,19 +192,14 @@ impl<O: Objects, M: Metrics> Backup<'_, O, M> {
     }
 
     /// Streams, uploads, reads back and verifies one snapshot; writes its manifest.
-    async fn take(
-        &self,
-        local: &mut Client,
-        keys: &SnapshotKeys,
-        st: &etcd_client::StatusResponse,
-    ) -> Result<Manifest> {
+    async fn take(&self, local: &mut Client, keys: &SnapshotKeys, st: &MemberStatus) -> Result<Manifest> {
         let t0 = Instant::now();
         // The store's revision now: the snapshot holds at least every write up to it (the key
         // carries it; the manifest the exact one etcdutl reads from the object).
         let rev = local
-            .get("steadfast/backup", Some(GetOptions::new().with_count_only()))
+            .get(keys::REVISION_PROBE, Some(GetOptions::new().with_count_only()))
             .await
-            .map_err(etcd_err("revision"))?
+            .map_err(EtcdError::call("revision"))?
             .header()
             .map(|h| h.revision())
             .unwrap_or_default();
@@ -232,12 +210,12 @@ impl<O: Objects, M: Metrics> Backup<'_, O, M> {
             ("cluster", self.cluster.name().to_string()),
             ("member", member.clone()),
             ("revision", rev.to_string()),
-            ("etcd-version", st.version().to_string()),
+            ("etcd-version", st.version.clone()),
         ];
         let mut up = Upload::start(self.objects, &key, &meta, self.cfg.backup.part_size).await?;
         let streamed = async {
-            let mut stream = local.snapshot().await.map_err(etcd_err("snapshot"))?;
-            while let Some(m) = stream.message().await.map_err(etcd_err("snapshot stream"))? {
+            let mut stream = local.snapshot().await.map_err(EtcdError::call("snapshot"))?;
+            while let Some(m) = stream.message().await.map_err(EtcdError::call("snapshot stream"))? {
                 up.write(m.blob()).await?;
             }
             Ok::<_, BootstrapError>(())
@@ -258,10 +236,10 @@ impl<O: Objects, M: Metrics> Backup<'_, O, M> {
             format: MANIFEST_FORMAT,
             key: key.clone(),
             cluster: self.cluster.name().to_string(),
-            cluster_id: format!("{:x}", st.header().map(|h| h.cluster_id()).unwrap_or_default()),
+            cluster_id: format!("{:x}", st.cluster_id),
             member,
-            member_id: format!("{:x}", st.header().map(|h| h.member_id()).unwrap_or_default()),
-            etcd_version: st.version().to_string(),
+            member_id: format!("{:x}", st.id),
+            etcd_version: st.version.clone(),
             revision: status.revision,
             size: uploaded.size,
             sha256: uploaded.sha256,
@@ -348,8 +326,10 @@ impl<O: Objects, M: Metrics> Backup<'_, O, M> {
     /// only ever read under its own loss's epoch, so this is tidying, not safety): any plan
     /// older than an hour while this member knows a leader.
     async fn retire_restore_plans(&self, local: &mut Client, keys: &SnapshotKeys) {
-        let Ok(st) = local.status().await else { return };
-        if st.leader() == 0 {
+        let Ok(st) = etcd::probe(local, false).await else {
+            return;
+        };
+        if st.leader == 0 {
             return;
         }
         let Ok(listing) = self.objects.list(&keys.restore_dir()).await else {

@@ -237,6 +237,33 @@ pub struct TlsSettings {
     pub restart_cmd: String,
 }
 
+impl TlsSettings {
+    /// The files in [`TlsSettings::dir`].
+    pub fn paths(&self) -> TlsPaths {
+        TlsPaths::in_dir(&self.dir)
+    }
+}
+
+/// The TLS files etcd and node-bootstrap read, by name: the CA bundle (every trusted CA; etcd's
+/// `--trusted-ca-file` and `--peer-trusted-ca-file`), this peer's certificate (both ports, and
+/// node-bootstrap's own calls) and its key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsPaths {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl TlsPaths {
+    pub fn in_dir(dir: &std::path::Path) -> Self {
+        Self {
+            ca: dir.join("ca.pem"),
+            cert: dir.join("peer.pem"),
+            key: dir.join("peer-key.pem"),
+        }
+    }
+}
+
 /// [`Opts`], validated: every value a step uses, typed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeConfig {
@@ -258,11 +285,16 @@ pub struct NodeConfig {
     pub grow_offline: bool,
     pub etcd_timing: EtcdTiming,
     pub backup: BackupSettings,
-    pub transport: Transport,
-    pub tls: TlsSettings,
+    /// Mutual TLS on etcd's ports (`None`: plain http).
+    pub tls: Option<TlsSettings>,
 }
 
 impl NodeConfig {
+    /// Plain http or TLS, as [`NodeConfig::tls`] says.
+    pub fn transport(&self) -> Transport {
+        Transport::from_flag(self.tls.is_some())
+    }
+
     /// Checks the options; every error names its variable.
     pub fn from_opts(o: &Opts) -> Result<Self> {
         // At least a minute (renewal runs on a timer), at most 397 days (what browsers accept,
@@ -373,14 +405,13 @@ impl NodeConfig {
                 scratch_dir: o.scratch_dir.clone(),
                 etcdutl: o.etcdutl_bin.clone(),
             },
-            transport: Transport::from_flag(o.tls),
-            tls: TlsSettings {
+            tls: o.tls.then(|| TlsSettings {
                 dir: o.tls_dir.clone(),
                 kms_key: o.tls_kms_key.clone().filter(|k| !k.is_empty()),
                 cert_validity_secs: o.tls_cert_validity_secs,
                 ca_validity_secs: o.tls_ca_validity_days * 86_400,
                 restart_cmd: o.etcd_restart_cmd.clone(),
-            },
+            }),
         })
     }
 }
@@ -412,11 +443,14 @@ mod tests {
         assert_eq!(c.backup.interval, Duration::from_secs(300));
         assert_eq!(c.backup.part_size, 8 << 20);
         assert_eq!(c.backup.retention, RetentionPolicy::default());
-        assert_eq!(c.transport, Transport::Plain);
-        assert_eq!(c.tls.cert_validity_secs, 30 * 86_400);
-        assert_eq!(c.tls.ca_validity_secs, 3650 * 86_400);
+        assert_eq!(c.transport(), Transport::Plain);
+        assert_eq!(c.tls, None);
         let tls = NodeConfig::from_opts(&opts(&["--tls", "true"])).unwrap();
-        assert_eq!(tls.transport, Transport::Tls);
+        assert_eq!(tls.transport(), Transport::Tls);
+        let t = tls.tls.unwrap();
+        assert_eq!(t.cert_validity_secs, 30 * 86_400);
+        assert_eq!(t.ca_validity_secs, 3650 * 86_400);
+        assert_eq!(t.paths().key, std::path::Path::new("/run/steadfast/tls/peer-key.pem"));
     }
 
     #[test]

@@ -1,15 +1,13 @@
-//! etcd's environment file, written atomically (temp file + fsync + rename).
+//! etcd's environment file: rendered from the cluster's vocabulary, written atomically
+//! ([`crate::fsx::write_atomic`]).
 
-use std::io::Write;
 use std::net::Ipv4Addr;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use steadfast_core::vocab::{env, EtcdTiming, Transport, CLIENT_PORT, METRICS_PORT, PEER_PORT};
+use steadfast_core::vocab::{EtcdTiming, Transport, CLIENT_PORT, METRICS_PORT, PEER_PORT};
 use steadfast_core::{Cluster, PeerIndex};
 
-use crate::error::{BootstrapError, Result};
-use crate::tls::Files;
+use crate::config::TlsPaths;
 
 /// How etcd starts on this data dir.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,7 +27,7 @@ pub fn render(
     ip: Ipv4Addr,
     data_dir: &Path,
     start: &Start,
-    tls: Option<&Files>,
+    tls: Option<&TlsPaths>,
     timing: EtcdTiming,
 ) -> Vec<(String, String)> {
     let transport = if tls.is_some() {
@@ -73,15 +71,15 @@ pub fn render(
     if let Some(tls) = tls {
         // Mutual TLS on both ports: one certificate serves and dials (server and client
         // authentication), every client and peer must present one from a trusted CA.
-        let path = |p: std::path::PathBuf| p.to_string_lossy().into_owned();
+        let path = |p: &Path| p.to_string_lossy().into_owned();
         for (k, v) in [
-            ("ETCD_CERT_FILE", path(tls.cert())),
-            ("ETCD_KEY_FILE", path(tls.key())),
-            ("ETCD_TRUSTED_CA_FILE", path(tls.ca())),
+            ("ETCD_CERT_FILE", path(&tls.cert)),
+            ("ETCD_KEY_FILE", path(&tls.key)),
+            ("ETCD_TRUSTED_CA_FILE", path(&tls.ca)),
             ("ETCD_CLIENT_CERT_AUTH", "true".into()),
-            ("ETCD_PEER_CERT_FILE", path(tls.cert())),
-            ("ETCD_PEER_KEY_FILE", path(tls.key())),
-            ("ETCD_PEER_TRUSTED_CA_FILE", path(tls.ca())),
+            ("ETCD_PEER_CERT_FILE", path(&tls.cert)),
+            ("ETCD_PEER_KEY_FILE", path(&tls.key)),
+            ("ETCD_PEER_TRUSTED_CA_FILE", path(&tls.ca)),
             ("ETCD_PEER_CLIENT_CERT_AUTH", "true".into()),
         ] {
             vars.push((k.into(), v));
@@ -97,47 +95,6 @@ pub fn to_text(vars: &[(String, String)]) -> String {
         s.push_str(&format!("{k}={v}\n"));
     }
     s
-}
-
-/// Writes `contents` to `path` atomically: a reader sees the old file or the new one, never half.
-pub fn write_atomic(path: &Path, contents: &str) -> Result<()> {
-    write_atomic_as(path, contents, 0o644, None)
-}
-
-/// [`write_atomic`] with the file's `mode` and `owner` (a user name) set on the temp file
-/// before any contents go in: a key is never readable by others, not even for a moment.
-pub fn write_atomic_as(path: &Path, contents: &str, mode: u32, owner: Option<&str>) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(BootstrapError::io(dir))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        path.file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        std::process::id()
-    ));
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&tmp)
-        .map_err(BootstrapError::io(&tmp))?;
-    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode)).map_err(BootstrapError::io(&tmp))?;
-    if let Some(user) = owner {
-        let pw = nix::unistd::User::from_name(user)
-            .map_err(|e| BootstrapError::Config(format!("{} {user:?}: {e}", env::ETCD_USER)))?
-            .ok_or_else(|| BootstrapError::Config(format!("{} {user:?}: no such user", env::ETCD_USER)))?;
-        std::os::unix::fs::chown(&tmp, Some(pw.uid.as_raw()), Some(pw.gid.as_raw()))
-            .map_err(BootstrapError::io(&tmp))?;
-    }
-    f.write_all(contents.as_bytes()).map_err(BootstrapError::io(&tmp))?;
-    f.sync_all().map_err(BootstrapError::io(&tmp))?;
-    drop(f);
-    std::fs::rename(&tmp, path).map_err(BootstrapError::io(path))?;
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
 }
 
 /// Parses a file written by [`to_text`] (for `run`).
@@ -190,7 +147,7 @@ mod tests {
         assert!(vars.iter().all(|(k, _)| k.starts_with("ETCD_")));
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("etcd.env");
-        write_atomic(&p, &to_text(&vars)).unwrap();
+        crate::fsx::write_atomic(&p, &to_text(&vars)).unwrap();
         assert_eq!(parse(&std::fs::read_to_string(&p).unwrap()), vars);
         let existing = render(
             &c,
@@ -198,7 +155,7 @@ mod tests {
             "127.0.2.7".parse().unwrap(),
             Path::new("/x"),
             &Start::Existing,
-            Some(&Files::new(Path::new("/run/steadfast/tls"))),
+            Some(&TlsPaths::in_dir(Path::new("/run/steadfast/tls"))),
             EtcdTiming::default(),
         );
         assert!(existing.contains(&("ETCD_INITIAL_CLUSTER_STATE".into(), "existing".into())));

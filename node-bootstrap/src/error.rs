@@ -103,8 +103,18 @@ pub enum BootstrapError {
         secs: u64,
     },
 
+    /// A call to etcd failed (typed by its gRPC status code).
     #[error("etcd: {0}")]
-    Etcd(String),
+    Etcd(#[from] steadfast_core::etcd::EtcdError),
+
+    /// The cluster is not ready for this step yet (another peer joins, no quorum answers, a
+    /// plan says wait): the reason. Looked at again.
+    #[error("not yet: {0}")]
+    NotYet(String),
+
+    /// etcd's process ended before it was ready.
+    #[error("etcd exited with {status} {after_ms} ms after start, before it was ready")]
+    EtcdExited { status: String, after_ms: u64 },
 
     #[error("{0}")]
     Config(String),
@@ -132,7 +142,9 @@ impl BootstrapError {
         match self {
             E::Aws(e) if e.is_retryable() => Disposition::Retry,
             E::Aws(_) => Disposition::Refuse,
-            E::Timeout { .. } | E::DnsMismatch { .. } | E::Etcd(_) => Disposition::Retry,
+            E::Timeout { .. } | E::DnsMismatch { .. } | E::Etcd(_) | E::NotYet(_) | E::EtcdExited { .. } => {
+                Disposition::Retry
+            }
             // A running instance serving this peer: two must never (DESIGN decision 3), and a
             // new instance would meet the same holder.
             E::HeldByLiveInstance { .. }

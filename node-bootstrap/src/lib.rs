@@ -14,11 +14,11 @@
 //! - [`recovery`]: a fresh data dir gets its data (`plan_restore`): join the quorum as a
 //!   learner, restore the cluster's snapshot, bootstrap a new cluster, wait or refuse.
 //! - [`tls`]: the cluster's CA (read, or created by the first node), this peer's certificate
-//!   and the CA bundle (`prepare`'s TLS step), and the TLS timer's run: renewal, a restart one
-//!   peer at a time when the trusted CAs change, reports and metrics.
-//! - [`etcd`]: how node-bootstrap reaches etcd (`Access`: URLs, TLS), steadfast's keys in the
-//!   cluster, a lease-held lock.
-//! - [`envfile`]: etcd's environment file, written atomically.
+//!   and the CA bundle (`prepare`'s TLS step), how the node reaches etcd (`tls::access`: plain,
+//!   or TLS with those files; the etcd port itself is core's `etcd`), and the TLS timer's run:
+//!   renewal, a restart one peer at a time when the trusted CAs change, reports and metrics.
+//! - [`envfile`]: etcd's environment file.
+//! - [`fsx`]: files written atomically (with their mode and owner set before any contents).
 //! - [`prepare`]: the steps above in order, each a named `Step`, timed and logged once.
 //! - [`ready`]: real health + catch-up via `etcd-client`; a learner promoted once caught up.
 //! - [`lifecycle`]: the launch action: heartbeats while there is progress, retries of transient
@@ -35,7 +35,7 @@ pub mod datadir;
 pub mod dns;
 pub mod envfile;
 pub mod error;
-pub mod etcd;
+pub mod fsx;
 pub mod identity;
 pub mod lifecycle;
 pub mod prepare;

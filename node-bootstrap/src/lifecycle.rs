@@ -9,17 +9,17 @@ use std::time::{Duration, Instant};
 
 use steadfast_core::aws::{Groups, Instances, LifecycleResult, Metric, Metrics, Objects, Secrets, Volumes};
 use steadfast_core::poll::{self, Backoff, Poll};
-use steadfast_core::vocab::{metrics, Step, Transport, TAG_ASG_NAME, TAG_BLANK, TAG_JOINED};
+use steadfast_core::vocab::{metrics, Step, TAG_ASG_NAME, TAG_BLANK, TAG_JOINED};
 use tracing::{error, info, warn};
 
 use crate::config::NodeConfig;
 use crate::error::{BootstrapError, Disposition, Result};
-use crate::etcd::Access;
 use crate::identity::{self, Identity};
 use crate::prepare::{self, PrepareReport};
 use crate::ready::{self, Readiness};
 use crate::recovery::{Handoff, Recovered};
 use crate::tls;
+use steadfast_core::etcd::Access;
 
 /// This instance's launch action, while it waits on it.
 #[derive(Debug, Clone)]
@@ -251,7 +251,7 @@ where
         Some(Recovered::Joined { endpoints, .. }) => endpoints.clone(),
         _ => vec![],
     };
-    let access = Access::load(cfg)?;
+    let access = tls::access(cfg)?;
     let r = heartbeating(groups, hook.as_ref(), cfg.hook_timeout / 3, async {
         let promoted = if voters.is_empty() {
             None
@@ -269,11 +269,11 @@ where
     if let Some(h) = &hook {
         h.complete(groups, LifecycleResult::Continue).await?;
     }
-    if cfg.transport == Transport::Tls {
+    if let Some(t) = &cfg.tls {
         // What this member runs with, for a CA rotation to see (the TLS timer reports it
         // again on every run).
         match identity::cluster_and_peer(ec2, id, cfg).await {
-            Ok((cluster, peer)) => tls::publish_status(&access, &cluster, peer, id.private_ip, cfg).await,
+            Ok((cluster, peer)) => tls::publish_status(&access, &cluster, peer, id.private_ip, t).await,
             Err(e) => warn!(error = %e, "could not tell the cluster and peer to report TLS status"),
         }
     }
@@ -304,7 +304,11 @@ async fn settle<E: Volumes + Instances, M: Metrics>(
     let anew = matches!(h.recovered, Recovered::Restored { .. } | Recovered::Joined { .. });
     if !vol.tags.joined() || anew {
         if let Err(e) = ec2
-            .tag_volume(&vol.volume_id, TAG_JOINED, &crate::recovery::now_secs().to_string())
+            .tag_volume(
+                &vol.volume_id,
+                TAG_JOINED,
+                &steadfast_core::clock::now_secs().to_string(),
+            )
             .await
         {
             warn!(during = %Step::Ready, volume = %vol.volume_id, error = %e, "could not tag the volume joined");

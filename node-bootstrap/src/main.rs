@@ -105,7 +105,7 @@ async fn main_inner(cli: Cli) -> Result<i32, BootstrapError> {
         }
         Command::Run(r) => {
             let pid_file = run::pid_file(&cfg.env_file);
-            node_bootstrap::envfile::write_atomic(&pid_file, &format!("{}\n", std::process::id()))?;
+            node_bootstrap::fsx::write_atomic(&pid_file, &format!("{}\n", std::process::id()))?;
             prepare().await?;
             let mut child = run::spawn_etcd(&r.etcd_bin, &cfg.env_file)?;
             run::until_ready_or_exit(&mut child, ready()).await?;

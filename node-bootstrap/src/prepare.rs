@@ -3,42 +3,23 @@
 //! found); progress inside a step is logged with `during`. The report lists the same steps.
 
 use std::future::Future;
-use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
 use steadfast_core::aws::{Instances, Objects, Secrets, Volume, Volumes};
 use steadfast_core::backup::OwnVolume;
-use steadfast_core::vocab::{Step, Transport, TAG_BLANK, TAG_JOINED};
+use steadfast_core::vocab::{Step, TAG_BLANK, TAG_JOINED};
 use tracing::info;
 
 use crate::config::NodeConfig;
 use crate::envfile::Start;
 use crate::error::Result;
-use crate::etcd::Access;
 use crate::identity::{self, Identity};
 use crate::recovery::{self, Fresh, Handoff, MakeReady, Recovered};
 use crate::volume::{self, claim, device};
-use crate::{datadir, dns, envfile, tls};
+use crate::{datadir, dns, envfile, fsx, tls};
 
-/// What prepare found and did, with the time each step took.
-#[derive(Debug, Clone, Serialize)]
-pub struct PrepareReport {
-    pub instance_id: String,
-    pub cluster: String,
-    pub peer: u32,
-    pub ip: Ipv4Addr,
-    pub volume_id: String,
-    pub device: PathBuf,
-    pub formatted: bool,
-    /// etcd starts on a data dir without its data of before (a new cluster, a join, a restore).
-    pub fresh: bool,
-    pub recovered: Recovered,
-    /// (step, milliseconds), in order.
-    pub steps: Vec<(Step, f64)>,
-    pub total_ms: f64,
-}
+pub use steadfast_core::report::PrepareReport;
 
 /// Runs steps, timing each and logging it under its name when it finishes.
 #[derive(Debug)]
@@ -230,23 +211,20 @@ pub async fn run<E: Instances + Volumes, O: Objects, S: Secrets>(
     )
     .await?;
     // TLS before anything talks to etcd (a fresh data dir asks the other members first).
-    let access = match cfg.transport {
-        Transport::Plain => Access::plain(),
-        Transport::Tls => {
-            s.run(
-                Step::Tls,
-                tls::ensure(secrets, &cluster, peer, id.private_ip, cfg),
-                |e| {
-                    format!(
-                        "certificate {} until {} from {} (created the CA: {}, {:?})",
-                        e.leaf.serial, e.leaf.not_after, e.leaf.issuer, e.created_ca, e.plan
-                    )
-                },
-            )
-            .await?;
-            Access::load(cfg)?
-        }
-    };
+    if let Some(t) = &cfg.tls {
+        s.run(
+            Step::Tls,
+            tls::ensure(secrets, &cluster, peer, id.private_ip, t, cfg.etcd_user.as_deref()),
+            |e| {
+                format!(
+                    "certificate {} until {} from {} (created the CA: {}, {:?})",
+                    e.leaf.serial, e.leaf.not_after, e.leaf.issuer, e.created_ca, e.plan
+                )
+            },
+        )
+        .await?;
+    }
+    let access = tls::access(cfg)?;
     let recovered = if fresh {
         // Its data was there once (the volume says so), or never.
         let own = if fs.lost || vol.tags.joined() || vol.tags.blank() {
@@ -284,14 +262,14 @@ pub async fn run<E: Instances + Volumes, O: Objects, S: Secrets>(
             initial_cluster: initial_cluster.clone(),
         },
     };
-    let tls_files = tls::Files::new(&cfg.tls.dir);
+    let tls_paths = cfg.tls.as_ref().map(|t| t.paths());
     let vars = envfile::render(
         &cluster,
         peer,
         id.private_ip,
         &cfg.data_dir,
         &start,
-        (cfg.transport == Transport::Tls).then_some(&tls_files),
+        tls_paths.as_ref(),
         cfg.etcd_timing,
     );
     let handoff = Handoff {
@@ -302,11 +280,11 @@ pub async fn run<E: Instances + Volumes, O: Objects, S: Secrets>(
     s.run(
         Step::EnvFile,
         async {
-            envfile::write_atomic(
+            fsx::write_atomic(
                 &Handoff::path(&cfg.env_file),
                 &serde_json::to_string(&handoff).unwrap_or_default(),
             )?;
-            envfile::write_atomic(&cfg.env_file, &envfile::to_text(&vars))
+            fsx::write_atomic(&cfg.env_file, &envfile::to_text(&vars))
         },
         |_| format!("{} ({start:?})", cfg.env_file.display()),
     )
@@ -327,15 +305,22 @@ pub async fn run<E: Instances + Volumes, O: Objects, S: Secrets>(
         steps: s.done,
         total_ms,
     };
-    info!(step = %Step::Prepared, total_ms, report = %serde_json::to_string(&report).unwrap_or_default(), "prepare done");
+    let json = serde_json::to_string(&report).unwrap_or_default();
+    // For whoever reads it back (`PrepareReport` itself): beside etcd's environment file.
+    fsx::write_atomic(&PrepareReport::path(&cfg.env_file), &json)?;
+    info!(step = %Step::Prepared, total_ms, report = %json, "prepare done");
     Ok(report)
 }
 
 /// The volume holds member data: say so in its tags (`joined`; a `blank` mark is stale).
 async fn note_data<V: Volumes>(ec2: &V, vol: &Volume) -> Result<()> {
     if !vol.tags.joined() {
-        ec2.tag_volume(&vol.volume_id, TAG_JOINED, &recovery::now_secs().to_string())
-            .await?;
+        ec2.tag_volume(
+            &vol.volume_id,
+            TAG_JOINED,
+            &steadfast_core::clock::now_secs().to_string(),
+        )
+        .await?;
     }
     if vol.tags.blank() {
         ec2.untag_volume(&vol.volume_id, TAG_BLANK).await?;

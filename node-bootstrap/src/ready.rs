@@ -7,13 +7,12 @@
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-use etcd_client::Client;
+use steadfast_core::etcd::{keys, probe, probe_url, Access, EtcdError};
 use steadfast_core::poll::{self, Backoff, Poll};
 use steadfast_core::vocab::Step;
 use tracing::info;
 
 use crate::error::{BootstrapError, Result};
-use crate::etcd::Access;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Readiness {
@@ -22,10 +21,6 @@ pub struct Readiness {
     pub applied_index: u64,
     pub target_index: u64,
     pub revision: i64,
-}
-
-async fn connect(access: &Access, endpoint: &str, timeout: Duration) -> std::result::Result<Client, String> {
-    access.connect(&[endpoint.to_string()], timeout).await
 }
 
 /// One look at the member at `ip`. `target` is the leader index to catch up to, fixed at the
@@ -37,58 +32,63 @@ async fn look(
     timeout: Duration,
 ) -> std::result::Result<Readiness, String> {
     let endpoint = access.local_url(ip);
-    let mut local = connect(access, &endpoint, timeout).await?;
-    let st = local.status().await.map_err(|e| format!("status: {e}"))?;
-    if !st.errors().is_empty() {
+    let mut local = access
+        .connect(std::slice::from_ref(&endpoint), timeout)
+        .await
+        .map_err(|e| e.to_string())?;
+    let st = probe(&mut local, false).await.map_err(|e| e.to_string())?;
+    if !st.alarms.is_empty() {
         // A cluster-wide alarm (NOSPACE above all) is the operator's to clear; this member can
         // still be healthy and caught up, and refusing readiness would only churn replacements.
-        tracing::warn!(during = %Step::Ready, errors = ?st.errors(),
+        tracing::warn!(during = %Step::Ready, errors = ?st.alarms,
             "the cluster reports alarms; readiness is this member's own health, so it goes on");
     }
-    if st.leader() == 0 {
+    if st.leader == 0 {
         return Err("member knows no leader".into());
     }
-    let member_id = st.header().map(|h| h.member_id()).unwrap_or_default();
+    let member_id = st.id;
     if target.is_none() {
-        let idx = if st.leader() == member_id {
-            st.raft_index()
+        let idx = if st.leader == member_id {
+            st.raft_index
         } else {
-            let members = local.member_list().await.map_err(|e| format!("member list: {e}"))?;
+            let members = local
+                .member_list()
+                .await
+                .map_err(|e| EtcdError::call("member list")(e).to_string())?;
             let leader = members
                 .members()
                 .iter()
-                .find(|m| m.id() == st.leader())
-                .ok_or_else(|| format!("leader {:x} is not in the member list", st.leader()))?;
+                .find(|m| m.id() == st.leader)
+                .ok_or_else(|| format!("leader {:x} is not in the member list", st.leader))?;
             let url = leader
                 .client_urls()
                 .first()
                 .ok_or_else(|| format!("leader {} publishes no client URL", leader.name()))?;
-            let mut lc = connect(access, url, timeout).await?;
-            lc.status()
+            probe_url(access, url, timeout, false)
                 .await
-                .map_err(|e| format!("leader status: {e}"))?
-                .raft_index()
+                .map_err(|e| format!("leader: {e}"))?
+                .raft_index
         };
         *target = Some(idx);
     }
     let target_index = target.unwrap_or_default();
     // A linearizable read goes through the leader: it proves the member serves.
     let read = local
-        .get("steadfast/ready-probe", None)
+        .get(keys::READY_PROBE, None)
         .await
-        .map_err(|e| format!("linearizable read: {e}"))?;
+        .map_err(|e| EtcdError::call("linearizable read")(e).to_string())?;
     let revision = read.header().map(|h| h.revision()).unwrap_or_default();
-    let st = local.status().await.map_err(|e| format!("status: {e}"))?;
-    if st.raft_applied_index() < target_index {
+    let st = probe(&mut local, false).await.map_err(|e| e.to_string())?;
+    if st.raft_applied_index < target_index {
         return Err(format!(
             "applied index {} is behind the leader's {target_index}",
-            st.raft_applied_index()
+            st.raft_applied_index
         ));
     }
     Ok(Readiness {
         member_id,
-        leader: st.leader(),
-        applied_index: st.raft_applied_index(),
+        leader: st.leader,
+        applied_index: st.raft_applied_index,
         target_index,
         revision,
     })
@@ -157,39 +157,36 @@ pub async fn promote_if_learner(
         || async {
             let per_call = Duration::from_secs(2);
             let look = async {
-                let mut local = connect(access, &access.local_url(ip), per_call).await?;
-                let st = local.status().await.map_err(|e| format!("status: {e}"))?;
-                let id = st.header().map(|h| h.member_id()).unwrap_or_default();
-                if !st.is_learner() {
+                let e = |e: EtcdError| e.to_string();
+                let mut local = access.connect(&[access.local_url(ip)], per_call).await.map_err(e)?;
+                let st = probe(&mut local, false).await.map_err(e)?;
+                let id = st.id;
+                if !st.learner {
                     return Ok(Some(Poll::Ready(None)));
                 }
-                let mut voters = access.connect(endpoints, per_call).await?;
+                let mut voters = access.connect(endpoints, per_call).await.map_err(e)?;
                 let known = target.lock().map(|g| *g).unwrap_or_default();
                 let want = match known {
                     Some(t) => t,
                     None => {
-                        let t = voters
-                            .status()
-                            .await
-                            .map_err(|e| format!("voter status: {e}"))?
-                            .raft_index();
+                        let t = probe(&mut voters, false).await.map_err(e)?.raft_index;
                         if let Ok(mut g) = target.lock() {
                             *g = Some(t);
                         }
                         t
                     }
                 };
-                if st.raft_applied_index() < want {
+                if st.raft_applied_index < want {
                     return Err(format!(
                         "learner applied {} of the leader's {want}",
-                        st.raft_applied_index()
+                        st.raft_applied_index
                     ));
                 }
                 voters
                     .member_promote(id)
                     .await
-                    .map_err(|e| format!("promote {id:x}: {e}"))?;
-                info!(step = %Step::Promote, member = format!("{id:x}"), applied_index = st.raft_applied_index(),
+                    .map_err(|err| e(EtcdError::call(format!("promote {id:x}"))(err)))?;
+                info!(step = %Step::Promote, member = format!("{id:x}"), applied_index = st.raft_applied_index,
                 target_index = want, elapsed_ms = start.elapsed().as_millis() as u64, "learner caught up and promoted");
                 Ok::<_, String>(Some(Poll::Ready(Some(id))))
             };

@@ -95,7 +95,7 @@ where
         r = ready => r,
         status = child.wait() => {
             let status = status.map_err(BootstrapError::io("wait for etcd"))?;
-            Err(BootstrapError::Etcd(format!("etcd exited with {status} {} ms after start, before it was ready", start.elapsed().as_millis())))
+            Err(BootstrapError::EtcdExited { status: status.to_string(), after_ms: start.elapsed().as_millis() as u64 })
         }
     }
 }

@@ -6,7 +6,7 @@
 use std::process::Command;
 
 use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
-use steadfast_core::aws::sdk::{client_config, Timeouts, S3};
+use steadfast_core::aws::sdk::Cloud;
 use steadfast_core::aws::Objects;
 use steadfast_core::backup::{
     Hashing, Manifest, RestoreRequest, SnapshotKeys, SnapshotStatus, MANIFEST_FORMAT, RESTORE_REQUEST_FORMAT,
@@ -75,12 +75,7 @@ fn restore_refuses_bad_input_and_changes_nothing() {
         .build()
         .unwrap();
     let conf = rt.block_on(moto.sdk_config());
-    let s3 = S3::new(
-        client_config(&conf, Timeouts::default()).s3,
-        Retry::with_deadline(std::time::Duration::from_secs(10)),
-        BUCKET,
-        None,
-    );
+    let s3 = Cloud::from_conf(&conf, Retry::with_deadline(std::time::Duration::from_secs(10))).bucket(BUCKET, None);
     let keys = SnapshotKeys::new("", &ClusterName::new("rt").unwrap()).unwrap();
     let good = keys.snapshot(1_800_000_000, 42);
     let corrupt = keys.snapshot(1_800_000_100, 43);

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use steadfast_core::aws::sdk::{client_config, AutoScaling, Ec2, Route53, Timeouts};
+use steadfast_core::aws::sdk::{client_config, Cloud, Timeouts};
 use steadfast_core::aws::{Groups, Instances, Records, Volumes};
 use steadfast_core::retry::Retry;
 use steadfast_core::vocab::eventbridge::{self, Origin};
@@ -214,13 +214,14 @@ async fn terraform_apply_of_the_module_builds_a_region_the_binaries_run_against(
     }
     let mut tf = apply();
     let conf = sdk_config_for(tf.up["moto"]["http_endpoint"].as_str().unwrap()).await;
+    let Cloud {
+        records: r53,
+        groups: asg,
+        ec2,
+        ..
+    } = Cloud::from_conf(&conf, Retry::with_deadline(Duration::from_secs(10)));
+    // Raw SDK clients for what no port covers (the group's launch template, its versions).
     let sdk = client_config(&conf, Timeouts::default());
-    let retry = Retry::with_deadline(Duration::from_secs(10));
-    let (r53, asg, ec2) = (
-        Route53::new(sdk.route53.clone(), retry),
-        AutoScaling::new(sdk.autoscaling.clone(), retry),
-        Ec2::new(sdk.ec2.clone(), retry),
-    );
     let cluster_name = tf.out("cluster_name").as_str().unwrap().to_string();
     let groups = tf.by_peer("asg_names");
     let zone_id = tf.out("zone_id").as_str().unwrap().to_string();

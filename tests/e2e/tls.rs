@@ -10,8 +10,9 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use steadfast_core::aws::sdk::{client_config, SecretsManager, Timeouts};
+use steadfast_core::aws::sdk::{Cloud, SecretsManager};
 use steadfast_core::aws::PutOutcome;
+use steadfast_core::clock::now;
 use steadfast_core::retry::Retry;
 use steadfast_core::tls::{ca, cert, CaState, Usage, DAY_SECS};
 use steadfast_core::vocab::{ClusterName, Domain, Sans};
@@ -32,19 +33,9 @@ fn cluster(name: &str) -> Cluster {
     .unwrap()
 }
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
 async fn secrets(moto: &Moto) -> SecretsManager {
     let conf = moto.sdk_config().await;
-    SecretsManager::new(
-        client_config(&conf, Timeouts::default()).secretsmanager,
-        Retry::with_deadline(Duration::from_secs(20)),
-    )
+    Cloud::from_conf(&conf, Retry::with_deadline(Duration::from_secs(20))).secrets
 }
 
 fn rt() -> tokio::runtime::Runtime {

@@ -10,12 +10,9 @@ use super::ca::{CaState, Phase};
 use crate::error::Result;
 use crate::vocab::{Cluster, PeerIndex};
 
-/// Prefix of the peers' TLS reports in etcd.
-pub const STATUS_PREFIX: &str = "steadfast/tls/";
-
-/// The key peer `peer` reports under: `steadfast/tls/peer-N`.
+/// The key peer `peer` reports under: `steadfast/tls/peer-N` (named in [`crate::etcd::keys`]).
 pub fn status_key(cluster: &Cluster, peer: PeerIndex) -> String {
-    format!("{STATUS_PREFIX}{}", cluster.member_name(peer))
+    crate::etcd::keys::tls_status(cluster, peer)
 }
 
 /// What a peer runs with, as it reports it.

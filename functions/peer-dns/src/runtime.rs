@@ -1,11 +1,11 @@
 //! Wiring into `lambda_runtime`: JSON `tracing` logs, SDK clients built once, and the mapping of
 //! handler errors onto Lambda error types (`Retryable.*` / `NonRetryable.*`).
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde_json::Value;
-use steadfast_core::aws::sdk::{client_config, AutoScaling, Ec2, Route53, Timeouts};
+use steadfast_core::aws::sdk::{AutoScaling, Cloud, Ec2, Route53};
 use steadfast_core::retry::Retry;
 
 use crate::config::Config;
@@ -40,14 +40,8 @@ pub type SdkPeerDns = PeerDns<Route53, AutoScaling, Ec2>;
 /// (`AWS_ENDPOINT_URL` points it at an emulator).
 pub async fn build(config: Config) -> SdkPeerDns {
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let clients = client_config(&sdk, Timeouts::default());
-    let retry = Retry::with_deadline(config.retry_deadline);
-    PeerDns::new(
-        config,
-        Route53::new(clients.route53, retry),
-        AutoScaling::new(clients.autoscaling, retry),
-        Ec2::new(clients.ec2, retry),
-    )
+    let cloud = Cloud::from_conf(&sdk, Retry::with_deadline(config.retry_deadline));
+    PeerDns::new(config, cloud.records, cloud.groups, cloud.ec2)
 }
 
 /// One invocation. Every AWS call of it shares one end: the configured retry deadline, cut to
@@ -55,11 +49,7 @@ pub async fn build(config: Config) -> SdkPeerDns {
 /// than 2 s is not believed: cargo-lambda's emulator reports one, and a budget that small would
 /// fail every call.)
 pub async fn invoke(handler: &SdkPeerDns, event: LambdaEvent<Value>) -> Result<Outcome, HandlerError> {
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
-    let left = Duration::from_millis(event.context.deadline.saturating_sub(now_ms));
+    let left = Duration::from_millis(event.context.deadline.saturating_sub(steadfast_core::clock::now_ms()));
     let budget = invocation_budget(handler.config.retry_deadline, left);
     tracing::debug!(request_id = %event.context.request_id, remaining_ms = left.as_millis() as u64, budget_ms = budget.as_millis() as u64, "invocation");
     let retry = Retry::with_deadline(budget).until(Instant::now() + budget);

@@ -4,12 +4,11 @@
 
 use std::time::Duration;
 
-use etcd_client::{Client, GetOptions};
+use etcd_client::GetOptions;
 use futures::future::join_all;
 use steadfast_core::backup::{ClusterAnswer, MemberSeen};
+use steadfast_core::etcd::{keys, probe, Access};
 use steadfast_core::{Cluster, PeerIndex};
-
-use crate::etcd::{self, Access};
 
 /// The answer, and the client URL of the member that proved the quorum (to change membership
 /// through).
@@ -42,13 +41,13 @@ pub fn seen(members: &[etcd_client::Member], url: &str) -> MemberSeen {
 }
 
 async fn ask(access: &Access, endpoint: String, my_url: String, join_key: String, timeout: Duration) -> Reply {
-    let Ok(mut c): Result<Client, _> = access.connect(std::slice::from_ref(&endpoint), timeout).await else {
+    let Ok(mut c) = access.connect(std::slice::from_ref(&endpoint), timeout).await else {
         return Reply::Silent;
     };
-    let Ok(st) = c.status().await else {
+    let Ok(st) = probe(&mut c, false).await else {
         return Reply::Silent;
     };
-    if st.leader() == 0 {
+    if st.leader == 0 {
         return Reply::NoLeader;
     }
     // A linearizable read goes through the leader's quorum: it proves there is one, and it
@@ -68,7 +67,7 @@ async fn ask(access: &Access, endpoint: String, my_url: String, join_key: String
 /// Asks every other peer's member at once, each within `timeout`.
 pub async fn answer(access: &Access, cluster: &Cluster, me: PeerIndex, timeout: Duration) -> ClusterView {
     let my_url = access.peer_url(cluster, me);
-    let join_key = etcd::join_key(cluster, me);
+    let join_key = keys::join(cluster, me);
     let others: Vec<PeerIndex> = cluster.peers().filter(|p| *p != me).collect();
     let replies = join_all(others.iter().map(|p| {
         ask(

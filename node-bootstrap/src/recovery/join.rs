@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use etcd_client::{GetOptions, MemberAddOptions};
+use steadfast_core::etcd::{self, keys, Access, EtcdError};
 use steadfast_core::poll::{self, Backoff, Poll};
 use steadfast_core::vocab::Step;
 use steadfast_core::{Cluster, PeerIndex};
@@ -14,16 +15,11 @@ use tracing::info;
 
 use super::Recovered;
 use crate::error::{BootstrapError, Result};
-use crate::etcd::{self, Access};
 
 const LOCK_TTL: Duration = Duration::from_secs(30);
 const LOCK_WAIT: Duration = Duration::from_secs(10);
 /// How long a member add waits for the leader to be connected to every voting member.
 const ADD_WAIT: Duration = Duration::from_secs(20);
-
-fn etcd_err(what: &'static str) -> impl Fn(etcd_client::Error) -> BootstrapError {
-    move |e| BootstrapError::Etcd(format!("{what}: {e}"))
-}
 
 /// etcd's `name=peer-url,...` for `members`, every name derived from its stable URL (an
 /// unstarted member, this learner among them, has no name in the list yet).
@@ -32,7 +28,7 @@ pub fn initial_cluster(cluster: &Cluster, members: &[etcd_client::Member]) -> Re
     for m in members {
         for url in m.peer_urls() {
             let p = etcd::peer_of_url(cluster, url).ok_or_else(|| {
-                BootstrapError::Etcd(format!(
+                BootstrapError::Config(format!(
                     "member {:x} has peer URL {url}, which is no peer of cluster {}",
                     m.id(),
                     cluster.name()
@@ -54,20 +50,17 @@ pub async fn join(
     remove: Option<u64>,
     instance_id: &str,
 ) -> Result<Recovered> {
-    let mut c = access
-        .connect(&[endpoint.to_string()], Duration::from_secs(5))
-        .await
-        .map_err(BootstrapError::Etcd)?;
-    let held = etcd::lock(&c, etcd::JOIN_LOCK, LOCK_TTL, LOCK_WAIT).await?;
+    let mut c = access.connect(&[endpoint.to_string()], Duration::from_secs(5)).await?;
+    let held = etcd::lock(&c, keys::JOIN_LOCK, LOCK_TTL, LOCK_WAIT).await?;
     let done = async {
         let my_url = access.peer_url(cluster, peer);
-        let my_key = etcd::join_key(cluster, peer);
-        let members = c.member_list().await.map_err(etcd_err("member list"))?;
+        let my_key = keys::join(cluster, peer);
+        let members = c.member_list().await.map_err(EtcdError::call("member list"))?;
         // One peer at a time: another learner, or another peer's join record, waits its turn.
         let records = c
-            .get(etcd::JOIN_PREFIX, Some(GetOptions::new().with_prefix().with_keys_only()))
+            .get(keys::JOIN_PREFIX, Some(GetOptions::new().with_prefix().with_keys_only()))
             .await
-            .map_err(etcd_err("join records"))?;
+            .map_err(EtcdError::call(format!("get {}", keys::JOIN_PREFIX)))?;
         let others: Vec<String> = records
             .kvs()
             .iter()
@@ -79,32 +72,34 @@ pub async fn join(
             .iter()
             .find(|m| m.is_learner() && !m.peer_urls().contains(&my_url));
         if let Some(m) = other_learner {
-            return Err(BootstrapError::Etcd(format!(
+            return Err(BootstrapError::NotYet(format!(
                 "member {:x} ({}) is a learner still catching up: one peer joins at a time",
                 m.id(),
                 m.peer_urls().join(",")
             )));
         }
         if !others.is_empty() {
-            return Err(BootstrapError::Etcd(format!(
+            return Err(BootstrapError::NotYet(format!(
                 "{} under way: one peer joins at a time",
                 others.join(", ")
             )));
         }
         let record = serde_json::json!({
             "instance": instance_id,
-            "since": super::now_secs(),
+            "since": steadfast_core::clock::now_secs(),
             "removed": remove.map(|id| format!("{id:x}")),
         });
         c.put(my_key.as_str(), record.to_string(), None)
             .await
-            .map_err(etcd_err("join record"))?;
+            .map_err(EtcdError::call(format!("put {my_key}")))?;
         if let Some(id) = remove.filter(|id| members.members().iter().any(|m| m.id() == *id)) {
-            c.member_remove(id).await.map_err(etcd_err("member remove"))?;
+            c.member_remove(id)
+                .await
+                .map_err(EtcdError::call(format!("member remove {id:x}")))?;
             info!(step = %Step::Heal, action = "removed", member = format!("{id:x}"), peer = peer.get(),
                 "the old member of this peer removed (its data is gone)");
         }
-        let now = c.member_list().await.map_err(etcd_err("member list"))?;
+        let now = c.member_list().await.map_err(EtcdError::call("member list"))?;
         let learner = now
             .members()
             .iter()
@@ -124,15 +119,21 @@ pub async fn join(
                     let mut c = adder.clone();
                     let url = my_url.clone();
                     async move {
-                        match c.member_add([url.as_str()], Some(MemberAddOptions::new().with_is_learner())).await {
+                        match c
+                            .member_add([url.as_str()], Some(MemberAddOptions::new().with_is_learner()))
+                            .await
+                            .map_err(EtcdError::call("member add --learner"))
+                        {
                             Ok(r) => Ok(Poll::Ready(r)),
-                            Err(e) if e.to_string().contains("unhealthy cluster") => Ok(Poll::Pending(e.to_string())),
-                            Err(e) => Err(BootstrapError::Etcd(format!("member add --learner: {e}"))),
+                            // "unhealthy cluster": etcd's Unavailable, until it has seen every
+                            // voter for a while.
+                            Err(e) if e.is_unavailable() => Ok(Poll::Pending(e.to_string())),
+                            Err(e) => Err(BootstrapError::Etcd(e)),
                         }
                     }
                 })
                 .await?
-                .map_err(|t| BootstrapError::Etcd(format!("member add --learner: {} (for {:?})", t.last, t.waited)))?;
+                .map_err(|t| BootstrapError::NotYet(format!("member add --learner: {} (for {:?})", t.last, t.waited)))?;
                 let id = added.member().map(|m| m.id()).unwrap_or_default();
                 info!(step = %Step::Heal, action = "added", member = format!("{id:x}"), peer = peer.get(), url = %my_url,
                     "added back as a learner");

@@ -20,7 +20,7 @@ pub mod restore;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use steadfast_core::aws::{Objects, Volume, Volumes};
@@ -28,7 +28,9 @@ use steadfast_core::backup::{
     newest_verified, plan_restore, restore_epoch, OwnVolume, PeerVolume, RestoreFacts, RestoreOrder, RestorePlan,
     SnapshotKeys,
 };
+use steadfast_core::clock::now_secs;
 use steadfast_core::poll::{self, Backoff, Poll};
+pub use steadfast_core::report::Recovered;
 use steadfast_core::vocab::{Step, Tags, TAG_BLANK, TAG_CLUSTER};
 use steadfast_core::{Cluster, PeerIndex};
 use tracing::{info, warn};
@@ -36,27 +38,6 @@ use tracing::{info, warn};
 use crate::config::NodeConfig;
 use crate::error::{BootstrapError, Result};
 use crate::identity::Identity;
-
-/// How this member got its data, for the env file and for `ready`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case", tag = "how")]
-pub enum Recovered {
-    /// The data was there.
-    Existing,
-    /// A new cluster (or a late member of one) through SRV discovery.
-    NewCluster,
-    /// Added back as a learner; `initial_cluster` is etcd's `name=url,...` of the membership it
-    /// joins, `endpoints` the client URLs of the voting members (a learner serves almost
-    /// nothing, so `ready` promotes it through them).
-    Joined {
-        initial_cluster: String,
-        endpoints: Vec<String>,
-        /// The join record in the cluster, deleted once the learner is promoted.
-        record: String,
-    },
-    /// Restored from `snapshot`.
-    Restored { snapshot: String, revision: i64 },
-}
 
 /// What `prepare` hands to `ready`: written next to etcd's environment file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,14 +56,6 @@ impl Handoff {
         let text = std::fs::read(Self::path(env_file)).ok()?;
         serde_json::from_slice(&text).ok()
     }
-}
-
-/// Seconds since the epoch.
-pub fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default()
 }
 
 /// Every other peer's volume, from the cluster's volumes (by their tags).
@@ -137,7 +110,7 @@ pub struct Fresh<'a> {
     pub own: OwnVolume,
     pub cfg: &'a NodeConfig,
     /// How to reach the other members (TLS or not).
-    pub access: &'a crate::etcd::Access,
+    pub access: &'a steadfast_core::etcd::Access,
 }
 
 /// Decides and applies how a fresh data dir gets its data. Waits (looking again, at most
@@ -193,7 +166,7 @@ where
     })?;
     info!(during = %Step::Recovery, plan = %plan, facts = %facts, "recovery decided");
     match plan {
-        RestorePlan::Wait { why } => Err(BootstrapError::Etcd(why)),
+        RestorePlan::Wait { why } => Err(BootstrapError::NotYet(why)),
         RestorePlan::Refuse { why } => Err(BootstrapError::DataLoss {
             volume: f.volume.volume_id.clone(),
             why,
@@ -205,7 +178,7 @@ where
         RestorePlan::Join { remove } => {
             let endpoint = answer
                 .endpoint
-                .ok_or_else(|| BootstrapError::Etcd("the quorum's endpoint is gone".into()))?;
+                .ok_or_else(|| BootstrapError::NotYet("the quorum's endpoint is gone".into()))?;
             make_ready.make_ready().await?;
             join::join(f.access, cluster, f.peer, &endpoint, remove, &f.id.instance_id).await
         }

@@ -40,7 +40,13 @@ async fn order<O: Objects>(
     };
     let manifest_key = SnapshotKeys::manifest(snapshot);
     let manifest = Manifest::from_json(&manifest_key, &objects.get(&manifest_key).await?)?;
-    let mine = RestoreOrder::new(snapshot, &manifest.sha256, manifest.revision, &by, super::now_secs());
+    let mine = RestoreOrder::new(
+        snapshot,
+        &manifest.sha256,
+        manifest.revision,
+        &by,
+        steadfast_core::clock::now_secs(),
+    );
     match objects.put(plan_key, mine.to_json().into(), true).await? {
         PutOutcome::Created => {
             info!(during = %Step::Restore, plan = %plan_key, snapshot, revision = mine.revision,

@@ -7,32 +7,34 @@ use std::path::{Path, PathBuf};
 
 use steadfast_core::tls::{CertInfo, KeyedCert, OnDisk};
 
+use crate::config::TlsPaths;
 use crate::error::{BootstrapError, Result};
 
-/// The TLS directory's files.
+/// The TLS directory's files (named by [`TlsPaths`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Files {
-    dir: PathBuf,
+    paths: TlsPaths,
 }
 
 impl Files {
     pub fn new(dir: &Path) -> Self {
-        Self { dir: dir.to_path_buf() }
+        Self {
+            paths: TlsPaths::in_dir(dir),
+        }
     }
 
-    /// The CA bundle: every trusted CA certificate (etcd's `--trusted-ca-file` and
-    /// `--peer-trusted-ca-file`).
+    /// The CA bundle: every trusted CA certificate.
     pub fn ca(&self) -> PathBuf {
-        self.dir.join("ca.pem")
+        self.paths.ca.clone()
     }
 
-    /// This peer's certificate (both ports, and node-bootstrap's own calls).
+    /// This peer's certificate.
     pub fn cert(&self) -> PathBuf {
-        self.dir.join("peer.pem")
+        self.paths.cert.clone()
     }
 
     pub fn key(&self) -> PathBuf {
-        self.dir.join("peer-key.pem")
+        self.paths.key.clone()
     }
 
     /// What is there now; a missing or unreadable file reads as absent.
@@ -80,7 +82,7 @@ fn write(path: &Path, contents: &str, mode: u32, owner: Option<&str>) -> Result<
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(BootstrapError::io(dir))?;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).map_err(BootstrapError::io(dir))?;
-    crate::envfile::write_atomic_as(path, contents, mode, owner)
+    crate::fsx::write_atomic_as(path, contents, mode, owner)
 }
 
 #[cfg(test)]

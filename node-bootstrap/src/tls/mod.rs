@@ -12,15 +12,16 @@ pub mod renew;
 use std::net::Ipv4Addr;
 
 use steadfast_core::aws::{PutOutcome, Secrets};
+use steadfast_core::clock::now;
+use steadfast_core::etcd::Access;
 use steadfast_core::tls::{self as core_tls, cert, plan_renewal, CaState, CertInfo, PeerTls, Renewal, Usage, Wanted};
 use steadfast_core::{Cluster, PeerIndex};
 use tracing::{info, warn};
 
 pub use files::Files;
 
-use crate::config::NodeConfig;
-use crate::error::Result;
-use crate::etcd::Access;
+use crate::config::{NodeConfig, TlsSettings};
+use crate::error::{BootstrapError, Result};
 
 /// What the TLS step found and did.
 #[derive(Debug, Clone)]
@@ -31,9 +32,16 @@ pub struct Ensured {
     pub leaf: CertInfo,
 }
 
-/// Seconds since the epoch.
-pub fn now() -> i64 {
-    crate::recovery::now_secs() as i64
+/// How this node reaches etcd: plain http, or TLS with the files the TLS step wrote (the error
+/// names a file that could not be read).
+pub fn access(cfg: &NodeConfig) -> Result<Access> {
+    match &cfg.tls {
+        None => Ok(Access::plain()),
+        Some(t) => {
+            let p = t.paths();
+            Access::tls_files(&p.ca, &p.cert, &p.key).map_err(|(path, source)| BootstrapError::Io { path, source })
+        }
+    }
 }
 
 /// Issues a certificate and writes it when `plan` says so, and the bundle when it differs.
@@ -43,9 +51,10 @@ fn apply(
     cluster: &Cluster,
     peer: PeerIndex,
     ip: Ipv4Addr,
-    cfg: &NodeConfig,
+    tls: &TlsSettings,
+    owner: Option<&str>,
 ) -> Result<()> {
-    let files = Files::new(&cfg.tls.dir);
+    let files = Files::new(&tls.dir);
     if plan.issue.is_some() {
         let leaf = cert::issue(
             &state.signing,
@@ -53,23 +62,23 @@ fn apply(
             &cluster.peer_sans(peer, ip),
             Usage::Peer,
             now(),
-            cfg.tls.cert_validity_secs,
+            tls.cert_validity_secs,
         )?;
-        files.write_leaf(&leaf, cfg.etcd_user.as_deref())?;
+        files.write_leaf(&leaf, owner)?;
     }
     if plan.retrust {
-        files.write_trust(&state.trust_bundle(), cfg.etcd_user.as_deref())?;
+        files.write_trust(&state.trust_bundle(), owner)?;
     }
     Ok(())
 }
 
 /// The plan for this node against `state`.
-fn plan(state: &CaState, cluster: &Cluster, peer: PeerIndex, ip: Ipv4Addr, cfg: &NodeConfig) -> Result<Renewal> {
+fn plan(state: &CaState, cluster: &Cluster, peer: PeerIndex, ip: Ipv4Addr, tls: &TlsSettings) -> Result<Renewal> {
     let signing = state.signing_info()?;
     let trust = state.trust_fingerprints()?;
     let sans = cluster.peer_sans(peer, ip);
     Ok(plan_renewal(
-        &Files::new(&cfg.tls.dir).on_disk(),
+        &Files::new(&tls.dir).on_disk(),
         Wanted {
             signing: &signing,
             trust: &trust,
@@ -86,26 +95,21 @@ pub async fn ensure<S: Secrets>(
     cluster: &Cluster,
     peer: PeerIndex,
     ip: Ipv4Addr,
-    cfg: &NodeConfig,
+    tls: &TlsSettings,
+    owner: Option<&str>,
 ) -> Result<Ensured> {
-    let (state, outcome) = core_tls::ca::get_or_create(
-        secrets,
-        cluster,
-        cfg.tls.kms_key.as_deref(),
-        now(),
-        cfg.tls.ca_validity_secs,
-    )
-    .await?;
+    let (state, outcome) =
+        core_tls::ca::get_or_create(secrets, cluster, tls.kms_key.as_deref(), now(), tls.ca_validity_secs).await?;
     if outcome == PutOutcome::Created {
         info!(during = %steadfast_core::vocab::Step::Tls, secret = %cluster.ca_secret_name(),
             ca = %state.signing_info()?.subject, "created the cluster's CA (first node to need it)");
     }
-    let plan = plan(&state, cluster, peer, ip, cfg)?;
-    apply(&plan, &state, cluster, peer, ip, cfg)?;
+    let plan = plan(&state, cluster, peer, ip, tls)?;
+    apply(&plan, &state, cluster, peer, ip, tls, owner)?;
     Ok(Ensured {
         created_ca: outcome == PutOutcome::Created,
         plan,
-        leaf: Files::new(&cfg.tls.dir).leaf()?,
+        leaf: Files::new(&tls.dir).leaf()?,
     })
 }
 
@@ -124,8 +128,8 @@ pub fn report(files: &Files, peer: PeerIndex) -> Result<PeerTls> {
 
 /// Reports what this peer runs with under its status key (what `steadfast ca rotate` waits on).
 /// Best effort: the next timer run reports again.
-pub async fn publish_status(access: &Access, cluster: &Cluster, peer: PeerIndex, ip: Ipv4Addr, cfg: &NodeConfig) {
-    let status = match report(&Files::new(&cfg.tls.dir), peer) {
+pub async fn publish_status(access: &Access, cluster: &Cluster, peer: PeerIndex, ip: Ipv4Addr, tls: &TlsSettings) {
+    let status = match report(&Files::new(&tls.dir), peer) {
         Ok(s) => s,
         Err(e) => {
             warn!(error = %e, "could not read this peer's TLS files to report them");
@@ -138,7 +142,9 @@ pub async fn publish_status(access: &Access, cluster: &Cluster, peer: PeerIndex,
         let mut c = access
             .connect(&[access.local_url(ip)], std::time::Duration::from_secs(5))
             .await?;
-        c.put(key.as_str(), body, None).await.map_err(|e| e.to_string())
+        c.put(key.as_str(), body, None)
+            .await
+            .map_err(steadfast_core::etcd::EtcdError::call(format!("put {key}")))
     };
     if let Err(e) = put.await {
         warn!(error = %e, key = %key, "could not report this peer's TLS status");

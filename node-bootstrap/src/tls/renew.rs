@@ -13,17 +13,16 @@
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use serde::Serialize;
 use steadfast_core::aws::{Instances, Metric, Metrics, Secrets};
+use steadfast_core::etcd::{self, keys, Access, EtcdError, MemberStatus};
 use steadfast_core::tls::{self as core_tls, CaState, Why, DAY_SECS};
-use steadfast_core::vocab::{metrics, Step, Transport};
+use steadfast_core::vocab::{metrics, Step};
 use steadfast_core::{Cluster, PeerIndex};
 use tracing::{info, warn};
 
-use super::{apply, now, plan, publish_status, Files};
-use crate::config::NodeConfig;
+use super::{access, apply, now, plan, publish_status, Files};
+use crate::config::{NodeConfig, TlsSettings};
 use crate::error::{BootstrapError, Result};
-use crate::etcd::{self, Access};
 use crate::identity::{self, Identity};
 use crate::volume::tools;
 
@@ -34,18 +33,7 @@ const LOCK_WAIT: Duration = Duration::from_secs(60);
 /// How long the restart command may take.
 const RESTART_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// What the run did.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct TlsReport {
-    /// Why the certificate was issued again (none: it was current).
-    pub renewed: Option<String>,
-    /// etcd was restarted to trust the new set of CAs.
-    pub restarted: bool,
-    /// Why a restart that is due did not happen in this run (the next run tries again).
-    pub waiting: Option<String>,
-    pub certificate_days_left: f64,
-    pub ca_days_left: f64,
-}
+pub use steadfast_core::report::TlsReport;
 
 /// One run of the timer.
 pub async fn run<I, S, M>(ec2: &I, secrets: &S, cw: &M, id: &Identity, cfg: &NodeConfig) -> Result<TlsReport>
@@ -54,12 +42,12 @@ where
     S: Secrets,
     M: Metrics,
 {
-    if cfg.transport == Transport::Plain {
+    let Some(tls) = &cfg.tls else {
         info!(during = %Step::Renew, "TLS is off on this node: nothing to renew");
         return Ok(TlsReport::default());
-    }
+    };
     let (cluster, peer) = identity::cluster_and_peer(ec2, id, cfg).await?;
-    let done = renew(secrets, &cluster, peer, id.private_ip, cfg).await;
+    let done = renew(secrets, &cluster, peer, id.private_ip, tls, cfg).await;
     match &done {
         Ok(r) => {
             put(cw, &cluster, metrics::TLS_CERT_DAYS_LEFT, r.certificate_days_left).await;
@@ -99,27 +87,28 @@ async fn renew<S: Secrets>(
     cluster: &Cluster,
     peer: PeerIndex,
     ip: Ipv4Addr,
+    tls: &TlsSettings,
     cfg: &NodeConfig,
 ) -> Result<TlsReport> {
     let state = core_tls::ca::read(secrets, cluster).await?;
-    let planned = plan(&state, cluster, peer, ip, cfg)?;
+    let planned = plan(&state, cluster, peer, ip, tls)?;
     let mut report = TlsReport::default();
     if let Some(why) = &planned.issue {
         let issue_only = core_tls::Renewal {
             issue: planned.issue.clone(),
             retrust: false,
         };
-        apply(&issue_only, &state, cluster, peer, ip, cfg)?;
-        let leaf = Files::new(&cfg.tls.dir).leaf()?;
+        apply(&issue_only, &state, cluster, peer, ip, tls, cfg.etcd_user.as_deref())?;
+        let leaf = Files::new(&tls.dir).leaf()?;
         let why = describe(why);
         info!(step = %Step::Renew, reason = %why, serial = %leaf.serial, not_after = leaf.not_after,
             issuer = %leaf.issuer, "certificate issued again; etcd serves it from its next handshake");
         report.renewed = Some(why);
     }
     // Calls to etcd go with what is on disk now (a new certificate, the old bundle).
-    let access = Access::load(cfg)?;
+    let local = access(cfg)?;
     if planned.retrust {
-        match roll(&access, ip, cfg, &state).await? {
+        match roll(&local, ip, tls, cfg, &state).await? {
             Rolled::Restarted => report.restarted = true,
             Rolled::Waiting(why) => {
                 info!(during = %Step::Restart, reason = %why, "a restart for the new CAs is due; not now");
@@ -127,9 +116,9 @@ async fn renew<S: Secrets>(
             }
         }
     }
-    let access = Access::load(cfg)?;
-    publish_status(&access, cluster, peer, ip, cfg).await;
-    let leaf = Files::new(&cfg.tls.dir).leaf()?;
+    let local = access(cfg)?;
+    publish_status(&local, cluster, peer, ip, tls).await;
+    let leaf = Files::new(&tls.dir).leaf()?;
     let ca = state.signing_info()?;
     let t = now();
     report.certificate_days_left = leaf.seconds_left(t) as f64 / DAY_SECS as f64;
@@ -156,23 +145,16 @@ enum Rolled {
 
 /// The restart for a new set of trusted CAs, one peer at a time and only while every member is
 /// healthy; this member leads no more when it goes down.
-async fn roll(access: &Access, ip: Ipv4Addr, cfg: &NodeConfig, state: &CaState) -> Result<Rolled> {
+async fn roll(access: &Access, ip: Ipv4Addr, tls: &TlsSettings, cfg: &NodeConfig, state: &CaState) -> Result<Rolled> {
     let t = Duration::from_secs(5);
-    let eerr = |what: &'static str| move |e: String| BootstrapError::Etcd(format!("{what}: {e}"));
-    let mut local = access
-        .connect(&[access.local_url(ip)], t)
-        .await
-        .map_err(eerr("connect"))?;
-    let members = local
-        .member_list()
-        .await
-        .map_err(|e| BootstrapError::Etcd(format!("member list: {e}")))?;
+    let mut local = access.connect(&[access.local_url(ip)], t).await?;
+    let members = local.member_list().await.map_err(EtcdError::call("member list"))?;
     let voters: Vec<etcd_client::Member> = members.members().iter().filter(|m| !m.is_learner()).cloned().collect();
     let endpoints: Vec<String> = voters.iter().flat_map(|m| m.client_urls().to_vec()).collect();
     // The lock lives in the cluster, not in this member: a client of every voter keeps it while
     // this member restarts.
-    let lock_client = access.connect(&endpoints, t).await.map_err(eerr("connect"))?;
-    let held = match etcd::lock(&lock_client, etcd::RESTART_LOCK, LOCK_TTL, LOCK_WAIT).await {
+    let lock_client = access.connect(&endpoints, t).await?;
+    let held = match etcd::lock(&lock_client, keys::RESTART_LOCK, LOCK_TTL, LOCK_WAIT).await {
         Ok(h) => h,
         Err(e) => return Ok(Rolled::Waiting(e.to_string())),
     };
@@ -180,24 +162,16 @@ async fn roll(access: &Access, ip: Ipv4Addr, cfg: &NodeConfig, state: &CaState) 
         // Health gate: every voting member answers and agrees on one leader.
         let mut leaders = Vec::new();
         let mut best: Option<(u64, u64)> = None; // (raft index, member id) of the fittest follower
-        let me = local
-            .status()
-            .await
-            .map_err(|e| BootstrapError::Etcd(format!("status: {e}")))?;
-        let my_id = me.header().map(|h| h.member_id()).unwrap_or_default();
+        let my_id = etcd::probe(&mut local, false).await?.id;
         for m in &voters {
             let Some(url) = m.client_urls().first() else {
                 return Ok(Rolled::Waiting(format!("member {} publishes no client URL", m.name())));
             };
-            let st = match access.connect(std::slice::from_ref(url), t).await {
-                Ok(mut c) => c.status().await.map_err(|e| e.to_string()),
-                Err(e) => Err(e),
-            };
-            match st {
-                Ok(st) if st.leader() != 0 => {
-                    leaders.push(st.leader());
-                    if m.id() != my_id && best.is_none_or(|(idx, _)| st.raft_index() > idx) {
-                        best = Some((st.raft_index(), m.id()));
+            match etcd::probe_url(access, url, t, false).await {
+                Ok(MemberStatus { leader, raft_index, .. }) if leader != 0 => {
+                    leaders.push(leader);
+                    if m.id() != my_id && best.is_none_or(|(idx, _)| raft_index > idx) {
+                        best = Some((raft_index, m.id()));
                     }
                 }
                 Ok(_) => return Ok(Rolled::Waiting(format!("member {} knows no leader", m.name()))),
@@ -216,17 +190,17 @@ async fn roll(access: &Access, ip: Ipv4Addr, cfg: &NodeConfig, state: &CaState) 
             local
                 .move_leader(to)
                 .await
-                .map_err(|e| BootstrapError::Etcd(format!("move leader to {to:x}: {e}")))?;
+                .map_err(EtcdError::call(format!("move leader to {to:x}")))?;
             info!(during = %Step::Restart, from = format!("{my_id:x}"), to = format!("{to:x}"),
                 "leadership moved off this member before its restart");
         }
         let before = etcd::process_start_time(ip).await;
-        Files::new(&cfg.tls.dir).write_trust(&state.trust_bundle(), cfg.etcd_user.as_deref())?;
+        Files::new(&tls.dir).write_trust(&state.trust_bundle(), cfg.etcd_user.as_deref())?;
         let t0 = std::time::Instant::now();
-        let out = tools::run("sh", &["-c", &cfg.tls.restart_cmd], RESTART_TIMEOUT).await?;
+        let out = tools::run("sh", &["-c", &tls.restart_cmd], RESTART_TIMEOUT).await?;
         if out.status != 0 {
             return Err(BootstrapError::Command {
-                command: cfg.tls.restart_cmd.clone(),
+                command: tls.restart_cmd.clone(),
                 status: out.status.to_string(),
                 stderr: out.stderr,
             });
@@ -241,7 +215,8 @@ async fn roll(access: &Access, ip: Ipv4Addr, cfg: &NodeConfig, state: &CaState) 
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let fresh = Access::load(cfg)?;
+        // The bundle on disk changed: read it again.
+        let fresh = super::access(cfg)?;
         let r = crate::ready::wait_ready(&fresh, ip, cfg.ready_timeout).await?;
         info!(step = %Step::Restart, elapsed_ms = t0.elapsed().as_millis() as u64, member = format!("{:x}", r.member_id),
             trusted = state.trust.len(), "etcd restarted with the new CA bundle; healthy and caught up");

@@ -15,7 +15,7 @@ use std::time::Duration;
 use etcd_client::{Client, GetOptions};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use steadfast_core::aws::sdk::{client_config, Timeouts, S3};
+use steadfast_core::aws::sdk::{Cloud, S3};
 use steadfast_core::aws::Objects;
 use steadfast_core::backup::{Manifest, SnapshotKeys};
 use steadfast_core::retry::Retry;
@@ -103,12 +103,7 @@ impl Bench {
     async fn s3(&self) -> S3 {
         let b = self.stage.region.backups.clone().unwrap();
         let conf = self.stage.moto.sdk_config().await;
-        S3::new(
-            client_config(&conf, Timeouts::default()).s3,
-            Retry::with_deadline(Duration::from_secs(30)),
-            b.bucket,
-            Some(b.kms_key),
-        )
+        Cloud::from_conf(&conf, Retry::with_deadline(Duration::from_secs(30))).bucket(b.bucket, Some(b.kms_key))
     }
 
     /// Runs `node-bootstrap backup [args]`; (success, its report, its log, its peak RSS in KiB).

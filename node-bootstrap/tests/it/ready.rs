@@ -7,11 +7,11 @@ use aws_sdk_autoscaling::operation::complete_lifecycle_action::CompleteLifecycle
 use aws_smithy_mocks::{mock, mock_client, RuleMode};
 use clap::Parser;
 use node_bootstrap::config::{Cli, Command as NbCommand, NodeConfig};
-use node_bootstrap::etcd::Access;
 use node_bootstrap::identity::Identity;
 use node_bootstrap::lifecycle::{self, Hook};
 use node_bootstrap::ready::wait_ready;
 use node_bootstrap::BootstrapError;
+use steadfast_core::etcd::Access;
 
 use crate::{start_etcd, start_etcd_with};
 use steadfast_core::aws::fake::FakeCloud;

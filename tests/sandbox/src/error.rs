@@ -16,6 +16,9 @@ pub enum SandboxError {
     Missing(PathBuf),
     #[error(transparent)]
     Aws(#[from] steadfast_core::Error),
+    /// A call to etcd (typed by its gRPC status code).
+    #[error("etcd: {0}")]
+    Etcd(#[from] steadfast_core::etcd::EtcdError),
     #[error("{0}")]
     Setup(String),
 }

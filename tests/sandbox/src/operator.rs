@@ -9,8 +9,10 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use aws_config::SdkConfig;
-use etcd_client::{Certificate, Client, ConnectOptions, Identity, TlsOptions};
-use steadfast_core::aws::sdk::{client_config, SecretsManager, Timeouts};
+use etcd_client::{Client, ConnectOptions};
+use steadfast_core::aws::sdk::{Cloud, SecretsManager};
+use steadfast_core::clock::now;
+use steadfast_core::etcd::Access;
 use steadfast_core::retry::Retry;
 use steadfast_core::tls::{client_credentials, ClientCredentials, DAY_SECS};
 use steadfast_core::vocab::Transport;
@@ -36,10 +38,6 @@ impl std::fmt::Debug for Operator {
     }
 }
 
-fn now() -> i64 {
-    chrono::Utc::now().timestamp()
-}
-
 impl Operator {
     /// Plain http: no certificate.
     pub fn plain(cluster: &Cluster) -> Self {
@@ -54,12 +52,8 @@ impl Operator {
     /// `transport` for the region whose Secrets Manager `conf` reaches. With TLS, the certificate
     /// is issued on first use (the CA exists once the first node has started).
     pub fn new(transport: Transport, cluster: &Cluster, conf: &SdkConfig) -> Self {
-        let secrets = (transport == Transport::Tls).then(|| {
-            SecretsManager::new(
-                client_config(conf, Timeouts::default()).secretsmanager,
-                Retry::with_deadline(Duration::from_secs(10)),
-            )
-        });
+        let secrets = (transport == Transport::Tls)
+            .then(|| Cloud::from_conf(conf, Retry::with_deadline(Duration::from_secs(10))).secrets);
         Self {
             transport,
             cluster: cluster.clone(),
@@ -91,11 +85,11 @@ impl Operator {
         self.creds.read().ok().and_then(|g| g.clone())
     }
 
-    /// The TLS options to connect with (`None` in plain http). Issues the certificate first if
-    /// there is none yet.
-    pub async fn tls(&self) -> Result<Option<TlsOptions>> {
+    /// How the operator reaches etcd (core's port): plain, or TLS with its client certificate
+    /// (issued first if there is none yet).
+    pub async fn access(&self) -> Result<Access> {
         if self.transport == Transport::Plain {
-            return Ok(None);
+            return Ok(Access::plain());
         }
         if self.current().is_none() {
             self.refresh().await?;
@@ -103,24 +97,17 @@ impl Operator {
         let c = self
             .current()
             .ok_or_else(|| SandboxError::Setup("no client certificate could be issued".into()))?;
-        Ok(Some(
-            TlsOptions::new()
-                .ca_certificate(Certificate::from_pem(&c.trust_bundle))
-                .identity(Identity::from_pem(&c.cert.cert_pem, &c.cert.key_pem)),
+        Ok(Access::tls(
+            c.trust_bundle.as_bytes(),
+            c.cert.cert_pem.as_bytes(),
+            c.cert.key_pem.as_bytes(),
         ))
     }
 
     /// A client of `endpoints` (URLs made with [`Operator::url`]) with `opts`, and TLS.
     pub async fn connect(&self, endpoints: &[String], opts: ConnectOptions) -> Result<Client> {
-        let opts = match self.tls().await? {
-            Some(t) => opts.with_tls(t),
-            None => opts,
-        };
-        Client::connect(endpoints, Some(opts))
-            .await
-            .map_err(|e| SandboxError::Setup(format!("{}: {e}", endpoints.join(","))))
+        Ok(self.access().await?.client(endpoints, opts).await?)
     }
-
     /// Writes the certificate, its key and the CA bundle into `dir` (for etcdctl); returns
     /// etcdctl's variables for them. Nothing in plain http.
     pub async fn write_files(&self, dir: &Path) -> Result<Vec<(String, PathBuf)>> {
@@ -161,11 +148,7 @@ pub async fn current() -> Result<Operator> {
             return Ok(op);
         }
     }
-    let conf = crate::standins::moto::sdk_config_as(
-        &format!("http://127.0.0.1:{}", crate::config::MOTO_PORT),
-        crate::config::SUPERVISOR_KEY,
-    )
-    .await;
+    let conf = crate::standins::moto::supervisor_sdk_config().await;
     let op = Operator::new(Transport::from_flag(st.tls), &crate::config::cluster()?, &conf);
     if let Ok(mut g) = CURRENT.lock() {
         *g = Some((key, op.clone()));

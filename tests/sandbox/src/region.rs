@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use aws_config::SdkConfig;
 use aws_sdk_route53::types::RrType;
-use steadfast_core::aws::sdk::{client_config, AutoScaling, Ec2, Route53, Timeouts};
+pub use steadfast_core::aws::sdk::Cloud;
 use steadfast_core::aws::LifecycleResult;
 use steadfast_core::aws::{Groups, Instances};
 use steadfast_core::poll::{self, Backoff, Poll};
@@ -51,35 +51,20 @@ pub struct Clients {
 }
 
 impl Clients {
-    pub fn new(conf: &SdkConfig) -> Self {
+    pub fn new(conf: &SdkConfig, cloud: &Cloud) -> Self {
         Self {
             ec2: aws_sdk_ec2::Client::new(conf),
             autoscaling: aws_sdk_autoscaling::Client::new(conf),
             route53: aws_sdk_route53::Client::new(conf),
-            s3: client_config(conf, Timeouts::default()).s3,
+            s3: cloud.s3_client().clone(),
         }
     }
 }
 
-/// core's adapters over the same endpoint: how the region is read (the same code the Lambda and
-/// node-bootstrap read AWS with).
-#[derive(Debug, Clone)]
-pub struct Cloud {
-    pub records: Route53,
-    pub groups: AutoScaling,
-    pub ec2: Ec2,
-}
-
-impl Cloud {
-    pub fn new(conf: &SdkConfig) -> Self {
-        let c = client_config(conf, Timeouts::default());
-        let retry = Retry::with_deadline(Duration::from_secs(10));
-        Self {
-            records: Route53::new(c.route53, retry),
-            groups: AutoScaling::new(c.autoscaling, retry),
-            ec2: Ec2::new(c.ec2, retry),
-        }
-    }
+/// core's adapters over the region's endpoint: how the region is read (the same code the Lambda
+/// and node-bootstrap read AWS with).
+pub fn cloud(conf: &SdkConfig) -> Cloud {
+    Cloud::from_conf(conf, Retry::with_deadline(Duration::from_secs(10)))
 }
 
 /// What [`Region::create`] made.
@@ -144,7 +129,8 @@ impl Default for RegionOptions {
 
 impl Region {
     pub async fn create(conf: &SdkConfig, cluster: Cluster, transport: Transport, opts: RegionOptions) -> Result<Self> {
-        let clients = Clients::new(conf);
+        let cloud = cloud(conf);
+        let clients = Clients::new(conf, &cloud);
         let (vpc_id, subnets) = create_network(&clients, &cluster).await?;
         let zone_id = create_zone(&clients, &cluster, transport, &vpc_id, &opts.placeholders).await?;
         let volumes = create_volumes(&clients, &cluster, opts.volume_size_gib).await?;
@@ -172,7 +158,7 @@ impl Region {
             cluster,
             transport,
             clients,
-            cloud: Cloud::new(conf),
+            cloud,
             placeholders: opts.placeholders,
             vpc_id,
             subnets,
@@ -611,14 +597,6 @@ fn rrset(name: &str, ty: &str, ttl: i64, values: Vec<String>) -> Result<aws_sdk_
         .resource_record_set(rs.build().map_err(err)?)
         .build()
         .map_err(err)
-}
-
-/// Seconds since the epoch.
-pub fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default()
 }
 
 /// The sandbox's backup bucket for `cluster`.

@@ -2,13 +2,14 @@
 //! [`route53`] ([`Records`](super::Records)), [`autoscaling`] ([`Groups`](super::Groups)),
 //! [`ec2`] ([`Instances`](super::Instances) and [`Volumes`](super::Volumes)), [`cloudwatch`]
 //! ([`Metrics`](super::Metrics)), [`s3`] ([`Objects`](super::Objects)), [`secretsmanager`]
-//! ([`Secrets`](super::Secrets)).
+//! ([`Secrets`](super::Secrets)); [`Cloud`] bundles them all over one configuration.
 //!
 //! The SDK's own retries are turned off ([`client_config`]): each call goes through [`call`],
 //! which names the operation once and retries it with our [`Retry`] policy, so one deadline
 //! bounds the whole operation and the error keeps AWS's code.
 
 mod autoscaling;
+mod cloud;
 mod cloudwatch;
 mod ec2;
 mod route53;
@@ -16,6 +17,7 @@ mod s3;
 mod secretsmanager;
 
 pub use autoscaling::AutoScaling;
+pub use cloud::Cloud;
 pub use cloudwatch::CloudWatch;
 pub use ec2::Ec2;
 pub use route53::Route53;

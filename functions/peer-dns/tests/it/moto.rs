@@ -7,7 +7,7 @@ use std::time::Duration;
 use peer_dns::runtime::SdkPeerDns;
 use peer_dns::{Action, Config, Outcome, PeerDns};
 use serde_json::Value;
-use steadfast_core::aws::sdk::{client_config, AutoScaling, Ec2, Route53, Timeouts};
+use steadfast_core::aws::sdk::Cloud;
 use steadfast_core::aws::{Groups, Instances, LifecycleResult, Records};
 use steadfast_core::records::{CurrentRecord, RecordChange};
 use steadfast_core::retry::Retry;
@@ -41,14 +41,8 @@ async fn setup() -> (Moto, Region, SdkPeerDns) {
         _ => None,
     })
     .unwrap();
-    let clients = client_config(&conf, Timeouts::default());
-    let retry = Retry::with_deadline(Duration::from_secs(10));
-    let handler = PeerDns::new(
-        config,
-        Route53::new(clients.route53, retry),
-        AutoScaling::new(clients.autoscaling, retry),
-        Ec2::new(clients.ec2, retry),
-    );
+    let cloud = Cloud::from_conf(&conf, Retry::with_deadline(Duration::from_secs(10)));
+    let handler = PeerDns::new(config, cloud.records, cloud.groups, cloud.ec2);
     (moto, region, handler)
 }
 
@@ -414,18 +408,17 @@ async fn a_stale_invocation_never_moves_a_record_backwards() {
     let p2 = c.peer(2).unwrap();
     let old = region.live_instance(p2).await.unwrap().unwrap();
     let conf = moto.sdk_config().await;
-    let clients = client_config(&conf, Timeouts::default());
-    let retry = Retry::with_deadline(Duration::from_secs(10));
+    let cloud = Cloud::from_conf(&conf, Retry::with_deadline(Duration::from_secs(10)));
     let slow = std::sync::Arc::new(PeerDns::new(
         h.config.clone(),
         Gate {
-            inner: Route53::new(clients.route53, retry),
+            inner: cloud.records,
             paused: tokio::sync::Notify::new(),
             release: tokio::sync::Semaphore::new(0),
             first: std::sync::atomic::AtomicBool::new(true),
         },
-        AutoScaling::new(clients.autoscaling, retry),
-        Ec2::new(clients.ec2, retry),
+        cloud.groups,
+        cloud.ec2,
     ));
     let a = {
         let (slow, ev) = (slow.clone(), launch_event(true, &region, &region.groups[2], &old));

@@ -20,8 +20,9 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use steadfast_core::report::PrepareReport;
 use steadfast_core::vocab::eventbridge::{self, Origin};
-use steadfast_core::vocab::{Step, Transport};
+use steadfast_core::vocab::Transport;
 use steadfast_core::{Cluster, ClusterName, Domain};
 use steadfast_sandbox::harness::Stage;
 use steadfast_sandbox::paths;
@@ -194,22 +195,15 @@ async fn bench_node_bootstrap() -> Res<Value> {
         if !ok {
             return Err(SandboxError::Setup(format!("re-attach failed:\n{log}")));
         }
-        let report = log
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .find(|v| v["fields"]["step"] == Step::Prepared.as_str())
-            .and_then(|v| {
-                v["fields"]["report"]
-                    .as_str()
-                    .and_then(|r| serde_json::from_str::<Value>(r).ok())
-            })
-            .ok_or_else(|| SandboxError::Setup(format!("no prepare report in:\n{log}")))?;
-        totals.push(report["total_ms"].as_f64().unwrap_or(f64::NAN));
+        let path = PrepareReport::path(&node.env_file);
+        let report: PrepareReport = std::fs::read(&path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or_else(|| SandboxError::Setup(format!("no prepare report in {}:\n{log}", path.display())))?;
+        totals.push(report.total_ms);
         walls.push(wall);
-        for s in report["steps"].as_array().into_iter().flatten() {
-            if let (Some(name), Some(v)) = (s[0].as_str(), s[1].as_f64()) {
-                per_step.entry(name.to_string()).or_default().push(v);
-            }
+        for (step, ms) in report.steps {
+            per_step.entry(step.to_string()).or_default().push(ms);
         }
         current = next;
     }
@@ -355,12 +349,11 @@ async fn bench_backup() -> Res<Value> {
     }
     let mut client = client.ok_or_else(|| SandboxError::Setup("etcd did not start".into()))?;
     let conf = stage.moto.sdk_config().await;
-    let s3 = steadfast_core::aws::sdk::S3::new(
-        steadfast_core::aws::sdk::client_config(&conf, steadfast_core::aws::sdk::Timeouts::default()).s3,
+    let s3 = steadfast_core::aws::sdk::Cloud::from_conf(
+        &conf,
         steadfast_core::retry::Retry::with_deadline(Duration::from_secs(60)),
-        backups.bucket.clone(),
-        None,
-    );
+    )
+    .bucket(backups.bucket.clone(), None);
     let value = vec![7u8; 1 << 20];
     let mut written = 0u64;
     let mut rows = Vec::new();

@@ -1,4 +1,5 @@
 //! `sandbox`: the local region. See `sandbox --help` and the README.
+#![recursion_limit = "256"]
 
 use std::io::Write;
 use std::process::{ExitCode, Stdio};
@@ -220,7 +221,7 @@ async fn wait_healthy(
     sup: &mut std::process::Child,
     stop: &mut Stop,
     timeout: Duration,
-) -> Result<status::Status, NotUp> {
+) -> Result<steadfast_core::status::ClusterStatus, NotUp> {
     let cluster = config::cluster().map_err(|e| NotUp::Failed(e.to_string()))?;
     let t0 = Instant::now();
     let mut last = String::new();
@@ -231,7 +232,7 @@ async fn wait_healthy(
             )));
         }
         let s = status::gather(&cluster).await;
-        let count = |f: fn(&status::PeerStatus) -> bool| s.peers.iter().filter(|p| f(p)).count();
+        let count = |f: fn(&steadfast_core::status::PeerRow) -> bool| s.peers.iter().filter(|p| f(p)).count();
         let counts = format!(
             "instances {}/9, volumes attached {}/9, etcd members healthy {}/9",
             count(|p| p.instance_id.is_some()),
@@ -250,7 +251,7 @@ async fn wait_healthy(
         if t0.elapsed() > timeout {
             return Err(NotUp::Failed(format!(
                 "not all peers were healthy after {timeout:?}:\n{}",
-                status::table(&s)
+                s.table()
             )));
         }
         tokio::select! {
@@ -267,7 +268,7 @@ async fn live_view(sup: &mut std::process::Child, stop: &mut Stop) -> String {
     };
     loop {
         let s = status::gather(&cluster).await;
-        print!("\x1b[2J\x1b[H{}\n(Ctrl-C tears the region down)\n", status::table(&s));
+        print!("\x1b[2J\x1b[H{}\n(Ctrl-C tears the region down)\n", s.table());
         let _ = std::io::stdout().flush();
         if let Ok(Some(st)) = sup.try_wait() {
             return format!("the supervisor exited ({st})");
@@ -343,7 +344,7 @@ fn up(detach: bool, timeout: Duration, sweep_secs: u64, profile: &str, tls: bool
             Ok(ExitCode::from(code))
         }
         Ok(s) => {
-            println!("{}", status::table(&s));
+            println!("{}", s.table());
             eprintln!("event log: {}", dir.join("events.jsonl").display());
             if detach {
                 eprintln!("sandbox: running in the background; `sandbox down` stops it");
@@ -567,7 +568,7 @@ fn main() -> ExitCode {
             if json {
                 println!("{}", serde_json::to_string_pretty(&s).unwrap_or_default());
             } else {
-                print!("{}", status::table(&s));
+                print!("{}", s.table());
             }
             Ok(if s.healthy {
                 ExitCode::SUCCESS

@@ -9,64 +9,64 @@ use etcd_client::ConnectOptions;
 use nix::sys::signal::{kill, killpg, Signal};
 use nix::unistd::Pid;
 use serde_json::Value;
+use steadfast_core::aws::Groups;
+use steadfast_core::etcd::{probe_url, MemberStatus};
+use steadfast_core::report::BackupReport;
+use steadfast_core::vocab::CLIENT_PORT;
 use steadfast_core::{Cluster, PeerIndex};
 
-use crate::config::{DNS_ADDR, MOTO_PORT};
-use crate::dnsq::query_a;
+use crate::config::MOTO_PORT;
 use crate::error::{Result, SandboxError};
-use crate::standins::moto::{admin, sdk_config_as};
+use crate::standins::moto::admin;
 use crate::state::{self, NodeRecord};
 
-/// One peer as the cluster sees it right now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// One peer as the cluster sees it right now: the address its name resolves to, and what its
+/// member says (core's probe; `None`: no answer).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerHealth {
     pub ip: Option<Ipv4Addr>,
-    pub member_id: Option<u64>,
-    pub leader: Option<u64>,
-    /// A learner (joined, not promoted yet) is not a healthy voting member.
-    pub learner: bool,
+    pub member: Option<MemberStatus>,
 }
 
 impl PeerHealth {
+    /// Answers, knows a leader, and votes (a learner is not a healthy voting member).
     pub fn healthy(&self) -> bool {
-        self.member_id.is_some() && self.leader.is_some_and(|l| l != 0) && !self.learner
+        self.member.as_ref().is_some_and(MemberStatus::healthy)
     }
 
     pub fn is_leader(&self) -> bool {
-        self.healthy() && self.member_id == self.leader
+        self.member.as_ref().is_some_and(MemberStatus::is_leader)
+    }
+
+    pub fn member_id(&self) -> Option<u64> {
+        self.member.as_ref().map(|m| m.id)
     }
 }
 
-async fn status(ip: Ipv4Addr, timeout: Duration) -> Option<(u64, u64, bool)> {
-    let opts = ConnectOptions::new()
-        .with_timeout(timeout)
-        .with_connect_timeout(timeout);
-    let fut = async {
-        let mut c = crate::operator::connect_ip(ip, opts).await.ok()?;
-        let st = c.status().await.ok()?;
-        Some((st.header()?.member_id(), st.leader(), st.is_learner()))
-    };
-    tokio::time::timeout(timeout * 2, fut).await.ok().flatten()
-}
-
-/// Every peer's health, looked at concurrently through its stable name (at most ~0.6 s).
+/// Every peer's health, looked at concurrently through its stable name (at most ~0.8 s).
 pub async fn health(cluster: &Cluster) -> Vec<PeerHealth> {
-    let dns = (DNS_ADDR.parse::<Ipv4Addr>().unwrap_or(Ipv4Addr::LOCALHOST), 53).into();
+    let access = match crate::operator::current().await {
+        Ok(op) => op.access().await.ok(),
+        Err(_) => None,
+    };
+    let resolver = crate::status::Dnsmasq {
+        timeout: Duration::from_millis(200),
+    };
+    let access = &access;
     let looks = cluster.peers().map(|p| async move {
-        let ip = query_a(dns, &cluster.peer_host(p), Duration::from_millis(200))
+        use steadfast_core::status::Resolve;
+        let ip = resolver
+            .resolve_a(&cluster.peer_host(p))
             .await
             .ok()
             .and_then(|v| v.first().copied());
-        let st = match ip {
-            Some(ip) => status(ip, Duration::from_millis(300)).await,
-            None => None,
+        let member = match (ip, access) {
+            (Some(ip), Some(a)) => probe_url(a, &a.url(ip, CLIENT_PORT), Duration::from_millis(300), false)
+                .await
+                .ok(),
+            _ => None,
         };
-        PeerHealth {
-            ip,
-            member_id: st.map(|s| s.0),
-            leader: st.map(|s| s.1),
-            learner: st.is_some_and(|s| s.2),
-        }
+        PeerHealth { ip, member }
     });
     futures::future::join_all(looks).await
 }
@@ -137,20 +137,11 @@ pub fn power_off(peer: PeerIndex) -> Result<NodeRecord> {
 /// cleanly unless it was powered off first. The instance id that was terminated.
 pub async fn terminate(peer: PeerIndex) -> Result<String> {
     let n = node(peer)?;
-    let conf = sdk_config_as(&format!("http://127.0.0.1:{MOTO_PORT}"), crate::config::SUPERVISOR_KEY).await;
-    aws_sdk_autoscaling::Client::new(&conf)
-        .terminate_instance_in_auto_scaling_group()
-        .instance_id(&n.instance_id)
-        .should_decrement_desired_capacity(false)
-        .send()
+    crate::status::supervisor_cloud()
         .await
-        .map_err(|e| {
-            SandboxError::Aws(steadfast_core::Error::from_sdk(
-                "autoscaling",
-                "TerminateInstanceInAutoScalingGroup",
-                e,
-            ))
-        })?;
+        .groups
+        .terminate_in_group(&n.instance_id)
+        .await?;
     Ok(n.instance_id)
 }
 
@@ -163,7 +154,7 @@ pub async fn move_leader(cluster: &Cluster, to: PeerIndex) -> Result<()> {
         .find(|p| p.is_leader())
         .ok_or_else(|| SandboxError::Setup("no leader to move".into()))?;
     let target = h[to.get() as usize]
-        .member_id
+        .member_id()
         .ok_or_else(|| SandboxError::Setup(format!("peer-{to} is not healthy")))?;
     let ip = leader
         .ip
@@ -191,8 +182,9 @@ pub async fn moto_admin(what: &str, body: &Value) -> Result<Value> {
 /// a zeroed disk): its replacement finds it blank. The volume id.
 pub async fn wipe(cluster: &Cluster, peer: PeerIndex) -> Result<String> {
     use steadfast_core::aws::Volumes;
-    let vols = supervisor_cloud()
+    let vols = crate::status::supervisor_cloud()
         .await
+        .ec2
         .volumes_tagged(&cluster.peer_tags(peer))
         .await?;
     let [v] = vols.as_slice() else {
@@ -202,31 +194,16 @@ pub async fn wipe(cluster: &Cluster, peer: PeerIndex) -> Result<String> {
     Ok(v.volume_id.clone())
 }
 
-/// core's EC2 adapter, signed as the supervisor (never fault-injected).
-async fn supervisor_cloud() -> steadfast_core::aws::sdk::Ec2 {
-    use steadfast_core::aws::sdk::{client_config, Ec2, Timeouts};
-    let conf = sdk_config_as(&format!("http://127.0.0.1:{MOTO_PORT}"), crate::config::SUPERVISOR_KEY).await;
-    Ec2::new(
-        client_config(&conf, Timeouts::default()).ec2,
-        steadfast_core::retry::Retry::with_deadline(Duration::from_secs(20)),
-    )
-}
-
 /// The backup bucket, read as the supervisor.
 pub async fn bucket(cluster: &Cluster) -> steadfast_core::aws::sdk::S3 {
-    use steadfast_core::aws::sdk::{client_config, Timeouts, S3};
-    let conf = sdk_config_as(&format!("http://127.0.0.1:{MOTO_PORT}"), crate::config::SUPERVISOR_KEY).await;
-    S3::new(
-        client_config(&conf, Timeouts::default()).s3,
-        steadfast_core::retry::Retry::with_deadline(Duration::from_secs(20)),
-        crate::region::backup_bucket(cluster),
-        None,
-    )
+    crate::status::supervisor_cloud()
+        .await
+        .bucket(crate::region::backup_bucket(cluster), None)
 }
 
 /// `node-bootstrap backup --now` on `peer`'s node, with the node's own environment (the
 /// on-demand snapshot); its report.
-pub async fn backup_now(peer: PeerIndex) -> Result<Value> {
+pub async fn backup_now(peer: PeerIndex) -> Result<BackupReport> {
     let n = node(peer)?;
     let nb = crate::supervisor::Bins::locate()?.node_bootstrap;
     let out = tokio::process::Command::new(&nb)
@@ -355,18 +332,10 @@ pub async fn restore_orders(cluster: &Cluster, since: u64) -> Result<Vec<steadfa
 
 /// The cluster id, as the first healthy member says.
 pub async fn cluster_id(cluster: &Cluster) -> Option<u64> {
-    for p in health(cluster).await.iter().filter(|p| p.healthy()) {
-        let ip = p.ip?;
-        let opts = ConnectOptions::new().with_timeout(Duration::from_secs(1));
-        // Bounded as a whole: a TLS handshake with a member that does not serve yet never ends.
-        let ask = async {
-            let mut c = crate::operator::connect_ip(ip, opts).await.ok()?;
-            let st = c.status().await.ok()?;
-            st.header().map(|h| h.cluster_id())
-        };
-        if let Ok(Some(id)) = tokio::time::timeout(Duration::from_secs(3), ask).await {
-            return Some(id);
-        }
-    }
-    None
+    health(cluster)
+        .await
+        .into_iter()
+        .find(PeerHealth::healthy)
+        .and_then(|p| p.member)
+        .map(|m| m.cluster_id)
 }

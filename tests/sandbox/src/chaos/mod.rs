@@ -141,7 +141,7 @@ async fn healthy_members(cluster: &Cluster, timeout: Duration) -> Result<Vec<Opt
         let h = health(cluster).await;
         Ok::<_, SandboxError>(
             if h.iter().all(|p| p.healthy()) && h.iter().filter(|p| p.is_leader()).count() == 1 {
-                Poll::Ready(h.iter().map(|p| p.member_id).collect())
+                Poll::Ready(h.iter().map(|p| p.member_id()).collect())
             } else {
                 Poll::Pending(format!("{h:?}"))
             },
@@ -189,7 +189,7 @@ async fn run_one(cluster: &Cluster, s: Scenario, opts: &Options) -> Result<Scena
         timeout: opts.heal_timeout,
     };
     let cluster_id_before = faults::cluster_id(cluster).await;
-    let since_secs = crate::region::now_secs();
+    let since_secs = steadfast_core::clock::now_secs();
     let old_instances: Vec<String> = crate::state::read_nodes().into_keys().collect();
     let injected = scenarios::inject(s, cluster, &marks, settle).await;
     // Peers healed from the quorum come back as new members (removed, added back, promoted).
@@ -228,9 +228,9 @@ async fn run_one(cluster: &Cluster, s: Scenario, opts: &Options) -> Result<Scena
                             && if s.restores() {
                                 true
                             } else if renewed.contains(&peer) {
-                                p.member_id.is_some() && p.member_id != *m
+                                p.member_id().is_some() && p.member_id() != *m
                             } else {
-                                p.member_id == *m
+                                p.member_id() == *m
                             }
                     });
                 Ok::<_, SandboxError>(if same {

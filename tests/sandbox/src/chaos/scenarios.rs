@@ -218,11 +218,8 @@ pub async fn inject(
             let lead = leader(cluster)
                 .await
                 .ok_or_else(|| SandboxError::Setup("no leader".into()))?;
-            let r = faults::backup_now(lead).await?;
-            marks.mark(&format!(
-                "snapshot at revision {}",
-                r["taken"]["revision"].as_i64().unwrap_or_default()
-            ));
+            let taken = taken(faults::backup_now(lead).await?)?;
+            marks.mark(&format!("snapshot at revision {}", taken.revision));
             let all: Vec<PeerIndex> = cluster.peers().collect();
             for p in &all {
                 faults::wipe(cluster, *p).await?;
@@ -237,15 +234,9 @@ pub async fn inject(
             let lead = leader(cluster)
                 .await
                 .ok_or_else(|| SandboxError::Setup("no leader".into()))?;
-            let r = faults::backup_now(lead).await?;
-            let key = r["taken"]["key"]
-                .as_str()
-                .ok_or_else(|| SandboxError::Setup(format!("the backup report names no snapshot: {r}")))?
-                .to_string();
-            marks.mark(&format!(
-                "snapshot at revision {}",
-                r["taken"]["revision"].as_i64().unwrap_or_default()
-            ));
+            let taken = taken(faults::backup_now(lead).await?)?;
+            let key = taken.key;
+            marks.mark(&format!("snapshot at revision {}", taken.revision));
             tokio::time::sleep(Duration::from_secs(5)).await;
             marks.mark(RESTORE_MARK);
             faults::steadfast(
@@ -353,6 +344,12 @@ pub async fn inject(
     Ok(vec![])
 }
 
+/// The snapshot an on-demand backup took (it always takes one, or fails).
+fn taken(r: steadfast_core::report::BackupReport) -> Result<steadfast_core::backup::Manifest> {
+    r.taken
+        .ok_or_else(|| SandboxError::Setup(format!("the on-demand backup took no snapshot: {:?}", r.skipped)))
+}
+
 /// Every peer's certificate serial, as its node's TLS directory holds it.
 fn serials(cluster: &Cluster) -> Result<Vec<(u32, String)>> {
     cluster
@@ -398,6 +395,6 @@ impl Settle {
         let h = health(&self.cluster).await;
         h.iter()
             .zip(&self.members)
-            .all(|(p, m)| p.healthy() && p.member_id == *m)
+            .all(|(p, m)| p.healthy() && p.member_id() == *m)
     }
 }

@@ -193,6 +193,16 @@ pub async fn sdk_config_as(endpoint: &str, access_key: &str) -> SdkConfig {
         .await
 }
 
+/// The running region's moto (on its fixed port), signed as the supervisor: the launcher never
+/// injects faults into these calls.
+pub async fn supervisor_sdk_config() -> SdkConfig {
+    sdk_config_as(
+        &format!("http://127.0.0.1:{}", crate::config::MOTO_PORT),
+        crate::config::SUPERVISOR_KEY,
+    )
+    .await
+}
+
 impl Drop for Moto {
     fn drop(&mut self) {
         let _ = self.child.kill();
