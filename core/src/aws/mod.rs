@@ -15,11 +15,11 @@ use std::future::Future;
 use std::time::Instant;
 
 pub use model::{
-    Attachment, AttachmentState, Group, GroupInstance, Instance, InstanceState, LifecycleState, Volume, VolumeState,
+    Attachment, AttachmentState, CurrentRecord, Group, GroupInstance, Instance, InstanceState, LifecycleState,
+    RecordChange, Volume, VolumeState,
 };
 
 use crate::error::Result;
-use crate::records::{CurrentRecord, RecordChange};
 use crate::vocab::{ClusterName, Tags};
 
 /// Route 53: the `peer-N` A records.

@@ -4,7 +4,7 @@
 
 use std::net::Ipv4Addr;
 
-use crate::vocab::Tags;
+use crate::vocab::{PeerIndex, Tags};
 
 macro_rules! aws_state {
     ($(#[$doc:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
@@ -245,4 +245,28 @@ mod tests {
         assert!(AttachmentState::from_aws("detaching").is_active());
         assert_eq!(VolumeState::from_aws("in-use"), VolumeState::InUse);
     }
+}
+
+/// An A record as Route 53 holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CurrentRecord {
+    /// Fully qualified, as Route 53 returns it (`peer-3.main.etcd.internal.`).
+    pub name: String,
+    pub values: Vec<String>,
+    pub ttl: Option<i64>,
+}
+
+/// One change of a peer's A record to a single address. It is written conditionally: when the
+/// record existed, as DELETE of exactly `previous` plus CREATE, in one batch (Route 53 rejects
+/// the batch if the record changed since it was read); otherwise as CREATE.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordChange {
+    pub peer: PeerIndex,
+    pub name: String,
+    pub ip: Ipv4Addr,
+    pub ttl: i64,
+    /// The record as it was read; `None` when it did not exist.
+    pub previous: Option<CurrentRecord>,
+    /// The instance that holds `ip`; `None` when `ip` is the peer's placeholder.
+    pub instance_id: Option<String>,
 }

@@ -16,32 +16,9 @@ mod slots;
 
 use std::net::Ipv4Addr;
 
+pub use crate::aws::model::{CurrentRecord, RecordChange};
 use crate::aws::{Group, Instance};
 use crate::vocab::{Cluster, PeerIndex, PlaceholderNetwork};
-
-/// An A record as Route 53 holds it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CurrentRecord {
-    /// Fully qualified, as Route 53 returns it (`peer-3.main.etcd.internal.`).
-    pub name: String,
-    pub values: Vec<String>,
-    pub ttl: Option<i64>,
-}
-
-/// One change of a peer's A record to a single address. It is written conditionally: when the
-/// record existed, as DELETE of exactly `previous` plus CREATE, in one batch (Route 53 rejects
-/// the batch if the record changed since it was read); otherwise as CREATE.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RecordChange {
-    pub peer: PeerIndex,
-    pub name: String,
-    pub ip: Ipv4Addr,
-    pub ttl: i64,
-    /// The record as it was read; `None` when it did not exist.
-    pub previous: Option<CurrentRecord>,
-    /// The instance that holds `ip`; `None` when `ip` is the peer's placeholder.
-    pub instance_id: Option<String>,
-}
 
 /// Where a peer's name should point.
 #[derive(Debug, Clone, PartialEq, Eq)]

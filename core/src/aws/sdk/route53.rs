@@ -6,8 +6,8 @@ use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, ResourceRecord, 
 
 use super::call;
 use crate::aws::Records;
+use crate::aws::{CurrentRecord, RecordChange};
 use crate::error::{Error, Result};
-use crate::records::{CurrentRecord, RecordChange};
 use crate::retry::Retry;
 
 const SERVICE: &str = "route53";
