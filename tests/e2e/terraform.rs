@@ -23,7 +23,7 @@ use steadfast_core::aws::{Groups, Instances, Records, Volumes};
 use steadfast_core::retry::Retry;
 use steadfast_core::vocab::eventbridge::{self, Origin};
 use steadfast_core::vocab::{env, Tags, TAG_CLUSTER, TAG_INITIALIZED};
-use steadfast_sandbox::node::{Names, NodeSpec};
+use steadfast_sandbox::node::{Names, NodeEnv, NodeSpec};
 use steadfast_sandbox::paths::{built_bin, workspace_root};
 use steadfast_sandbox::privileges::skip_unless_block_devices;
 use steadfast_sandbox::standins::http;
@@ -434,7 +434,13 @@ async fn terraform_apply_of_the_module_builds_a_region_the_binaries_run_against(
             3,
         )
         .unwrap();
-        let mut spec = NodeSpec::new(&cluster, &root, Names::Hosts(hosts), &imds.endpoint(), &tf.cloud_env());
+        let mut spec = NodeSpec::new(
+            &root,
+            Names::Hosts(hosts),
+            NodeEnv::new()
+                .cloud(&tf.cloud_env())
+                .node(&cluster, &root, &imds.endpoint()),
+        );
         for (k, v) in &node_env {
             spec.set(k, v.clone());
         }

@@ -21,7 +21,7 @@ use steadfast_core::backup::{Manifest, SnapshotKeys};
 use steadfast_core::retry::Retry;
 use steadfast_core::vocab::{env, metrics};
 use steadfast_sandbox::harness::Stage;
-use steadfast_sandbox::node::{Names, NodeSpec};
+use steadfast_sandbox::node::{Names, NodeEnv, NodeSpec};
 use steadfast_sandbox::paths;
 use steadfast_sandbox::standins::imds::{Imds, InstanceIdentity};
 
@@ -63,9 +63,15 @@ async fn setup(peer: u32) -> Bench {
     })
     .await
     .unwrap();
-    let cloud: Vec<(String, String)> = stage.moto.env().into_iter().chain(stage.region.node_env()).collect();
     let root = dir.path().join("node");
-    let mut spec = NodeSpec::new(c, &root, Names::Hosts(root.join("hosts")), &imds.endpoint(), &cloud);
+    let mut spec = NodeSpec::new(
+        &root,
+        Names::Hosts(root.join("hosts")),
+        NodeEnv::new()
+            .cloud(&stage.moto.env())
+            .region(&stage.region)
+            .node(c, &root, &imds.endpoint()),
+    );
     spec.set(env::SCRATCH_DIR, dir.path().join("scratch").to_string_lossy());
     let mut client = connect(ip).await;
     wait_until_serving(&mut client).await;

@@ -26,6 +26,32 @@ pub const SUPERVISOR_KEY: &str = "sandbox-supervisor";
 /// does can ever send a packet off this machine (Terraform's default is TEST-NET-1).
 pub const PLACEHOLDER_NETWORK: &str = "127.0.255.0/24";
 
+/// The sandbox's own environment variables (its flags' `env`; node-bootstrap's are in core's
+/// vocabulary).
+pub mod env_vars {
+    /// Names the network namespace and the state directory `/run/steadfast/<name>`.
+    pub const NAME: &str = "STEADFAST_SANDBOX_NAME";
+    /// Timing profile: `sandbox` or `aws`.
+    pub const PROFILE: &str = "STEADFAST_SANDBOX_PROFILE";
+    /// Mutual TLS on etcd's ports (`true`, the default, or `false`).
+    pub const TLS: &str = "STEADFAST_SANDBOX_TLS";
+    /// The nodes' TLS timer (s).
+    pub const TLS_SECS: &str = "STEADFAST_SANDBOX_TLS_SECS";
+    /// The nodes' backup timer (s; 0: off).
+    pub const BACKUP_SECS: &str = "STEADFAST_SANDBOX_BACKUP_SECS";
+    /// The EventBridge sweep's schedule (s).
+    pub const SWEEP_SECS: &str = "STEADFAST_SANDBOX_SWEEP_SECS";
+    /// How long `up` waits for a healthy region (s).
+    pub const UP_TIMEOUT_SECS: &str = "STEADFAST_SANDBOX_UP_TIMEOUT_SECS";
+    /// How long `up` waits without any progress before it says who waits on what and fails (s).
+    pub const STALL_SECS: &str = "STEADFAST_SANDBOX_STALL_SECS";
+    /// Where `sandbox chaos` writes its report.
+    pub const CHAOS_OUT: &str = "STEADFAST_CHAOS_OUT";
+}
+
+/// `STEADFAST_SANDBOX_TLS_SECS` (a scenario's environment names it).
+pub const SANDBOX_TLS_SECS: &str = env_vars::TLS_SECS;
+
 pub fn cluster() -> Result<Cluster> {
     Ok(Cluster::new(ClusterName::new(CLUSTER)?, Domain::new(DOMAIN)?, 9, 3)?)
 }

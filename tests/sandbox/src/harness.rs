@@ -13,7 +13,7 @@ use steadfast_core::{Cluster, PeerIndex};
 use tokio::task::JoinHandle;
 
 use crate::error::{Result, SandboxError};
-use crate::node::{Names, NodeSpec};
+use crate::node::{Names, NodeEnv, NodeSpec};
 use crate::region::{zone_name, Region, RegionOptions};
 use crate::standins::hypervisor::{create_image, Hypervisor};
 use crate::standins::imds::{Imds, InstanceIdentity};
@@ -143,16 +143,12 @@ impl Stage {
             g.roots.insert(instance_id.into(), root.clone());
         }
         let mut spec = NodeSpec::new(
-            c,
             &root,
             Names::Hosts(hosts.clone()),
-            &imds.endpoint(),
-            &self
-                .moto
-                .env()
-                .into_iter()
-                .chain(self.region.node_env())
-                .collect::<Vec<_>>(),
+            NodeEnv::new()
+                .cloud(&self.moto.env())
+                .region(&self.region)
+                .node(c, &root, &imds.endpoint()),
         );
         spec.set(env::DETACH_GRACE_SECS, "1")
             .set(env::ATTACH_TIMEOUT_SECS, "30")

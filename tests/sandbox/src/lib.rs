@@ -28,9 +28,11 @@
 #![recursion_limit = "256"]
 
 pub mod chaos;
+pub mod cli;
 pub mod config;
 pub mod dnsq;
 pub mod error;
+pub mod evidence;
 pub mod harness;
 pub mod node;
 pub mod operator;

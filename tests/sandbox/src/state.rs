@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Result, SandboxError};
 
 pub fn name() -> String {
-    std::env::var("STEADFAST_SANDBOX_NAME").unwrap_or_else(|_| "steadfast-sandbox".into())
+    std::env::var(crate::config::env_vars::NAME).unwrap_or_else(|_| "steadfast-sandbox".into())
 }
 
 pub fn state_dir() -> PathBuf {

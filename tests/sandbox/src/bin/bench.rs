@@ -25,6 +25,7 @@ use steadfast_core::vocab::eventbridge::{self, Origin};
 use steadfast_core::vocab::Transport;
 use steadfast_core::{Cluster, ClusterName, Domain};
 use steadfast_sandbox::harness::Stage;
+use steadfast_sandbox::node::NodeEnv;
 use steadfast_sandbox::paths;
 use steadfast_sandbox::privileges::missing_for_block_devices;
 use steadfast_sandbox::region::{zone_name, Region, RegionOptions};
@@ -321,17 +322,16 @@ async fn bench_backup() -> Res<Value> {
         private_ip: ip,
     })
     .await?;
-    let mut env: Vec<(String, String)> = stage.moto.env().into_iter().chain(stage.region.node_env()).collect();
-    env.extend([
-        ("AWS_EC2_METADATA_SERVICE_ENDPOINT".to_string(), imds.endpoint()),
-        (steadfast_core::vocab::env::DOMAIN.into(), cluster.domain().to_string()),
-        (steadfast_core::vocab::env::PEER_COUNT.into(), "3".into()),
-        (
-            steadfast_core::vocab::env::SCRATCH_DIR.into(),
-            work.path().join("scratch").to_string_lossy().into_owned(),
-        ),
-    ]);
-    env.retain(|(k, _)| k != "AWS_EC2_METADATA_DISABLED");
+    let mut node_env = NodeEnv::new().cloud(&stage.moto.env()).region(&stage.region);
+    node_env
+        .set("AWS_EC2_METADATA_SERVICE_ENDPOINT", imds.endpoint())
+        .set(steadfast_core::vocab::env::DOMAIN, cluster.domain().to_string())
+        .set(steadfast_core::vocab::env::PEER_COUNT, "3")
+        .set(
+            steadfast_core::vocab::env::SCRATCH_DIR,
+            work.path().join("scratch").to_string_lossy(),
+        );
+    let env = node_env.vars().to_vec();
     let backups = stage
         .region
         .backups

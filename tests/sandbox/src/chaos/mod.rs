@@ -1,12 +1,15 @@
 //! `sandbox chaos`: the scenarios that turn the design's promise into numbers. Each runs under
 //! a steady client load ([`traffic`]) on a healthy region, does its damage ([`scenarios`],
-//! through [`faults`]), waits until all nine peers are healthy again as the same members, then
-//! reads every acknowledged write back. The [`report`] splits each replacement into its steps
-//! (from the supervisor's event log), checks the targets, and [`chart`] draws each scenario.
+//! through the region's verbs), waits until all nine peers are healthy again as the same
+//! members, then reads every acknowledged write back. The [`report`] splits each replacement
+//! into its steps (from the supervisor's event log), checks the targets, and [`chart`] draws
+//! each scenario.
+//!
+//! The runner is generic: load, fault, heal, read back, judge. What differs between scenarios is
+//! data (their [`scenarios::Spec`]) and what their inject returns ([`scenarios::Injected`]).
 
 pub mod chart;
 pub mod elections;
-pub mod faults;
 pub mod report;
 pub mod scenarios;
 pub mod tls_cost;
@@ -17,16 +20,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use steadfast_core::backup::RestoreOrder;
 use steadfast_core::poll::{self, Backoff, Poll};
 use steadfast_core::vocab::{EtcdTiming, Step};
 use steadfast_core::Cluster;
 
-use self::faults::health;
 use self::report::{Replacement, Report, ScenarioReport, Target};
-use self::scenarios::{Scenario, Settle};
-use self::traffic::{longest_gap, lost_writes, percentile, Load};
+use self::scenarios::{Ctx, Goal, Injected, Scenario, Settle};
+use self::traffic::{longest_gap, lost_writes, percentile, Ack, Load, Tally};
 use crate::error::{Result, SandboxError};
 use crate::profile::Profile;
+use crate::region::health::{cluster_id, health};
+use crate::region::verbs;
 use crate::supervisor::event_log::{Event, Logged};
 
 /// What happened when, for the charts: (ms since the load started, label).
@@ -55,12 +60,14 @@ impl Marks {
         Some((*t, self.wall + chrono::Duration::milliseconds(*t as i64)))
     }
 
-    pub fn mark(&self, label: &str) {
+    /// Marks `label` now; when (ms since the load started).
+    pub fn mark(&self, label: &str) -> f64 {
         let t = self.start.elapsed().as_secs_f64() * 1000.0;
         tracing::info!(t_ms = t, label, "chaos");
         if let Ok(mut l) = self.list.lock() {
             l.push((t, label.to_string()));
         }
+        t
     }
 
     fn all(&self) -> Vec<(f64, String)> {
@@ -110,8 +117,8 @@ pub async fn run(cluster: &Cluster, opts: &Options) -> Result<Report> {
         Err(e) => eprintln!("chaos: tls cost not measured: {e}"),
     }
     for s in &opts.scenarios {
-        eprintln!("chaos: {} ({} profile)", s.name(), opts.profile.name);
-        let r = run_one(cluster, *s, opts).await?;
+        eprintln!("chaos: {} ({} profile)", s.name, opts.profile.name);
+        let r = run_one(cluster, s, opts).await?;
         eprintln!(
             "chaos: {}: {} acked, {} lost, {} stale, longest gap {:.0} ms, healthy after {}",
             r.name,
@@ -135,27 +142,6 @@ fn write(dir: &Path, report: &Report) -> Result<()> {
     chart::html(dir, report)
 }
 
-/// Waits until every peer is healthy; their member ids.
-async fn healthy_members(cluster: &Cluster, timeout: Duration) -> Result<Vec<Option<u64>>> {
-    let found = poll::until(timeout, Backoff::every(Duration::from_millis(250)), || async {
-        let h = health(cluster).await;
-        Ok::<_, SandboxError>(
-            if h.iter().all(|p| p.healthy()) && h.iter().filter(|p| p.is_leader()).count() == 1 {
-                Poll::Ready(h.iter().map(|p| p.member_id()).collect())
-            } else {
-                Poll::Pending(format!("{h:?}"))
-            },
-        )
-    })
-    .await?;
-    found.map_err(|t| {
-        SandboxError::Setup(format!(
-            "the region is not healthy before the scenario (after {timeout:?}): {}",
-            t.last
-        ))
-    })
-}
-
 /// Samples every peer's health until stopped.
 fn sample_health(cluster: Cluster, start: Instant, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<HealthTimeline> {
     tokio::spawn(async move {
@@ -172,83 +158,240 @@ fn sample_health(cluster: Cluster, start: Instant, stop: Arc<AtomicBool>) -> tok
     })
 }
 
+/// The region before the damage: every peer healthy, their member ids, the cluster's id, the
+/// instances that ran, and where the event log and the clock stood.
+#[derive(Debug)]
+struct Before {
+    members: Vec<Option<u64>>,
+    cluster_id: Option<u64>,
+    instances: Vec<String>,
+    since_secs: u64,
+    events_from: u64,
+}
+
+impl Before {
+    /// Waits until every peer is healthy (one leader), then looks.
+    async fn look(cluster: &Cluster, opts: &Options) -> Result<Self> {
+        let found = poll::until(
+            opts.heal_timeout,
+            Backoff::every(Duration::from_millis(250)),
+            || async {
+                let h = health(cluster).await;
+                Ok::<_, SandboxError>(
+                    if h.iter().all(|p| p.healthy()) && h.iter().filter(|p| p.is_leader()).count() == 1 {
+                        Poll::Ready(h.iter().map(|p| p.member_id()).collect())
+                    } else {
+                        Poll::Pending(format!("{h:?}"))
+                    },
+                )
+            },
+        )
+        .await?;
+        let members = found.map_err(|t| {
+            SandboxError::Setup(format!(
+                "the region is not healthy before the scenario (after {:?}): {}",
+                opts.heal_timeout, t.last
+            ))
+        })?;
+        Ok(Self {
+            members,
+            cluster_id: cluster_id(cluster).await,
+            instances: crate::state::read_nodes().into_keys().collect(),
+            since_secs: steadfast_core::clock::now_secs(),
+            events_from: std::fs::metadata(&opts.events).map(|m| m.len()).unwrap_or(0),
+        })
+    }
+}
+
+/// When the region healed: every peer healthy as the member it was before (a renewed one as a
+/// new voting member; after a restore, whoever the restore made), looked at every 100 ms (the
+/// figure's resolution), and when the last replacement's node started (the restore target
+/// counts from there). Both in ms after the fault.
+#[derive(Debug, Default)]
+struct Healed {
+    healed_ms: Option<f64>,
+    last_start_ms: Option<f64>,
+}
+
+async fn wait_healed(
+    cluster: &Cluster,
+    s: Scenario,
+    before: &Before,
+    injected: &Injected,
+    load: &Load,
+    fault_ms: f64,
+    timeout: Duration,
+) -> Result<Healed> {
+    let last_start_ms: Mutex<Option<f64>> = Mutex::new(None);
+    let healed = poll::until(timeout, Backoff::every(Duration::from_millis(100)), || async {
+        if s.replaces_instances() && last_start_ms.lock().is_ok_and(|g| g.is_none()) {
+            let nodes = crate::state::read_nodes();
+            // Every peer replaced: a node runs on an instance that was not there before.
+            let all_new = cluster.peers().all(|p| {
+                nodes
+                    .values()
+                    .any(|n| n.peer == p.get() && !before.instances.contains(&n.instance_id))
+            });
+            if all_new {
+                if let Ok(mut g) = last_start_ms.lock() {
+                    *g = Some(load.now_ms() - fault_ms);
+                }
+            }
+        }
+        let h = health(cluster).await;
+        // A restore rebuilds the membership from the stable URLs and the token: the members are
+        // the cluster's first ones again (one healed since has a new id).
+        let same = h.iter().filter(|p| p.is_leader()).count() == 1
+            && h.iter()
+                .zip(&before.members)
+                .zip(cluster.peers())
+                .all(|((p, m), peer)| {
+                    p.healthy()
+                        && if s.restores {
+                            true
+                        } else if injected.renewed.contains(&peer) {
+                            p.member_id().is_some() && p.member_id() != *m
+                        } else {
+                            p.member_id() == *m
+                        }
+                });
+        Ok::<_, SandboxError>(if same {
+            Poll::Ready(load.now_ms() - fault_ms)
+        } else {
+            Poll::Pending("not all healthy as the same members".into())
+        })
+    })
+    .await?;
+    Ok(Healed {
+        healed_ms: healed.ok(),
+        last_start_ms: last_start_ms.lock().ok().and_then(|g| *g),
+    })
+}
+
+/// What the judgement found beyond lost writes: violations fail the scenario, notes explain.
+#[derive(Debug, Default)]
+struct Judged {
+    violations: Vec<String>,
+    notes: Vec<String>,
+    restored_from: Option<report::RestoredFrom>,
+}
+
+impl Judged {
+    /// A second cluster (its id changed) fails any scenario.
+    fn same_cluster(&mut self, before: Option<u64>, after: Option<u64>) {
+        if let (Some(b), Some(a)) = (before, after) {
+            if a != b {
+                self.violations
+                    .push(format!("the cluster id changed from {b:x} to {a:x}: a second cluster"));
+            }
+        }
+    }
+
+    /// What must have survived: every acknowledged write, or after a restore every write
+    /// acknowledged at or before the restored snapshot's revision (and with a bump, those the
+    /// restored cluster acknowledged). A restore plan where no restore belongs fails it.
+    fn must_survive(&mut self, s: Scenario, orders: &[RestoreOrder], tally: &mut Tally) -> Vec<Ack> {
+        if !s.restores {
+            if !orders.is_empty() {
+                self.violations.push(format!(
+                    "a restore was planned ({}) although volumes still held the data",
+                    orders
+                        .iter()
+                        .map(|o| o.snapshot.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+            return tally.acks.clone();
+        }
+        let [o] = orders else {
+            self.violations
+                .push(format!("{} restore plans, not exactly one", orders.len()));
+            return tally.acks.clone();
+        };
+        tally.stale_after_restore(o);
+        if let Some(b) = o.numbered_after() {
+            // The load's last write (after all nine were healthy again) is numbered beyond the
+            // bump.
+            match tally.acks.iter().max_by(|a, c| a.end_ms.total_cmp(&c.end_ms)) {
+                Some(last) if last.revision > b => {}
+                Some(last) => self.violations.push(format!(
+                    "the restored cluster's revisions did not move past {b} (snapshot {} + bump {}): the last write was at {}",
+                    o.revision, o.bump_revision, last.revision
+                )),
+                None => self.violations.push("no write acknowledged at all".into()),
+            }
+        }
+        self.restored_from = Some(report::RestoredFrom {
+            snapshot: o.snapshot.clone(),
+            revision: o.revision,
+            writes_after: tally.acks.iter().filter(|a| !o.keeps(a.revision)).count() as u64,
+            rolled_back: None,
+        });
+        tally.acks.iter().filter(|a| o.keeps(a.revision)).copied().collect()
+    }
+
+    /// A restore on purpose rolls back: the writes acknowledged after its snapshot, before the
+    /// operator ran it, are gone (their keys absent or older), or it restored nothing.
+    async fn rolled_back(&mut self, cluster: &Cluster, prefix: &str, ran_ms: f64, tally: &Tally) {
+        let Some(rf) = self.restored_from.as_mut() else {
+            self.violations.push("no restore of the requested snapshot".into());
+            return;
+        };
+        let rolled_back: Vec<Ack> = tally
+            .acks
+            .iter()
+            .filter(|a| a.revision > rf.revision && a.end_ms < ran_ms)
+            .copied()
+            .collect();
+        match lost_writes(cluster, prefix, &rolled_back).await {
+            Ok(gone) if gone.len() == rolled_back.len() && !rolled_back.is_empty() => {
+                rf.rolled_back = Some(gone.len() as u64);
+            }
+            Ok(gone) => self.violations.push(format!(
+                "{} of the {} writes acknowledged after the restored snapshot are still there: nothing was rolled back",
+                rolled_back.len() - gone.len(),
+                rolled_back.len()
+            )),
+            Err(e) => self
+                .notes
+                .push(format!("the rolled-back writes could not be read: {e}")),
+        }
+    }
+}
+
 async fn run_one(cluster: &Cluster, s: Scenario, opts: &Options) -> Result<ScenarioReport> {
-    let members = healthy_members(cluster, opts.heal_timeout).await?;
-    let prefix = format!("chaos/{}/{}", s.name(), chrono::Utc::now().timestamp_millis());
+    let before = Before::look(cluster, opts).await?;
+    let prefix = format!("chaos/{}/{}", s.name, chrono::Utc::now().timestamp_millis());
     let load = Load::start(cluster, &prefix);
     let marks = Marks::new(load.started);
     let stop = Arc::new(AtomicBool::new(false));
     let sampler = sample_health(cluster.clone(), load.started, stop.clone());
     tokio::time::sleep(Duration::from_secs(3)).await;
 
-    let events_from = std::fs::metadata(&opts.events).map(|m| m.len()).unwrap_or(0);
+    // Fault.
     let fault_ms = load.now_ms();
-    let settle = || Settle {
-        cluster: cluster.clone(),
-        members: members.clone(),
-        timeout: opts.heal_timeout,
+    let ctx = Ctx {
+        cluster,
+        marks: &marks,
+        settle: Settle {
+            cluster: cluster.clone(),
+            members: before.members.clone(),
+            timeout: opts.heal_timeout,
+        },
     };
-    let cluster_id_before = faults::cluster_id(cluster).await;
-    let since_secs = steadfast_core::clock::now_secs();
-    let old_instances: Vec<String> = crate::state::read_nodes().into_keys().collect();
-    let injected = scenarios::inject(s, cluster, &marks, settle).await;
-    // Peers healed from the quorum come back as new members (removed, added back, promoted).
-    let renewed = injected.as_ref().cloned().unwrap_or_default();
+    let injected = (s.inject)(&ctx).await;
 
-    // Healed: every peer healthy, as the member it was before (a renewed one as a new voting
-    // member), looked at every 100 ms: the figure's resolution. Also when the last replacement's
-    // node started (the restore target counts from there).
-    let mut healed_ms = None;
-    let last_start_ms: Mutex<Option<f64>> = Mutex::new(None);
-    if injected.is_ok() {
-        let healed = poll::until(
-            opts.heal_timeout,
-            Backoff::every(Duration::from_millis(100)),
-            || async {
-                if s.replaces() && last_start_ms.lock().is_ok_and(|g| g.is_none()) {
-                    let nodes = crate::state::read_nodes();
-                    // Every peer replaced: a node runs on an instance that was not there before.
-                    let all_new = cluster.peers().all(|p| {
-                        nodes
-                            .values()
-                            .any(|n| n.peer == p.get() && !old_instances.contains(&n.instance_id))
-                    });
-                    if all_new {
-                        if let Ok(mut g) = last_start_ms.lock() {
-                            *g = Some(load.now_ms() - fault_ms);
-                        }
-                    }
-                }
-                let h = health(cluster).await;
-                // A restore rebuilds the membership from the stable URLs and the token: the
-                // members are the cluster's first ones again (one healed since has a new id).
-                let same = h.iter().filter(|p| p.is_leader()).count() == 1
-                    && h.iter().zip(&members).zip(cluster.peers()).all(|((p, m), peer)| {
-                        p.healthy()
-                            && if s.restores() {
-                                true
-                            } else if renewed.contains(&peer) {
-                                p.member_id().is_some() && p.member_id() != *m
-                            } else {
-                                p.member_id() == *m
-                            }
-                    });
-                Ok::<_, SandboxError>(if same {
-                    Poll::Ready(load.now_ms() - fault_ms)
-                } else {
-                    Poll::Pending("not all healthy as the same members".into())
-                })
-            },
-        )
-        .await?;
-        if let Ok(ms) = healed {
-            healed_ms = Some(ms);
-            marks.mark(if renewed.is_empty() {
-                "all healthy, same members"
-            } else {
-                "all healthy, the wiped peer as a new member"
-            });
-        }
+    // Heal.
+    let healed = match &injected {
+        Ok(i) => wait_healed(cluster, s, &before, i, &load, fault_ms, opts.heal_timeout).await?,
+        Err(_) => Healed::default(),
+    };
+    if healed.healed_ms.is_some() {
+        marks.mark(match &injected {
+            Ok(i) if !i.renewed.is_empty() => "all healthy, the wiped peer as a new member",
+            _ => "all healthy, same members",
+        });
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     let end_ms = load.now_ms();
@@ -256,120 +399,46 @@ async fn run_one(cluster: &Cluster, s: Scenario, opts: &Options) -> Result<Scena
     stop.store(true, Ordering::SeqCst);
     let timeline = sampler.await.unwrap_or_default();
 
-    let mut notes = Vec::new();
+    // Read back and judge.
+    let mut j = Judged::default();
     if let Err(e) = &injected {
-        notes.push(format!("the scenario could not do its damage: {e}"));
+        j.notes.push(format!("the scenario could not do its damage: {e}"));
     }
-    let mut violations = Vec::new();
-    let cluster_id_after = faults::cluster_id(cluster).await;
-    if cluster_id_before.is_some() && cluster_id_after.is_some() && cluster_id_after != cluster_id_before {
-        violations.push(format!(
-            "the cluster id changed from {:x} to {:x}: a second cluster",
-            cluster_id_before.unwrap_or_default(),
-            cluster_id_after.unwrap_or_default()
-        ));
-    }
-    // What must have survived: every acknowledged write, or after a restore every write
-    // acknowledged at or before the restored snapshot's revision.
-    let orders = match faults::restore_orders(cluster, since_secs).await {
-        Ok(o) => o,
-        Err(e) => {
-            notes.push(format!("the bucket's restore plans could not be read: {e}"));
+    j.same_cluster(before.cluster_id, cluster_id(cluster).await);
+    let orders = verbs::restore_orders(cluster, before.since_secs)
+        .await
+        .unwrap_or_else(|e| {
+            j.notes
+                .push(format!("the bucket's restore plans could not be read: {e}"));
             vec![]
-        }
-    };
-    let mut restored_from = None;
-    let must_survive: Vec<traffic::Ack> = if s.restores() {
-        match orders.as_slice() {
-            [o] => {
-                // Writes in the snapshot, and with a bump those the restored cluster
-                // acknowledged, must survive; those in between went with the restore.
-                tally.stale_after_restore(o);
-                if let Some(b) = o.numbered_after() {
-                    // The load's last write (after all nine were healthy again) is numbered
-                    // beyond the bump.
-                    match tally.acks.iter().max_by(|a, c| a.end_ms.total_cmp(&c.end_ms)) {
-                        Some(last) if last.revision > b => {}
-                        Some(last) => violations.push(format!(
-                            "the restored cluster's revisions did not move past {b} (snapshot {} + bump {}): the last write was at {}",
-                            o.revision, o.bump_revision, last.revision
-                        )),
-                        None => violations.push("no write acknowledged at all".into()),
-                    }
-                }
-                restored_from = Some(report::RestoredFrom {
-                    snapshot: o.snapshot.clone(),
-                    revision: o.revision,
-                    writes_after: tally.acks.iter().filter(|a| !o.keeps(a.revision)).count() as u64,
-                    rolled_back: None,
-                });
-                tally.acks.iter().filter(|a| o.keeps(a.revision)).copied().collect()
-            }
-            other => {
-                violations.push(format!("{} restore plans, not exactly one", other.len()));
-                tally.acks.clone()
-            }
-        }
-    } else {
-        if !orders.is_empty() {
-            violations.push(format!(
-                "a restore was planned ({}) although volumes still held the data",
-                orders
-                    .iter()
-                    .map(|o| o.snapshot.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
-        }
-        tally.acks.clone()
-    };
+        });
+    let must_survive = j.must_survive(s, &orders, &mut tally);
     let lost = match lost_writes(cluster, &prefix, &must_survive).await {
         Ok(l) => l,
         Err(e) => {
-            notes.push(format!("the acknowledged writes could not be read back: {e}"));
+            j.notes
+                .push(format!("the acknowledged writes could not be read back: {e}"));
             must_survive.iter().map(|a| a.seq).collect()
         }
     };
-    // A restore on purpose rolls back: the writes acknowledged after its snapshot, before the
-    // operator ran it, are gone (their keys absent or older), or it restored nothing.
-    if s == Scenario::RestoreSnapshot {
-        if let (Some(rf), Some((ran_ms, _))) = (
-            restored_from.as_mut(),
-            marks.all().into_iter().find(|(_, l)| l == scenarios::RESTORE_MARK),
-        ) {
-            let rolled_back: Vec<traffic::Ack> = tally
-                .acks
-                .iter()
-                .filter(|a| a.revision > rf.revision && a.end_ms < ran_ms)
-                .copied()
-                .collect();
-            match lost_writes(cluster, &prefix, &rolled_back).await {
-                Ok(gone) if gone.len() == rolled_back.len() && !rolled_back.is_empty() => {
-                    rf.rolled_back = Some(gone.len() as u64);
-                }
-                Ok(gone) => violations.push(format!(
-                    "{} of the {} writes acknowledged after the restored snapshot are still there: nothing was rolled back",
-                    rolled_back.len() - gone.len(),
-                    rolled_back.len()
-                )),
-                Err(e) => notes.push(format!("the rolled-back writes could not be read: {e}")),
-            }
-        } else {
-            violations.push("no restore of the requested snapshot".into());
+    if s.rolls_back {
+        match injected.as_ref().ok().and_then(|i| i.restore_ran_ms) {
+            Some(ran_ms) => j.rolled_back(cluster, &prefix, ran_ms, &tally).await,
+            None => j.violations.push("the operator's restore never ran".into()),
         }
     }
     if let Some(first) = lost.first() {
         let key = traffic::write_key(&prefix, *first);
-        notes.push(format!(
+        j.notes.push(format!(
             "lost acknowledged writes, first: {:?}; {key} per member: {}",
             &lost[..lost.len().min(5)],
             traffic::whereabouts(cluster, &key).await.join(", ")
         ));
     }
-    notes.extend(tally.stale_examples.iter().cloned());
-    notes.extend(tally.late_examples.iter().cloned());
-    if healed_ms.is_none() {
-        notes.push(format!(
+    j.notes.extend(tally.stale_examples.iter().cloned());
+    j.notes.extend(tally.late_examples.iter().cloned());
+    if healed.healed_ms.is_none() {
+        j.notes.push(format!(
             "not all peers healthy as the same members within {:?}",
             opts.heal_timeout
         ));
@@ -379,9 +448,8 @@ async fn run_one(cluster: &Cluster, s: Scenario, opts: &Options) -> Result<Scena
         let t = elections::first_leader_after(&crate::state::state_dir().join("nodes"), wall)?;
         Some((t - wall).num_milliseconds() as f64)
     });
-    let replacements = replacements(cluster, &opts.events, events_from);
     let mut r = ScenarioReport {
-        name: s.name().into(),
+        name: s.name.into(),
         writes_attempted: tally.attempts,
         writes_acked: tally.acks.len() as u64,
         writes_failed: tally.failed,
@@ -392,49 +460,35 @@ async fn run_one(cluster: &Cluster, s: Scenario, opts: &Options) -> Result<Scena
         max_write_gap_ms: longest_gap(&tally.acks, fault_ms, end_ms),
         write_p50_ms: percentile(&latencies, 50.0),
         write_p99_ms: percentile(&latencies, 99.0),
-        time_to_healthy_ms: healed_ms,
+        time_to_healthy_ms: healed.healed_ms,
         first_election_ms,
         election_timeout_ms: opts.etcd_timing.election().as_secs_f64() * 1000.0,
-        replacements,
+        replacements: replacements(cluster, &opts.events, before.events_from),
         targets: Vec::new(),
-        notes,
-        violations,
-        restored_from,
-        healthy_after_last_start_ms: match (healed_ms, last_start_ms.lock().ok().and_then(|g| *g)) {
+        notes: j.notes,
+        violations: j.violations,
+        restored_from: j.restored_from,
+        healthy_after_last_start_ms: match (healed.healed_ms, healed.last_start_ms) {
             (Some(h), Some(l)) => Some(h - l),
             _ => None,
         },
         chart: None,
     };
-    if s.loses_quorum() && r.writes_failed == 0 {
-        r.notes.push("writes never stopped although a majority was lost".into());
-    }
-    if s == Scenario::KillMajority {
-        r.notes.push(format!(
-            "the documented limit: writes stopped ({} failed attempts, first error: {})",
-            r.writes_failed,
-            tally.failure_examples.first().cloned().unwrap_or_default()
-        ));
+    if s.loses_quorum {
+        r.notes.push(if r.writes_failed == 0 {
+            "writes never stopped although a majority was lost".to_string()
+        } else {
+            format!(
+                "the documented limit: writes stopped ({} failed attempts, first error: {})",
+                r.writes_failed,
+                tally.failure_examples.first().cloned().unwrap_or_default()
+            )
+        });
     }
     r.targets = targets(s, &r, &opts.profile);
-    if let (Some(e), Some(t)) = (
-        r.first_election_ms,
-        r.targets.iter().find(|t| !t.met && s == Scenario::KillZonePlusOne),
-    ) {
-        let why = format!(
-            "MISSED ({:.0} > {:.0} ms): etcd elected the new leader {e:.0} ms after the zone lost power \
-             (each of the 5 survivors waits a random 1-2x the election timeout after the last heartbeat, \
-             and all 5 must vote); the rest, {:.0} ms, is clients waiting out their {} ms timeout on \
-             writes the survivors had forwarded to the dead leader",
-            t.value,
-            t.limit,
-            (t.value - e).max(0.0),
-            traffic::CLIENT_TIMEOUT.as_millis()
-        );
-        r.notes.push(why);
-    }
+    explain_missed_gap(cluster, s, &mut r);
     if !r.passed() {
-        match keep_evidence(&opts.out_dir.join("evidence").join(s.name())) {
+        match crate::evidence::keep(&opts.out_dir.join("evidence").join(s.name)) {
             Ok(dir) => r.notes.push(format!(
                 "the event log and every node's log are kept in {}",
                 dir.display()
@@ -442,7 +496,7 @@ async fn run_one(cluster: &Cluster, s: Scenario, opts: &Options) -> Result<Scena
             Err(e) => r.notes.push(format!("the logs could not be kept: {e}")),
         }
     }
-    let file = format!("{}.svg", s.name());
+    let file = format!("{}.svg", s.name);
     match chart::svg(&opts.out_dir.join(&file), &r, &tally.acks, &marks.all(), &timeline) {
         Ok(()) => r.chart = Some(file),
         Err(e) => r.notes.push(format!("no chart: {e}")),
@@ -450,70 +504,76 @@ async fn run_one(cluster: &Cluster, s: Scenario, opts: &Options) -> Result<Scena
     Ok(r)
 }
 
-/// Copies the region's event log and every node's log (etcd's included) to `dir`, so a failed
-/// scenario can be read after the region is gone.
-fn keep_evidence(dir: &Path) -> Result<PathBuf> {
-    let state = crate::state::state_dir();
-    let copy = |from: &Path, to: &Path| -> Result<()> {
-        if let Some(parent) = to.parent() {
-            std::fs::create_dir_all(parent).map_err(SandboxError::io(format!("mkdir {}", parent.display())))?;
-        }
-        std::fs::copy(from, to)
-            .map(|_| ())
-            .map_err(SandboxError::io(format!("copy {}", from.display())))
+/// A missed gap target measured in election timeouts: how much of the gap was etcd's election
+/// and how much the clients' own timeout.
+fn explain_missed_gap(cluster: &Cluster, s: Scenario, r: &mut ScenarioReport) {
+    let missed = s
+        .targets
+        .iter()
+        .zip(&r.targets)
+        .find(|(spec, t)| matches!(spec.goal, Goal::GapElections(_)) && !t.met);
+    let (Some(e), Some((_, t))) = (r.first_election_ms, missed) else {
+        return;
     };
-    copy(&state.join("events.jsonl"), &dir.join("events.jsonl"))?;
-    let nodes = state.join("nodes");
-    if let Ok(entries) = std::fs::read_dir(&nodes) {
-        for e in entries.flatten() {
-            let log = e.path().join("node.log");
-            if log.exists() {
-                copy(&log, &dir.join("nodes").join(e.file_name()).join("node.log"))?;
-            }
-        }
-    }
-    Ok(dir.to_path_buf())
+    let survivors = cluster.peer_count().saturating_sub(s.replacements(cluster));
+    let why = format!(
+        "MISSED ({:.0} > {:.0} ms): etcd elected the new leader {e:.0} ms after the fault \
+         (each of the {survivors} survivors waits a random 1-2x the election timeout after the last heartbeat, \
+         and {} of them must vote); the rest, {:.0} ms, is clients waiting out their {} ms timeout on \
+         writes the survivors had forwarded to the dead leader",
+        t.value,
+        t.limit,
+        cluster.quorum(),
+        (t.value - e).max(0.0),
+        traffic::CLIENT_TIMEOUT.as_millis()
+    );
+    r.notes.push(why);
 }
 
-/// The targets a scenario is judged on.
+/// The targets a scenario is judged on, from its spec, in this profile.
 fn targets(s: Scenario, r: &ScenarioReport, profile: &Profile) -> Vec<Target> {
-    let mut t = Vec::new();
-    let mut add = |what: &str, value: f64, limit: f64| {
-        t.push(Target {
-            what: what.into(),
-            limit,
-            value,
-            met: value <= limit,
+    s.targets
+        .iter()
+        .filter(|t| t.profile.is_none_or(|p| p == profile.name))
+        .map(|t| {
+            let (what, value, limit) = match t.goal {
+                Goal::GapElections(x) => (
+                    format!("longest write gap <= {x} x election timeout (ms)"),
+                    r.max_write_gap_ms,
+                    x * r.election_timeout_ms,
+                ),
+                Goal::GapUnderMs(ms) => (
+                    format!("longest write gap < {ms:.0} ms"),
+                    r.max_write_gap_ms,
+                    ms - 0.001,
+                ),
+                Goal::BootstrapShareMs(ms) => (
+                    "bootstrap's own share of the replacement (ms)".to_string(),
+                    r.replacements
+                        .first()
+                        .and_then(|p| p.bootstrap_ms)
+                        .unwrap_or(f64::INFINITY),
+                    ms,
+                ),
+                Goal::HealthyMs(ms) => (
+                    "all nine healthy, same members (ms)".to_string(),
+                    r.time_to_healthy_ms.unwrap_or(f64::INFINITY),
+                    ms,
+                ),
+                Goal::HealthyAfterLastStartMs(ms) => (
+                    "restored and healthy after the last node started (ms)".to_string(),
+                    r.healthy_after_last_start_ms.unwrap_or(f64::INFINITY),
+                    ms,
+                ),
+            };
+            Target {
+                what,
+                limit,
+                value,
+                met: value <= limit,
+            }
         })
-    };
-    match s {
-        Scenario::KillZonePlusOne => add(
-            "longest write gap <= 1.2 x election timeout (ms)",
-            r.max_write_gap_ms,
-            1.2 * r.election_timeout_ms,
-        ),
-        Scenario::RollingReplace => add("longest write gap < 500 ms", r.max_write_gap_ms, 499.999),
-        Scenario::KillOne if profile.name == "sandbox" => {
-            let share = r
-                .replacements
-                .first()
-                .and_then(|p| p.bootstrap_ms)
-                .unwrap_or(f64::INFINITY);
-            add("bootstrap's own share of the replacement (ms)", share, 1000.0);
-        }
-        Scenario::KillAll if profile.name == "sandbox" => add(
-            "all nine healthy, same members (ms)",
-            r.time_to_healthy_ms.unwrap_or(f64::INFINITY),
-            5000.0,
-        ),
-        Scenario::WipeAll if profile.name == "sandbox" => add(
-            "restored and healthy after the last node started (ms)",
-            r.healthy_after_last_start_ms.unwrap_or(f64::INFINITY),
-            60_000.0,
-        ),
-        _ => {}
-    }
-    t
+        .collect()
 }
 
 /// Every replacement the event log shows since byte `from`.

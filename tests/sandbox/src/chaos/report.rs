@@ -2,11 +2,11 @@
 //! are healthy as the same members, and each replacement split into its steps; printed as a
 //! table, saved as `target/chaos/report.json`, and checked against the targets.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One replacement, as milestones after its instance launched (ms), and the cloud's share
 /// before it (`launch_ms`: termination until the new instance).
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Replacement {
     pub peer: u32,
     pub instance_id: String,
@@ -26,7 +26,7 @@ pub struct Replacement {
 }
 
 /// A target and whether it was met.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Target {
     pub what: String,
     pub limit: f64,
@@ -34,7 +34,7 @@ pub struct Target {
     pub met: bool,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ScenarioReport {
     pub name: String,
     pub writes_attempted: u64,
@@ -80,7 +80,7 @@ impl ScenarioReport {
 }
 
 /// What a whole-cluster restore came back from.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RestoredFrom {
     pub snapshot: String,
     pub revision: i64,
@@ -92,7 +92,7 @@ pub struct RestoredFrom {
     pub rolled_back: Option<u64>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
     pub profile: String,
     /// etcd's heartbeat interval on the nodes (each scenario carries the election timeout).

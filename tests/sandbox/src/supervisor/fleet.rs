@@ -22,7 +22,7 @@ use super::observe::Observation;
 use super::Bins;
 use crate::config::write_resolv_conf;
 use crate::error::{Result, SandboxError};
-use crate::node::{Names, NodeSpec};
+use crate::node::{Names, NodeEnv, NodeSpec};
 use crate::region::zone_name;
 use crate::standins::imds::{Imds, InstanceIdentity};
 use crate::standins::moto::REGION;
@@ -84,7 +84,7 @@ pub struct Launched {
 pub struct Fleet {
     bins: Bins,
     cluster: Cluster,
-    cloud_env: Vec<(String, String)>,
+    base_env: NodeEnv,
     dir: PathBuf,
     events: EventLog,
     nodes: BTreeMap<String, NodeProc>,
@@ -154,7 +154,7 @@ impl Fleet {
     pub fn new(
         bins: Bins,
         cluster: Cluster,
-        cloud_env: Vec<(String, String)>,
+        base_env: NodeEnv,
         dir: &Path,
         events: EventLog,
         timing: NodeTiming,
@@ -168,7 +168,7 @@ impl Fleet {
         Self {
             bins,
             cluster,
-            cloud_env,
+            base_env,
             dir: dir.to_path_buf(),
             events,
             nodes: BTreeMap::new(),
@@ -351,11 +351,9 @@ impl Fleet {
         let resolv = root.join("resolv.conf");
         write_resolv_conf(&resolv)?;
         let mut spec = NodeSpec::new(
-            &self.cluster,
             &root,
             Names::Resolver(resolv),
-            &imds.endpoint(),
-            &self.cloud_env,
+            self.base_env.clone().node(&self.cluster, &root, &imds.endpoint()),
         );
         spec.set(
             "PATH",

@@ -39,6 +39,7 @@ use self::eventbridge::EventBridge;
 use self::fleet::Fleet;
 use crate::config::{cluster, LAMBDA_INSTANCES, LAMBDA_PORT, MOTO_PORT, SUPERVISOR_KEY};
 use crate::error::{Result, SandboxError};
+use crate::node::NodeEnv;
 use crate::profile::Profile;
 use crate::region::{Region, RegionOptions};
 use crate::standins::hypervisor::{create_image, Hypervisor};
@@ -200,18 +201,16 @@ pub async fn supervise(opts: Options) -> Result<()> {
     let mut fleet = Fleet::new(
         bins,
         cluster.clone(),
-        moto.env()
-            .into_iter()
-            .chain(region.node_env())
-            .chain(
-                opts.backup_every
-                    .map(|d| (env::BACKUP_INTERVAL_SECS.to_string(), d.as_secs().to_string())),
-            )
-            .chain(
-                opts.cert_validity_secs
-                    .map(|v| (env::TLS_CERT_VALIDITY_SECS.to_string(), v.to_string())),
-            )
-            .collect(),
+        {
+            let mut base = NodeEnv::new().cloud(&moto.env()).region(&region);
+            if let Some(d) = opts.backup_every {
+                base.set(env::BACKUP_INTERVAL_SECS, d.as_secs().to_string());
+            }
+            if let Some(v) = opts.cert_validity_secs {
+                base.set(env::TLS_CERT_VALIDITY_SECS, v.to_string());
+            }
+            base
+        },
         &dir,
         events.clone(),
         fleet::NodeTiming {

@@ -16,9 +16,12 @@ use steadfast_core::aws::{Groups, Instances};
 use steadfast_core::poll::{self, Backoff, Poll};
 use steadfast_core::retry::Retry;
 use steadfast_core::vocab::{
-    env, events, PlaceholderNetwork, Tags, Transport, CLIENT_PORT, PEER_PORT, TAG_CLUSTER, TAG_PEER,
+    events, PlaceholderNetwork, Tags, Transport, CLIENT_PORT, PEER_PORT, TAG_CLUSTER, TAG_PEER,
 };
 use steadfast_core::{Cluster, Error as CoreError, PeerIndex};
+
+pub mod health;
+pub mod verbs;
 
 use crate::error::{Result, SandboxError};
 use crate::standins::moto::REGION;
@@ -168,26 +171,6 @@ impl Region {
             groups,
             backups,
         })
-    }
-
-    /// What a node needs from this region besides its own paths: whether etcd talks TLS (as the
-    /// SRV records say) and the key the CA secret is encrypted with; the bucket to back up to
-    /// and restore from.
-    pub fn node_env(&self) -> Vec<(String, String)> {
-        let mut out = vec![(env::TLS.into(), (self.transport == Transport::Tls).to_string())];
-        let Some(b) = &self.backups else { return out };
-        if self.transport == Transport::Tls {
-            out.push((env::TLS_KMS_KEY.into(), b.kms_key.clone()));
-        }
-        let etcdutl = crate::paths::etcd_bin_dir()
-            .map(|d| d.join("etcdutl").to_string_lossy().into_owned())
-            .unwrap_or_else(|_| "etcdutl".into());
-        out.extend([
-            (env::BACKUP_BUCKET.into(), b.bucket.clone()),
-            (env::BACKUP_KMS_KEY.into(), b.kms_key.clone()),
-            (env::ETCDUTL_BIN.into(), etcdutl),
-        ]);
-        out
     }
 
     /// Peer `peer`'s placeholder address.

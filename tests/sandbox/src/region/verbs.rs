@@ -1,8 +1,8 @@
-//! What the scenarios do to the region: kill a node's etcd, terminate instances (gracefully or
-//! as a power loss), freeze a zone, move the leadership, and set the moto launcher's faults and
-//! termination knobs. And the one look at the cluster they all need: who is healthy, who leads.
+//! What can be done to the running region, by `sandbox kill|backup|wipe|exec` and by the chaos
+//! scenarios alike: kill a node's etcd, terminate instances (gracefully or as a power loss),
+//! freeze a node, move the leadership, wipe a volume, take an on-demand backup, run `steadfast`
+//! as an operator, and set the moto launcher's faults and termination knobs.
 
-use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use etcd_client::ConnectOptions;
@@ -10,74 +10,14 @@ use nix::sys::signal::{kill, killpg, Signal};
 use nix::unistd::Pid;
 use serde_json::Value;
 use steadfast_core::aws::Groups;
-use steadfast_core::etcd::{probe_url, MemberStatus};
 use steadfast_core::report::BackupReport;
-use steadfast_core::vocab::CLIENT_PORT;
 use steadfast_core::{Cluster, PeerIndex};
 
+use super::health::health;
 use crate::config::MOTO_PORT;
 use crate::error::{Result, SandboxError};
 use crate::standins::moto::admin;
 use crate::state::{self, NodeRecord};
-
-/// One peer as the cluster sees it right now: the address its name resolves to, and what its
-/// member says (core's probe; `None`: no answer).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PeerHealth {
-    pub ip: Option<Ipv4Addr>,
-    pub member: Option<MemberStatus>,
-}
-
-impl PeerHealth {
-    /// Answers, knows a leader, and votes (a learner is not a healthy voting member).
-    pub fn healthy(&self) -> bool {
-        self.member.as_ref().is_some_and(MemberStatus::healthy)
-    }
-
-    pub fn is_leader(&self) -> bool {
-        self.member.as_ref().is_some_and(MemberStatus::is_leader)
-    }
-
-    pub fn member_id(&self) -> Option<u64> {
-        self.member.as_ref().map(|m| m.id)
-    }
-}
-
-/// Every peer's health, looked at concurrently through its stable name (at most ~0.8 s).
-pub async fn health(cluster: &Cluster) -> Vec<PeerHealth> {
-    let access = match crate::operator::current().await {
-        Ok(op) => op.access().await.ok(),
-        Err(_) => None,
-    };
-    let resolver = crate::status::Dnsmasq {
-        timeout: Duration::from_millis(200),
-    };
-    let access = &access;
-    let looks = cluster.peers().map(|p| async move {
-        use steadfast_core::status::Resolve;
-        let ip = resolver
-            .resolve_a(&cluster.peer_host(p))
-            .await
-            .ok()
-            .and_then(|v| v.first().copied());
-        let member = match (ip, access) {
-            (Some(ip), Some(a)) => probe_url(a, &a.url(ip, CLIENT_PORT), Duration::from_millis(300), false)
-                .await
-                .ok(),
-            _ => None,
-        };
-        PeerHealth { ip, member }
-    });
-    futures::future::join_all(looks).await
-}
-
-/// The peer that leads, if any answers.
-pub async fn leader(cluster: &Cluster) -> Option<PeerIndex> {
-    let h = health(cluster).await;
-    h.iter()
-        .position(PeerHealth::is_leader)
-        .and_then(|i| cluster.peer(i as u32).ok())
-}
 
 /// The running node of `peer`.
 pub fn node(peer: PeerIndex) -> Result<NodeRecord> {
@@ -234,33 +174,15 @@ pub fn steadfast_bin() -> Result<std::path::PathBuf> {
         .ok_or_else(|| SandboxError::Setup("the steadfast binary is missing: cargo build --workspace --bins".into()))
 }
 
-/// What `steadfast` needs to act on the region as an operator: the cloud's endpoint and
-/// credentials and the backup bucket (as the nodes have them), and the cluster's shape.
+/// What `steadfast` needs to act on the region as an operator (a running node's environment,
+/// [`crate::node::NodeEnv::operator`]).
 pub fn steadfast_env(cluster: &Cluster) -> Vec<(String, String)> {
-    use steadfast_core::vocab::env;
-    let mut out: Vec<(String, String)> = state::read_nodes()
+    state::read_nodes()
         .values()
         .next()
-        .map(|n| {
-            n.env
-                .iter()
-                .filter(|(k, _)| {
-                    (k.starts_with("AWS_") && !k.starts_with("AWS_EC2_METADATA"))
-                        || k == env::BACKUP_BUCKET
-                        || k == env::BACKUP_PREFIX
-                })
-                .cloned()
-                .collect()
-        })
-        .unwrap_or_default();
-    out.extend([
-        ("AWS_EC2_METADATA_DISABLED".to_string(), "true".to_string()),
-        (env::CLUSTER.to_string(), cluster.name().to_string()),
-        (env::DOMAIN.to_string(), cluster.domain().to_string()),
-        (env::PEER_COUNT.to_string(), cluster.peer_count().to_string()),
-        (env::ZONE_COUNT.to_string(), cluster.zone_count().to_string()),
-    ]);
-    out
+        .map(|n| crate::node::NodeEnv::from_vars(&n.env))
+        .unwrap_or_default()
+        .operator(cluster)
 }
 
 /// `steadfast <args>` against the region, as an operator runs it: the real binary, the
@@ -328,14 +250,4 @@ pub async fn restore_orders(cluster: &Cluster, since: u64) -> Result<Vec<steadfa
         }
     }
     Ok(out)
-}
-
-/// The cluster id, as the first healthy member says.
-pub async fn cluster_id(cluster: &Cluster) -> Option<u64> {
-    health(cluster)
-        .await
-        .into_iter()
-        .find(PeerHealth::healthy)
-        .and_then(|p| p.member)
-        .map(|m| m.cluster_id)
 }

@@ -1,0 +1,319 @@
+//! `sandbox up`: the region in the foreground (or `--detach`ed), its progress while it comes
+//! up, the live view, and the teardown on Ctrl-C; and `__supervise`, the supervisor process it
+//! starts in a process group of its own.
+
+use std::io::Write;
+use std::process::{ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use steadfast_core::status::{ClusterStatus, PeerRow};
+use steadfast_core::vocab::Step;
+
+use super::{preflight, runtime};
+use crate::config::{self, env_vars};
+use crate::error::{Result, SandboxError};
+use crate::supervisor::event_log::{Event, Logged};
+use crate::{state, supervisor, teardown};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct UpArgs {
+    /// Return 0 once all peers are healthy and leave the region running in the background.
+    #[arg(long)]
+    pub detach: bool,
+    /// How long to wait for all peers to be healthy.
+    #[arg(long, env = env_vars::UP_TIMEOUT_SECS, default_value_t = 240)]
+    pub timeout_secs: u64,
+    /// The sweep schedule (EventBridge stand-in).
+    #[arg(long, env = env_vars::SWEEP_SECS, default_value_t = 60)]
+    pub sweep_secs: u64,
+    #[command(flatten)]
+    pub region: RegionArgs,
+}
+
+/// The region's shape, for `up` and `chaos` alike.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RegionArgs {
+    /// Timing profile: `sandbox` (the stand-ins as fast as they are) or `aws` (a real
+    /// region's delays; each a `STEADFAST_AWS_*` knob).
+    #[arg(long, env = env_vars::PROFILE, default_value = "sandbox")]
+    pub profile: String,
+    /// Mutual TLS on etcd's ports (the default); `false`: plain http.
+    #[arg(long, env = env_vars::TLS, default_value_t = true, action = clap::ArgAction::Set)]
+    pub tls: bool,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct SuperviseArgs {
+    #[arg(long, default_value_t = 60)]
+    pub sweep_secs: u64,
+    #[arg(long, default_value = "sandbox")]
+    pub profile: String,
+    /// The nodes' backup timer (s; at least 60, node-bootstrap's own minimum); 0: off.
+    #[arg(long, env = env_vars::BACKUP_SECS, default_value_t = 60)]
+    pub backup_secs: u64,
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub tls: bool,
+    /// The nodes' TLS timer (`node-bootstrap tls`: renewal, a CA rotation's restarts; s).
+    #[arg(long, env = env_vars::TLS_SECS, default_value_t = 30)]
+    pub tls_secs: u64,
+    /// The peers' certificate validity (s); default node-bootstrap's (30 days).
+    #[arg(long, env = steadfast_core::vocab::env::TLS_CERT_VALIDITY_SECS)]
+    pub cert_validity_secs: Option<i64>,
+}
+
+/// `__supervise`: runs the region's supervisor until SIGTERM.
+pub fn supervise(a: &SuperviseArgs) -> Result<ExitCode> {
+    let backup_every = match a.backup_secs {
+        0 => None,
+        60.. => Some(Duration::from_secs(a.backup_secs)),
+        s => {
+            return Err(SandboxError::Setup(format!(
+                "{}={s}: 0 (off) or at least 60",
+                env_vars::BACKUP_SECS
+            )))
+        }
+    };
+    runtime()?.block_on(supervisor::supervise(supervisor::Options {
+        sweep_every: Duration::from_secs(a.sweep_secs),
+        volume_mib: 256,
+        profile: crate::profile::Profile::named(&a.profile)?,
+        backup_every,
+        transport: steadfast_core::vocab::Transport::from_flag(a.tls),
+        tls_every: (a.tls_secs > 0).then(|| Duration::from_secs(a.tls_secs)),
+        cert_validity_secs: a.cert_validity_secs,
+    }))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A signal that stopped `up`: its name and the exit code an interrupted command reports
+/// (128 + the signal number).
+#[derive(Clone, Copy)]
+struct Stopped(&'static str, u8);
+
+/// SIGINT and SIGTERM, for the whole life of `up`: Ctrl-C while coming up tears down too (the
+/// supervisor runs in its own process group and would outlive us).
+struct Stop {
+    int: Option<tokio::signal::unix::Signal>,
+    term: Option<tokio::signal::unix::Signal>,
+}
+
+impl Stop {
+    fn new(rt: &tokio::runtime::Runtime) -> Self {
+        rt.block_on(async {
+            use tokio::signal::unix::{signal, SignalKind};
+            Self {
+                int: signal(SignalKind::interrupt()).ok(),
+                term: signal(SignalKind::terminate()).ok(),
+            }
+        })
+    }
+
+    /// Waits for either signal; names it.
+    async fn recv(&mut self) -> Stopped {
+        async fn one(s: &mut Option<tokio::signal::unix::Signal>) {
+            match s.as_mut() {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        }
+        tokio::select! {
+            _ = one(&mut self.int) => Stopped("interrupted", 130),
+            _ = one(&mut self.term) => Stopped("terminated", 143),
+        }
+    }
+}
+
+/// Starts the supervisor (this binary, `__supervise`) in its own process group, logging to the
+/// state dir.
+fn start_supervisor(dir: &std::path::Path, sweep_secs: u64, profile: &str, tls: bool) -> Result<std::process::Child> {
+    use std::os::unix::process::CommandExt;
+    let exe = std::env::current_exe().map_err(SandboxError::io("current_exe"))?;
+    let log = std::fs::File::create(dir.join("supervisor.log")).map_err(SandboxError::io("supervisor.log"))?;
+    let log2 = log.try_clone().map_err(SandboxError::io("supervisor.log"))?;
+    std::process::Command::new(exe)
+        .args([
+            "__supervise",
+            "--sweep-secs",
+            &sweep_secs.to_string(),
+            "--profile",
+            profile,
+            "--tls",
+            if tls { "true" } else { "false" },
+        ])
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(log2)
+        .spawn()
+        .map_err(SandboxError::io("start supervisor"))
+}
+
+/// Why `up` stopped waiting for a healthy region.
+enum NotUp {
+    /// The region did not come up: the reason.
+    Failed(String),
+    /// The user stopped it (SIGINT/SIGTERM): which signal.
+    Stopped(Stopped),
+}
+
+/// Prints progress until every peer is healthy; the reason when it is not within `timeout`.
+async fn wait_healthy(
+    sup: &mut std::process::Child,
+    stop: &mut Stop,
+    timeout: Duration,
+) -> Result<ClusterStatus, NotUp> {
+    let cluster = config::cluster().map_err(|e| NotUp::Failed(e.to_string()))?;
+    let t0 = Instant::now();
+    let mut last = String::new();
+    loop {
+        if let Ok(Some(st)) = sup.try_wait() {
+            return Err(NotUp::Failed(format!(
+                "the supervisor exited ({st}) before the region was healthy"
+            )));
+        }
+        let s = crate::status::gather(&cluster).await;
+        let count = |f: fn(&PeerRow) -> bool| s.peers.iter().filter(|p| f(p)).count();
+        let counts = format!(
+            "instances {}/9, volumes attached {}/9, etcd members healthy {}/9",
+            count(|p| p.instance_id.is_some()),
+            count(|p| p.attached_to.is_some()),
+            count(|p| p.healthy)
+        );
+        // Print only when the counts change.
+        if counts != last {
+            eprintln!("[{:>5.1}s] {counts}", t0.elapsed().as_secs_f64());
+            last = counts;
+        }
+        if s.healthy {
+            eprintln!("sandbox: all 9 peers healthy after {:.1}s", t0.elapsed().as_secs_f64());
+            return Ok(s);
+        }
+        if t0.elapsed() > timeout {
+            return Err(NotUp::Failed(format!(
+                "not all peers were healthy after {timeout:?}:\n{}",
+                s.table()
+            )));
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            why = stop.recv() => return Err(NotUp::Stopped(why)),
+        }
+    }
+}
+
+/// The live table every 2 s until a signal, or the supervisor exits; says which.
+async fn live_view(sup: &mut std::process::Child, stop: &mut Stop) -> String {
+    let Ok(cluster) = config::cluster() else {
+        return "no cluster".into();
+    };
+    loop {
+        let s = crate::status::gather(&cluster).await;
+        print!("\x1b[2J\x1b[H{}\n(Ctrl-C tears the region down)\n", s.table());
+        let _ = std::io::stdout().flush();
+        if let Ok(Some(st)) = sup.try_wait() {
+            return format!("the supervisor exited ({st})");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+            why = stop.recv() => return why.0.to_string(),
+        }
+    }
+}
+
+/// Says why the region did not come up (with the supervisor's last lines and the first node
+/// failures), then tears it down.
+fn report_failed_start(dir: &std::path::Path, reason: &str) -> Result<()> {
+    let tail = std::fs::read_to_string(dir.join("supervisor.log")).unwrap_or_default();
+    let tail: Vec<&str> = tail.lines().rev().take(15).collect();
+    eprintln!("sandbox: could not come up: {reason}");
+    eprintln!(
+        "supervisor log (last lines):\n{}",
+        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+    );
+    if let Ok(ev) = std::fs::read_to_string(dir.join("events.jsonl")) {
+        let fails: Vec<&str> = ev
+            .lines()
+            .filter(|l| Logged::parse(l).is_some_and(|e| matches!(e.event, Event::Node { step: Step::Failed, .. })))
+            .take(3)
+            .collect();
+        if !fails.is_empty() {
+            eprintln!("node failures:\n{}", fails.join("\n"));
+        }
+    }
+    eprintln!("sandbox: cleaning up after the failed start");
+    for line in teardown::down()? {
+        eprintln!("  {line}");
+    }
+    Ok(())
+}
+
+pub fn up_with(detach: bool, timeout: Duration, sweep_secs: u64, profile: &str, tls: bool) -> Result<ExitCode> {
+    preflight()?;
+    crate::profile::Profile::named(profile)?;
+    if state::netns_exists() || state::state_dir().exists() {
+        eprintln!("sandbox: cleaning up a previous sandbox first");
+        teardown::down()?;
+    }
+    let dir = state::state_dir();
+    std::fs::create_dir_all(&dir).map_err(SandboxError::io(format!("mkdir {}", dir.display())))?;
+    state::create_netns()?;
+    state::enter_netns()?;
+    // The runtime's threads must start inside the namespace (setns is per thread). The signal
+    // handlers go in before the supervisor starts, so a Ctrl-C from here on always tears down
+    // (it waits in the handler until `wait_healthy` looks).
+    let rt = runtime()?;
+    let mut stop = Stop::new(&rt);
+    let mut sup = start_supervisor(&dir, sweep_secs, profile, tls)?;
+    eprintln!(
+        "sandbox: region starting in network namespace {} (state in {})",
+        state::name(),
+        dir.display()
+    );
+    match rt.block_on(wait_healthy(&mut sup, &mut stop, timeout)) {
+        Err(NotUp::Failed(reason)) => {
+            report_failed_start(&dir, &reason)?;
+            Ok(ExitCode::from(1))
+        }
+        // Asked to stop before the region was up: not a failed start. Tear down and exit the
+        // way an interrupted command does (128 + the signal).
+        Err(NotUp::Stopped(Stopped(why, code))) => {
+            eprintln!("sandbox: {why} while coming up; tearing down");
+            for line in teardown::down()? {
+                eprintln!("  {line}");
+            }
+            Ok(ExitCode::from(code))
+        }
+        Ok(s) => {
+            println!("{}", s.table());
+            eprintln!("event log: {}", dir.join("events.jsonl").display());
+            if detach {
+                eprintln!("sandbox: running in the background; `sandbox down` stops it");
+                return Ok(ExitCode::SUCCESS);
+            }
+            eprintln!(
+                "talk to it from another terminal: sandbox exec -- etcdctl --discovery-srv {}.{} put k v",
+                config::CLUSTER,
+                config::DOMAIN
+            );
+            let why = rt.block_on(live_view(&mut sup, &mut stop));
+            eprintln!("sandbox: {why}; tearing down");
+            for line in teardown::down()? {
+                eprintln!("  {line}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// `sandbox up`.
+pub fn up(a: &UpArgs) -> Result<ExitCode> {
+    up_with(
+        a.detach,
+        Duration::from_secs(a.timeout_secs),
+        a.sweep_secs,
+        &a.region.profile,
+        a.region.tls,
+    )
+}
