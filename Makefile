@@ -19,8 +19,9 @@ deps:
 build: deps
 	$(CARGO) build --workspace --bins
 
-## test: the whole suite: Rust (unit, SDK mocks, moto, loop devices, cargo-lambda e2e) + Terraform checks.
-test: deps test-rust test-moto test-terraform
+## test: the whole suite: the lints, Rust (unit, SDK mocks, moto, loop devices, cargo-lambda e2e),
+## the moto launcher's tests, the Terraform checks.
+test: deps lint test-rust test-moto test-terraform
 
 ## Every binary first (the same features as the tests: nothing is built twice): the suites run
 ## the real sandbox, node-bootstrap, peer-dns and steadfast binaries.
@@ -84,9 +85,15 @@ chaos: deps
 fmt:
 	$(CARGO) fmt --all
 
-lint:
+## lint: what the workspace promises, each failing make test: rustfmt, clippy with every warning an
+## error, shellcheck of every shell script, ruff on every Python file.
+SHELL_SCRIPTS  = $(shell git ls-files '*.sh')
+PYTHON_FILES   = $(shell git ls-files '*.py')
+lint: deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	shellcheck -x $(SHELL_SCRIPTS)
+	$(VENV)/bin/ruff check $(PYTHON_FILES)
 
 ## sandbox: the local region in the foreground (Ctrl-C tears it down). Needs root.
 ## `--workspace --bins` resolves the same features as `cargo test --workspace` (the sandbox crate

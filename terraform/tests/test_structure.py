@@ -1005,7 +1005,7 @@ def check_backup_alarms(cfg):
         "backup_failed": (m["backup_failed"], "Sum", "GreaterThanOrEqualToThreshold", "notBreaching"),
     }
     alarms = cfg.of_type("aws_cloudwatch_metric_alarm")
-    for name, (metric, stat, op, missing) in want.items():
+    for name, (metric, statistic, op, missing) in want.items():
         body = alarms.get(name)
         if not body:
             problems.append(f"aws_cloudwatch_metric_alarm.{name} is missing")
@@ -1026,8 +1026,8 @@ def check_backup_alarms(cfg):
                 break
             if (got["namespace"], got["metric_name"], got["dimensions"]) != (m["namespace"], metric, {m["dimension_cluster"]: "c1"}):
                 problems.append(f"{where}: must watch {m['namespace']}/{metric} with {m['dimension_cluster']} = the cluster")
-            if (got["statistic"], got["comparison_operator"], got["treat_missing_data"]) != (stat, op, missing):
-                problems.append(f"{where}: want {stat}, {op}, treat_missing_data {missing}, got "
+            if (got["statistic"], got["comparison_operator"], got["treat_missing_data"]) != (statistic, op, missing):
+                problems.append(f"{where}: want {statistic}, {op}, treat_missing_data {missing}, got "
                                 f"{got['statistic']}, {got['comparison_operator']}, {got['treat_missing_data']}")
             period = got["period"]
             if period % 60 or not interval <= period < interval + 60:
@@ -1430,7 +1430,7 @@ class ModuleStructure(Base):
     def test_tls_alarms(self):
         m = VOCAB["metrics"]
         alarms = self.cfg.of_type("aws_cloudwatch_metric_alarm")
-        for name, metric, stat, op, threshold, missing in (
+        for name, metric, statistic, op, threshold, missing in (
                 ("tls_certificate_expiry", m["tls_cert_days_left"], "Minimum", "LessThanThreshold", 7, "breaching"),
                 ("tls_ca_expiry", m["tls_ca_days_left"], "Minimum", "LessThanThreshold", 90, "breaching"),
                 ("tls_failed", m["tls_failed"], "Sum", "GreaterThanThreshold", 0, "notBreaching")):
@@ -1442,7 +1442,7 @@ class ModuleStructure(Base):
                                                      "comparison_operator", "threshold", "treat_missing_data", "period")}
                 self.assertEqual((m["namespace"], metric, {m["dimension_cluster"]: "c1"}),
                                  (got["namespace"], got["metric_name"], got["dimensions"]))
-                self.assertEqual((stat, op, threshold, missing),
+                self.assertEqual((statistic, op, threshold, missing),
                                  (got["statistic"], got["comparison_operator"], got["threshold"], got["treat_missing_data"]))
                 self.assertEqual(0, got["period"] % 60)
                 self.assertGreaterEqual(got["period"], 120)
@@ -1531,7 +1531,8 @@ class ModuleStructure(Base):
         five = [p.attrs["condition"] for p in lt.block("lifecycle").blocks[("precondition",)]
                 if "etcd_election_timeout_ms" in p.attrs["condition"]]
         self.assertEqual(1, len(five))
-        ev = lambda hb, el: self.cfg.evaluator(shape(etcd_heartbeat_interval_ms=hb, etcd_election_timeout_ms=el)).expr(five[0])
+        def ev(hb, el):
+            return self.cfg.evaluator(shape(etcd_heartbeat_interval_ms=hb, etcd_election_timeout_ms=el)).expr(five[0])
         self.assertTrue(ev(100, 500))
         self.assertFalse(ev(100, 499))
 
@@ -1655,7 +1656,7 @@ class ModuleStructure(Base):
             self.assertIn(line, lines, text)
         # Without backups, no bucket at all (node-bootstrap then never backs up or restores).
         text = self.rendered_bootstrap_env(shape(backup_enabled=False))
-        self.assertFalse(any(l.startswith(e["backup_bucket"] + "=") for l in text.splitlines()), text)
+        self.assertFalse(any(line.startswith(e["backup_bucket"] + "=") for line in text.splitlines()), text)
         self.assertIn(f"{e['etcdutl_bin']}=/usr/local/bin/etcdutl", text)
 
     def test_backup_units_and_timer_interval(self):
@@ -2034,7 +2035,7 @@ class ExampleStructure(Base):
         self.assertEqual("127.0.255.0/24", one(mod["placeholder_network"]))
         vpc = self.local.resources[("aws_vpc", "this")]
         self.assertEqual("127.0.0.0/16", one(vpc["cidr_block"]))
-        subnets = self.local.resources[("aws_subnet", "private")]
+        self.assertIn(("aws_subnet", "private"), self.local.resources)
         raw = self.local.raw_resource("aws_subnet", "private").attrs["cidr_block"]
         cidrs = [self.local.evaluator(extra={"count": {"index": i}}).expr(raw) for i in range(3)]
         self.assertEqual(["127.0.1.0/24", "127.0.2.0/24", "127.0.3.0/24"], cidrs)
