@@ -1,4 +1,4 @@
-//! `steadfast`: the operator's command. See `steadfast --help` and the README's "TLS" section.
+//! `steadfast`: the operator's command. See `steadfast --help` and docs/operations.md.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -44,8 +44,9 @@ enum Cmd {
     },
     /// Restore a chosen snapshot into the whole cluster (point in time): verifies it, writes the
     /// restore plan, terminates every instance, and once the old cluster is gone lets the
-    /// replacements restore it. Writes after the snapshot are gone from the cluster (each
-    /// peer's old data stays on its volume, set aside). Run again to resume.
+    /// replacements restore it. Writes after the snapshot are gone, and so is the data the
+    /// peers held: each replacement deletes its member before it restores (take an on-demand
+    /// snapshot first to keep it). Run again to resume.
     Restore {
         /// The snapshot's key (see `steadfast snapshots`).
         #[arg(long)]
@@ -191,7 +192,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             if !yes {
                 return Err(CliError::Usage(format!(
                     "steadfast restore replaces every member's data of cluster {} with {snapshot} \
-                     (writes after it are gone; each peer's old data is kept aside on its volume): add --yes",
+                     (writes after it are gone and every peer's current data is deleted, not kept; take an on-demand snapshot first to keep it): add --yes",
                     target.cluster.name()
                 )));
             }

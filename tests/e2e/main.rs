@@ -2,6 +2,7 @@
 //! builds them first).
 //! - [`sandbox`]: the local region end to end: up, serve, survive a replacement, tear down.
 //! - [`chaos`]: the chaos suite's CI subset (a zone plus one, and all nine, killed under load).
+//! - [`docs`]: every knob table against the code (flags, variables, delays, scenarios).
 //! - [`restore`]: `steadfast restore` refusing bad input (moto), changing nothing.
 //! - [`tls`]: racing CA creation, and a real TLS etcd refusing every client without a good
 //!   certificate.
@@ -10,6 +11,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on what they did not expect
 
 mod chaos;
+mod docs;
 mod restore;
 mod sandbox;
 mod terraform;

@@ -98,7 +98,7 @@ const AWS: [(&str, &str, f64, &str, &str); 7] = [
     ),
 ];
 
-// The defaults and their sources (also in the README's chaos section).
+// The defaults and their sources (also in docs/chaos.md's profile table).
 const AWS_BOOT_SECS: f64 = 20.0;
 const AWS_BOOT_SOURCE: &str = "measured: RunInstances to a booted AL2023 guest 22.6-25.8 s end to end, an upper bound \
 (brevdev/ec2-coldboot-research, docs/cold-baseline-results.md); c5.xlarge API 1.5 s + pending->running 4.9 s + boot \

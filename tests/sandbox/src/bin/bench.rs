@@ -1,4 +1,4 @@
-//! `make bench`: the figures the README quotes, measured here.
+//! `make bench`: the figures docs/benchmarks.md quotes, measured here.
 //!
 //! - `peer-dns`: warm invocation latency (p50/p99 over >= 200 invocations through cargo
 //!   lambda's invoke API, against moto), cold start (function process start to its first
