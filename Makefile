@@ -9,7 +9,7 @@ CARGO      ?= cargo
 export CARGO_TARGET_DIR ?= $(CURDIR)/target
 LAMBDA_ZIP := $(CARGO_TARGET_DIR)/lambda/peer-dns/bootstrap.zip
 
-.PHONY: all deps build test test-rust test-moto test-terraform tf-local lambda node-bootstrap-arm64 bench chaos fmt lint sandbox clean
+.PHONY: all deps build test test-rust test-moto test-terraform tf-local lambda node-bootstrap-arm64 bench chaos soak fmt lint sandbox clean
 
 all: build
 
@@ -25,9 +25,10 @@ test: deps lint test-rust test-moto test-terraform
 
 ## Every binary first (the same features as the tests: nothing is built twice): the suites run
 ## the real sandbox, node-bootstrap, peer-dns and steadfast binaries.
+## Nothing a test runs may be left under /run/steadfast (scripts/host-clean.sh fails the run).
 test-rust:
 	$(CARGO) build --workspace --bins
-	$(CARGO) test --workspace --no-fail-fast -- --test-threads=2
+	scripts/host-clean.sh $(CARGO) test --workspace --no-fail-fast -- --test-threads=2
 
 ## test-moto: the moto launcher's own tests (lifecycle hooks, faults, S3 policies)
 test-moto:
@@ -80,6 +81,17 @@ chaos: deps
 	$(CARGO) build --release --workspace --bins
 	@rc=0; for p in $(CHAOS_PROFILES); do \
 	  $(CARGO_TARGET_DIR)/release/sandbox chaos $(CHAOS) --profile $$p || rc=1; \
+	done; exit $$rc
+
+## soak: a fresh region brought up and down SOAK times in each of SOAK_PROFILES, kill-one under load
+## in every round (release build); soak.json per profile in target/soak/<profile>/, with the
+## evidence of every round whose bring-up stalled or failed. Needs root.
+SOAK          ?= 20
+SOAK_PROFILES ?= sandbox aws
+soak: deps
+	$(CARGO) build --release --workspace --bins
+	@rc=0; for p in $(SOAK_PROFILES); do \
+	  $(CARGO_TARGET_DIR)/release/sandbox soak --rounds $(SOAK) --profile $$p || rc=1; \
 	done; exit $$rc
 
 fmt:

@@ -119,7 +119,9 @@ pub async fn wait(cluster: &Cluster, me: PeerIndex, my_ip: Ipv4Addr, fresh: bool
                 };
             }
             tracing::debug!(during = %Step::Dns, problems = ?problems, "waiting for DNS");
-            Ok(Poll::Pending(problems.join("; ")))
+            let why = problems.join("; ");
+            crate::progress::waiting(&format!("DNS: {why}"));
+            Ok(Poll::Pending(why))
         },
     )
     .await?;

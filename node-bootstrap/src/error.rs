@@ -112,6 +112,11 @@ pub enum BootstrapError {
     #[error("not yet: {0}")]
     NotYet(String),
 
+    /// The node waited on the same thing, getting nowhere, for two thirds of the lifecycle
+    /// hook's timeout (`progress::plan_wait`): what it waited on.
+    #[error("{why}")]
+    Stalled { why: String },
+
     /// etcd's process ended before it was ready.
     #[error("etcd exited with {status} {after_ms} ms after start, before it was ready")]
     EtcdExited { status: String, after_ms: u64 },
@@ -158,6 +163,8 @@ impl BootstrapError {
             | E::MountedElsewhere { .. }
             | E::Config(_) => Disposition::Refuse,
             E::Command { command, .. } if command.starts_with("e2fsck") => Disposition::Refuse,
+            // Another instance may help: a new address, a new launch event, another host.
+            E::Stalled { .. } => Disposition::Abandon,
             E::Imds(_) | E::NoDevice { .. } | E::Command { .. } | E::Io { .. } => Disposition::Abandon,
         }
     }

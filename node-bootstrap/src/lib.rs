@@ -24,6 +24,8 @@
 //! - [`lifecycle`]: the launch action: heartbeats while there is progress, retries of transient
 //!   failures, ABANDON when another instance could help, the refusal metric, CONTINUE when
 //!   ready, nothing on a reboot.
+//! - [`progress`]: when the node last moved on and what it waits on; `plan_wait`, the pure rule
+//!   that keeps the launch action alive, abandons it, or lets it run out.
 //! - [`run`]: start etcd, supervise it, forward signals.
 //! - [`backup`]: the backup timer's run: the leader streams a snapshot to S3, reads it back,
 //!   verifies it, applies retention; every member publishes the newest verified one's age.
@@ -39,6 +41,7 @@ pub mod fsx;
 pub mod identity;
 pub mod lifecycle;
 pub mod prepare;
+pub mod progress;
 pub mod ready;
 pub mod recovery;
 pub mod run;

@@ -16,6 +16,7 @@ use crate::config::NodeConfig;
 use crate::error::{BootstrapError, Disposition, Result};
 use crate::identity::{self, Identity};
 use crate::prepare::{self, PrepareReport};
+use crate::progress::{self, plan_wait, Phase, Wait};
 use crate::ready::{self, Readiness};
 use crate::recovery::{Handoff, Recovered};
 use crate::tls;
@@ -106,23 +107,39 @@ impl Hook {
     }
 }
 
-/// Runs `work`, sending a heartbeat every `every` until it ends (a failed heartbeat is logged:
-/// the next one may pass).
+/// Runs `work`, and every third of `hook_timeout` asks [`plan_wait`] what to do with the action:
+/// a heartbeat while the node moves on (a failed heartbeat is logged: the next one may pass);
+/// without progress, in `prepare`, `work` is dropped and `Err(why)` says what it waited on (the
+/// caller abandons); in `ready`, the heartbeats stop, said once, and `work` goes on.
 pub async fn heartbeating<G: Groups, T>(
     groups: &G,
     hook: Option<&Hook>,
-    every: Duration,
+    phase: Phase,
+    hook_timeout: Duration,
     work: impl Future<Output = T>,
-) -> T {
-    let Some(hook) = hook else { return work.await };
+) -> std::result::Result<T, String> {
+    let Some(hook) = hook else { return Ok(work.await) };
+    let every = hook_timeout / 3;
     let mut work = std::pin::pin!(work);
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    let mut beating = true;
     loop {
         tokio::select! {
-            done = &mut work => return done,
-            _ = tick.tick() => {
-                if let Err(e) = hook.heartbeat(groups).await {
-                    warn!(during = %Step::Heartbeat, error = %e, "heartbeat failed");
+            done = &mut work => return Ok(done),
+            _ = tick.tick(), if beating => {
+                let (stalled, waiting_on) = progress::stalled();
+                match plan_wait(phase, stalled, hook_timeout, &waiting_on) {
+                    Wait::KeepAlive => {
+                        if let Err(e) = hook.heartbeat(groups).await {
+                            warn!(during = %Step::Heartbeat, error = %e, "heartbeat failed");
+                        }
+                    }
+                    Wait::Abandon { why } => return Err(why),
+                    Wait::LetRunOut { why } => {
+                        warn!(during = %Step::Heartbeat, reason = %why,
+                            "no more heartbeats: the lifecycle hook's default result applies at its timeout; etcd goes on and joins when it can");
+                        beating = false;
+                    }
                 }
             }
         }
@@ -152,6 +169,7 @@ where
 {
     let hook = Hook::pending(groups, ec2, cfg, id).await?;
     let started = Instant::now();
+    progress::moved("launch");
     // The last transient failure, for when the deadline runs out.
     let last: std::sync::Mutex<Option<BootstrapError>> = std::sync::Mutex::new(None);
     let attempt = std::sync::atomic::AtomicU32::new(0);
@@ -173,6 +191,7 @@ where
                     left_s = cfg.prepare_deadline.saturating_sub(started.elapsed()).as_secs(),
                     "transient failure; trying again on this node");
                 let why = err.to_string();
+                crate::progress::waiting(&format!("prepare, attempt {n} failed: {why}"));
                 if let Ok(mut l) = last.lock() {
                     *l = Some(err);
                 }
@@ -193,9 +212,11 @@ where
             (err, Disposition::Retry)
         })
     };
-    let (err, disposition) = match heartbeating(groups, hook.as_ref(), cfg.hook_timeout / 3, attempts).await {
-        Ok(report) => return Ok(report),
-        Err(failed) => failed,
+    let (err, disposition) = match heartbeating(groups, hook.as_ref(), Phase::Prepare, cfg.hook_timeout, attempts).await
+    {
+        Ok(Ok(report)) => return Ok(report),
+        Ok(Err(failed)) => failed,
+        Err(why) => (BootstrapError::Stalled { why }, Disposition::Abandon),
     };
     match disposition {
         Disposition::Refuse => {
@@ -252,7 +273,8 @@ where
         _ => vec![],
     };
     let access = tls::access(cfg)?;
-    let r = heartbeating(groups, hook.as_ref(), cfg.hook_timeout / 3, async {
+    progress::moved("etcd started");
+    let r = heartbeating(groups, hook.as_ref(), Phase::Ready, cfg.hook_timeout, async {
         let promoted = if voters.is_empty() {
             None
         } else {
@@ -261,7 +283,8 @@ where
         let r = ready::wait_ready(&access, id.private_ip, cfg.ready_timeout).await?;
         Ok::<_, BootstrapError>((r, promoted))
     })
-    .await;
+    .await
+    .map_err(|why| BootstrapError::Stalled { why })?;
     let (r, promoted) = r?;
     if let Some(h) = &handoff {
         settle(ec2, metrics, &access, id, h, promoted.is_some()).await;

@@ -69,6 +69,7 @@ impl Steps {
         let ms = t0.elapsed().as_secs_f64() * 1000.0;
         let waited_ms = waited(&v).as_secs_f64() * 1000.0;
         info!(step = %step, elapsed_ms = ms, waited_ms, detail = %detail(&v), "step done");
+        crate::progress::moved(step.as_str());
         self.done.push((step, ms));
         Ok(v)
     }

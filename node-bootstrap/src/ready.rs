@@ -72,6 +72,7 @@ async fn look(
         *target = Some(idx);
     }
     let target_index = target.unwrap_or_default();
+    note_applied(st.raft_applied_index);
     // A linearizable read goes through the leader: it proves the member serves.
     let read = local
         .get(keys::READY_PROBE, None)
@@ -92,6 +93,14 @@ async fn look(
         target_index,
         revision,
     })
+}
+
+/// A member that applies more of the log is getting somewhere (a long catch-up is progress).
+fn note_applied(index: u64) {
+    static BEST: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    if BEST.fetch_max(index, std::sync::atomic::Ordering::Relaxed) < index {
+        crate::progress::moved("etcd applied more of the log");
+    }
 }
 
 /// Waits until the local member is healthy and caught up, up to `deadline`.
@@ -115,6 +124,7 @@ pub async fn wait_ready(access: &Access, ip: Ipv4Addr, deadline: Duration) -> Re
                 Ok(r) => Poll::Ready(r),
                 Err(e) => {
                     tracing::debug!(during = %Step::Ready, reason = %e, "not ready yet");
+                    crate::progress::waiting(&format!("etcd becoming healthy and caught up: {e}"));
                     Poll::Pending(e)
                 }
             })
@@ -176,6 +186,7 @@ pub async fn promote_if_learner(
                         t
                     }
                 };
+                note_applied(st.raft_applied_index);
                 if st.raft_applied_index < want {
                     return Err(format!(
                         "learner applied {} of the leader's {want}",
@@ -195,6 +206,7 @@ pub async fn promote_if_learner(
                 Ok(None) => Poll::Pending("no answer".into()),
                 Err(e) => {
                     tracing::debug!(during = %Step::Promote, reason = %e, "not promoted yet");
+                    crate::progress::waiting(&format!("the learner catching up: {e}"));
                     Poll::Pending(e)
                 }
             })

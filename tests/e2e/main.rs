@@ -4,6 +4,8 @@
 //! - [`chaos`]: the chaos suite's CI subset (a zone plus one, and all nine, killed under load).
 //! - [`docs`]: every knob table against the code (flags, variables, delays, scenarios).
 //! - [`restore`]: `steadfast restore` refusing bad input (moto), changing nothing.
+//! - [`stall`]: a bring-up that makes no progress says who waits on what and keeps its evidence;
+//!   a node that gets nowhere abandons, and its group replaces it.
 //! - [`tls`]: racing CA creation, and a real TLS etcd refusing every client without a good
 //!   certificate.
 //! - [`terraform`]: the deploy path: `terraform apply` of the module against moto, and the
@@ -14,6 +16,7 @@ mod chaos;
 mod docs;
 mod restore;
 mod sandbox;
+mod stall;
 mod terraform;
 mod tls;
 

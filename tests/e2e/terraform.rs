@@ -444,11 +444,14 @@ async fn terraform_apply_of_the_module_builds_a_region_the_binaries_run_against(
         for (k, v) in &node_env {
             spec.set(k, v.clone());
         }
-        // What differs on this machine: where the volume shows up and is mounted (inside the
-        // node's own root), and the etcd user (the install script creates `etcd`; this machine
-        // has none, and `nobody` proves the same ownership code).
+        // What differs on this machine: where the volume shows up and is mounted, and where the
+        // TLS files and a read-back snapshot go (inside the node's own root: nothing of a test
+        // is left on the host), and the etcd user (the install script creates `etcd`; this
+        // machine has none, and `nobody` proves the same ownership code).
         spec.set(env::DATA_DIR, root.join("data").to_string_lossy())
             .set(env::ENV_FILE, root.join("etcd.env").to_string_lossy())
+            .set(env::TLS_DIR, root.join("tls").to_string_lossy())
+            .set(env::SCRATCH_DIR, root.join("scratch").to_string_lossy())
             .set(env::DEV_ROOT, root.to_string_lossy())
             .set(env::ETCD_USER, "nobody");
         let nb = built_bin("node-bootstrap").unwrap();

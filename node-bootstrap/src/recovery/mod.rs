@@ -152,6 +152,7 @@ where
             Ok::<_, BootstrapError>(match plan {
                 RestorePlan::Wait { why } => {
                     info!(during = %Step::Recovery, facts = ?facts, reason = %why, "waiting");
+                    crate::progress::waiting(&format!("recovery: {why}"));
                     Poll::Pending(why)
                 }
                 plan => Poll::Ready((plan, answer, order, epoch, format!("{facts:?}"))),

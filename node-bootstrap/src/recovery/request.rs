@@ -52,6 +52,7 @@ pub async fn follow<O: Objects>(
             Ok::<_, BootstrapError>(match plan_requested(&facts) {
                 Requested::Wait { why } => {
                     info!(during = %Step::Recovery, reason = %why, "waiting");
+                    crate::progress::waiting(&format!("the operator's restore request: {why}"));
                     Poll::Pending(why)
                 }
                 plan => Poll::Ready((plan, facts.request)),

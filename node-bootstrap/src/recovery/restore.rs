@@ -82,9 +82,9 @@ pub async fn restore<O: Objects>(
     let file = tokio::fs::File::create(&download)
         .await
         .map_err(BootstrapError::io(&download))?;
-    let mut sink = Hashing::new(tokio::io::BufWriter::with_capacity(1 << 20, file));
+    let mut sink = Hashing::new(Noting::new(tokio::io::BufWriter::with_capacity(1 << 20, file)));
     let size = objects.read_into(&o.snapshot, &mut sink).await?;
-    let (sha, mut w) = sink.finish();
+    let (sha, Noting { inner: mut w, .. }) = sink.finish();
     w.flush().await.map_err(BootstrapError::io(&download))?;
     w.into_inner().sync_all().await.map_err(BootstrapError::io(&download))?;
     if sha != o.sha256 {
@@ -159,4 +159,49 @@ fn clean(download: &Path, work: &Path) -> Result<()> {
         std::fs::remove_dir_all(work).map_err(BootstrapError::io(work))?;
     }
     Ok(())
+}
+
+/// A writer that tells [`crate::progress`] the download moves, every 8 MiB: a long download is
+/// progress, never a stall.
+struct Noting<W> {
+    inner: W,
+    since: u64,
+}
+
+impl<W> Noting<W> {
+    fn new(inner: W) -> Self {
+        Self { inner, since: 0 }
+    }
+}
+
+impl<W: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Noting<W> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let r = std::pin::Pin::new(&mut self.inner).poll_write(cx, buf);
+        if let std::task::Poll::Ready(Ok(n)) = &r {
+            self.since += *n as u64;
+            if self.since >= 8 << 20 {
+                self.since = 0;
+                crate::progress::moved("snapshot download");
+            }
+        }
+        r
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
 }

@@ -160,7 +160,11 @@ pub async fn claim<E: Volumes + Instances>(
             // plan
             let decision = plan_attach(&vol, me, holder_state.as_ref(), waited(), settings);
             // act
-            act(ec2, volume_id, me, settings, decision, &attach_sent, &forced, waited()).await
+            let r = act(ec2, volume_id, me, settings, decision, &attach_sent, &forced, waited()).await;
+            if let Ok(Poll::Pending(why) | Poll::Soon(why)) = &r {
+                crate::progress::waiting(&format!("volume {volume_id}: {why}"));
+            }
+            r
         },
     )
     .await?;

@@ -76,7 +76,10 @@ pub async fn wait_for_device(
         || async {
             Ok::<_, BootstrapError>(match find_once(root, volume_id, attachment_device) {
                 Some(p) => Poll::Ready(p),
-                None => Poll::Pending("not there yet".into()),
+                None => {
+                    crate::progress::waiting(&format!("the block device of {volume_id}"));
+                    Poll::Pending("not there yet".into())
+                }
             })
         },
     )

@@ -45,6 +45,14 @@ pub mod env_vars {
     pub const UP_TIMEOUT_SECS: &str = "STEADFAST_SANDBOX_UP_TIMEOUT_SECS";
     /// How long `up` waits without any progress before it says who waits on what and fails (s).
     pub const STALL_SECS: &str = "STEADFAST_SANDBOX_STALL_SECS";
+    /// Where a failed or interrupted bring-up's evidence goes.
+    pub const EVIDENCE: &str = "STEADFAST_SANDBOX_EVIDENCE";
+    /// The LAUNCHING hook's heartbeat timeout (s), in the region and on every node.
+    pub const HOOK_TIMEOUT_SECS: &str = "STEADFAST_SANDBOX_HOOK_TIMEOUT_SECS";
+    /// `peer-N`: the resolver never learns that peer's name's new address.
+    pub const HOLD_DNS: &str = "STEADFAST_SANDBOX_HOLD_DNS";
+    /// Where `sandbox soak` writes its report.
+    pub const SOAK_OUT: &str = "STEADFAST_SOAK_OUT";
     /// Where `sandbox chaos` writes its report.
     pub const CHAOS_OUT: &str = "STEADFAST_CHAOS_OUT";
 }

@@ -35,7 +35,14 @@ pub fn keep_from(state: &Path, dir: &Path) -> Result<PathBuf> {
     }
     if let Ok(entries) = std::fs::read_dir(state.join("nodes")) {
         for e in entries.flatten() {
-            for file in ["node.log", "prepare.json", "etcd.env", "handoff.json"] {
+            for file in [
+                "node.log",
+                "backup.log",
+                "tls.log",
+                "prepare.json",
+                "etcd.env",
+                "handoff.json",
+            ] {
                 let from = e.path().join(file);
                 if from.is_file() {
                     copy(&from, &dir.join("nodes").join(e.file_name()).join(file))?;

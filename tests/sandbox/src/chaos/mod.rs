@@ -90,6 +90,8 @@ pub struct Options {
     pub heal_timeout: Duration,
     /// etcd's timing on the nodes (the election timeout is the unit of the zone + 1 target).
     pub etcd_timing: EtcdTiming,
+    /// Measure the TLS cost first (two side clusters, 24 s).
+    pub tls_cost: bool,
 }
 
 /// The cargo profile this binary (and so the nodes' and the Lambda's, built beside it) came from.
@@ -111,10 +113,12 @@ pub async fn run(cluster: &Cluster, opts: &Options) -> Result<Report> {
         scenarios: Vec::new(),
         tls_cost: None,
     };
-    eprintln!("chaos: tls cost (plain http vs mutual TLS, same load, in turns)");
-    match tls_cost::measure(cluster, opts.etcd_timing, &crate::state::state_dir().join("tls-cost")).await {
-        Ok(c) => report.tls_cost = Some(c),
-        Err(e) => eprintln!("chaos: tls cost not measured: {e}"),
+    if opts.tls_cost {
+        eprintln!("chaos: tls cost (plain http vs mutual TLS, same load, in turns)");
+        match tls_cost::measure(cluster, opts.etcd_timing, &crate::state::state_dir().join("tls-cost")).await {
+            Ok(c) => report.tls_cost = Some(c),
+            Err(e) => eprintln!("chaos: tls cost not measured: {e}"),
+        }
     }
     for s in &opts.scenarios {
         eprintln!("chaos: {} ({} profile)", s.name, opts.profile.name);

@@ -28,6 +28,19 @@ pub struct ChaosArgs {
     pub keep: bool,
 }
 
+/// Where the report goes: `--out`, or target/chaos/ for the sandbox profile and
+/// target/chaos/<profile>/ beside it for another.
+fn out_dir(a: &ChaosArgs, p: &crate::profile::Profile) -> std::path::PathBuf {
+    a.out.clone().unwrap_or_else(|| {
+        let base = crate::paths::target_dir().join("chaos");
+        if p.name == "sandbox" {
+            base
+        } else {
+            base.join(p.name)
+        }
+    })
+}
+
 /// `sandbox chaos`.
 pub fn run(a: &ChaosArgs) -> Result<ExitCode> {
     let picked: Vec<Scenario> = if a.scenarios.iter().any(|n| n == "all") {
@@ -51,25 +64,22 @@ pub fn run(a: &ChaosArgs) -> Result<ExitCode> {
     }
     let slow = p.name == "aws";
     let up_timeout = Duration::from_secs(if slow { 900 } else { 240 });
-    if up_with(true, up_timeout, 60, &a.region.profile, a.region.tls)? != ExitCode::SUCCESS {
+    let mut region = a.region.clone();
+    if region.evidence.is_none() {
+        // A failed bring-up's evidence goes beside the report.
+        region.evidence = Some(out_dir(a, &p).join("evidence"));
+    }
+    if up_with(true, up_timeout, 60, &region)? != ExitCode::SUCCESS {
         return Ok(ExitCode::from(1));
     }
     let opts = chaos::Options {
         scenarios: picked,
-        out_dir: a.out.clone().unwrap_or_else(|| {
-            // The sandbox profile's report is target/chaos/report.json; another profile's sits
-            // beside it, in target/chaos/<profile>/.
-            let base = crate::paths::target_dir().join("chaos");
-            if p.name == "sandbox" {
-                base
-            } else {
-                base.join(p.name)
-            }
-        }),
+        out_dir: out_dir(a, &p),
         events: state::state_dir().join("events.jsonl"),
         heal_timeout: Duration::from_secs(if slow { 1200 } else { 240 }),
         profile: p,
         etcd_timing: config::etcd_timing()?,
+        tls_cost: true,
     };
     let cluster = config::cluster()?;
     let result = runtime()?.block_on(chaos::run(&cluster, &opts));

@@ -2,6 +2,8 @@
 //! - [`up`]: bring the region up, show the live view, tear it down (and `__supervise`, the
 //!   supervisor process `up` starts);
 //! - [`chaos`]: the chaos suite on a fresh region;
+//! - [`soak`]: fresh regions up and down again and again, with kill-one each round, counting
+//!   stalls (`make soak`);
 //! - [`status`]: core's cluster view of the region;
 //! - [`verbs`]: `kill`, `backup`, `wipe` (the region's verbs, as the chaos suite uses them);
 //! - [`exec`]: a command inside the region, with the operator's credentials;
@@ -9,6 +11,7 @@
 
 pub mod chaos;
 pub mod exec;
+pub mod soak;
 pub mod status;
 pub mod up;
 pub mod verbs;
@@ -37,6 +40,8 @@ pub enum Cmd {
     Up(up::UpArgs),
     /// Run chaos scenarios under client load on a fresh region and report (make chaos).
     Chaos(chaos::ChaosArgs),
+    /// Bring fresh regions up and down again and again, kill-one in each; count the stalls (make soak).
+    Soak(soak::SoakArgs),
     /// The peers' status (core's cluster view); `--json` for scripts. Exit 3: not healthy.
     Status {
         #[arg(long)]
@@ -85,6 +90,7 @@ pub fn main() -> ExitCode {
     let r = match cli.command {
         Cmd::Up(a) => up::up(&a),
         Cmd::Chaos(a) => chaos::run(&a),
+        Cmd::Soak(a) => soak::run(&a),
         Cmd::Status { json } => in_region(|| status::run(json)),
         Cmd::Kill { target, hard } => in_region(|| verbs::kill(&target, hard)),
         Cmd::Backup { peer } => in_region(|| verbs::backup(peer.as_deref())),

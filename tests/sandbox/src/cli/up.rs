@@ -30,7 +30,7 @@ pub struct UpArgs {
     pub region: RegionArgs,
 }
 
-/// The region's shape, for `up` and `chaos` alike.
+/// The region's shape and how its bring-up is watched, for `up` and `chaos` alike.
 #[derive(Debug, Clone, clap::Args)]
 pub struct RegionArgs {
     /// Timing profile: `sandbox` (the stand-ins as fast as they are) or `aws` (a real
@@ -40,6 +40,42 @@ pub struct RegionArgs {
     /// Mutual TLS on etcd's ports (the default); `false`: plain http.
     #[arg(long, env = env_vars::TLS, default_value_t = true, action = clap::ArgAction::Set)]
     pub tls: bool,
+    /// The LAUNCHING hook's heartbeat timeout (s), in the region and on every node (the
+    /// module's default: 300).
+    #[arg(long, env = env_vars::HOOK_TIMEOUT_SECS, default_value_t = 300)]
+    pub hook_timeout_secs: u32,
+    /// A bring-up that makes no progress (no change in the healthy count, the instances' states,
+    /// the attachments or the records) for this long is a stall: each peer that is not healthy
+    /// is named with what it waits on, the evidence is kept, and the command fails. Default:
+    /// 120 s in the `sandbox` profile, twice the hook's timeout in another.
+    #[arg(long, env = env_vars::STALL_SECS)]
+    pub stall_secs: Option<u64>,
+    /// Where a failed or interrupted bring-up's evidence goes (`bring-up-<time>/` in it: the
+    /// event log, every log, every node's log). Default: `<target dir>/evidence`.
+    #[arg(long, env = env_vars::EVIDENCE)]
+    pub evidence: Option<std::path::PathBuf>,
+    /// `peer-N`: the resolver never learns a new address for that peer's name (a Route 53 change
+    /// that never propagates), so its node waits on it: how a stall looks, on purpose.
+    #[arg(long, env = env_vars::HOLD_DNS)]
+    pub hold_dns: Option<String>,
+}
+
+impl RegionArgs {
+    /// The stall bound in `profile`.
+    pub fn stall(&self, profile: &str) -> Duration {
+        Duration::from_secs(self.stall_secs.unwrap_or(if profile == "sandbox" {
+            120
+        } else {
+            2 * u64::from(self.hook_timeout_secs)
+        }))
+    }
+
+    /// Where evidence goes.
+    pub fn evidence_dir(&self) -> std::path::PathBuf {
+        self.evidence
+            .clone()
+            .unwrap_or_else(|| crate::paths::target_dir().join("evidence"))
+    }
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -59,6 +95,10 @@ pub struct SuperviseArgs {
     /// The peers' certificate validity (s); default node-bootstrap's (30 days).
     #[arg(long, env = steadfast_core::vocab::env::TLS_CERT_VALIDITY_SECS)]
     pub cert_validity_secs: Option<i64>,
+    #[arg(long, default_value_t = 300)]
+    pub hook_timeout_secs: u32,
+    #[arg(long)]
+    pub hold_dns: Option<String>,
 }
 
 /// `__supervise`: runs the region's supervisor until SIGTERM.
@@ -73,6 +113,10 @@ pub fn supervise(a: &SuperviseArgs) -> Result<ExitCode> {
             )))
         }
     };
+    let hold_dns = match &a.hold_dns {
+        Some(t) => Some(super::one_peer(&config::cluster()?, t)?),
+        None => None,
+    };
     runtime()?.block_on(supervisor::supervise(supervisor::Options {
         sweep_every: Duration::from_secs(a.sweep_secs),
         volume_mib: 256,
@@ -81,6 +125,8 @@ pub fn supervise(a: &SuperviseArgs) -> Result<ExitCode> {
         transport: steadfast_core::vocab::Transport::from_flag(a.tls),
         tls_every: (a.tls_secs > 0).then(|| Duration::from_secs(a.tls_secs)),
         cert_validity_secs: a.cert_validity_secs,
+        hook_timeout_secs: a.hook_timeout_secs,
+        hold_dns,
     }))?;
     Ok(ExitCode::SUCCESS)
 }
@@ -127,22 +173,27 @@ impl Stop {
 
 /// Starts the supervisor (this binary, `__supervise`) in its own process group, logging to the
 /// state dir.
-fn start_supervisor(dir: &std::path::Path, sweep_secs: u64, profile: &str, tls: bool) -> Result<std::process::Child> {
+fn start_supervisor(dir: &std::path::Path, sweep_secs: u64, region: &RegionArgs) -> Result<std::process::Child> {
     use std::os::unix::process::CommandExt;
     let exe = std::env::current_exe().map_err(SandboxError::io("current_exe"))?;
     let log = std::fs::File::create(dir.join("supervisor.log")).map_err(SandboxError::io("supervisor.log"))?;
     let log2 = log.try_clone().map_err(SandboxError::io("supervisor.log"))?;
-    std::process::Command::new(exe)
-        .args([
-            "__supervise",
-            "--sweep-secs",
-            &sweep_secs.to_string(),
-            "--profile",
-            profile,
-            "--tls",
-            if tls { "true" } else { "false" },
-        ])
-        .process_group(0)
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args([
+        "__supervise",
+        "--sweep-secs",
+        &sweep_secs.to_string(),
+        "--profile",
+        &region.profile,
+        "--tls",
+        if region.tls { "true" } else { "false" },
+        "--hook-timeout-secs",
+        &region.hook_timeout_secs.to_string(),
+    ]);
+    if let Some(p) = &region.hold_dns {
+        cmd.args(["--hold-dns", p]);
+    }
+    cmd.process_group(0)
         .stdin(Stdio::null())
         .stdout(log)
         .stderr(log2)
@@ -154,8 +205,62 @@ fn start_supervisor(dir: &std::path::Path, sweep_secs: u64, profile: &str, tls: 
 enum NotUp {
     /// The region did not come up: the reason.
     Failed(String),
+    /// Nothing changed for the stall bound: who waits on what.
+    Stalled(String),
     /// The user stopped it (SIGINT/SIGTERM): which signal.
     Stopped(Stopped),
+}
+
+/// What a bring-up's progress is judged by: every peer's instance, its lifecycle state, its
+/// volume's holder, its name's answer and its member's health. Nothing of it changing for the
+/// stall bound is a stall.
+fn fingerprint(s: &ClusterStatus) -> Vec<String> {
+    s.peers
+        .iter()
+        .map(|p| {
+            format!(
+                "{}|{:?}|{:?}|{:?}|{:?}|{:?}|{}|{}",
+                p.peer, p.instance_id, p.lifecycle, p.attached_to, p.record, p.dns, p.healthy, p.learner
+            )
+        })
+        .collect()
+}
+
+/// One line per peer that is not healthy: its lifecycle state, the last step its node finished
+/// (from the event log) and its node's last log line.
+fn stall_report(s: &ClusterStatus) -> String {
+    let dir = state::state_dir();
+    let events = std::fs::read_to_string(dir.join("events.jsonl")).unwrap_or_default();
+    let events = Logged::parse_all(&events);
+    let nodes = state::read_nodes();
+    let mut out = Vec::new();
+    for p in s.peers.iter().filter(|p| !p.healthy) {
+        let id = p.instance_id.clone().unwrap_or_default();
+        let last_step = events
+            .iter()
+            .rev()
+            .find_map(|e| match &e.event {
+                Event::Node { step, instance_id, .. } if *instance_id == id => {
+                    Some(format!("{step} at {:.1} s", e.t_ms / 1000.0))
+                }
+                _ => None,
+            })
+            .unwrap_or_else(|| "none yet".into());
+        let last_line = nodes
+            .get(&id)
+            .and_then(|n| std::fs::read_to_string(&n.log).ok())
+            .and_then(|t| t.lines().rev().find(|l| !l.trim().is_empty()).map(str::to_string))
+            .unwrap_or_else(|| "(no node log)".into());
+        out.push(format!(
+            "  peer-{}: {} {}, volume attached to {}, name answers {}; its node's last step: {last_step}; its last log line: {last_line}",
+            p.peer,
+            if id.is_empty() { "no instance" } else { &id },
+            p.lifecycle.as_deref().unwrap_or("-"),
+            p.attached_to.as_deref().unwrap_or("nothing"),
+            p.dns.as_deref().unwrap_or("-"),
+        ));
+    }
+    out.join("\n")
 }
 
 /// Prints progress until every peer is healthy; the reason when it is not within `timeout`.
@@ -163,10 +268,12 @@ async fn wait_healthy(
     sup: &mut std::process::Child,
     stop: &mut Stop,
     timeout: Duration,
+    stall: Duration,
 ) -> Result<ClusterStatus, NotUp> {
     let cluster = config::cluster().map_err(|e| NotUp::Failed(e.to_string()))?;
     let t0 = Instant::now();
     let mut last = String::new();
+    let mut seen: (Vec<String>, Instant) = (vec![], Instant::now());
     loop {
         if let Ok(Some(st)) = sup.try_wait() {
             return Err(NotUp::Failed(format!(
@@ -190,10 +297,22 @@ async fn wait_healthy(
             eprintln!("sandbox: all 9 peers healthy after {:.1}s", t0.elapsed().as_secs_f64());
             return Ok(s);
         }
+        let now = fingerprint(&s);
+        if now != seen.0 {
+            seen = (now, Instant::now());
+        } else if seen.1.elapsed() >= stall {
+            return Err(NotUp::Stalled(format!(
+                "no progress for {} s (the stall bound) after {:.1} s; who waits on what:\n{}",
+                stall.as_secs(),
+                t0.elapsed().as_secs_f64(),
+                stall_report(&s)
+            )));
+        }
         if t0.elapsed() > timeout {
             return Err(NotUp::Failed(format!(
-                "not all peers were healthy after {timeout:?}:\n{}",
-                s.table()
+                "not all peers were healthy after {timeout:?}:\n{}\n{}",
+                s.table(),
+                stall_report(&s)
             )));
         }
         tokio::select! {
@@ -222,9 +341,22 @@ async fn live_view(sup: &mut std::process::Child, stop: &mut Stop) -> String {
     }
 }
 
+/// Copies the region's evidence into `<evidence>/bring-up-<time>/` and says where (before a
+/// teardown deletes the state directory).
+fn keep_evidence(evidence: &std::path::Path) {
+    let at = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
+    match crate::evidence::keep(&evidence.join(format!("bring-up-{at}"))) {
+        Ok(d) => eprintln!(
+            "sandbox: the evidence (event log, every log, every node's log) is in {}",
+            d.display()
+        ),
+        Err(e) => eprintln!("sandbox: the evidence could not be kept: {e}"),
+    }
+}
+
 /// Says why the region did not come up (with the supervisor's last lines and the first node
-/// failures), then tears it down.
-fn report_failed_start(dir: &std::path::Path, reason: &str) -> Result<()> {
+/// failures), keeps the evidence, then tears it down.
+fn report_failed_start(dir: &std::path::Path, reason: &str, evidence: &std::path::Path) -> Result<()> {
     let tail = std::fs::read_to_string(dir.join("supervisor.log")).unwrap_or_default();
     let tail: Vec<&str> = tail.lines().rev().take(15).collect();
     eprintln!("sandbox: could not come up: {reason}");
@@ -242,6 +374,7 @@ fn report_failed_start(dir: &std::path::Path, reason: &str) -> Result<()> {
             eprintln!("node failures:\n{}", fails.join("\n"));
         }
     }
+    keep_evidence(evidence);
     eprintln!("sandbox: cleaning up after the failed start");
     for line in teardown::down()? {
         eprintln!("  {line}");
@@ -249,9 +382,42 @@ fn report_failed_start(dir: &std::path::Path, reason: &str) -> Result<()> {
     Ok(())
 }
 
-pub fn up_with(detach: bool, timeout: Duration, sweep_secs: u64, profile: &str, tls: bool) -> Result<ExitCode> {
+/// How a bring-up ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Every peer healthy; the region runs on (detached) or ran until a signal.
+    Healthy { secs: f64 },
+    /// It did not come up: why (the evidence was kept, the region torn down).
+    Failed(String),
+    /// No progress for the stall bound: who waited on what (evidence kept, torn down).
+    Stalled(String),
+    /// A signal stopped it while coming up (evidence kept, torn down): the exit code.
+    Interrupted(u8),
+}
+
+impl Outcome {
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            Outcome::Healthy { .. } => ExitCode::SUCCESS,
+            Outcome::Failed(_) | Outcome::Stalled(_) => ExitCode::from(1),
+            Outcome::Interrupted(c) => ExitCode::from(*c),
+        }
+    }
+}
+
+pub fn up_with(detach: bool, timeout: Duration, sweep_secs: u64, region: &RegionArgs) -> Result<ExitCode> {
+    Ok(bring_up(detach, timeout, sweep_secs, region)?.exit_code())
+}
+
+/// Brings a fresh region up and watches it; see [`Outcome`].
+pub fn bring_up(detach: bool, timeout: Duration, sweep_secs: u64, region: &RegionArgs) -> Result<Outcome> {
     preflight()?;
+    let profile = region.profile.as_str();
     crate::profile::Profile::named(profile)?;
+    if let Some(t) = &region.hold_dns {
+        super::one_peer(&config::cluster()?, t)?;
+    }
+    let evidence = region.evidence_dir();
     if state::netns_exists() || state::state_dir().exists() {
         eprintln!("sandbox: cleaning up a previous sandbox first");
         teardown::down()?;
@@ -265,32 +431,40 @@ pub fn up_with(detach: bool, timeout: Duration, sweep_secs: u64, profile: &str, 
     // (it waits in the handler until `wait_healthy` looks).
     let rt = runtime()?;
     let mut stop = Stop::new(&rt);
-    let mut sup = start_supervisor(&dir, sweep_secs, profile, tls)?;
+    let mut sup = start_supervisor(&dir, sweep_secs, region)?;
     eprintln!(
         "sandbox: region starting in network namespace {} (state in {})",
         state::name(),
         dir.display()
     );
-    match rt.block_on(wait_healthy(&mut sup, &mut stop, timeout)) {
+    let t0 = Instant::now();
+    match rt.block_on(wait_healthy(&mut sup, &mut stop, timeout, region.stall(profile))) {
         Err(NotUp::Failed(reason)) => {
-            report_failed_start(&dir, &reason)?;
-            Ok(ExitCode::from(1))
+            report_failed_start(&dir, &reason, &evidence)?;
+            Ok(Outcome::Failed(reason))
         }
-        // Asked to stop before the region was up: not a failed start. Tear down and exit the
-        // way an interrupted command does (128 + the signal).
+        Err(NotUp::Stalled(report)) => {
+            eprintln!("sandbox: STALLED: {report}");
+            report_failed_start(&dir, "stalled (see above)", &evidence)?;
+            Ok(Outcome::Stalled(report))
+        }
+        // Asked to stop before the region was up: not a failed start, but its evidence is kept.
+        // Tear down and exit the way an interrupted command does (128 + the signal).
         Err(NotUp::Stopped(Stopped(why, code))) => {
             eprintln!("sandbox: {why} while coming up; tearing down");
+            keep_evidence(&evidence);
             for line in teardown::down()? {
                 eprintln!("  {line}");
             }
-            Ok(ExitCode::from(code))
+            Ok(Outcome::Interrupted(code))
         }
         Ok(s) => {
             println!("{}", s.table());
             eprintln!("event log: {}", dir.join("events.jsonl").display());
+            let secs = t0.elapsed().as_secs_f64();
             if detach {
                 eprintln!("sandbox: running in the background; `sandbox down` stops it");
-                return Ok(ExitCode::SUCCESS);
+                return Ok(Outcome::Healthy { secs });
             }
             eprintln!(
                 "talk to it from another terminal: sandbox exec -- etcdctl --discovery-srv {}.{} put k v",
@@ -302,18 +476,12 @@ pub fn up_with(detach: bool, timeout: Duration, sweep_secs: u64, profile: &str, 
             for line in teardown::down()? {
                 eprintln!("  {line}");
             }
-            Ok(ExitCode::SUCCESS)
+            Ok(Outcome::Healthy { secs })
         }
     }
 }
 
 /// `sandbox up`.
 pub fn up(a: &UpArgs) -> Result<ExitCode> {
-    up_with(
-        a.detach,
-        Duration::from_secs(a.timeout_secs),
-        a.sweep_secs,
-        &a.region.profile,
-        a.region.tls,
-    )
+    up_with(a.detach, Duration::from_secs(a.timeout_secs), a.sweep_secs, &a.region)
 }

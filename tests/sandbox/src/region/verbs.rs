@@ -39,7 +39,7 @@ pub fn kill_etcd(peer: PeerIndex) -> Result<()> {
 }
 
 /// (pid, command name) of every process in process group `pgid`.
-fn processes_in_group(pgid: u32) -> Vec<(i32, String)> {
+pub(crate) fn processes_in_group(pgid: u32) -> Vec<(i32, String)> {
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return vec![];
     };

@@ -45,8 +45,24 @@ impl Moto {
         Self::launch(port, None)
     }
 
+    /// Starts it on `port`, its own log (moto's requests, the launcher's faults and lifecycle
+    /// actions) going to `log`: the region's evidence when something goes wrong.
+    pub fn start_logged(port: u16, log: &std::path::Path) -> Result<Self> {
+        Self::launch_with(port, None, Some(log))
+    }
+
     /// Starts it on `port` (0: any) and, when given, an https port (0: any) serving one state.
     pub fn launch(port: u16, ssl_port: Option<u16>) -> Result<Self> {
+        Self::launch_with(port, ssl_port, None)
+    }
+
+    fn launch_with(port: u16, ssl_port: Option<u16>, log: Option<&std::path::Path>) -> Result<Self> {
+        let stderr = match log {
+            Some(p) => {
+                Stdio::from(std::fs::File::create(p).map_err(SandboxError::io(format!("create {}", p.display())))?)
+            }
+            None => Stdio::null(),
+        };
         let (python, script) = paths::moto_launcher()?;
         let mut cmd = Command::new(&python);
         cmd.arg(&script)
@@ -58,7 +74,7 @@ impl Moto {
             .env("MOTO_ALLOW_NONEXISTENT_REGION", "false")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .map_err(SandboxError::io(format!("start {}", script.display())))?;
         let Some(out) = child.stdout.take() else {

@@ -33,6 +33,9 @@ pub struct DnsMirror {
     delay: Duration,
     /// Route 53's records as seen, waiting out the delay: (when due, records).
     pending: VecDeque<(Instant, Records)>,
+    /// Names whose changes never reach the resolver: it keeps answering what it answered when
+    /// the hold began (a change that never propagates; `STEADFAST_SANDBOX_HOLD_DNS`).
+    held: BTreeMap<String, Option<Vec<String>>>,
 }
 
 fn server() -> SocketAddr {
@@ -70,11 +73,35 @@ impl DnsMirror {
             events,
             delay,
             pending: VecDeque::new(),
+            held: BTreeMap::new(),
         })
+    }
+
+    /// From now on, changes to `name` never reach the resolver.
+    pub fn hold(&mut self, name: &str) {
+        let now = self.records.get(name).cloned();
+        self.events.emit(Event::DnsHeld {
+            name: name.to_string(),
+            values: now.clone().unwrap_or_default(),
+        });
+        self.held.insert(name.to_string(), now);
+    }
+
+    /// `route53` as the resolver may see it: held names keep their held answer.
+    fn unheld(&self, route53: &Records) -> Records {
+        let mut out = route53.clone();
+        for (name, held) in &self.held {
+            match held {
+                Some(v) => out.insert(name.clone(), v.clone()),
+                None => out.remove(name),
+            };
+        }
+        out
     }
 
     /// Makes dnsmasq answer what Route 53 held `delay` ago.
     pub fn sync(&mut self, route53: &Records) {
+        let route53 = &self.unheld(route53);
         let newest = self.pending.back().map(|(_, r)| r).unwrap_or(&self.records);
         if route53 != newest {
             self.pending.push_back((Instant::now() + self.delay, route53.clone()));

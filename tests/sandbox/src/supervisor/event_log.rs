@@ -104,6 +104,11 @@ pub enum Event {
     DnsSyncError {
         error: String,
     },
+    /// The resolver stops learning changes to `name` (it keeps answering `values`).
+    DnsHeld {
+        name: String,
+        values: Vec<String>,
+    },
     DnsmasqExited {
         status: Option<i32>,
     },

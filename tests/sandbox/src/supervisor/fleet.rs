@@ -252,9 +252,18 @@ impl Fleet {
                     continue;
                 }
                 n.timers[t].next = Instant::now() + n.timers[t].every;
+                // As the units' ExecCondition: a timer's run happens only while the node's etcd
+                // runs (never during a long prepare).
+                let etcd_runs = crate::region::verbs::processes_in_group(n.pgid)
+                    .iter()
+                    .any(|(_, comm)| comm == "etcd");
+                if !etcd_runs {
+                    continue;
+                }
                 let command = n.timers[t].command;
                 let script = format!("exec {} {command}", self.bins.node_bootstrap.display());
-                match spawn_script(n, id, &self.events, &script, Some(n.pgid)) {
+                let log = n.spec.root.join(format!("{command}.log"));
+                match spawn_script(n, id, &self.events, &script, Some(n.pgid), &log) {
                     Ok(child) => n.timers[t].running = Some(child),
                     Err(e) => self.events.emit(Event::NodeStartFailed {
                         peer: n.peer.get(),
@@ -446,17 +455,19 @@ impl Fleet {
 /// and each finished step (a JSON line with a `step` field) to the event log as `node.<step>`.
 fn spawn(bins: &Bins, node: &NodeProc, instance_id: &str, events: &EventLog) -> Result<Child> {
     let script = format!("exec {} run", bins.node_bootstrap.display());
-    spawn_script(node, instance_id, events, &script, None)
+    spawn_script(node, instance_id, events, &script, None, &node.log)
 }
 
 /// `script` in `node`'s mount namespace, in process group `group` (`None`: a group of its own),
-/// its output logged as [`spawn`]'s is.
+/// its output appended to `log` (the node's own process: `node.log`; a timer's run: its own
+/// `backup.log`, `tls.log`), and each finished step an event.
 fn spawn_script(
     node: &NodeProc,
     instance_id: &str,
     events: &EventLog,
     script: &str,
     group: Option<u32>,
+    log: &Path,
 ) -> Result<Child> {
     let mut cmd = tokio::process::Command::from(node.spec.command(script));
     cmd.process_group(group.map(|g| g as i32).unwrap_or(0))
@@ -479,7 +490,7 @@ fn spawn_script(
     .collect();
     for stream in streams {
         let (log, events, instance, peer) = (
-            node.log.clone(),
+            log.to_path_buf(),
             events.clone(),
             instance_id.to_string(),
             node.peer.get(),

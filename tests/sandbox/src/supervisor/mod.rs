@@ -31,6 +31,7 @@ const FULL_PASS_EVERY: Duration = Duration::from_secs(2);
 const PASS_MIN_GAP: Duration = Duration::from_millis(100);
 
 use steadfast_core::vocab::{env, Transport};
+use steadfast_core::PeerIndex;
 
 use self::disks::Disks;
 use self::dns_mirror::DnsMirror;
@@ -95,6 +96,11 @@ pub struct Options {
     pub tls_every: Option<Duration>,
     /// The peers' certificate validity (s); `None`: node-bootstrap's default (30 days).
     pub cert_validity_secs: Option<i64>,
+    /// The LAUNCHING hook's heartbeat timeout (s), in the region and on every node.
+    pub hook_timeout_secs: u32,
+    /// A peer whose name the resolver never learns a new address for (a Route 53 change that
+    /// never propagates): its node waits on it. For the stall detector's and the node's tests.
+    pub hold_dns: Option<PeerIndex>,
 }
 
 /// The stand-ins the supervisor started, and the region in moto.
@@ -110,7 +116,7 @@ struct Running {
 /// Starts moto (with the region), a volume image per peer, dnsmasq and peer-dns.
 async fn start(opts: &Options, bins: &Bins, dir: &Path, events: &EventLog) -> Result<Running> {
     let cluster = cluster()?;
-    let moto = Moto::start_on(MOTO_PORT)?;
+    let moto = Moto::start_logged(MOTO_PORT, &dir.join("moto.log"))?;
     events.emit(Event::MotoStarted {
         endpoint: moto.endpoint(),
         pid: moto.pid(),
@@ -118,7 +124,16 @@ async fn start(opts: &Options, bins: &Bins, dir: &Path, events: &EventLog) -> Re
     moto.admin("config", Some(&opts.profile.launcher_config())).await?;
     // The supervisor plays the cloud: it signs with its own key, which fault injection exempts.
     let conf = crate::standins::moto::sdk_config_as(&moto.endpoint(), SUPERVISOR_KEY).await;
-    let region = Region::create(&conf, cluster.clone(), opts.transport, RegionOptions::default()).await?;
+    let region = Region::create(
+        &conf,
+        cluster.clone(),
+        opts.transport,
+        RegionOptions {
+            hook_timeout_secs: opts.hook_timeout_secs as i32,
+            ..RegionOptions::default()
+        },
+    )
+    .await?;
     events.emit(Event::RegionCreated {
         vpc: region.vpc_id.clone(),
         zone_id: region.zone_id.clone(),
@@ -146,6 +161,10 @@ async fn start(opts: &Options, bins: &Bins, dir: &Path, events: &EventLog) -> Re
         events.clone(),
         opts.profile.dns_propagation,
     )?;
+    let mut dns = dns;
+    if let Some(p) = opts.hold_dns {
+        dns.hold(&cluster.peer_record_name(p));
+    }
 
     // peer-dns under cargo lambda watch, and the EventBridge stand-in that feeds it.
     let mut watch = LambdaWatch::start_on(LAMBDA_PORT)?;
@@ -209,6 +228,7 @@ pub async fn supervise(opts: Options) -> Result<()> {
             if let Some(v) = opts.cert_validity_secs {
                 base.set(env::TLS_CERT_VALIDITY_SECS, v.to_string());
             }
+            base.set(env::HOOK_TIMEOUT_SECS, opts.hook_timeout_secs.to_string());
             base
         },
         &dir,
