@@ -61,7 +61,7 @@ pub async fn issue(target: &Target, name: &str, days: i64, out: &Path) -> Result
     if !(1..=397).contains(&days) {
         return Err(CliError::Usage(format!("--days {days}: 1 to 397")));
     }
-    let c = client_credentials(&target.secrets, &target.cluster, name, now(), days * DAY_SECS).await?;
+    let c = client_credentials(&target.cloud.secrets, &target.ca_secret, name, now(), days * DAY_SECS).await?;
     std::fs::create_dir_all(out).map_err(CliError::io(out.display()))?;
     let cert = out.join(format!("{name}.pem"));
     let key = out.join(format!("{name}-key.pem"));

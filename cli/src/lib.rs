@@ -18,18 +18,19 @@ pub mod rotate;
 
 use std::time::Duration;
 
-use steadfast_core::aws::sdk::{client_config, SdkClients, SecretsManager, Timeouts};
+use steadfast_core::aws::sdk::Cloud;
 use steadfast_core::retry::Retry;
+use steadfast_core::tls::CaSecret;
 use steadfast_core::Cluster;
 
 pub use error::{CliError, Result};
 
-/// The cluster the command acts on and the Secrets Manager that holds its CA (the SDK's usual
-/// configuration: `AWS_REGION`, credentials, `AWS_ENDPOINT_URL`).
+/// The cluster the command acts on, its CA secret, and the cloud (core's one bundle of AWS
+/// adapters, from the SDK's usual configuration: `AWS_REGION`, credentials, `AWS_ENDPOINT_URL`).
 pub struct Target {
     pub cluster: Cluster,
-    pub secrets: SecretsManager,
-    conf: aws_config::SdkConfig,
+    pub ca_secret: CaSecret,
+    pub cloud: Cloud,
 }
 
 impl std::fmt::Debug for Target {
@@ -39,18 +40,16 @@ impl std::fmt::Debug for Target {
 }
 
 impl Target {
-    pub async fn new(cluster: Cluster) -> Self {
+    /// `ca_secret`: the CA secret's name when it is not the vocabulary's (Terraform's output
+    /// `ca_secret_name`: one name per deployment).
+    pub async fn new(cluster: Cluster, ca_secret: Option<&str>) -> Result<Self> {
         let conf = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
-        let secrets = SecretsManager::new(
-            client_config(&conf, Timeouts::default()).secretsmanager,
-            Retry::with_deadline(Duration::from_secs(30)),
-        );
-        Self { cluster, secrets, conf }
-    }
-
-    /// Every SDK client, from the same configuration.
-    pub fn sdk_clients(&self) -> SdkClients {
-        client_config(&self.conf, Timeouts::default())
+        let ca_secret = CaSecret::from_setting(&cluster, ca_secret)?;
+        Ok(Self {
+            cluster,
+            ca_secret,
+            cloud: Cloud::from_conf(&conf, Retry::with_deadline(Duration::from_secs(30))),
+        })
     }
 }
 

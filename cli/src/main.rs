@@ -25,6 +25,10 @@ struct Cli {
     peer_count: u32,
     #[arg(long, env = env::ZONE_COUNT, global = true, default_value_t = defaults::ZONE_COUNT)]
     zone_count: u32,
+    /// The cluster's CA secret, when it is not steadfast/<cluster>/ca (Terraform's output
+    /// `ca_secret_name`: the module gives every deployment its own).
+    #[arg(long, env = env::TLS_CA_NAME, global = true)]
+    ca_secret: Option<String>,
     #[command(subcommand)]
     command: Cmd,
 }
@@ -124,7 +128,7 @@ fn days_left(not_after: i64) -> f64 {
 }
 
 async fn run(cli: Cli) -> Result<(), CliError> {
-    let target = Target::new(cluster(&cli)?).await;
+    let target = Target::new(cluster(&cli)?, cli.ca_secret.as_deref()).await?;
     match cli.command {
         Cmd::Cert(CertCmd::Issue { name, days, out }) => {
             let i = cert::issue(&target, &name, days, &out).await?;
@@ -138,9 +142,9 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             );
         }
         Cmd::Ca(CaCmd::Show) => {
-            let s = steadfast_core::tls::ca::read(&target.secrets, &target.cluster).await?;
+            let s = steadfast_core::tls::ca::read(&target.cloud.secrets, &target.ca_secret).await?;
             let signing = s.signing_info()?;
-            println!("secret  {}", target.cluster.ca_secret_name());
+            println!("secret  {}", target.ca_secret);
             println!("phase   {:?}", s.phase());
             println!(
                 "signing {} ({:.0} days left)",

@@ -41,7 +41,8 @@ pub struct Options {
     pub created_by: String,
 }
 
-/// The cloud this command acts on.
+/// What this command acts on: the backup bucket and the cluster's instances and groups (from
+/// the target's one bundle of adapters).
 struct Cloud {
     s3: S3,
     ec2: Ec2,
@@ -209,19 +210,12 @@ async fn stop_old_cluster(cloud: &Cloud, target: &Target, timeout: Duration) -> 
     })
 }
 
-/// The retry policy of every call this command makes.
-fn retry() -> steadfast_core::retry::Retry {
-    steadfast_core::retry::Retry::with_deadline(Duration::from_secs(30))
-}
-
 /// Restores `o.snapshot` into the whole cluster; the request as it was armed.
 pub async fn restore(target: &Target, o: &Options) -> Result<RestoreRequest> {
-    let conf = target.sdk_clients();
-    let retry = retry();
     let cloud = Cloud {
-        s3: S3::new(conf.s3, retry, o.bucket.clone(), None),
-        ec2: Ec2::new(conf.ec2, retry),
-        asg: AutoScaling::new(conf.autoscaling, retry),
+        s3: target.cloud.bucket(o.bucket.clone(), None),
+        ec2: target.cloud.ec2.clone(),
+        asg: target.cloud.groups.clone(),
     };
     let keys = SnapshotKeys::new(&o.prefix, target.cluster.name())?;
     let rkey = keys.restore_request();
@@ -288,7 +282,7 @@ pub async fn restore(target: &Target, o: &Options) -> Result<RestoreRequest> {
 /// Every snapshot of the cluster, oldest first (their keys sort by time): (key, taken_at,
 /// verified).
 pub async fn list(target: &Target, bucket: &str, prefix: &str) -> Result<Vec<(String, u64, bool)>> {
-    let s3 = S3::new(target.sdk_clients().s3, retry(), bucket, None);
+    let s3 = target.cloud.bucket(bucket, None);
     let keys = SnapshotKeys::new(prefix, target.cluster.name())?;
     let listing = s3.list(keys.dir()).await?;
     Ok(keys

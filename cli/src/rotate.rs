@@ -75,7 +75,7 @@ pub fn default_endpoints(cluster: &Cluster) -> Vec<String> {
 /// The operator's access: a certificate from the CA that signs now, trusting every CA trusted
 /// now (issued again for every connection: a rotation changes both under the command).
 async fn access(target: &Target) -> Result<Access> {
-    let c = client_credentials(&target.secrets, &target.cluster, OPERATOR_NAME, now(), DAY_SECS).await?;
+    let c = client_credentials(&target.cloud.secrets, &target.ca_secret, OPERATOR_NAME, now(), DAY_SECS).await?;
     Ok(Access::tls(
         c.trust_bundle.as_bytes(),
         c.cert.cert_pem.as_bytes(),
@@ -147,8 +147,9 @@ async fn reports(target: &Target, endpoints: &[String]) -> Result<Vec<(PeerIndex
 async fn write(target: &Target, next: &CaState, what: &str) -> Result<()> {
     use steadfast_core::aws::Secrets;
     target
+        .cloud
         .secrets
-        .put_secret(&target.cluster.ca_secret_name(), &next.to_json())
+        .put_secret(target.ca_secret.as_str(), &next.to_json())
         .await?;
     say(what);
     Ok(())
@@ -165,7 +166,7 @@ fn reached(until: Until, phase: Phase, step: &RotationStep) -> bool {
 /// Runs (or resumes) a rotation; returns the CA that signs at the end.
 pub async fn rotate(target: &Target, opts: &Options) -> Result<CaState> {
     let t0 = Instant::now();
-    let start = ca::read(&target.secrets, &target.cluster).await?;
+    let start = ca::read(&target.cloud.secrets, &target.ca_secret).await?;
     // A rotation under way (the secret is past Stable) is resumed; from Stable, one begins once
     // every peer runs with the current CA.
     let mut begun = start.phase() != Phase::Stable;
@@ -174,7 +175,7 @@ pub async fn rotate(target: &Target, opts: &Options) -> Result<CaState> {
     }
     let mut last_wait = String::new();
     loop {
-        let state = ca::read(&target.secrets, &target.cluster).await?;
+        let state = ca::read(&target.cloud.secrets, &target.ca_secret).await?;
         let phase = state.phase();
         let step = match reports(target, &opts.endpoints).await {
             Ok(r) => plan_rotation(&state, &r)?,

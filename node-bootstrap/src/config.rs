@@ -168,6 +168,10 @@ pub struct Opts {
     /// Secrets Manager's default key.
     #[arg(long, env = env::TLS_KMS_KEY)]
     pub tls_kms_key: Option<String>,
+    /// The cluster's CA secret: `steadfast/<cluster>/ca`, or that and `-<id>` (the Terraform
+    /// module's: one name per deployment). Unset: `steadfast/<cluster>/ca`.
+    #[arg(long, env = env::TLS_CA_NAME)]
+    pub tls_ca_name: Option<String>,
     /// How long a peer certificate is valid (s); it is renewed when less than a third is left.
     #[arg(long, env = env::TLS_CERT_VALIDITY_SECS, default_value_t = i64::from(defaults::TLS_CERT_VALIDITY_DAYS) * 86_400)]
     pub tls_cert_validity_secs: i64,
@@ -232,6 +236,9 @@ pub struct BackupSettings {
 pub struct TlsSettings {
     pub dir: PathBuf,
     pub kms_key: Option<String>,
+    /// The CA secret's name when it is not the vocabulary's (checked against the cluster once
+    /// the instance's tags name it).
+    pub ca_secret: Option<String>,
     pub cert_validity_secs: i64,
     pub ca_validity_secs: i64,
     pub restart_cmd: String,
@@ -408,6 +415,7 @@ impl NodeConfig {
             tls: o.tls.then(|| TlsSettings {
                 dir: o.tls_dir.clone(),
                 kms_key: o.tls_kms_key.clone().filter(|k| !k.is_empty()),
+                ca_secret: o.tls_ca_name.clone().filter(|k| !k.is_empty()),
                 cert_validity_secs: o.tls_cert_validity_secs,
                 ca_validity_secs: o.tls_ca_validity_days * 86_400,
                 restart_cmd: o.etcd_restart_cmd.clone(),

@@ -2,7 +2,8 @@
 # Replace the peers of a steadfast cluster ONE AT A TIME, after a change to their launch
 # templates (etcd_version, AMI, instance type, node-bootstrap build, user-data).
 #
-#   terraform/scripts/roll-peers.sh <cluster_name> [peer_count]      (needs aws CLI v2)
+#   terraform/scripts/roll-peers.sh <cluster_name> <client_target_group_arn> [peer_count]
+#                                                                    (needs aws CLI v2)
 #
 # Why not Terraform's instance_refresh block: it would start a refresh on all nine ASGs in the
 # same apply, and with one instance per ASG that is all nine peers at once (quorum lost).
@@ -10,17 +11,25 @@
 # For each peer in order, this starts an instance refresh of that peer's ASG that terminates
 # first and launches second (MinHealthyPercentage 0, MaxHealthyPercentage 100: two instances
 # must never serve one peer, and the new one needs the old one's volume), skipping instances
-# already on the latest launch template (SkipMatching). A refresh only succeeds once the new
-# instance is InService, and an instance only becomes InService when node-bootstrap completes
-# the LAUNCHING lifecycle action, i.e. when its etcd member is healthy and caught up. Before
-# each peer, every peer must be InService, so at most one member is ever down. Any failure
-# stops the roll; run it again to resume (finished peers are skipped).
+# already on the latest launch template (SkipMatching).
+#
+# InService is not health: with the hook's default result (CONTINUE) an instance whose node
+# refused, or whose etcd never became healthy, is InService too, and a bad change would roll
+# through every peer. So each step is gated on the member itself, as the load balancer sees it
+# (its health check is etcd's own /health on :2381): before each peer, every peer's instance
+# must be InService AND a healthy target of the client target group (the module's output
+# client_target_group_arn); after its refresh, the new instance must become a healthy target
+# within HEALTHY_TIMEOUT_SECONDS, or the roll stops with that one peer affected. Run it again to
+# resume (finished peers are skipped).
 set -euo pipefail
 
-cluster="${1:?usage: roll-peers.sh <cluster_name> [peer_count]}"
-peers="${2:-9}"
+usage="usage: roll-peers.sh <cluster_name> <client_target_group_arn> [peer_count]"
+cluster="${1:?$usage}"
+tg="${2:?$usage}"
+peers="${3:-9}"
 warmup="${WARMUP_SECONDS:-60}"
 poll="${POLL_SECONDS:-15}"
+healthy_timeout="${HEALTHY_TIMEOUT_SECONDS:-900}"
 log() { printf '%s roll-peers: %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 
 asgs=()
@@ -42,9 +51,32 @@ all_in_service() {
   return 1
 }
 
+# The instance ids the client target group calls healthy, one per line.
+healthy_targets() {
+  # shellcheck disable=SC2016 # backquotes are a JMESPath literal, not a command substitution
+  aws elbv2 describe-target-health --target-group-arn "$tg" \
+    --query 'TargetHealthDescriptions[?TargetHealth.State==`healthy`].Target.Id' --output text | tr '\t' '\n' | grep -v '^$' || true
+}
+
+all_healthy() {
+  local n
+  all_in_service || return 1
+  n=$(healthy_targets | wc -l)
+  if [[ $n -lt $peers ]]; then
+    log "  $n of $peers members are healthy targets of the client load balancer"
+    return 1
+  fi
+}
+
+# The instance the group holds now.
+instance_of() {
+  aws autoscaling describe-auto-scaling-groups --auto-scaling-group-names "$1" \
+    --query 'AutoScalingGroups[0].Instances[0].InstanceId' --output text
+}
+
 for asg in "${asgs[@]}"; do
-  until all_in_service; do
-    log "waiting until every peer is InService before touching $asg"
+  until all_healthy; do
+    log "waiting until every peer is InService and healthy before touching $asg"
     sleep "$poll"
   done
   id=$(aws autoscaling start-instance-refresh --auto-scaling-group-name "$asg" --strategy Rolling \
@@ -55,7 +87,7 @@ for asg in "${asgs[@]}"; do
     status=$(aws autoscaling describe-instance-refreshes --auto-scaling-group-name "$asg" \
       --instance-refresh-ids "$id" --query 'InstanceRefreshes[0].Status' --output text)
     case "$status" in
-      Successful) log "$asg: done"; break ;;
+      Successful) break ;;
       Failed | Cancelled | RollbackSuccessful | RollbackFailed)
         log "$asg: refresh $status; stopping the roll (fix, then run again)"
         exit 1
@@ -63,5 +95,17 @@ for asg in "${asgs[@]}"; do
       *) sleep "$poll" ;;
     esac
   done
+  # InService is not enough (see above): the new member must be a healthy target.
+  new=$(instance_of "$asg")
+  deadline=$((SECONDS + healthy_timeout))
+  until [[ " $(healthy_targets | tr '\n' ' ') " == *" $new "* ]]; do
+    if ((SECONDS > deadline)); then
+      log "$asg: $new is not a healthy target after ${healthy_timeout}s; stopping the roll with this one peer affected (read its node's journal: journalctl -u node-bootstrap -u etcd-member -u node-ready)"
+      exit 1
+    fi
+    log "$asg: waiting for $new to be a healthy target"
+    sleep "$poll"
+  done
+  log "$asg: done ($new healthy)"
 done
-log "all $peers peers are on their latest launch template"
+log "all $peers peers are on their latest launch template, each healthy"

@@ -89,7 +89,8 @@ STAR_EXCEPTIONS = {
 }
 
 # What the provider's data sources would say; only these locals are not computable offline.
-PROVIDER_LOCALS = {"region": "us-east-1", "account_id": "123456789012", "partition": "aws"}
+# What the provider and the first apply decide (the deployment's id comes from terraform_data).
+PROVIDER_LOCALS = {"region": "us-east-1", "account_id": "123456789012", "partition": "aws", "deployment_id": "0123abcd"}
 
 # AWS-managed or customer-managed policies attached to a role, with the reason each is allowed.
 # Empty: every permission of every role is in a checked aws_iam_policy_document.
@@ -1396,8 +1397,12 @@ class ModuleStructure(Base):
         self.assertNotIn("[Install]", unit, "the timer starts the service, never boot")
 
     def test_tls_iam_is_scoped_to_the_clusters_ca_secret(self):
-        name = fill(VOCAB["names"]["ca_secret"], cluster="c1")
+        # The vocabulary's name and this deployment's id: a destroyed deployment's secret never
+        # stands in a new deployment's way (issue 24, H3); the nodes get it in their environment.
+        name = fill(VOCAB["names"]["ca_secret"], cluster="c1") + "-" + PROVIDER_LOCALS["deployment_id"]
         self.assertEqual(name, self.cfg.local("ca_secret_name", shape()))
+        self.assertIn("terraform_data.deployment.output", self.cfg.raw.locals["deployment_id"])
+        self.assertIn(f"{VOCAB['env']['tls_ca_name']}={name}", self.rendered_bootstrap_env(shape()))
         arn = self.cfg.raw.locals["ca_secret_arn"]
         self.assertIn(":secret:${local.ca_secret_name}-??????", arn)
         for doc_name, want in (("node_tls", {"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret",
@@ -1989,6 +1994,25 @@ class Scripts(Base):
         self.assertNoProblems(problems)
 
 
+class RollPeers(unittest.TestCase):
+    """roll-peers.sh never moves on because an instance is InService (issue 24, H1): with the
+    hook's CONTINUE default a broken peer is InService too."""
+
+    def test_each_step_is_gated_on_the_members_health(self):
+        with open(os.path.join(TF_DIR, "scripts", "roll-peers.sh"), encoding="utf-8") as fh:
+            text = fh.read()
+        self.assertIn("elbv2 describe-target-health", text)
+        self.assertIn("State==`healthy`", text)
+        # Before each peer: every peer InService and a healthy target.
+        before = text[text.index('for asg in "${asgs[@]}"; do'):]
+        self.assertIn("until all_healthy; do", before.split("start-instance-refresh")[0])
+        # After its refresh: the new instance must be a healthy target before the next peer.
+        after = before.split("Successful) break ;;", 1)[1]
+        self.assertIn('$(healthy_targets | tr', after)
+        self.assertIn('*" $new "*', after)
+        self.assertIn("exit 1", after.split("log \"$asg: done")[0])
+
+
 class ExampleStructure(Base):
     @classmethod
     def setUpClass(cls):
@@ -2006,10 +2030,22 @@ class ExampleStructure(Base):
         self.assertIs(False, one(subnets["map_public_ip_on_launch"]))
         for bad in ("aws_nat_gateway", "aws_internet_gateway", "aws_eip"):
             self.assertEqual({}, self.cfg.of_type(bad), f"examples/complete must not need {bad}")
-        iface = self.cfg.evaluator({"enable_session_manager": True}).expr(self.cfg.raw.locals["interface_endpoints"])
-        self.assertEqual(["ec2", "autoscaling", "monitoring", "ssm", "ssmmessages"], iface)
-        iface = self.cfg.evaluator({"enable_session_manager": False}).expr(self.cfg.raw.locals["interface_endpoints"])
-        self.assertEqual(["ec2", "autoscaling", "monitoring"], iface)
+        # Exactly the module's required_vpc_endpoints, for every combination of features (the
+        # first real apply once failed without Secrets Manager's: issue 24, B1).
+        module = Config.from_dir(MODULE_DIR)
+        out = module.raw.block("output", "required_vpc_endpoints").attrs["value"]
+        for tls in (True, False):
+            for ssm in (True, False):
+                want = module.evaluator(shape(tls_enabled=tls, enable_session_manager=ssm)).expr(out)
+                got = self.cfg.evaluator({"enable_session_manager": ssm, "tls_enabled": tls}).expr(
+                    self.cfg.raw.locals["interface_endpoints"])
+                self.assertEqual(want["interface"], got, f"tls {tls}, session manager {ssm}")
+                self.assertEqual(["s3"], want["gateway"])
+                self.assertEqual(tls, "secretsmanager" in got)
+        iface = self.cfg.evaluator({"enable_session_manager": True, "tls_enabled": True}).expr(
+            self.cfg.raw.locals["interface_endpoints"])
+        self.assertEqual(["ec2", "autoscaling", "monitoring", "secretsmanager", "ssm", "ssmmessages"], iface)
+        self.assertIs(True, one(self.cfg.variables["tls_enabled"]["default"]))
         s3 = self.cfg.resources[("aws_vpc_endpoint", "s3")]
         self.assertEqual("Gateway", one(s3["vpc_endpoint_type"]))
 
@@ -2024,7 +2060,7 @@ class ExampleStructure(Base):
     def test_a_i_module_calls(self):
         mod = self.cfg.modules["etcd"]
         self.assertEqual("../../modules/etcd-cluster", one(mod["source"]))
-        self.assertNotIn("tls_enabled", mod)
+        self.assertEqual("${var.tls_enabled}", one(mod["tls_enabled"]))
         self.assertEqual("${var.etcd_archive_path}", one(mod["etcd_archive_path"]))
         self.assertNotIn("default", self.cfg.variables["etcd_archive_path"])
         self.assertNotIn("etcd_url", mod)

@@ -86,6 +86,22 @@ fn zone_plus_one_all_nine_and_lost_volumes_lose_nothing() {
         assert!(side.p99_ms >= side.p50_ms, "{cost:#?}");
     }
     assert!(text.contains("tls cost"), "the TLS cost is printed:\n{text}");
+    // The nodes reached only what the deployment provides endpoints for (the module's
+    // required_vpc_endpoints), and every service on that list was really called: the list is
+    // what the code needs, no more and no less. The run took backups, renewed certificates,
+    // healed a peer and restored the cluster.
+    let reach = report
+        .reach
+        .as_ref()
+        .unwrap_or_else(|| panic!("no reach report\n{text}"));
+    assert!(
+        reach.refused.is_empty(),
+        "a node called a service it has no endpoint for: {reach:#?}"
+    );
+    let called: Vec<&String> = reach.called.keys().collect();
+    let mut allowed: Vec<&String> = reach.allowed.iter().collect();
+    allowed.sort();
+    assert_eq!(called, allowed, "the services nodes call are the list: {reach:#?}");
     assert!(out_dir.path().join("index.html").is_file());
     assert!(out.status.success(), "{text}");
     assert!(text.contains("kill-zone-plus-one"), "the table is printed:\n{text}");

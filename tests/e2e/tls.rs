@@ -14,7 +14,7 @@ use steadfast_core::aws::sdk::{Cloud, SecretsManager};
 use steadfast_core::aws::PutOutcome;
 use steadfast_core::clock::now;
 use steadfast_core::retry::Retry;
-use steadfast_core::tls::{ca, cert, CaState, Usage, DAY_SECS};
+use steadfast_core::tls::{ca, cert, CaSecret, CaState, Usage, DAY_SECS};
 use steadfast_core::vocab::{ClusterName, Domain, Sans};
 use steadfast_core::Cluster;
 use steadfast_sandbox::paths::{self, built_bin};
@@ -59,7 +59,7 @@ fn nine_nodes_racing_to_create_the_ca_yield_exactly_one() {
                 let (sm, c, gate) = (sm.clone(), c.clone(), gate.clone());
                 tokio::spawn(async move {
                     gate.wait().await;
-                    ca::get_or_create(sm.as_ref(), &c, None, now(), 3650 * DAY_SECS).await
+                    ca::get_or_create(sm.as_ref(), &c, &CaSecret::of(&c), None, now(), 3650 * DAY_SECS).await
                 })
             })
             .collect();
@@ -76,7 +76,7 @@ fn nine_nodes_racing_to_create_the_ca_yield_exactly_one() {
             1,
             "every node ends up with the same CA: {fingerprints:?}"
         );
-        let stored = ca::read(sm.as_ref(), &c).await.unwrap();
+        let stored = ca::read(sm.as_ref(), &CaSecret::of(&c)).await.unwrap();
         assert_eq!(
             fingerprints.into_iter().next().unwrap(),
             stored.signing_info().unwrap().fingerprint,
@@ -137,7 +137,7 @@ fn only_a_client_with_a_good_certificate_is_served() {
     let c = cluster("tls");
     let state: CaState = rt().block_on(async {
         let sm = secrets(&moto).await;
-        ca::get_or_create(&sm, &c, None, now(), 3650 * DAY_SECS)
+        ca::get_or_create(&sm, &c, &CaSecret::of(&c), None, now(), 3650 * DAY_SECS)
             .await
             .unwrap()
             .0

@@ -161,17 +161,61 @@ pub fn ca_common_name(cluster: &Cluster, now: i64) -> String {
     format!("steadfast {} CA {now}", cluster.name())
 }
 
+/// The name of a cluster's CA secret: the vocabulary's (`steadfast/<C>/ca`), or that name with a
+/// deployment's suffix (`steadfast/<C>/ca-<id>`: the Terraform module gives every deployment a
+/// name of its own, so a destroyed deployment's secret never stands in a new one's way).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaSecret(String);
+
+impl CaSecret {
+    /// The vocabulary's name for `cluster`.
+    pub fn of(cluster: &Cluster) -> Self {
+        Self(cluster.ca_secret_name())
+    }
+
+    /// `name` when given and not empty (it must be `cluster`'s: its vocabulary name, or that name,
+    /// a dash and a suffix of letters and digits), else the vocabulary's.
+    pub fn from_setting(cluster: &Cluster, name: Option<&str>) -> Result<Self> {
+        let base = cluster.ca_secret_name();
+        match name.map(str::trim).filter(|n| !n.is_empty()) {
+            None => Ok(Self(base)),
+            Some(n) if n == base => Ok(Self(base)),
+            Some(n) => match n.strip_prefix(&format!("{base}-")) {
+                Some(suffix) if !suffix.is_empty() && suffix.bytes().all(|b| b.is_ascii_alphanumeric()) => {
+                    Ok(Self(n.to_string()))
+                }
+                _ => Err(Error::Invalid {
+                    what: "CA secret name",
+                    value: n.to_string(),
+                    reason: format!("cluster {}'s CA secret is {base} or {base}-<id>", cluster.name()),
+                }),
+            },
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for CaSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// The cluster's CA: read it, or create it if there is none (create-if-absent; when another
 /// node won the race, read back the one it wrote). `kms_key`: the key the secret is encrypted
 /// with (`None`: Secrets Manager's default key).
 pub async fn get_or_create<S: Secrets>(
     secrets: &S,
     cluster: &Cluster,
+    secret: &CaSecret,
     kms_key: Option<&str>,
     now: i64,
     validity_secs: i64,
 ) -> Result<(CaState, PutOutcome)> {
-    let name = cluster.ca_secret_name();
+    let name = secret.as_str().to_string();
     if let Some(text) = secrets.get_secret(&name).await? {
         return Ok((CaState::from_json(&name, &text)?, PutOutcome::Exists));
     }
@@ -190,8 +234,8 @@ pub async fn get_or_create<S: Secrets>(
 }
 
 /// The cluster's CA, which must exist (the operator's commands never create one).
-pub async fn read<S: Secrets>(secrets: &S, cluster: &Cluster) -> Result<CaState> {
-    let name = cluster.ca_secret_name();
+pub async fn read<S: Secrets>(secrets: &S, secret: &CaSecret) -> Result<CaState> {
+    let name = secret.as_str().to_string();
     let text = secrets.get_secret(&name).await?.ok_or_else(|| Error::NotFound {
         what: "CA secret",
         detail: format!("{name} (the nodes create it when they first start with TLS on)"),
@@ -240,6 +284,28 @@ mod tests {
         // Every state survives the secret's JSON.
         for s in [&a, &b, &c, &d] {
             assert_eq!(&CaState::from_json("s", &s.to_json()).unwrap(), s);
+        }
+    }
+
+    #[test]
+    fn a_ca_secret_is_the_clusters_name_or_a_deployments_of_it() {
+        let c = cluster();
+        assert_eq!(CaSecret::from_setting(&c, None).unwrap().as_str(), "steadfast/main/ca");
+        assert_eq!(CaSecret::from_setting(&c, Some(" ")).unwrap(), CaSecret::of(&c));
+        assert_eq!(
+            CaSecret::from_setting(&c, Some("steadfast/main/ca-1a2b3c4d"))
+                .unwrap()
+                .as_str(),
+            "steadfast/main/ca-1a2b3c4d"
+        );
+        for bad in [
+            "steadfast/other/ca",
+            "steadfast/main/ca-",
+            "steadfast/main/ca-x/y",
+            "ca",
+        ] {
+            let e = CaSecret::from_setting(&c, Some(bad)).unwrap_err().to_string();
+            assert!(e.contains(bad) && e.contains("steadfast/main/ca"), "{e}");
         }
     }
 

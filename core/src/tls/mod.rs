@@ -10,7 +10,7 @@ pub mod cert;
 pub mod renewal;
 pub mod rotation;
 
-pub use ca::{CaState, Phase};
+pub use ca::{CaSecret, CaState, Phase};
 pub use cert::{CertInfo, KeyedCert, Usage};
 pub use renewal::{plan_renewal, OnDisk, Renewal, Wanted, Why};
 pub use rotation::{plan_rotation, status_key, PeerTls, RotationStep};
@@ -33,12 +33,12 @@ pub struct ClientCredentials {
 /// caller must be allowed to read the CA secret.
 pub async fn client_credentials<S: crate::aws::Secrets>(
     secrets: &S,
-    cluster: &crate::Cluster,
+    secret: &ca::CaSecret,
     name: &str,
     now: i64,
     validity_secs: i64,
 ) -> crate::Result<ClientCredentials> {
-    let state = ca::read(secrets, cluster).await?;
+    let state = ca::read(secrets, secret).await?;
     let sans = crate::vocab::Sans {
         dns: vec![],
         ips: vec![],

@@ -60,6 +60,23 @@ pub const DEFAULT_ZONE_COUNT: u32 = defaults::ZONE_COUNT;
 /// Default TTL of the `peer-N` A records, in seconds (DESIGN: 5 s or less).
 pub const DEFAULT_RECORD_TTL: i64 = defaults::RECORD_TTL;
 
+/// The AWS APIs a node calls (their SigV4 signing names, also their VPC endpoint names) with
+/// TLS on or off and with Session Manager or not, as vocab.json's `node_services` says: what the
+/// module's `required_vpc_endpoints` output lists, and what the sandbox lets a node reach.
+pub fn node_services(tls: bool, session_manager: bool) -> Vec<&'static str> {
+    let mut out: Vec<&'static str> = node_services::GATEWAY
+        .split_whitespace()
+        .chain(node_services::ALWAYS.split_whitespace())
+        .collect();
+    if tls {
+        out.extend(node_services::TLS.split_whitespace());
+    }
+    if session_manager {
+        out.extend(node_services::SESSION_MANAGER.split_whitespace());
+    }
+    out
+}
+
 /// etcd's client port.
 pub const CLIENT_PORT: u16 = ports::CLIENT;
 /// etcd's peer port.
@@ -83,5 +100,20 @@ mod tests {
         assert_eq!(doc["ports"]["peer"], u64::from(PEER_PORT));
         assert_eq!(doc["defaults"]["record_ttl"], DEFAULT_RECORD_TTL);
         assert_eq!(doc["placeholder"]["default_network"], placeholder::DEFAULT_NETWORK);
+    }
+
+    #[test]
+    fn node_services_follow_the_features() {
+        let base = node_services(false, false);
+        assert!(base.contains(&"ec2") && base.contains(&"autoscaling") && base.contains(&"s3"));
+        assert!(base.contains(&"monitoring"));
+        assert!(!base.contains(&"secretsmanager"), "only with TLS");
+        assert!(node_services(true, false).contains(&"secretsmanager"));
+        assert!(node_services(false, true).contains(&"ssmmessages"));
+        let all = node_services(true, true);
+        let mut dedup = all.clone();
+        dedup.sort();
+        dedup.dedup();
+        assert_eq!(dedup.len(), all.len(), "no service twice: {all:?}");
     }
 }

@@ -14,7 +14,9 @@ use std::net::Ipv4Addr;
 use steadfast_core::aws::{PutOutcome, Secrets};
 use steadfast_core::clock::now;
 use steadfast_core::etcd::Access;
-use steadfast_core::tls::{self as core_tls, cert, plan_renewal, CaState, CertInfo, PeerTls, Renewal, Usage, Wanted};
+use steadfast_core::tls::{
+    self as core_tls, cert, plan_renewal, CaSecret, CaState, CertInfo, PeerTls, Renewal, Usage, Wanted,
+};
 use steadfast_core::{Cluster, PeerIndex};
 use tracing::{info, warn};
 
@@ -98,10 +100,18 @@ pub async fn ensure<S: Secrets>(
     tls: &TlsSettings,
     owner: Option<&str>,
 ) -> Result<Ensured> {
-    let (state, outcome) =
-        core_tls::ca::get_or_create(secrets, cluster, tls.kms_key.as_deref(), now(), tls.ca_validity_secs).await?;
+    let secret = CaSecret::from_setting(cluster, tls.ca_secret.as_deref())?;
+    let (state, outcome) = core_tls::ca::get_or_create(
+        secrets,
+        cluster,
+        &secret,
+        tls.kms_key.as_deref(),
+        now(),
+        tls.ca_validity_secs,
+    )
+    .await?;
     if outcome == PutOutcome::Created {
-        info!(during = %steadfast_core::vocab::Step::Tls, secret = %cluster.ca_secret_name(),
+        info!(during = %steadfast_core::vocab::Step::Tls, secret = %secret,
             ca = %state.signing_info()?.subject, "created the cluster's CA (first node to need it)");
     }
     let plan = plan(&state, cluster, peer, ip, tls)?;

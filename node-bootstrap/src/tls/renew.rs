@@ -90,7 +90,8 @@ async fn renew<S: Secrets>(
     tls: &TlsSettings,
     cfg: &NodeConfig,
 ) -> Result<TlsReport> {
-    let state = core_tls::ca::read(secrets, cluster).await?;
+    let secret = core_tls::CaSecret::from_setting(cluster, tls.ca_secret.as_deref())?;
+    let state = core_tls::ca::read(secrets, &secret).await?;
     let planned = plan(&state, cluster, peer, ip, tls)?;
     let mut report = TlsReport::default();
     if let Some(why) = &planned.issue {

@@ -2,11 +2,13 @@
 # endpoints the nodes need, an alarm topic, a client security group and address, and the
 # etcd-cluster module.
 #
-# What a node in a private subnet talks to, and how it gets there (no NAT, no internet):
+# What a node in a private subnet talks to, and how it gets there (no NAT, no internet); the
+# list is the module's required_vpc_endpoints, read here from the same vocabulary:
 #   EC2 API (attach/detach/tag volumes, describe)        ec2 interface endpoint
 #   Auto Scaling API (lifecycle action, heartbeats)      autoscaling interface endpoint
-#   CloudWatch API (the node's BootstrapRefused metric)  monitoring interface endpoint
-#   S3 (node-bootstrap and etcd from the artifacts bucket; AL2023 dnf repositories)
+#   CloudWatch API (the nodes' metrics)                  monitoring interface endpoint
+#   Secrets Manager (the cluster's CA; tls_enabled)      secretsmanager interface endpoint
+#   S3 (node-bootstrap and etcd from the artifacts bucket, the backups; AL2023 dnf repositories)
 #                                                        S3 gateway endpoint
 #   Session Manager (no SSH; enable_session_manager)     ssm, ssmmessages interface endpoints
 #   DNS, NTP, IMDS                                       VPC resolver / link-local, no route needed
@@ -32,7 +34,15 @@ locals {
   # In the given order (never sorted by AWS's answer); the data source checks they exist.
   azs = [for z in local.az_names : z if contains(data.aws_availability_zones.selected.names, z)]
 
-  interface_endpoints = concat(["ec2", "autoscaling", "monitoring"], var.enable_session_manager ? ["ssm", "ssmmessages"] : [])
+  # The module's required_vpc_endpoints, computed here from its vocabulary (the module's own
+  # output cannot size these: the module's nodes would then wait on endpoints that wait on it).
+  # test_structure.py checks the two agree for every combination of features.
+  node_services = jsondecode(file("${path.module}/../../modules/etcd-cluster/vocab.json")).node_services
+  interface_endpoints = concat(
+    split(" ", local.node_services.always),
+    var.tls_enabled ? split(" ", local.node_services.tls) : [],
+    var.enable_session_manager ? split(" ", local.node_services.session_manager) : [],
+  )
 
   node_bootstrap_path = var.node_bootstrap_path != null ? var.node_bootstrap_path : "${path.module}/../../../target/aarch64-unknown-linux-gnu/release/node-bootstrap"
   lambda_zip_path     = var.lambda_zip_path != null ? var.lambda_zip_path : "${path.module}/../../../target/lambda/peer-dns/bootstrap.zip"
@@ -283,6 +293,7 @@ module "etcd" {
   # prefix list): HTTPS never needs to leave the VPC.
   node_egress_cidr_blocks = [var.vpc_cidr]
   enable_session_manager  = var.enable_session_manager
+  tls_enabled             = var.tls_enabled
 
   alarm_sns_topic_arn = aws_sns_topic.alarms.arn
 

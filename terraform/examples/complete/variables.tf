@@ -73,6 +73,12 @@ variable "enable_session_manager" {
   default     = true
 }
 
+variable "tls_enabled" {
+  description = "Mutual TLS on etcd's ports (the module's default). With it, the nodes need Secrets Manager (the cluster's CA): its VPC endpoint is created."
+  type        = bool
+  default     = true
+}
+
 variable "node_bootstrap_path" {
   description = "Path of the aarch64 node-bootstrap binary. When null, the repository's build output target/aarch64-unknown-linux-gnu/release/node-bootstrap."
   type        = string

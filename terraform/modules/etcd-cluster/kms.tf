@@ -8,7 +8,7 @@ resource "aws_kms_key" "this" {
 
   description             = "steadfast ${var.cluster_name}: etcd data volumes, artifacts, Lambda, logs, DLQ"
   enable_key_rotation     = true
-  deletion_window_in_days = 30
+  deletion_window_in_days = var.kms_deletion_window_days
   policy                  = local.kms_key_policy
   tags                    = local.common_tags
 }

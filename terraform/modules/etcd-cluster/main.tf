@@ -15,6 +15,51 @@
 #   outputs.tf
 
 data "aws_partition" "current" {}
+
+# This deployment's identity: a UUID taken once, at the first apply, and kept (a destroy and a
+# new apply with the same cluster name make a new one).
+resource "terraform_data" "deployment" {
+  input = uuid()
+
+  lifecycle {
+    ignore_changes = [input]
+  }
+}
+
+# Settings a running cluster cannot change: each is part of every member's identity (its URLs,
+# its name, the membership). The values of the first apply are kept here, and the check below
+# refuses a plan that changes one, saying why and what to do.
+resource "terraform_data" "immutable" {
+  input = {
+    cluster_name = var.cluster_name
+    domain       = var.domain
+    tls_enabled  = var.tls_enabled
+    peer_count   = var.peer_count
+  }
+
+  lifecycle {
+    ignore_changes = [input]
+  }
+}
+
+resource "terraform_data" "immutable_check" {
+  input = terraform_data.immutable.output
+
+  lifecycle {
+    precondition {
+      condition     = terraform_data.immutable.output.cluster_name == var.cluster_name && terraform_data.immutable.output.domain == var.domain
+      error_message = "cluster_name and domain cannot change on a running cluster: every member's name (peer-N.<cluster>.<domain>) and the SRV records are part of its identity. Deploy a new cluster with the new name and move the data with a snapshot (steadfast restore), then destroy this one."
+    }
+    precondition {
+      condition     = terraform_data.immutable.output.tls_enabled == var.tls_enabled
+      error_message = "tls_enabled cannot change on a running cluster: the members' advertised URLs (http or https) are part of the membership. Deploy a new cluster with the new setting and restore a snapshot into it (docs/operations.md)."
+    }
+    precondition {
+      condition     = terraform_data.immutable.output.peer_count == var.peer_count
+      error_message = "peer_count cannot change on a running cluster: the membership is fixed (it is what lets a peer come back as itself). Deploy a new cluster with the new size and restore a snapshot into it."
+    }
+  }
+}
 data "aws_region" "current" {}
 data "aws_caller_identity" "current" {}
 
@@ -47,6 +92,16 @@ locals {
   # and metric names): one file that the Rust crates compile in too. Every name below that
   # another part of steadfast must agree on comes from it; nothing here spells one out again.
   vocab = jsondecode(file("${path.module}/vocab.json"))
+
+  # The AWS APIs the nodes call for the features that are on (vocab.json node_services): the
+  # required_vpc_endpoints output. A private subnet without a route must have an endpoint for
+  # every one of them, or no node finishes prepare.
+  gateway_services = split(" ", local.vocab.node_services.gateway)
+  interface_services = concat(
+    split(" ", local.vocab.node_services.always),
+    var.tls_enabled ? split(" ", local.vocab.node_services.tls) : [],
+    var.enable_session_manager ? split(" ", local.vocab.node_services.session_manager) : [],
+  )
 
   cluster        = var.cluster_name
   zone_domain    = var.domain                          # D
@@ -135,8 +190,12 @@ locals {
   tls_units     = ["steadfast-tls.service", "steadfast-tls.timer"]
   systemd_units = concat(["node-bootstrap.service", "etcd-member.service", "node-ready.service"], var.backup_enabled ? local.backup_units : [], var.tls_enabled ? local.tls_units : [])
   started_units = concat(["node-bootstrap.service", "etcd-member.service", "node-ready.service"], var.backup_enabled ? ["steadfast-backup.timer"] : [], var.tls_enabled ? ["steadfast-tls.timer"] : [])
-  # The cluster's CA secret (vocab.json names.ca_secret), created by the first node that needs
-  # it; IAM is scoped to its name (Secrets Manager appends a random 6-character suffix).
-  ca_secret_name = replace(local.vocab.names.ca_secret, "{cluster}", var.cluster_name)
+  # The cluster's CA secret (vocab.json names.ca_secret, then this deployment's id), created by
+  # the first node that needs it; IAM is scoped to its name (Secrets Manager appends a random
+  # 6-character suffix). One name per deployment: a destroyed deployment's secret (not
+  # Terraform's, encrypted with a key destroy schedules for deletion) never stands in the way of
+  # a new one with the same cluster name.
+  deployment_id  = substr(replace(terraform_data.deployment.output, "-", ""), 0, 8)
+  ca_secret_name = "${replace(local.vocab.names.ca_secret, "{cluster}", var.cluster_name)}-${local.deployment_id}"
   ca_secret_arn  = "arn:${local.partition}:secretsmanager:${local.region}:${local.account_id}:secret:${local.ca_secret_name}-??????"
 }

@@ -39,6 +39,7 @@ locals {
     var.tls_enabled ? {
       (local.env.tls_dir)                = "/run/steadfast/tls"
       (local.env.tls_kms_key)            = local.kms_key_arn
+      (local.env.tls_ca_name)            = local.ca_secret_name
       (local.env.tls_cert_validity_secs) = tostring(var.tls_cert_validity_days * 86400)
       (local.env.tls_ca_validity_days)   = tostring(var.tls_ca_validity_days)
   } : {})

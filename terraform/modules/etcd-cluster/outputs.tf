@@ -141,3 +141,36 @@ output "operator_tls_policy_json" {
   description = "IAM policy (JSON) for whoever runs `steadfast cert issue` and `steadfast ca rotate`: read and write the CA secret, decrypt through Secrets Manager. null without TLS."
   value       = var.tls_enabled ? data.aws_iam_policy_document.operator_tls[0].json : null
 }
+
+output "required_vpc_endpoints" {
+  description = "The VPC endpoints the nodes need when their subnets have no route out (no NAT), for the features that are on: gateway (s3) and interface (ec2, autoscaling, monitoring, secretsmanager with TLS, ssm and ssmmessages with Session Manager). A service missing here means no node finishes prepare."
+  value = {
+    gateway   = local.gateway_services
+    interface = local.interface_services
+  }
+}
+
+output "client_lb_arn" {
+  description = "ARN of the internal client load balancer (port 2379)."
+  value       = aws_lb.client.arn
+}
+
+output "client_target_group_arn" {
+  description = "ARN of the client target group: every peer's instance, health-checked on HTTP :2381 /health (roll-peers.sh gates each step on it)."
+  value       = aws_lb_target_group.client.arn
+}
+
+output "asg_arns" {
+  description = "Auto Scaling group ARNs, by peer index."
+  value       = { for k, g in aws_autoscaling_group.peer : k => g.arn }
+}
+
+output "kms_key_id" {
+  description = "ID of the KMS key protecting the cluster's data (the module's, or the one given as kms_key_arn)."
+  value       = var.kms_key_arn == null ? aws_kms_key.this[0].key_id : var.kms_key_arn
+}
+
+output "lambda_dlq_arn" {
+  description = "ARN of the dead-letter queue of peer-dns and of its EventBridge targets."
+  value       = aws_sqs_queue.dlq.arn
+}

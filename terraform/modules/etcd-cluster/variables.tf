@@ -261,8 +261,8 @@ variable "etcd_version" {
   default     = "3.5.17"
 
   validation {
-    condition     = can(regex("^3\\.[0-9]+\\.[0-9]+$", var.etcd_version))
-    error_message = "The etcd_version must look like 3.5.17 (no leading v)."
+    condition     = can(regex("^3\\.5\\.[0-9]+$", var.etcd_version))
+    error_message = "The etcd_version must be a 3.5 release like 3.5.17 (no leading v): everything else in steadfast (the restore path, the flags it gives etcd) is built and tested for 3.5; 3.6 needs its own upgrade path."
   }
 
   validation {
@@ -638,5 +638,16 @@ variable "tags" {
     # allows these characters in keys; an instance with any other tag key fails to launch.
     condition     = alltrue([for k in keys(var.tags) : can(regex("^[a-zA-Z0-9+=._:@-]{1,128}$", k))])
     error_message = "Tag keys may only use letters, digits and + = . _ : @ - (no spaces or '/'), because instance tags are exposed in instance metadata."
+  }
+}
+
+variable "kms_deletion_window_days" {
+  description = "When the module's KMS key (not one given as kms_key_arn) is destroyed, AWS deletes it after this many days (7 to 30). Until then `aws kms cancel-key-deletion` brings it back; after, the volumes, EBS snapshots, backups and CA secret it encrypts are unreadable. Destroying the cluster while keeping its data: see terraform/README.md, Destroy."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.kms_deletion_window_days >= 7 && var.kms_deletion_window_days <= 30 && floor(var.kms_deletion_window_days) == var.kms_deletion_window_days
+    error_message = "kms_deletion_window_days must be a whole number of days, 7 to 30 (what AWS allows)."
   }
 }

@@ -1,7 +1,7 @@
 terraform {
-  # Preconditions and nullable variables need Terraform >= 1.3. The repository's checks run
-  # Terraform 1.11 (fmt, validate, plan and apply against moto).
-  required_version = ">= 1.3"
+  # terraform_data (the deployment's identity, the settings tripwire) needs Terraform >= 1.4.
+  # The repository's checks run Terraform 1.11 (fmt, validate, plan and apply against moto).
+  required_version = ">= 1.4"
 
   required_providers {
     aws = {

@@ -85,6 +85,10 @@ What it changes in moto, and why (moto is patched in this process, never forked)
      ``GET /_steadfast/faults``: the window, ``seconds_left`` and the throttled counts.
    - ``GET /_steadfast/calls``: ``{"<service>:<Action>": n}`` of AWS calls received
      (throttled ones included); ``POST /_steadfast/calls/reset``.
+   - ``POST /_steadfast/reach`` ``{"allow": {"<access key>": ["ec2", ...]}, "hold_secs": 6}``:
+     which services a caller can reach (item 9); ``{}`` lets every caller reach everything.
+     ``GET /_steadfast/reach``: the allow-lists, and per access key the services it called and
+     those it was refused (``{"called": {"<key>": {"<service>": n}}, "refused": {...}}``).
    - ``GET|POST /_steadfast/config``: the knobs of item 2 (POST takes any subset).
    - ``POST /_steadfast/guest-down`` ``{"instance_id": ...}``: that instance's guest has shut
      down (``guest_shutdown_secs``); answers whether its termination was waiting for it.
@@ -194,6 +198,14 @@ What it changes in moto, and why (moto is patched in this process, never forked)
    matcher (``EventPattern.load(pattern).matches_event(event)``, the code moto uses to route
    PutEvents to rules), and ``InvalidEventPatternException`` (400) for a pattern or event that
    is not valid JSON.
+
+9. Service reachability: moto answered every service to every caller, so a node that calls a
+   service its VPC provides no endpoint for (no NAT, no route) worked in the sandbox and hung
+   in AWS. AWS: a call to a service without a route never connects; the SDK's timeout ends it.
+   Here: ``POST /_steadfast/reach`` names, per access key, the services a caller reaches;
+   a call signed with that key to any other service is held ``hold_secs`` (default 6 s, past
+   the callers' 5 s attempt timeout) and then answered 504 with no body, never by moto; it is
+   counted as refused. Callers without an allow-list reach everything.
 """
 
 from __future__ import annotations
@@ -1369,6 +1381,57 @@ def _for_service(values: dict[str, float], service: str) -> float:
 
 FAULTS = Faults()
 CALLS: Counter[str] = Counter()
+
+
+class Reach:
+    """Per access key, the services it may reach (item 9), and what each key called and was refused."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._allow: dict[str, frozenset[str]] = {}
+        self._hold = 6.0
+        self._called: dict[str, Counter[str]] = {}
+        self._refused: dict[str, Counter[str]] = {}
+
+    def set(self, spec: dict[str, Any]) -> None:
+        unknown = set(spec) - {"allow", "hold_secs"}
+        if unknown:
+            raise ValueError(f"unknown reach keys: {sorted(unknown)}")
+        allow = spec.get("allow", {})
+        if not isinstance(allow, dict) or not all(
+            isinstance(k, str) and isinstance(v, list) and all(isinstance(x, str) for x in v) for k, v in allow.items()
+        ):
+            raise ValueError("allow must map access key ids to lists of service names")
+        hold = spec.get("hold_secs", 6.0)
+        if not isinstance(hold, (int, float)) or not 0 <= hold <= 60:
+            raise ValueError("hold_secs must be a number of seconds in 0..=60")
+        with self._lock:
+            self._allow = {k: frozenset(s.lower() for s in v) for k, v in allow.items()}
+            self._hold = float(hold)
+            self._called.clear()
+            self._refused.clear()
+
+    def decide(self, call: "Call") -> float | None:
+        """None when `call` reaches its service; otherwise how long to hold it before refusing."""
+        with self._lock:
+            self._called.setdefault(call.access_key, Counter())[call.service] += 1
+            allowed = self._allow.get(call.access_key)
+            if allowed is None or call.service in allowed:
+                return None
+            self._refused.setdefault(call.access_key, Counter())[call.service] += 1
+            return self._hold
+
+    def describe(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "allow": {k: sorted(v) for k, v in self._allow.items()},
+                "hold_secs": self._hold,
+                "called": {k: dict(v) for k, v in self._called.items()},
+                "refused": {k: dict(v) for k, v in self._refused.items()},
+            }
+
+
+REACH = Reach()
 CALLS_LOCK = threading.Lock()
 
 
@@ -1653,6 +1716,11 @@ def _get_calls(_: dict[str, Any]) -> Any:
         return dict(CALLS)
 
 
+def _post_reach(environ: dict[str, Any]) -> Any:
+    REACH.set(_json_body(environ))
+    return REACH.describe()
+
+
 def _reset_calls(_: dict[str, Any]) -> Any:
     with CALLS_LOCK:
         CALLS.clear()
@@ -1692,6 +1760,8 @@ ADMIN_ROUTES: dict[tuple[str, str], Callable[[dict[str, Any]], Any]] = {
     ("GET", "faults"): lambda _: FAULTS.describe(),
     ("GET", "calls"): _get_calls,
     ("POST", "calls/reset"): _reset_calls,
+    ("POST", "reach"): _post_reach,
+    ("GET", "reach"): lambda _: REACH.describe(),
     ("POST", "config"): _post_config,
     ("GET", "config"): lambda _: KNOBS.as_dict(),
     ("GET", "lifecycle"): _get_lifecycle,
@@ -1735,6 +1805,12 @@ class SteadfastMiddleware:
             return app(environ, start_response)
         with CALLS_LOCK:
             CALLS[call.key] += 1
+        hold = REACH.decide(call)
+        if hold is not None:
+            # No route to this service: nothing answers; the caller's own timeout ends it.
+            time.sleep(hold)
+            start_response("504 Gateway Timeout", [("Content-Length", "0")])
+            return [b""]
         latency, throttle = FAULTS.decide(call)
         time.sleep(latency)
         if throttle:

@@ -91,10 +91,10 @@ class Launcher:
         except urllib.error.HTTPError as error:
             return error.code, json.loads(error.read())
 
-    def client(self, service: str, secure: bool = False) -> Any:
+    def client(self, service: str, secure: bool = False, key: str = "testing") -> Any:
         endpoint = f"https://127.0.0.1:{self.https}" if secure else f"http://127.0.0.1:{self.http}"
         return boto3.client(service, endpoint_url=endpoint, region_name=REGION,
-                            aws_access_key_id="testing", aws_secret_access_key="testing",
+                            aws_access_key_id=key, aws_secret_access_key="testing",
                             verify=self.cert if secure else None, config=NO_RETRIES)
 
 
@@ -594,6 +594,41 @@ class CallCounterTests(MotoTestCase):
         self.assertEqual(steadfast_moto.s3_action("PUT", "/b/k", {}, True), "CopyObject")
         self.assertEqual(steadfast_moto.s3_action("POST", "/b/k", {"uploadId": ["1"]}, False),
                          "CompleteMultipartUpload")
+
+
+class ReachTests(MotoTestCase):
+    """POST /_steadfast/reach: a caller reaches only the services its allow-list names."""
+
+    def tearDown(self) -> None:
+        self.assertEqual(self.moto.admin("POST", "reach", {})[0], 200)
+        super().tearDown()
+
+    def test_a_service_off_the_list_never_answers_and_is_counted(self) -> None:
+        status, _ = self.moto.admin("POST", "reach", {"allow": {"node-key": ["ec2"]}, "hold_secs": 0.2})
+        self.assertEqual(status, 200)
+        node_ec2 = self.moto.client("ec2", key="node-key")
+        node_sm = self.moto.client("secretsmanager", key="node-key")
+        node_ec2.describe_vpcs()
+        started = time.monotonic()
+        with self.assertRaises(Exception) as refused:
+            node_sm.list_secrets()
+        self.assertGreaterEqual(time.monotonic() - started, 0.2, "held, as a call without a route")
+        self.assertIn("504", str(refused.exception))
+        # Another caller, with no list, reaches everything.
+        self.moto.client("secretsmanager").list_secrets()
+        got = self.moto.admin("GET", "reach")[1]
+        self.assertEqual(got["allow"], {"node-key": ["ec2"]})
+        self.assertEqual(got["called"]["node-key"], {"ec2": 1, "secretsmanager": 1})
+        self.assertEqual(got["refused"], {"node-key": {"secretsmanager": 1}})
+        self.assertEqual(got["called"]["testing"], {"secretsmanager": 1})
+
+    def test_bad_reach_specs_change_nothing(self) -> None:
+        self.moto.admin("POST", "reach", {"allow": {"k": ["ec2"]}})
+        for bad in ({"allow": {"k": "ec2"}}, {"allow": ["ec2"]}, {"hold_secs": -1}, {"nope": 1}):
+            status, body = self.moto.admin("POST", "reach", bad)
+            self.assertEqual(status, 400, bad)
+            self.assertIn("error", body)
+        self.assertEqual(self.moto.admin("GET", "reach")[1]["allow"], {"k": ["ec2"]})
 
 
 class ChangesTests(MotoTestCase):

@@ -22,6 +22,10 @@ pub const LAMBDA_INSTANCES: usize = 9;
 /// The access key the supervisor and the CLI sign their own calls with: they play the cloud,
 /// so the moto launcher's fault injection exempts it (`exempt_access_keys`).
 pub const SUPERVISOR_KEY: &str = "sandbox-supervisor";
+/// The access key the region's nodes sign with: the moto launcher lets it reach only the
+/// services the module's `required_vpc_endpoints` names (`vocab::node_services`), as a node in a
+/// subnet without a route out reaches only its VPC's endpoints.
+pub const NODE_KEY: &str = "sandbox-node";
 /// The placeholder network of the sandbox's seeded A records: loopback, so nothing the region
 /// does can ever send a packet off this machine (Terraform's default is TEST-NET-1).
 pub const PLACEHOLDER_NETWORK: &str = "127.0.255.0/24";

@@ -74,7 +74,8 @@ impl Operator {
     /// Issues a new client certificate from the CA that signs now, with the CAs trusted now.
     pub async fn refresh(&self) -> Result<()> {
         let Some(secrets) = &self.secrets else { return Ok(()) };
-        let c = client_credentials(secrets, &self.cluster, CLIENT_NAME, now(), DAY_SECS).await?;
+        let secret = steadfast_core::tls::CaSecret::of(&self.cluster);
+        let c = client_credentials(secrets, &secret, CLIENT_NAME, now(), DAY_SECS).await?;
         if let Ok(mut g) = self.creds.write() {
             *g = Some(c);
         }

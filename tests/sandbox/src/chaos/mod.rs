@@ -112,6 +112,7 @@ pub async fn run(cluster: &Cluster, opts: &Options) -> Result<Report> {
         build: build_kind().to_string(),
         scenarios: Vec::new(),
         tls_cost: None,
+        reach: None,
     };
     if opts.tls_cost {
         eprintln!("chaos: tls cost (plain http vs mutual TLS, same load, in turns)");
@@ -135,9 +136,30 @@ pub async fn run(cluster: &Cluster, opts: &Options) -> Result<Report> {
                 .unwrap_or_else(|| "NEVER".into())
         );
         report.scenarios.push(r);
+        report.reach = reach().await;
         write(&opts.out_dir, &report)?;
     }
     Ok(report)
+}
+
+/// What the nodes called so far, as the moto launcher counted it.
+async fn reach() -> Option<report::Reach> {
+    let v = crate::region::verbs::moto_get("reach").await.ok()?;
+    let key = crate::config::NODE_KEY;
+    let counts = |section: &str| -> std::collections::BTreeMap<String, u64> {
+        v[section][key]
+            .as_object()
+            .map(|m| m.iter().map(|(k, n)| (k.clone(), n.as_u64().unwrap_or(0))).collect())
+            .unwrap_or_default()
+    };
+    Some(report::Reach {
+        allowed: v["allow"][key]
+            .as_array()
+            .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect())
+            .unwrap_or_default(),
+        called: counts("called"),
+        refused: counts("refused"),
+    })
 }
 
 fn write(dir: &Path, report: &Report) -> Result<()> {

@@ -103,6 +103,38 @@ pub struct Report {
     /// Write latency with and without TLS, measured in the same run (`None`: not measured).
     #[serde(default)]
     pub tls_cost: Option<super::tls_cost::TlsCost>,
+    /// The AWS services the nodes called in the whole run, those they may reach, and those they
+    /// were refused (`None`: the launcher could not be asked).
+    #[serde(default)]
+    pub reach: Option<Reach>,
+}
+
+/// What the nodes called, against what the deployment provides (the module's
+/// `required_vpc_endpoints`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Reach {
+    /// The services the nodes may reach.
+    pub allowed: Vec<String>,
+    /// service -> calls, by the nodes.
+    pub called: std::collections::BTreeMap<String, u64>,
+    /// service -> calls refused (a service without an endpoint): each one a finding.
+    pub refused: std::collections::BTreeMap<String, u64>,
+}
+
+/// One line: what the nodes called, against what they may reach.
+pub fn reach_line(r: &Reach) -> String {
+    let called: Vec<String> = r.called.iter().map(|(s, n)| format!("{s} {n}")).collect();
+    let refused: Vec<String> = r.refused.iter().map(|(s, n)| format!("{s} {n}")).collect();
+    format!(
+        "nodes called: {} (may reach: {}); refused: {}",
+        called.join(", "),
+        r.allowed.join(" "),
+        if refused.is_empty() {
+            "none".to_string()
+        } else {
+            refused.join(", ")
+        }
+    )
 }
 
 fn opt(v: Option<f64>) -> String {
@@ -216,6 +248,9 @@ pub fn table(r: &Report) -> String {
             "\ntargets\n{:<20} {:<55} {:>9} {:>9}\n{targets}",
             "scenario", "target", "value", "limit"
         ));
+    }
+    if let Some(reach) = &r.reach {
+        out.push_str(&format!("\n{}\n", reach_line(reach)));
     }
     if let Some(c) = &r.tls_cost {
         let pct = |tls: f64, plain: f64| if plain > 0.0 { (tls / plain - 1.0) * 100.0 } else { 0.0 };

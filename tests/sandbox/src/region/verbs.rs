@@ -118,6 +118,11 @@ pub async fn moto_admin(what: &str, body: &Value) -> Result<Value> {
     admin(MOTO_PORT, what, Some(body)).await
 }
 
+/// A GET of the moto launcher's admin API (its counters: calls, reach, lifecycle holds).
+pub async fn moto_get(what: &str) -> Result<Value> {
+    admin(MOTO_PORT, what, None).await
+}
+
 /// Asks the hypervisor to wipe `peer`'s volume the next time no instance has it (an EBS failure,
 /// a zeroed disk): its replacement finds it blank. The volume id.
 pub async fn wipe(cluster: &Cluster, peer: PeerIndex) -> Result<String> {

@@ -38,7 +38,7 @@ use self::dns_mirror::DnsMirror;
 use self::event_log::{rfc3339_now, Event, EventLog};
 use self::eventbridge::EventBridge;
 use self::fleet::Fleet;
-use crate::config::{cluster, LAMBDA_INSTANCES, LAMBDA_PORT, MOTO_PORT, SUPERVISOR_KEY};
+use crate::config::{cluster, LAMBDA_INSTANCES, LAMBDA_PORT, MOTO_PORT, NODE_KEY, SUPERVISOR_KEY};
 use crate::error::{Result, SandboxError};
 use crate::node::NodeEnv;
 use crate::profile::Profile;
@@ -103,6 +103,12 @@ pub struct Options {
     pub hold_dns: Option<PeerIndex>,
 }
 
+/// The services the region's nodes may reach: the module's `required_vpc_endpoints` for the
+/// region's features (TLS as given; no Session Manager: the sandbox runs no SSM agent).
+pub fn reachable(transport: Transport) -> Vec<&'static str> {
+    steadfast_core::vocab::node_services(transport == Transport::Tls, false)
+}
+
 /// The stand-ins the supervisor started, and the region in moto.
 struct Running {
     moto: Moto,
@@ -122,6 +128,10 @@ async fn start(opts: &Options, bins: &Bins, dir: &Path, events: &EventLog) -> Re
         pid: moto.pid(),
     });
     moto.admin("config", Some(&opts.profile.launcher_config())).await?;
+    // The nodes reach only what the deployment provides endpoints for (a subnet with no route out).
+    let reach = reachable(opts.transport);
+    moto.admin("reach", Some(&serde_json::json!({ "allow": { NODE_KEY: reach } })))
+        .await?;
     // The supervisor plays the cloud: it signs with its own key, which fault injection exempts.
     let conf = crate::standins::moto::sdk_config_as(&moto.endpoint(), SUPERVISOR_KEY).await;
     let region = Region::create(
@@ -229,6 +239,8 @@ pub async fn supervise(opts: Options) -> Result<()> {
                 base.set(env::TLS_CERT_VALIDITY_SECS, v.to_string());
             }
             base.set(env::HOOK_TIMEOUT_SECS, opts.hook_timeout_secs.to_string());
+            // The nodes sign as themselves: the launcher holds them to the services they may reach.
+            base.set("AWS_ACCESS_KEY_ID", NODE_KEY);
             base
         },
         &dir,
