@@ -1432,6 +1432,52 @@ class ModuleStructure(Base):
         node = self.cfg.data[("aws_iam_policy_document", "node")]
         self.assertIn("data.aws_iam_policy_document.node_tls[0].json", norm(node["source_policy_documents"]))
 
+    def test_review_2_findings_stay_fixed(self):
+        """Issue 24's small findings of review 2, each checked (each assertion fails without its fix)."""
+        # M5: the daily EBS snapshots are watched.
+        alarm = self.cfg.of_type("aws_cloudwatch_metric_alarm")["ebs_snapshots_failed"]
+        self.assertTrue(gated_by(alarm, "ebs_snapshots_enabled"))
+        self.assertEqual(("AWS/EBS", "SnapshotsCreateFailed"), (one(alarm["namespace"]), one(alarm["metric_name"])))
+        self.assertIn("aws_dlm_lifecycle_policy.ebs[0].id", norm(alarm["dimensions"]))
+        # M6: the dead-letter queue is SSE-SQS, and no key policy statement depends on EventBridge.
+        dlq = self.cfg.resources[("aws_sqs_queue", "dlq")]
+        self.assertIs(True, one(dlq["sqs_managed_sse_enabled"]))
+        self.assertNotIn("kms_master_key_id", dlq)
+        self.assertNotIn("events.amazonaws.com", self.cfg.raw.locals["kms_key_policy"])
+        # O11: kms:GrantIsForAWSResource gates CreateGrant alone (on other actions it never holds).
+        node = self.cfg.data[("aws_iam_policy_document", "node")]
+        for st in blocks(node, "statement"):
+            variables = [one(c["variable"]) for c in blocks(st, "condition")]
+            if "kms:GrantIsForAWSResource" in variables:
+                self.assertEqual(["kms:CreateGrant"], as_list(st["actions"]))
+        # O11: the Lambda decrypts only through Lambda, and no longer needs GenerateDataKey.
+        lam = self.cfg.data[("aws_iam_policy_document", "lambda")]
+        kms = [st for st in blocks(lam, "statement") if any(a.startswith("kms:") for a in as_list(st["actions"]))]
+        self.assertEqual([["kms:Decrypt"]], [as_list(st["actions"]) for st in kms])
+        cond = blocks(kms[0], "condition")[0]
+        self.assertEqual(("kms:ViaService", ["lambda.${local.region}.amazonaws.com"]),
+                         (one(cond["variable"]), as_list(cond["values"])))
+        # O13: a missing build output fails at plan, naming what to build.
+        for var in ("node_bootstrap_path", "lambda_zip_path", "etcd_archive_path"):
+            cond = self.cfg.raw.block("variable", var).block("validation").attrs["condition"]
+            self.assertIn("fileexists(", cond, var)
+        # L3: etcd_version is a 3.5 release.
+        validations = [b.attrs["condition"] for b in self.cfg.raw.block("variable", "etcd_version").blocks.get(("validation",), [])]
+        self.assertTrue(any("^3\\\\.5\\\\." in c for c in validations), validations)
+        # L4: the ARNs an operator needs are outputs.
+        for name in ("client_lb_arn", "client_target_group_arn", "asg_arns", "kms_key_id", "lambda_dlq_arn",
+                     "required_vpc_endpoints"):
+            self.assertIn(name, self.cfg.outputs)
+        # M4: a setting a running cluster cannot change fails the plan, saying why.
+        check = self.cfg.raw.block("resource", "terraform_data", "immutable_check")
+        lifecycle = check.block("lifecycle")
+        preconditions = lifecycle.blocks.get(("precondition",), [])
+        said = " ".join(p.attrs["condition"] for p in preconditions)
+        for var in ("cluster_name", "domain", "tls_enabled", "peer_count"):
+            self.assertIn(f"var.{var}", said, var)
+        kept = self.cfg.resources[("terraform_data", "immutable")]
+        self.assertIn("input", norm(kept["lifecycle"]))
+
     def test_tls_alarms(self):
         m = VOCAB["metrics"]
         alarms = self.cfg.of_type("aws_cloudwatch_metric_alarm")

@@ -290,6 +290,28 @@ fn only_a_client_with_a_good_certificate_is_served() {
     // And the good one still writes: the refusals above were about the client, not the member.
     let (ok, said) = put(&https, &good);
     assert!(ok, "{said}");
+    // Through the load balancer a client dials the balancer and checks the documented client
+    // endpoint's name, etcd.<cluster>.<domain>: every member's certificate carries it (review H2).
+    // A name no certificate carries is refused, so the name really is checked.
+    let read = |f: &str| std::fs::read(app(f)).unwrap();
+    let app_access = steadfast_core::etcd::Access::tls(&read("ca.pem"), &read("billing.pem"), &read("billing-key.pem"));
+    let through_lb = |name: &str| {
+        let access = app_access.clone().with_server_name(name);
+        rt().block_on(async {
+            let mut c = access
+                .connect(std::slice::from_ref(&https), Duration::from_secs(3))
+                .await?;
+            c.put("steadfast/tls-test", "through the balancer", None)
+                .await
+                .map_err(steadfast_core::etcd::EtcdError::call("put"))
+        })
+    };
+    assert_eq!(c.client_endpoint(), "etcd.tls.steadfast.internal");
+    through_lb(&c.client_endpoint()).unwrap_or_else(|e| panic!("a client checking {}: {e}", c.client_endpoint()));
+    assert!(
+        through_lb("etcd.other.steadfast.internal").is_err(),
+        "a name no certificate carries must be refused"
+    );
 
     // `ca show` names the secret and its phase.
     let out = Command::new(&steadfast)

@@ -62,6 +62,14 @@ impl Access {
         Ok(Self::tls(&read(ca)?, &read(cert)?, &read(key)?))
     }
 
+    /// The same access, verifying the members' certificates for `name` whatever address is
+    /// dialled: a client of the load balancer (`etcd.C.D`, which passes TLS through to a member)
+    /// dials the balancer's address and checks the name it was given.
+    pub fn with_server_name(mut self, name: &str) -> Self {
+        self.tls = self.tls.map(|t| t.domain_name(name));
+        self
+    }
+
     pub fn transport(&self) -> Transport {
         self.transport
     }

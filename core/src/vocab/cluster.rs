@@ -328,18 +328,32 @@ impl Cluster {
         fill(names::CA_SECRET, self.name.as_str(), None)
     }
 
+    /// The stable client endpoint, `etcd.C.D` (vocab.json `names.client_endpoint`): the name of
+    /// the client load balancer that the module's `client_endpoint` output gives users.
+    pub fn client_endpoint(&self) -> String {
+        super::names::CLIENT_ENDPOINT
+            .replace("{cluster}", self.name.as_str())
+            .replace("{domain}", self.domain.as_str())
+    }
+
     /// What a peer's certificate (server and peer, both ports) is valid for: its stable name
     /// `peer-N.C.D` (what peers and clients dial), the cluster domain `C.D` (the server name
-    /// etcd and etcdctl check with `--discovery-srv`), its instance address (the address other
-    /// peers see it connect from, which etcd checks a peer's client certificate against), and
-    /// `localhost`/`127.0.0.1` for local tools.
+    /// etcd and etcdctl check with `--discovery-srv`), the client endpoint `etcd.C.D` (a client
+    /// through the load balancer checks that name, and the balancer passes TLS through to any
+    /// peer), its instance address (the address other peers see it connect from, which etcd
+    /// checks a peer's client certificate against), and `localhost`/`127.0.0.1` for local tools.
     pub fn peer_sans(&self, peer: PeerIndex, ip: std::net::Ipv4Addr) -> Sans {
         let mut ips = vec![std::net::IpAddr::V4(ip)];
         if ip != std::net::Ipv4Addr::LOCALHOST {
             ips.push(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
         }
         Sans {
-            dns: vec![self.peer_host(peer), self.cluster_domain(), "localhost".into()],
+            dns: vec![
+                self.peer_host(peer),
+                self.cluster_domain(),
+                self.client_endpoint(),
+                "localhost".into(),
+            ],
             ips,
         }
     }
@@ -415,6 +429,22 @@ mod tests {
             3,
         )
         .unwrap()
+    }
+
+    #[test]
+    fn a_peer_certificate_carries_every_name_a_client_dials() {
+        let c = cluster(9);
+        assert_eq!(c.client_endpoint(), "etcd.main.etcd.internal");
+        let sans = c.peer_sans(c.peer(4).unwrap(), "10.0.1.7".parse().unwrap());
+        for name in [
+            "peer-4.main.etcd.internal",
+            "main.etcd.internal",
+            "etcd.main.etcd.internal",
+            "localhost",
+        ] {
+            assert!(sans.dns.iter().any(|d| d == name), "{name}: {sans:?}");
+        }
+        assert_eq!(sans.ips.len(), 2);
     }
 
     #[test]

@@ -177,6 +177,27 @@ resource "aws_cloudwatch_metric_alarm" "backup_failed" {
   tags                = local.common_tags
 }
 
+# The daily EBS snapshots (DLM) are the cheap layer under the S3 backups: a policy that stops
+# taking them (its role, its key grant, a quota) says so through AWS/EBS's per-policy metrics.
+resource "aws_cloudwatch_metric_alarm" "ebs_snapshots_failed" {
+  count = var.ebs_snapshots_enabled ? 1 : 0
+
+  alarm_name          = "${var.cluster_name}-ebs-snapshots-failed"
+  alarm_description   = "steadfast ${var.cluster_name}: the daily EBS snapshot policy failed to create a snapshot. Check the policy's role and its use of the cluster key (aws dlm get-lifecycle-policy). Runbook: terraform/README.md, Alarms."
+  namespace           = "AWS/EBS"
+  metric_name         = "SnapshotsCreateFailed"
+  dimensions          = { DLMPolicyId = aws_dlm_lifecycle_policy.ebs[0].id }
+  statistic           = "Sum"
+  period              = 3600
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  threshold           = 1
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = local.common_tags
+}
+
 resource "aws_cloudwatch_metric_alarm" "tls_certificate_expiry" {
   count = var.tls_enabled ? 1 : 0
 

@@ -230,9 +230,11 @@ data "aws_iam_policy_document" "node" {
     }
   }
 
+  # kms:GrantIsForAWSResource exists only in grant requests: it may gate CreateGrant alone (with
+  # it on the other actions too, they were never granted).
   statement {
-    sid       = "UseClusterKeyForAttachedVolumes"
-    actions   = ["kms:CreateGrant", "kms:DescribeKey", "kms:GenerateDataKeyWithoutPlaintext", "kms:ReEncryptFrom", "kms:ReEncryptTo"]
+    sid       = "GrantClusterKeyToEc2ForAttachedVolumes"
+    actions   = ["kms:CreateGrant"]
     resources = [local.kms_key_arn]
     condition {
       test     = "StringEquals"
@@ -243,6 +245,17 @@ data "aws_iam_policy_document" "node" {
       test     = "Bool"
       variable = "kms:GrantIsForAWSResource"
       values   = ["true"]
+    }
+  }
+
+  statement {
+    sid       = "UseClusterKeyForAttachedVolumes"
+    actions   = ["kms:DescribeKey", "kms:GenerateDataKeyWithoutPlaintext", "kms:ReEncryptFrom", "kms:ReEncryptTo"]
+    resources = [local.kms_key_arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["ec2.${local.region}.amazonaws.com"]
     }
   }
 }
@@ -471,11 +484,17 @@ data "aws_iam_policy_document" "lambda" {
     resources = [aws_sqs_queue.dlq.arn]
   }
 
-  # Decrypt the environment; encrypt messages to the SSE-KMS dead-letter queue.
+  # Decrypt its environment, and only through Lambda (the dead-letter queue uses SSE-SQS: it
+  # holds event envelopes, nothing secret).
   statement {
-    sid       = "UseClusterKey"
-    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    sid       = "DecryptEnvironmentThroughLambda"
+    actions   = ["kms:Decrypt"]
     resources = [local.kms_key_arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["lambda.${local.region}.amazonaws.com"]
+    }
   }
 }
 

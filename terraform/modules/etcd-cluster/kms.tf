@@ -1,12 +1,13 @@
 # One customer managed key for everything the cluster stores: data volumes, backup and
-# artifacts buckets, Lambda environment, log group and dead-letter queue. Root volumes use the
+# artifacts buckets, Lambda environment and log group (the dead-letter queue uses SSE-SQS: see
+# lambda.tf). Root volumes use the
 # account's default EBS key instead (see nodes.tf): a CMK there would need a grant for the Auto
 # Scaling service-linked role, which may not exist yet in a fresh account.
 
 resource "aws_kms_key" "this" {
   count = var.kms_key_arn == null ? 1 : 0
 
-  description             = "steadfast ${var.cluster_name}: etcd data volumes, artifacts, Lambda, logs, DLQ"
+  description             = "steadfast ${var.cluster_name}: etcd data volumes, artifacts, backups, Lambda, logs"
   enable_key_rotation     = true
   deletion_window_in_days = var.kms_deletion_window_days
   policy                  = local.kms_key_policy
@@ -45,18 +46,6 @@ locals {
         Condition = {
           ArnLike = {
             "kms:EncryptionContext:aws:logs:arn" = "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:${local.lambda_log_group}"
-          }
-        }
-      },
-      {
-        Sid       = "EventBridgeDeadLetterDelivery"
-        Effect    = "Allow"
-        Principal = { Service = "events.amazonaws.com" }
-        Action    = ["kms:Decrypt", "kms:GenerateDataKey"]
-        Resource  = "*"
-        Condition = {
-          ArnLike = {
-            "aws:SourceArn" = "arn:${local.partition}:events:${local.region}:${local.account_id}:rule/${var.cluster_name}-*"
           }
         }
       },

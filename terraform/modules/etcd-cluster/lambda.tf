@@ -17,12 +17,14 @@ resource "aws_cloudwatch_log_group" "lambda" {
   tags              = local.common_tags
 }
 
+# SSE-SQS, not the cluster key: EventBridge writes dead letters with its own service principal,
+# and a key policy that depends on aws:SourceArn being present on those KMS requests could lose
+# dead letters silently (review M6). The queue holds event envelopes, nothing secret.
 resource "aws_sqs_queue" "dlq" {
-  name                              = "${var.cluster_name}-peer-dns-dlq"
-  message_retention_seconds         = 1209600 # 14 days, the maximum
-  kms_master_key_id                 = local.kms_key_arn
-  kms_data_key_reuse_period_seconds = 300
-  tags                              = local.common_tags
+  name                      = "${var.cluster_name}-peer-dns-dlq"
+  message_retention_seconds = 1209600 # 14 days, the maximum
+  sqs_managed_sse_enabled   = true
+  tags                      = local.common_tags
 }
 
 # EventBridge delivers to the DLQ itself when it cannot invoke the function.

@@ -132,7 +132,7 @@ locals {
   srv_suffix      = var.tls_enabled ? "-ssl" : ""
   srv_server_name = "_etcd-server${local.srv_suffix}._tcp.${local.cluster_domain}"
   srv_client_name = "_etcd-client${local.srv_suffix}._tcp.${local.cluster_domain}"
-  client_alias    = "etcd.${local.cluster_domain}"
+  client_alias    = replace(replace(local.vocab.names.client_endpoint, "{cluster}", var.cluster_name), "{domain}", var.domain)
 
   lifecycle_hook_name  = replace(local.vocab.names.lifecycle_hook, "{cluster}", var.cluster_name)
   sweep_rule_name      = replace(local.vocab.names.sweep_rule, "{cluster}", var.cluster_name)

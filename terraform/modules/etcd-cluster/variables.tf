@@ -297,11 +297,21 @@ variable "etcd_archive_path" {
   description = "Local path of the etcd linux-arm64 release tarball (the default way to ship etcd). The module checks its SHA-256 against etcd_sha256 (or the module's table) at plan time, uploads it to the artifacts bucket under a content-addressed key (etcd/<sha256>/...), and nodes fetch it through the S3 gateway endpoint and check the SHA-256 again before installing: replacing a node never depends on the internet. Required unless etcd_url is given."
   type        = string
   default     = null
+
+  validation {
+    condition     = var.etcd_archive_path == null || fileexists(coalesce(var.etcd_archive_path, "/"))
+    error_message = "The etcd_archive_path names no file: download the etcd linux-arm64 release tarball first (README: Deploying to AWS)."
+  }
 }
 
 variable "node_bootstrap_path" {
   description = "Local path of the aarch64 node-bootstrap binary (make node-bootstrap-arm64 -> target/aarch64-unknown-linux-gnu/release/node-bootstrap). The module uploads it to the artifacts bucket; nodes check its SHA-256 before installing it."
   type        = string
+
+  validation {
+    condition     = fileexists(var.node_bootstrap_path)
+    error_message = "The node_bootstrap_path names no file: build it first (make node-bootstrap-arm64)."
+  }
 }
 
 variable "tls_enabled" {
@@ -378,6 +388,11 @@ variable "record_ttl" {
 variable "lambda_zip_path" {
   description = "Local path of the peer-dns deployment zip (make lambda -> target/lambda/peer-dns/bootstrap.zip)."
   type        = string
+
+  validation {
+    condition     = fileexists(var.lambda_zip_path)
+    error_message = "The lambda_zip_path names no file: build it first (make lambda)."
+  }
 }
 
 variable "lambda_function_name" {
