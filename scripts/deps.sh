@@ -8,7 +8,7 @@ log() { printf '\033[1mdeps:\033[0m %s\n' "$*" >&2; }
 
 # --- apt packages -------------------------------------------------------------
 # (shellcheck checks the Terraform install script and scripts in scripts/terraform-check.sh.)
-APT_PKGS=(dnsmasq-base protobuf-compiler libprotobuf-dev e2fsprogs util-linux iproute2 procps psmisc shellcheck curl ca-certificates)
+APT_PKGS=(dnsmasq-base haproxy protobuf-compiler libprotobuf-dev e2fsprogs util-linux iproute2 procps psmisc shellcheck curl ca-certificates)
 missing=()
 for p in "${APT_PKGS[@]}"; do
   status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)

@@ -55,6 +55,17 @@ fn zone_plus_one_all_nine_and_lost_volumes_lose_nothing() {
         assert!(s.reads > 50, "{name}: reads were checked: {s:#?}");
         assert!(s.time_to_healthy_ms.is_some(), "{name}: healed, same members: {s:#?}");
         assert!(s.violations.is_empty(), "{name}: {s:#?}");
+        // The writer through the client endpoint (the load balancer, TLS verifying that name):
+        // it wrote, and nothing it was told was written is gone.
+        let lb = s
+            .client_endpoint
+            .as_ref()
+            .unwrap_or_else(|| panic!("{name}: no client endpoint writer: {s:#?}"));
+        assert!(
+            lb.writes_acked > 20,
+            "{name}: writes through the client endpoint: {lb:#?}"
+        );
+        assert_eq!(lb.writes_lost, 0, "{name}: {lb:#?}");
         let want = spec.replacements(&cluster) as usize;
         if want == 0 {
             assert!(s.replacements.is_empty(), "{name}: nothing replaced: {s:#?}");

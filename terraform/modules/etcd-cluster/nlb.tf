@@ -20,21 +20,22 @@ resource "aws_lb_target_group" "client" {
   protocol             = "TCP"
   target_type          = "instance"
   vpc_id               = var.vpc_id
-  deregistration_delay = 30
+  deregistration_delay = local.vocab.client_lb.deregistration_delay_secs
   # Existing client connections to a deregistered peer are closed, so clients reconnect to a
   # healthy member instead of hanging on a dying one.
   connection_termination = true
 
+  # vocab.json client_lb: the sandbox's load balancer checks the same way.
   health_check {
     enabled             = true
     protocol            = "HTTP"
     port                = tostring(local.metrics_port)
-    path                = "/health"
+    path                = local.vocab.client_lb.health_path
     matcher             = "200"
-    interval            = 10
-    timeout             = 5
-    healthy_threshold   = 2
-    unhealthy_threshold = 2
+    interval            = local.vocab.client_lb.health_interval_secs
+    timeout             = local.vocab.client_lb.health_timeout_secs
+    healthy_threshold   = local.vocab.client_lb.healthy_threshold
+    unhealthy_threshold = local.vocab.client_lb.unhealthy_threshold
   }
 
   tags = local.common_tags

@@ -13,6 +13,9 @@ pub const DOMAIN: &str = "steadfast.internal";
 pub const MOTO_PORT: u16 = 5000;
 /// dnsmasq's address inside the namespace (nodes' resolv.conf points here).
 pub const DNS_ADDR: &str = "127.0.53.1";
+/// The client load balancer's address inside the namespace (HAProxy standing in for the
+/// module's internal NLB): the client endpoint `etcd.local.steadfast.internal` resolves here.
+pub const CLIENT_LB_ADDR: &str = "127.0.60.1";
 /// cargo lambda watch's port inside the namespace.
 pub const LAMBDA_PORT: u16 = 9000;
 /// peer-dns's concurrent execution environments (processes polling the runtime API): one per

@@ -1,5 +1,5 @@
 //! What a region leaves behind for a human when something went wrong: the event log, the
-//! supervisor's, moto launcher's, peer-dns's and dnsmasq's logs, and every node's log (etcd's
+//! supervisor's, moto launcher's, peer-dns's, dnsmasq's and HAProxy's logs, and every node's log (etcd's
 //! output included), its prepare report and its etcd environment, copied out of the state
 //! directory before a teardown deletes it.
 

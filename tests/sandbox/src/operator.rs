@@ -163,3 +163,14 @@ pub async fn connect_ip(ip: impl std::fmt::Display, opts: ConnectOptions) -> Res
     op.connect(&[op.url(ip, steadfast_core::vocab::CLIENT_PORT)], opts)
         .await
 }
+
+/// A client of the client load balancer on `ip`, as an application reaches the cluster: through
+/// the client endpoint, with TLS verifying that name (`etcd.C.D`, in every member's
+/// certificate), whichever member the balancer picks.
+pub async fn connect_client_endpoint(ip: impl std::fmt::Display, opts: ConnectOptions) -> Result<Client> {
+    let op = current().await?;
+    let access = op.access().await?.with_server_name(&op.cluster.client_endpoint());
+    Ok(access
+        .client(&[op.url(ip, steadfast_core::vocab::CLIENT_PORT)], opts)
+        .await?)
+}

@@ -317,6 +317,8 @@ impl Judged {
     /// acknowledged at or before the restored snapshot's revision (and with a bump, those the
     /// restored cluster acknowledged). A restore plan where no restore belongs fails it.
     fn must_survive(&mut self, s: Scenario, orders: &[RestoreOrder], tally: &mut Tally) -> Vec<Ack> {
+        // Every writer's: the direct ones' and the one's through the client endpoint.
+        let every: Vec<Ack> = tally.acks.iter().chain(&tally.lb.acks).copied().collect();
         if !s.restores {
             if !orders.is_empty() {
                 self.violations.push(format!(
@@ -328,12 +330,12 @@ impl Judged {
                         .join(", ")
                 ));
             }
-            return tally.acks.clone();
+            return every;
         }
         let [o] = orders else {
             self.violations
                 .push(format!("{} restore plans, not exactly one", orders.len()));
-            return tally.acks.clone();
+            return every;
         };
         tally.stale_after_restore(o);
         if let Some(b) = o.numbered_after() {
@@ -351,10 +353,10 @@ impl Judged {
         self.restored_from = Some(report::RestoredFrom {
             snapshot: o.snapshot.clone(),
             revision: o.revision,
-            writes_after: tally.acks.iter().filter(|a| !o.keeps(a.revision)).count() as u64,
+            writes_after: every.iter().filter(|a| !o.keeps(a.revision)).count() as u64,
             rolled_back: None,
         });
-        tally.acks.iter().filter(|a| o.keeps(a.revision)).copied().collect()
+        every.into_iter().filter(|a| o.keeps(a.revision)).collect()
     }
 
     /// A restore on purpose rolls back: the writes acknowledged after its snapshot, before the
@@ -470,6 +472,15 @@ async fn run_one(cluster: &Cluster, s: Scenario, opts: &Options) -> Result<Scena
         ));
     }
     let latencies: Vec<f64> = tally.acks.iter().map(|a| a.end_ms - a.start_ms).collect();
+    let client_endpoint = via_endpoint(&tally, &lost, fault_ms, end_ms);
+    if client_endpoint.writes_acked == 0 {
+        j.violations.push(format!(
+            "nothing was acknowledged through the client endpoint {} ({} attempts; first failure: {})",
+            cluster.client_endpoint(),
+            client_endpoint.writes_attempted,
+            client_endpoint.first_failure.as_deref().unwrap_or("none")
+        ));
+    }
     let first_election_ms = marks.first().and_then(|(_, wall)| {
         let t = elections::first_leader_after(&crate::state::state_dir().join("nodes"), wall)?;
         Some((t - wall).num_milliseconds() as f64)
@@ -498,6 +509,7 @@ async fn run_one(cluster: &Cluster, s: Scenario, opts: &Options) -> Result<Scena
             (Some(h), Some(l)) => Some(h - l),
             _ => None,
         },
+        client_endpoint: Some(client_endpoint),
         chart: None,
     };
     if s.loses_quorum {
@@ -528,6 +540,21 @@ async fn run_one(cluster: &Cluster, s: Scenario, opts: &Options) -> Result<Scena
         Err(e) => r.notes.push(format!("no chart: {e}")),
     }
     Ok(r)
+}
+
+/// The writer through the client endpoint, from the tally and the lost sequence numbers.
+fn via_endpoint(tally: &Tally, lost: &[u64], fault_ms: f64, end_ms: f64) -> report::ViaEndpoint {
+    let lb = &tally.lb;
+    let latencies: Vec<f64> = lb.acks.iter().map(|a| a.end_ms - a.start_ms).collect();
+    report::ViaEndpoint {
+        writes_attempted: lb.attempts,
+        writes_acked: lb.acks.len() as u64,
+        writes_failed: lb.failed,
+        writes_lost: lb.acks.iter().filter(|a| lost.contains(&a.seq)).count() as u64,
+        max_write_gap_ms: longest_gap(&lb.acks, fault_ms, end_ms),
+        write_p50_ms: percentile(&latencies, 50.0),
+        first_failure: lb.failure_examples.first().cloned(),
+    }
 }
 
 /// A missed gap target measured in election timeouts: how much of the gap was etcd's election
@@ -584,6 +611,13 @@ fn targets(s: Scenario, r: &ScenarioReport, profile: &Profile) -> Vec<Target> {
                 Goal::HealthyMs(ms) => (
                     "all nine healthy, same members (ms)".to_string(),
                     r.time_to_healthy_ms.unwrap_or(f64::INFINITY),
+                    ms,
+                ),
+                Goal::EndpointGapWithinMs(ms) => (
+                    "client endpoint's gap less the direct writers' (ms)".to_string(),
+                    r.client_endpoint
+                        .as_ref()
+                        .map_or(f64::INFINITY, |c| c.max_write_gap_ms - r.max_write_gap_ms),
                     ms,
                 ),
                 Goal::HealthyAfterLastStartMs(ms) => (

@@ -65,6 +65,10 @@ pub struct ScenarioReport {
     pub restored_from: Option<RestoredFrom>,
     /// From the last replacement's node start until all nine were healthy.
     pub healthy_after_last_start_ms: Option<f64>,
+    /// The writer through the client endpoint (the client load balancer): what most users see.
+    /// Its writes are not in `writes_*` above, except `writes_lost`, which counts every writer's.
+    #[serde(default)]
+    pub client_endpoint: Option<ViaEndpoint>,
     #[serde(skip)]
     pub chart: Option<String>,
 }
@@ -77,6 +81,21 @@ impl ScenarioReport {
             && self.time_to_healthy_ms.is_some()
             && self.violations.is_empty()
     }
+}
+
+/// The writer through the client endpoint, in one scenario.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ViaEndpoint {
+    pub writes_attempted: u64,
+    pub writes_acked: u64,
+    pub writes_failed: u64,
+    /// Its acknowledged writes that are gone (also counted in the scenario's `writes_lost`).
+    pub writes_lost: u64,
+    /// Its longest interval without an acknowledged write, from the fault to the end.
+    pub max_write_gap_ms: f64,
+    pub write_p50_ms: f64,
+    /// Its first failure, explained.
+    pub first_failure: Option<String>,
 }
 
 /// What a whole-cluster restore came back from.
@@ -144,7 +163,7 @@ fn opt(v: Option<f64>) -> String {
 /// The table the command prints (and the HTML page shows).
 pub fn table(r: &Report) -> String {
     let mut out = format!(
-        "profile {}, {} build, etcd heartbeat {:.0} ms\n{:<20} {:>8} {:>7} {:>7} {:>5} {:>6} {:>9} {:>9} {:>8} {:>8} {:>10}  {}\n",
+        "profile {}, {} build, etcd heartbeat {:.0} ms\n{:<20} {:>8} {:>7} {:>7} {:>5} {:>6} {:>9} {:>9} {:>9} {:>8} {:>8} {:>10}  {}\n",
         r.profile,
         r.build,
         r.heartbeat_interval_ms,
@@ -155,6 +174,7 @@ pub fn table(r: &Report) -> String {
         "lost",
         "stale",
         "gap ms",
+        "lb gap ms",
         "elect ms",
         "p50 ms",
         "p99 ms",
@@ -171,7 +191,7 @@ pub fn table(r: &Report) -> String {
             format!("ok, {} target(s) MISSED", missed.len())
         };
         out.push_str(&format!(
-            "{:<20} {:>8} {:>7} {:>7} {:>5} {:>6} {:>9.0} {:>9} {:>8.1} {:>8.1} {:>10}  {}\n",
+            "{:<20} {:>8} {:>7} {:>7} {:>5} {:>6} {:>9.0} {:>9} {:>9} {:>8.1} {:>8.1} {:>10}  {}\n",
             s.name,
             s.writes_attempted,
             s.writes_acked,
@@ -179,6 +199,7 @@ pub fn table(r: &Report) -> String {
             s.writes_lost,
             s.stale_reads,
             s.max_write_gap_ms,
+            opt(s.client_endpoint.as_ref().map(|c| c.max_write_gap_ms)),
             opt(s.first_election_ms),
             s.write_p50_ms,
             s.write_p99_ms,
@@ -237,6 +258,20 @@ pub fn table(r: &Report) -> String {
             targets.push_str(&format!(
                 "{:<20} note: restored from {} (revision {}); every write acknowledged at or before it was kept, {after}\n",
                 s.name, rf.snapshot, rf.revision
+            ));
+        }
+        if let Some(c) = &s.client_endpoint {
+            targets.push_str(&format!(
+                "{:<20} note: through the client endpoint: {} acknowledged, {} failed, {} lost, p50 {:.1} ms{}\n",
+                s.name,
+                c.writes_acked,
+                c.writes_failed,
+                c.writes_lost,
+                c.write_p50_ms,
+                c.first_failure
+                    .as_ref()
+                    .map(|f| format!(", first failure: {f}"))
+                    .unwrap_or_default()
             ));
         }
         for n in &s.notes {

@@ -9,6 +9,11 @@
 //! with increasing values, and a read must never return a version older than one acknowledged
 //! before the read began.
 //!
+//! One more writer goes only through the client endpoint (`etcd.C.D`, the client load balancer
+//! in front of every member), with TLS verifying that name, as most applications connect: it
+//! fails over by connecting again through the same name, never to a peer by name. Its writes
+//! are checked like every other (none may be lost) and its gaps are reported apart.
+//!
 //! "Older" is judged by the store revision the read's value was written at (its
 //! `mod_revision`), not by the number: etcd gives a write that timed out at the client no
 //! outcome, and it may still be applied later, at a newer revision. A put sent to a follower
@@ -33,7 +38,7 @@ use crate::dnsq::query_a;
 pub const CLIENT_TIMEOUT: Duration = Duration::from_millis(500);
 /// How many single-key registers the stale-read check uses.
 const REGISTERS: u64 = 3;
-/// Concurrent writers, each starting at another peer.
+/// Concurrent writers, each starting at another peer (and one more through the client endpoint).
 pub const WRITERS: u32 = 4;
 /// Pause between one writer's attempts (a steady ~100 writes/s in all when the cluster answers
 /// at once).
@@ -74,6 +79,18 @@ pub struct Tally {
     /// [`Tally::stale_after_restore`] judges again.
     pub stale: Vec<StaleRead>,
     pub register_acks: Vec<RegisterAck>,
+    /// The writer through the client endpoint (its writes are not in `acks`).
+    pub lb: ViaEndpoint,
+}
+
+/// What the writer through the client endpoint saw.
+#[derive(Debug, Clone, Default)]
+pub struct ViaEndpoint {
+    pub attempts: u64,
+    pub failed: u64,
+    pub acks: Vec<Ack>,
+    /// The first few failures, explained.
+    pub failure_examples: Vec<String>,
 }
 
 /// A register write that was acknowledged: register, value, when, at which revision.
@@ -170,10 +187,12 @@ fn stale_text(r: &StaleRead, floor: &RegisterAck) -> String {
     )
 }
 
-/// A client per resolved address, made on first use.
+/// A client per resolved address, made on first use: of the member there, or (`endpoint`) of
+/// the client load balancer there, verifying the client endpoint's name.
 #[derive(Default)]
 struct Clients {
     by_ip: BTreeMap<Ipv4Addr, Client>,
+    endpoint: bool,
 }
 
 impl std::fmt::Debug for Clients {
@@ -191,7 +210,14 @@ impl Clients {
             .with_timeout(CLIENT_TIMEOUT)
             .with_connect_timeout(CLIENT_TIMEOUT);
         // As the region's operator: with TLS, a client certificate from the cluster's CA.
-        let c = tokio::time::timeout(CLIENT_TIMEOUT, crate::operator::connect_ip(ip, opts))
+        let connect = async {
+            if self.endpoint {
+                crate::operator::connect_client_endpoint(ip, opts).await
+            } else {
+                crate::operator::connect_ip(ip, opts).await
+            }
+        };
+        let c = tokio::time::timeout(CLIENT_TIMEOUT, connect)
             .await
             .map_err(|_| format!("{ip}: no connection within {CLIENT_TIMEOUT:?}"))?
             .map_err(|e| format!("{ip}: {e}"))?;
@@ -213,6 +239,13 @@ async fn resolve(cluster: &Cluster, n: u32) -> Result<Ipv4Addr, String> {
     let p = cluster.peer(n).map_err(|e| e.to_string())?;
     let ips = query_a(dns(), &cluster.peer_host(p), Duration::from_millis(200)).await?;
     ips.first().copied().ok_or_else(|| "no address".into())
+}
+
+/// The address the client endpoint resolves to now (the client load balancer's).
+async fn resolve_endpoint(cluster: &Cluster) -> Result<Ipv4Addr, String> {
+    let name = cluster.client_endpoint();
+    let ips = query_a(dns(), &name, Duration::from_millis(200)).await?;
+    ips.first().copied().ok_or_else(|| format!("{name}: no address"))
 }
 
 /// The running load; [`Load::stop`] ends it and returns what it saw.
@@ -258,6 +291,17 @@ impl Load {
             registers.clone(),
         ));
         tasks.push(reader);
+        tasks.push(tokio::spawn(endpoint_write_loop(
+            Writer {
+                cluster: cluster.clone(),
+                index: WRITERS,
+                prefix: prefix.to_string(),
+                next_seq: next_seq.clone(),
+                started,
+            },
+            stop.clone(),
+            tally.clone(),
+        )));
         Self {
             stop,
             tally,
@@ -366,6 +410,67 @@ async fn write_loop(
     }
 }
 
+/// The writer through the client endpoint: unique keys only; a failed write is tried again
+/// through the same name (a new connection, wherever the load balancer sends it).
+async fn endpoint_write_loop(w: Writer, stop: Arc<AtomicBool>, tally: Arc<Mutex<Tally>>) {
+    let mut clients = Clients {
+        endpoint: true,
+        ..Clients::default()
+    };
+    while !stop.load(Ordering::SeqCst) {
+        let seq = w.next_seq.fetch_add(1, Ordering::SeqCst);
+        let key = write_key(&w.prefix, seq);
+        loop {
+            if stop.load(Ordering::SeqCst) {
+                return;
+            }
+            let t0 = Instant::now();
+            let outcome = match resolve_endpoint(&w.cluster).await {
+                Ok(ip) => put(&mut clients, ip, &key, &seq.to_string()).await,
+                Err(e) => Err(e),
+            };
+            let t1 = Instant::now();
+            let span = (ms(w.started, t0), ms(w.started, t1));
+            if record_endpoint(&tally, &w.cluster, outcome, seq, span) {
+                break;
+            }
+            tokio::time::sleep(RETRY_EVERY).await;
+        }
+        tokio::time::sleep(WRITE_EVERY).await;
+    }
+}
+
+/// Records one attempt through the client endpoint; whether it was acknowledged.
+fn record_endpoint(
+    tally: &Mutex<Tally>,
+    cluster: &Cluster,
+    outcome: Result<i64, String>,
+    seq: u64,
+    (start_ms, end_ms): (f64, f64),
+) -> bool {
+    let Ok(mut t) = tally.lock() else { return false };
+    let lb = &mut t.lb;
+    lb.attempts += 1;
+    match outcome {
+        Ok(revision) => {
+            lb.acks.push(Ack {
+                seq,
+                start_ms,
+                end_ms,
+                revision,
+            });
+            true
+        }
+        Err(e) => {
+            lb.failed += 1;
+            if lb.failure_examples.len() < 5 {
+                lb.failure_examples.push(format!("{}: {e}", cluster.client_endpoint()));
+            }
+            false
+        }
+    }
+}
+
 /// Records one attempt; whether it was acknowledged.
 #[allow(clippy::too_many_arguments)]
 fn record(
@@ -420,6 +525,11 @@ async fn attempt_put(
     value: &str,
 ) -> Result<i64, String> {
     let ip = resolve(cluster, peer).await?;
+    put(clients, ip, key, value).await
+}
+
+/// One put through the client for `ip`; the revision it was acknowledged at.
+async fn put(clients: &mut Clients, ip: Ipv4Addr, key: &str, value: &str) -> Result<i64, String> {
     let mut c = clients.get(ip).await?;
     match tokio::time::timeout(CLIENT_TIMEOUT, c.put(key, value, None)).await {
         Ok(Ok(r)) => Ok(r.header().map(|h| h.revision()).unwrap_or_default()),

@@ -423,6 +423,14 @@ async fn create_zone(
             vec![placeholders.address(p).to_string()],
         )?);
     }
+    // The client endpoint: Terraform's is an alias of the client NLB; the sandbox's load
+    // balancer (standins::haproxy) listens on a fixed address.
+    changes.push(rrset(
+        &format!("{}.", cluster.client_endpoint()),
+        "A",
+        60,
+        vec![crate::config::CLIENT_LB_ADDR.to_string()],
+    )?);
     clients
         .route53
         .change_resource_record_sets()

@@ -112,6 +112,16 @@ pub enum Event {
     DnsmasqExited {
         status: Option<i32>,
     },
+    /// The client load balancer (HAProxy, the module's NLB) runs.
+    ClientLbStarted {
+        listen: String,
+        pid: u32,
+    },
+    ClientLbExited {},
+    /// The client load balancer's targets now (instance ids), after a change.
+    ClientLbTargets {
+        targets: Vec<String>,
+    },
     VolumeAttached {
         volume_id: String,
         instance_id: String,

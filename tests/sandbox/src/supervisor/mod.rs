@@ -9,10 +9,12 @@
 //! - [`fleet`]: one node (`node-bootstrap run`, and so etcd) per live instance;
 //! - [`disks`]: the hypervisor presents each attached volume to its instance's node;
 //! - [`dns_mirror`]: dnsmasq follows Route 53;
-//! - [`eventbridge`]: launch events for new instances, and the sweep.
+//! - [`eventbridge`]: launch events for new instances, and the sweep;
+//! - [`client_lb`]: the client load balancer's targets are the instances in service.
 //!
 //! Everything it sees goes to the typed event log ([`event_log`]).
 
+pub mod client_lb;
 pub mod disks;
 pub mod dns_mirror;
 pub mod event_log;
@@ -33,12 +35,13 @@ const PASS_MIN_GAP: Duration = Duration::from_millis(100);
 use steadfast_core::vocab::{env, Transport};
 use steadfast_core::PeerIndex;
 
+use self::client_lb::ClientLbTargets;
 use self::disks::Disks;
 use self::dns_mirror::DnsMirror;
 use self::event_log::{rfc3339_now, Event, EventLog};
 use self::eventbridge::EventBridge;
 use self::fleet::Fleet;
-use crate::config::{cluster, LAMBDA_INSTANCES, LAMBDA_PORT, MOTO_PORT, NODE_KEY, SUPERVISOR_KEY};
+use crate::config::{cluster, CLIENT_LB_ADDR, LAMBDA_INSTANCES, LAMBDA_PORT, MOTO_PORT, NODE_KEY, SUPERVISOR_KEY};
 use crate::error::{Result, SandboxError};
 use crate::node::NodeEnv;
 use crate::profile::Profile;
@@ -117,6 +120,7 @@ struct Running {
     dns: DnsMirror,
     watch: LambdaWatch,
     bridge: EventBridge,
+    lb: ClientLbTargets,
 }
 
 /// Starts moto (with the region), a volume image per peer, dnsmasq and peer-dns.
@@ -189,6 +193,11 @@ async fn start(opts: &Options, bins: &Bins, dir: &Path, events: &EventLog) -> Re
         pids,
     });
     let bridge = EventBridge::new(LAMBDA_PORT, events.clone(), &cluster, opts.sweep_every, &opts.profile);
+    // The client endpoint's load balancer (the zone's record for the endpoint points at it).
+    let listen = CLIENT_LB_ADDR
+        .parse()
+        .map_err(|e| SandboxError::Setup(format!("CLIENT_LB_ADDR {CLIENT_LB_ADDR}: {e}")))?;
+    let lb = ClientLbTargets::start(listen, dir, events.clone())?;
     Ok(Running {
         moto,
         region,
@@ -196,6 +205,7 @@ async fn start(opts: &Options, bins: &Bins, dir: &Path, events: &EventLog) -> Re
         dns,
         watch,
         bridge,
+        lb,
     })
 }
 
@@ -216,6 +226,7 @@ pub async fn supervise(opts: Options) -> Result<()> {
         mut dns,
         mut watch,
         mut bridge,
+        mut lb,
     } = start(&opts, &bins, &dir, &events).await?;
     state::write_json(
         &dir.join("state.json"),
@@ -269,6 +280,7 @@ pub async fn supervise(opts: Options) -> Result<()> {
                 bridge.launched(&launched);
                 disks.sync(&obs, fleet.roots());
                 dns.sync(&obs.a_records);
+                lb.sync(&obs);
             }
             Err(e) => events.emit(Event::ObserveFailed { error: e.to_string() }),
         }
@@ -295,6 +307,7 @@ pub async fn supervise(opts: Options) -> Result<()> {
     }
 
     events.emit(Event::RegionStopping {});
+    lb.stop();
     fleet.stop_all().await;
     disks.hv.withdraw_all();
     watch.stop_function();

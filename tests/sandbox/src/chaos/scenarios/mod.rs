@@ -59,6 +59,9 @@ pub enum Goal {
     HealthyMs(f64),
     /// Every peer healthy within this many ms of the last replacement's node starting.
     HealthyAfterLastStartMs(f64),
+    /// The longest gap of the writer through the client endpoint is at most this many ms longer
+    /// than the direct writers'.
+    EndpointGapWithinMs(f64),
 }
 
 /// A goal, in one profile or in every one.
@@ -170,7 +173,10 @@ pub const ALL: &[Spec] = &[
         rolls_back: false,
         ci: true,
         env: &[],
-        targets: &[everywhere(Goal::GapElections(1.2))],
+        targets: &[
+            everywhere(Goal::GapElections(1.2)),
+            sandbox_only(Goal::EndpointGapWithinMs(2000.0)),
+        ],
         inject: zone::plus_one,
     },
     Spec {
