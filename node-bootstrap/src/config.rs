@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use steadfast_core::aws::InstanceState;
 use steadfast_core::backup::RetentionPolicy;
 use steadfast_core::vocab::{
     defaults, env, validate_sizes, EtcdTiming, Transport, DEFAULT_PEER_COUNT, DEFAULT_ZONE_COUNT,
@@ -100,6 +101,12 @@ pub struct Opts {
     /// while it is still making progress.
     #[arg(long, env = env::HOOK_TIMEOUT_SECS, default_value_t = 300)]
     pub hook_timeout_secs: u64,
+    /// How long the node may wait on one thing without getting anywhere before it gives up:
+    /// in prepare it abandons its launch (the group replaces it), in ready it stops the
+    /// heartbeats. A wait with its own end (a holder that is shutting down, within its grace)
+    /// is not a stall. Unset: two thirds of the hook's timeout.
+    #[arg(long, env = env::STALL_SECS)]
+    pub stall_secs: Option<u64>,
     /// Grow an enlarged volume's filesystem offline (before mounting) when online growth is not
     /// possible (no CAP_SYS_RESOURCE). Off by default: offline growth is only for test machines.
     #[arg(long, env = env::GROW_OFFLINE, default_value_t = false, action = clap::ArgAction::Set)]
@@ -217,6 +224,16 @@ pub struct AttachSettings {
     pub device_name: String,
 }
 
+impl AttachSettings {
+    /// How long a dead holder in `state` may keep the volume before it is force-detached.
+    pub fn grace_for(&self, state: &InstanceState) -> Duration {
+        match state {
+            InstanceState::ShuttingDown => self.shutdown_grace,
+            _ => self.grace,
+        }
+    }
+}
+
 /// Where snapshots go and how long they stay.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BackupSettings {
@@ -287,6 +304,8 @@ pub struct NodeConfig {
     pub ready_timeout: Duration,
     pub prepare_deadline: Duration,
     pub hook_timeout: Duration,
+    /// How long one wait may get nowhere (`progress::plan_wait`).
+    pub stall_after: Duration,
     pub aws_deadline: Duration,
     pub dev_root: PathBuf,
     pub grow_offline: bool,
@@ -376,6 +395,10 @@ impl NodeConfig {
             ready_timeout: secs(env::READY_TIMEOUT_SECS, o.ready_timeout_secs)?,
             prepare_deadline: secs(env::PREPARE_DEADLINE_SECS, o.prepare_deadline_secs)?,
             hook_timeout: secs(env::HOOK_TIMEOUT_SECS, o.hook_timeout_secs)?,
+            stall_after: match o.stall_secs {
+                Some(s) => secs(env::STALL_SECS, s)?,
+                None => secs(env::HOOK_TIMEOUT_SECS, o.hook_timeout_secs)? * 2 / 3,
+            },
             aws_deadline: secs(env::AWS_DEADLINE_SECS, o.aws_deadline_secs)?,
             dev_root: o.dev_root.clone(),
             grow_offline: o.grow_offline,

@@ -107,7 +107,8 @@ impl Hook {
     }
 }
 
-/// Runs `work`, and every third of `hook_timeout` asks [`plan_wait`] what to do with the action:
+/// Runs `work`, and every third of `hook_timeout` asks [`plan_wait`] (with `stall_after`, the
+/// stall bound) what to do with the action:
 /// a heartbeat while the node moves on (a failed heartbeat is logged: the next one may pass);
 /// without progress, in `prepare`, `work` is dropped and `Err(why)` says what it waited on (the
 /// caller abandons); in `ready`, the heartbeats stop, said once, and `work` goes on.
@@ -116,6 +117,7 @@ pub async fn heartbeating<G: Groups, T>(
     hook: Option<&Hook>,
     phase: Phase,
     hook_timeout: Duration,
+    stall_after: Duration,
     work: impl Future<Output = T>,
 ) -> std::result::Result<T, String> {
     let Some(hook) = hook else { return Ok(work.await) };
@@ -128,7 +130,7 @@ pub async fn heartbeating<G: Groups, T>(
             done = &mut work => return Ok(done),
             _ = tick.tick(), if beating => {
                 let (stalled, waiting_on) = progress::stalled();
-                match plan_wait(phase, stalled, hook_timeout, &waiting_on) {
+                match plan_wait(phase, stalled, stall_after, &waiting_on) {
                     Wait::KeepAlive => {
                         if let Err(e) = hook.heartbeat(groups).await {
                             warn!(during = %Step::Heartbeat, error = %e, "heartbeat failed");
@@ -212,7 +214,15 @@ where
             (err, Disposition::Retry)
         })
     };
-    let (err, disposition) = match heartbeating(groups, hook.as_ref(), Phase::Prepare, cfg.hook_timeout, attempts).await
+    let (err, disposition) = match heartbeating(
+        groups,
+        hook.as_ref(),
+        Phase::Prepare,
+        cfg.hook_timeout,
+        cfg.stall_after,
+        attempts,
+    )
+    .await
     {
         Ok(Ok(report)) => return Ok(report),
         Ok(Err(failed)) => failed,
@@ -274,15 +284,22 @@ where
     };
     let access = tls::access(cfg)?;
     progress::moved("etcd started");
-    let r = heartbeating(groups, hook.as_ref(), Phase::Ready, cfg.hook_timeout, async {
-        let promoted = if voters.is_empty() {
-            None
-        } else {
-            ready::promote_if_learner(&access, id.private_ip, &voters, cfg.ready_timeout).await?
-        };
-        let r = ready::wait_ready(&access, id.private_ip, cfg.ready_timeout).await?;
-        Ok::<_, BootstrapError>((r, promoted))
-    })
+    let r = heartbeating(
+        groups,
+        hook.as_ref(),
+        Phase::Ready,
+        cfg.hook_timeout,
+        cfg.stall_after,
+        async {
+            let promoted = if voters.is_empty() {
+                None
+            } else {
+                ready::promote_if_learner(&access, id.private_ip, &voters, cfg.ready_timeout).await?
+            };
+            let r = ready::wait_ready(&access, id.private_ip, cfg.ready_timeout).await?;
+            Ok::<_, BootstrapError>((r, promoted))
+        },
+    )
     .await
     .map_err(|why| BootstrapError::Stalled { why })?;
     let (r, promoted) = r?;

@@ -4,10 +4,13 @@
 //! them whether the action is kept alive.
 //!
 //! The rules, each a row of the table test:
-//! 1. Moving on within the last two thirds of the hook's timeout: keep the action alive (a
-//!    heartbeat). Transient trouble that clears is retried on this node, as before.
-//! 2. In `prepare`, no progress for two thirds of the hook's timeout: ABANDON now, naming what it
-//!    waited on. The action never runs out by itself under a waiting node, and the group
+//! 1. Moving on within the stall bound (`STEADFAST_STALL_SECS`, by default two thirds of the
+//!    hook's timeout): keep the action alive (a heartbeat). Transient trouble that clears is
+//!    retried on this node, as before. A wait that ends by itself at a known time (a holder
+//!    that is shutting down, within its grace: then it lets go or is force-detached) is not a
+//!    stall until that time.
+//! 2. In `prepare`, no progress for the stall bound: ABANDON now, naming what it waited on.
+//!    The action never runs out by itself under a waiting node, and the group
 //!    launches a replacement (a new address, a new launch event, another host): a group never
 //!    stops replacing because one node waits on something that never comes.
 //! 3. In `ready`, no progress for as long: stop the heartbeats and say why; etcd runs and joins
@@ -36,17 +39,16 @@ pub enum Wait {
     LetRunOut { why: String },
 }
 
-/// The rule (see the module's doc): `stalled` is how long since the last progress, `waiting_on`
-/// what the node waits on now.
-pub fn plan_wait(phase: Phase, stalled: Duration, hook_timeout: Duration, waiting_on: &str) -> Wait {
-    let bound = hook_timeout * 2 / 3;
+/// The rule (see the module's doc): `stalled` is how long since the last progress, `bound` how
+/// long that may be (the stall bound), `waiting_on` what the node waits on now.
+pub fn plan_wait(phase: Phase, stalled: Duration, bound: Duration, waiting_on: &str) -> Wait {
     if stalled < bound {
         return Wait::KeepAlive;
     }
     let why = format!(
-        "no progress for {} s (two thirds of the lifecycle hook's {} s timeout) while waiting on: {}",
+        "no progress for {} s (the stall bound, STEADFAST_STALL_SECS, is {} s) while waiting on: {}",
         stalled.as_secs(),
-        hook_timeout.as_secs(),
+        bound.as_secs(),
         if waiting_on.is_empty() {
             "(nothing said)"
         } else {
@@ -63,6 +65,8 @@ pub fn plan_wait(phase: Phase, stalled: Duration, hook_timeout: Duration, waitin
 struct State {
     last: Instant,
     waiting_on: String,
+    /// When the current wait ends by itself, if it does (see [`waiting_until`]).
+    ends: Option<Instant>,
     /// The wait last logged, and when: a new one is logged at most every 5 s, so a node's last
     /// log line says what it waits on.
     logged: Option<(String, Instant)>,
@@ -75,6 +79,7 @@ fn with<T>(f: impl FnOnce(&mut State) -> T) -> T {
     let s = g.get_or_insert_with(|| State {
         last: Instant::now(),
         waiting_on: String::new(),
+        ends: None,
         logged: None,
     });
     f(s)
@@ -85,14 +90,30 @@ pub fn moved(what: &str) {
     with(|s| {
         s.last = Instant::now();
         s.waiting_on = format!("(after {what})");
+        s.ends = None;
     });
 }
 
 /// What the node waits on now (it does not count as progress). Logged when it changes, at most
 /// every 5 s.
 pub fn waiting(why: &str) {
+    wait(why, None);
+}
+
+/// A wait that ends by itself at `ends` (a holder shutting down lets go, or its grace runs out
+/// and the node force-detaches it): until then it is not a stall, and the stall clock counts
+/// from `ends` (or the last progress, if later). It holds until the node moves on: the waits
+/// said in between (prepare's retries of the same claim) do not cancel it.
+pub fn waiting_until(why: &str, ends: Instant) {
+    wait(why, Some(ends));
+}
+
+fn wait(why: &str, ends: Option<Instant>) {
     let log = with(|s| {
         s.waiting_on = why.to_string();
+        if ends.is_some() {
+            s.ends = ends;
+        }
         let due = s
             .logged
             .as_ref()
@@ -100,7 +121,7 @@ pub fn waiting(why: &str) {
         if due {
             s.logged = Some((why.to_string(), Instant::now()));
         }
-        due.then(|| s.last.elapsed())
+        due.then(|| since(s))
     });
     if let Some(stalled) = log {
         tracing::info!(waiting_on = %why, since_progress_ms = stalled.as_millis() as u64, "waiting");
@@ -109,14 +130,19 @@ pub fn waiting(why: &str) {
 
 /// How long since the last progress, and what the node waits on.
 pub fn stalled() -> (Duration, String) {
-    with(|s| (s.last.elapsed(), s.waiting_on.clone()))
+    with(|s| (since(s), s.waiting_on.clone()))
+}
+
+fn since(s: &State) -> Duration {
+    let from = s.ends.map_or(s.last, |e| e.max(s.last));
+    Instant::now().saturating_duration_since(from)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const HOOK: Duration = Duration::from_secs(300);
+    const BOUND: Duration = Duration::from_secs(200);
 
     #[test]
     fn plan_wait_follows_its_rules() {
@@ -135,7 +161,12 @@ mod tests {
             (Phase::Ready, 3600, "run-out"),
         ];
         for (phase, secs, want) in rows {
-            let got = plan_wait(phase, s(secs), HOOK, "peer-3.main.etcd.internal to resolve to 10.0.1.7");
+            let got = plan_wait(
+                phase,
+                s(secs),
+                BOUND,
+                "peer-3.main.etcd.internal to resolve to 10.0.1.7",
+            );
             let kind = match &got {
                 Wait::KeepAlive => "keep",
                 Wait::Abandon { .. } => "abandon",
@@ -149,7 +180,7 @@ mod tests {
         }
         // A node that says nothing still gets a reason.
         assert!(
-            matches!(plan_wait(Phase::Prepare, s(250), HOOK, ""), Wait::Abandon { why } if why.contains("nothing said"))
+            matches!(plan_wait(Phase::Prepare, s(250), BOUND, ""), Wait::Abandon { why } if why.contains("nothing said"))
         );
     }
 
@@ -165,5 +196,23 @@ mod tests {
         assert!(stalled().0 >= Duration::from_millis(30), "a wait is not progress");
         moved("another step");
         assert!(stalled().0 < Duration::from_millis(30));
+        // A wait with its own end is no stall until then, and counts from there after it.
+        std::thread::sleep(Duration::from_millis(30));
+        waiting_until("a holder shutting down", Instant::now() + Duration::from_secs(60));
+        assert_eq!(stalled().0, Duration::ZERO, "a wait that ends by itself is not a stall");
+        waiting_until("a holder shutting down", Instant::now() - Duration::from_millis(10));
+        let d = stalled().0;
+        assert!(d >= Duration::from_millis(10) && d < Duration::from_millis(30), "{d:?}");
+        // A retry said meanwhile does not cancel the known end; progress does.
+        waiting_until("a holder shutting down", Instant::now() + Duration::from_secs(60));
+        waiting("prepare, attempt 1 failed: the holder still holds it");
+        assert_eq!(stalled().0, Duration::ZERO, "a retry is the same wait");
+        moved("attach");
+        std::thread::sleep(Duration::from_millis(30));
+        waiting("something open-ended");
+        assert!(
+            stalled().0 >= Duration::from_millis(30),
+            "an open wait counts from the last progress"
+        );
     }
 }

@@ -66,10 +66,7 @@ pub fn plan_attach(
                 holder_state: None,
             };
         };
-        let grace = match holder_state {
-            InstanceState::ShuttingDown => settings.shutdown_grace,
-            _ => settings.grace,
-        };
+        let grace = settings.grace_for(&holder_state);
         return if holder_state == InstanceState::Stopping {
             AttachDecision::WaitForHolder {
                 holder,
@@ -101,6 +98,26 @@ pub fn plan_attach(
     }
 }
 
+/// When this process first saw `holder` dead while it held `volume` (`None`: no dead holder
+/// now). Kept for the whole process, so that a holder's grace is counted once: each of
+/// prepare's attempts is a new [`claim`], and a grace restarted by every attempt longer than
+/// the attach deadline would never run out.
+fn dead_since(volume: &str, holder: Option<&str>) -> Option<Instant> {
+    static SEEN: Mutex<Vec<(String, String, Instant)>> = Mutex::new(Vec::new());
+    let mut seen = SEEN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let Some(holder) = holder else {
+        seen.retain(|(v, _, _)| v != volume);
+        return None;
+    };
+    if let Some((_, _, t)) = seen.iter().find(|(v, h, _)| v == volume && h == holder) {
+        return Some(*t);
+    }
+    seen.retain(|(v, _, _)| v != volume);
+    let now = Instant::now();
+    seen.push((volume.to_string(), holder.to_string(), now));
+    Some(now)
+}
+
 /// A claimed volume.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Claimed {
@@ -122,13 +139,8 @@ pub async fn claim<E: Volumes + Instances>(
 ) -> Result<Claimed> {
     // (first, last) look that saw another instance hold the volume.
     let held: Mutex<Option<(Instant, Instant)>> = Mutex::new(None);
-    let dead_since: Mutex<Option<Instant>> = Mutex::new(None);
     let attach_sent: Mutex<Option<Instant>> = Mutex::new(None);
     let forced = AtomicBool::new(false);
-    let waited = || match dead_since.lock() {
-        Ok(g) => g.map(|t| t.elapsed()).unwrap_or_default(),
-        Err(_) => Duration::ZERO,
-    };
     let outcome = poll::until(
         settings.deadline,
         Backoff::new(
@@ -153,16 +165,29 @@ pub async fn claim<E: Volumes + Instances>(
                     *h = Some((h.map_or(now, |(first, _)| first), now));
                 }
             }
-            let holder_dead = vol.foreign_holder(me).is_some() && holder_state.as_ref().is_some_and(|s| s.is_dead());
-            if let Ok(mut d) = dead_since.lock() {
-                *d = if holder_dead { d.or(Some(Instant::now())) } else { None };
-            }
+            let dead_holder = vol
+                .foreign_holder(me)
+                .filter(|_| holder_state.as_ref().is_some_and(|s| s.is_dead()));
+            let dead_since = dead_since(volume_id, dead_holder);
+            let waited = dead_since.map(|t| t.elapsed()).unwrap_or_default();
             // plan
-            let decision = plan_attach(&vol, me, holder_state.as_ref(), waited(), settings);
+            let decision = plan_attach(&vol, me, holder_state.as_ref(), waited, settings);
+            // A dead holder's wait ends by itself: it lets go, or its grace runs out and it is
+            // force-detached. Until then the node is not stalled (progress.rs).
+            let ends = match (&decision, dead_since) {
+                (AttachDecision::WaitForDetach { holder_state, .. }, Some(t)) => {
+                    Some(t + settings.grace_for(holder_state))
+                }
+                _ => None,
+            };
             // act
-            let r = act(ec2, volume_id, me, settings, decision, &attach_sent, &forced, waited()).await;
+            let r = act(ec2, volume_id, me, settings, decision, &attach_sent, &forced, waited).await;
             if let Ok(Poll::Pending(why) | Poll::Soon(why)) = &r {
-                crate::progress::waiting(&format!("volume {volume_id}: {why}"));
+                let why = format!("volume {volume_id}: {why}");
+                match ends {
+                    Some(ends) => crate::progress::waiting_until(&why, ends),
+                    None => crate::progress::waiting(&why),
+                }
             }
             r
         },
@@ -266,6 +291,19 @@ async fn act<E: Volumes>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_dead_holder_is_timed_from_its_first_sighting_across_claims() {
+        let first = dead_since("vol-dead-since", Some("i-old")).unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+        // The next attempt (a new claim) sees the same holder: the same clock.
+        assert_eq!(dead_since("vol-dead-since", Some("i-old")), Some(first));
+        // Another holder starts its own clock; no dead holder forgets it.
+        let other = dead_since("vol-dead-since", Some("i-older")).unwrap();
+        assert!(other > first);
+        assert_eq!(dead_since("vol-dead-since", None), None);
+        assert!(dead_since("vol-dead-since", Some("i-older")).unwrap() > other);
+    }
     use steadfast_core::aws::Attachment;
     use steadfast_core::vocab::Tags;
 

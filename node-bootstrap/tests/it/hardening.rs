@@ -127,7 +127,8 @@ fn boot_in_background(
 /// A holder that is shutting down lets go of the volume only after twice the attach deadline.
 /// The node waits for it (retrying past the attach deadline, a heartbeat keeping its launch
 /// alive: the hook's default here is ABANDON after 3 s) and never yanks the disk from the clean
-/// shutdown.
+/// shutdown. Waiting within the holder's shutdown grace is no stall, though it outlasts the
+/// stall bound (2 s here).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_holder_that_lets_go_late_is_waited_for_with_heartbeats_and_never_yanked() {
     if skip_unless_block_devices("a_holder_that_lets_go_late_is_waited_for_with_heartbeats_and_never_yanked") {
@@ -190,6 +191,67 @@ async fn a_holder_that_lets_go_late_is_waited_for_with_heartbeats_and_never_yank
     assert_eq!(st.attachment(1).await.unwrap().map(|a| a.0), Some(new));
 }
 
+/// A holder stuck shutting down past its grace is force-detached, though each of prepare's
+/// attempts (3 s) is shorter than the grace (5 s): the grace is counted from the first sighting,
+/// not restarted by every attempt (it was, and a stuck host was then never forced).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_holder_stuck_shutting_down_is_forced_once_its_grace_runs_out_across_attempts() {
+    if skip_unless_block_devices("a_holder_stuck_shutting_down_is_forced_once_its_grace_runs_out_across_attempts") {
+        return;
+    }
+    let st = stage(3, LifecycleResult::Abandon).await;
+    let c = st.region.cluster.clone();
+    let p1 = c.peer(1).unwrap();
+    let new = st.region.live_instance(p1).await.unwrap().unwrap();
+    let old = old_instance(&st, p1).await;
+    st.region
+        .clients
+        .ec2
+        .attach_volume()
+        .volume_id(&st.region.volumes[1])
+        .instance_id(&old)
+        .device("/dev/sdf")
+        .send()
+        .await
+        .unwrap();
+    st.moto
+        .admin("config", Some(&json!({"shutting_down_secs": 120})))
+        .await
+        .unwrap();
+    st.region
+        .clients
+        .ec2
+        .terminate_instances()
+        .instance_ids(&old)
+        .send()
+        .await
+        .unwrap();
+    let node = st.node(&new, &zone_name(1), Some(p1)).await.unwrap();
+    let env = hooked(
+        &st,
+        3,
+        &[
+            (env::ATTACH_TIMEOUT_SECS, "3"),
+            (env::SHUTDOWN_GRACE_SECS, "5"),
+            (env::PREPARE_DEADLINE_SECS, "40"),
+        ],
+    );
+    let t0 = Instant::now();
+    let (ok, log) = boot_in_background(&st, &node, env).join().unwrap();
+    assert!(ok, "prepare must force the stuck holder once its grace is over:\n{log}");
+    assert!(
+        log.contains("transient failure; trying again"),
+        "several attempts: {log}"
+    );
+    assert!(log.contains("force-detach"), "{log}");
+    assert!(
+        t0.elapsed() >= Duration::from_secs(5),
+        "not before the grace: {:?}",
+        t0.elapsed()
+    );
+    assert_eq!(st.attachment(1).await.unwrap().map(|a| a.0), Some(new));
+}
+
 /// DNS that converges after twice the DNS deadline: the node keeps trying.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dns_that_converges_late_is_waited_for() {
@@ -205,7 +267,13 @@ async fn dns_that_converges_late_is_waited_for() {
     let env = hooked(
         &st,
         3,
-        &[(env::DNS_TIMEOUT_SECS, "2"), (env::PREPARE_DEADLINE_SECS, "40")],
+        // A name that converges late is an open-ended wait: the stall bound (two thirds of
+        // the hook's 3 s by default) is raised past it, as an operator whose DNS is slow would.
+        &[
+            (env::DNS_TIMEOUT_SECS, "2"),
+            (env::PREPARE_DEADLINE_SECS, "40"),
+            (env::STALL_SECS, "20"),
+        ],
     );
     let t0 = Instant::now();
     let booting = boot_in_background(&st, &node, env);

@@ -64,9 +64,14 @@ fn schedule() -> Value {
     eventbridge::scheduled(&Origin::default(), "sweep")
 }
 
-/// peer record name -> the IP of that peer's live instance.
+/// peer record name -> the IP of that peer's live instance; and the client endpoint's record,
+/// which peer-dns never touches, as the region made it.
 async fn expected(region: &Region) -> BTreeMap<String, Vec<String>> {
     let mut want = BTreeMap::new();
+    want.insert(
+        format!("{}.", region.cluster.client_endpoint()),
+        vec![steadfast_sandbox::config::CLIENT_LB_ADDR.to_string()],
+    );
     for p in region.cluster.peers() {
         let id = region.live_instance(p).await.unwrap().expect("live instance");
         want.insert(
