@@ -50,8 +50,44 @@ cleanup() {
 }
 trap cleanup EXIT
 
+moto_env() {
+  local port=$1
+  shift
+  env AWS_ENDPOINT_URL="http://127.0.0.1:$port" AWS_ACCESS_KEY_ID=steadfast-check \
+    AWS_SECRET_ACCESS_KEY=steadfast-check AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true "$@"
+}
+
+# terraform plan of examples/complete against the moto on $1, AMI $2, more arguments after.
+plan_with() {
+  local port=$1 ami=$2 d="$SCRATCH/terraform/examples/complete"
+  shift 2
+  moto_env "$port" "$TF_BIN" -chdir="$d" plan -input=false -no-color -lock=false \
+    -var "node_bootstrap_path=$SCRATCH/node-bootstrap" -var "lambda_zip_path=$SCRATCH/bootstrap.zip" \
+    -var "etcd_archive_path=$SCRATCH/etcd.tar.gz" -var "ami_id=$ami" \
+    -var "etcd_sha256=$(sha256sum <"$SCRATCH/etcd.tar.gz" | cut -c1-64)" "$@"
+}
+
+# A plan that must fail: $3 says what, $4 is what its error must say, the rest are arguments.
+refused() {
+  local port=$1 ami=$2 what=$3 says=$4
+  shift 4
+  if plan_with "$port" "$ami" "$@" >"$SCRATCH/refused.log" 2>&1; then
+    log "terraform plan of examples/complete accepted $what"
+    exit 1
+  fi
+  # (Terraform wraps its messages in a box: the frame and line breaks go before matching.)
+  local said
+  said=$(sed 's/│//g' "$SCRATCH/refused.log" | tr -s ' \n' ' ')
+  if [[ "$said" != *"$says"* ]]; then
+    cat "$SCRATCH/refused.log" >&2
+    log "terraform plan refused $what, but without saying \"$says\""
+    exit 1
+  fi
+  log "    preflight refused $what"
+}
+
 plan_complete() {
-  local launcher=tests/sandbox/moto/steadfast_moto.py port line i d="$SCRATCH/terraform/examples/complete"
+  local launcher=tests/sandbox/moto/steadfast_moto.py port line i
   if [[ ! -f "$launcher" ]]; then
     missing_terraform "$launcher is missing: the plan of examples/complete DID NOT RUN"
     return 0
@@ -73,19 +109,22 @@ plan_complete() {
   printf 'node-bootstrap stand-in\n' >"$SCRATCH/node-bootstrap"
   printf 'peer-dns stand-in\n' >"$SCRATCH/bootstrap.zip"
   printf 'etcd stand-in\n' >"$SCRATCH/etcd.tar.gz"
+  # The example pins its AMI: moto's Amazon Linux 2023 arm64 one, found as a user would.
+  local ami
+  ami=$(moto_env "$port" "$VENV/bin/python" -c 'import boto3; print(boto3.client("ssm").get_parameter(Name="/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64")["Parameter"]["Value"])')
   export TF_DATA_DIR="$SCRATCH/data/examples_complete"
-  if ! env AWS_ENDPOINT_URL="http://127.0.0.1:$port" AWS_ACCESS_KEY_ID=steadfast-check \
-    AWS_SECRET_ACCESS_KEY=steadfast-check AWS_EC2_METADATA_DISABLED=true \
-    "$TF_BIN" -chdir="$d" plan -input=false -no-color -lock=false \
-    -var "node_bootstrap_path=$SCRATCH/node-bootstrap" -var "lambda_zip_path=$SCRATCH/bootstrap.zip" \
-    -var "etcd_archive_path=$SCRATCH/etcd.tar.gz" \
-    -var "etcd_sha256=$(sha256sum <"$SCRATCH/etcd.tar.gz" | cut -c1-64)" >"$SCRATCH/plan.log" 2>&1; then
+  if ! plan_with "$port" "$ami" >"$SCRATCH/plan.log" 2>&1; then
     cat "$SCRATCH/plan.log" >&2
     log "terraform plan of examples/complete failed"
     exit 1
   fi
-  unset TF_DATA_DIR
   grep '^Plan:' "$SCRATCH/plan.log" >&2
+  # The preflight refuses, at plan, what a fresh account cannot run: each must fail, naming it.
+  refused "$port" "$ami" "the instance type not offered in a zone (us-east-1e has no m7g)" \
+    'is not offered in us-east-1e' -var 'availability_zones=["us-east-1a","us-east-1b","us-east-1e"]'
+  curl -fsS -X POST -d '{"ec2_vcpu_quota": 8}' "http://127.0.0.1:$port/_steadfast/config" >/dev/null
+  refused "$port" "$ami" "a vCPU quota below 9 x 2" 'need 18 vCPUs, more than'
+  unset TF_DATA_DIR
   stop_moto
 }
 

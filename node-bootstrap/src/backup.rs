@@ -89,7 +89,7 @@ impl<O: Objects, M: Metrics> Backup<'_, O, M> {
 
     async fn publish(&self, name: &str, value: f64, unit: &'static str) {
         let m = Metric {
-            namespace: metrics::NAMESPACE.into(),
+            namespace: self.cluster.metric_namespace(),
             name: name.into(),
             dimensions: vec![(metrics::DIMENSION_CLUSTER.into(), self.cluster.name().to_string())],
             value,

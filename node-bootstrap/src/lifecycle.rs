@@ -250,13 +250,11 @@ async fn refused_metric<I: Instances, M: Metrics>(ec2: &I, metrics: &M, id: &Ide
         Ok(found) => found.into_iter().find_map(|i| i.tags.cluster().map(str::to_string)),
         Err(_) => None,
     };
+    let cluster = cluster.unwrap_or_else(|| "unknown".into());
     let metric = Metric {
-        namespace: metrics::NAMESPACE.into(),
+        namespace: steadfast_core::vocab::metric_namespace(&cluster),
         name: metrics::BOOTSTRAP_REFUSED.into(),
-        dimensions: vec![(
-            metrics::DIMENSION_CLUSTER.into(),
-            cluster.unwrap_or_else(|| "unknown".into()),
-        )],
+        dimensions: vec![(metrics::DIMENSION_CLUSTER.into(), cluster)],
         value: 1.0,
         unit: "Count",
     };
@@ -372,7 +370,7 @@ async fn settle<E: Volumes + Instances, M: Metrics>(
     if let Some(name) = counted {
         let cluster = vol.tags.cluster().unwrap_or("unknown").to_string();
         let m = Metric {
-            namespace: metrics::NAMESPACE.into(),
+            namespace: steadfast_core::vocab::metric_namespace(&cluster),
             name: name.into(),
             dimensions: vec![
                 (metrics::DIMENSION_CLUSTER.into(), cluster),

@@ -71,14 +71,20 @@ STARTED_UNITS = BASE_UNITS + ["steadfast-backup.timer", "steadfast-tls.timer"]
 with open(os.path.join(MODULE_DIR, "vocab.json"), encoding="utf-8") as _fh:
     VOCAB = json.load(_fh)
 
+def metric_namespace(cluster):
+    """A cluster's own CloudWatch namespace (vocab.json metrics.namespace, Steadfast/<C>)."""
+    return VOCAB["metrics"]["namespace"].replace("{cluster}", cluster)
+
+
 READ_ONLY_ACTION = re.compile(r"^[a-z0-9-]+:(Describe|List|Get)[A-Za-z0-9*]*$")
 
 # The only mutating actions that may be granted on Resource "*", and why. Each entry says which
 # condition (if any) must narrow it. Anything else on "*" must be a read (Describe/List/Get).
 STAR_EXCEPTIONS = {
     # PutMetricData has no resource-level permissions; the namespace condition keeps a node
-    # from writing anything but steadfast's own metrics.
-    "cloudwatch:PutMetricData": ("StringEquals", "cloudwatch:namespace", [VOCAB["metrics"]["namespace"]]),
+    # from writing anything but its own cluster's metrics (review 2, L2: Steadfast/<C>, so one
+    # cluster cannot keep another's alarms green). Evaluated for cluster c1.
+    "cloudwatch:PutMetricData": ("StringEquals", "cloudwatch:namespace", [metric_namespace("c1")]),
     # Session Manager's channels: ssmmessages has no resource types and no condition keys at
     # all, so "*" is the only possible resource; the channels carry only the calling
     # instance's own sessions and reach no other resource.
@@ -368,7 +374,7 @@ def check_no_restated_vocabulary(texts):
     needles = [v for v in VOCAB["env"].values()]
     needles += [VOCAB["tags"]["cluster"], VOCAB["tags"]["peer"]]
     needles += [VOCAB["events"][k] for k in ("launch_lifecycle_action", "launch_successful", "transition_launching")]
-    needles += [VOCAB["metrics"]["namespace"] + '"', VOCAB["metrics"]["bootstrap_refused"]]
+    needles += [VOCAB["metrics"]["namespace"].split("{")[0], VOCAB["metrics"]["bootstrap_refused"]]
     needles += [VOCAB["metrics"]["backup_newest_age"], VOCAB["metrics"]["backup_failed"]]
     for fname, text in texts.items():
         code = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith(("#", "//")))
@@ -634,7 +640,7 @@ def check_iam(cfg):
                         test, variable, values = want
                         conds = statement_conditions(st)
                         ok = any(t == test and v == variable and
-                                 [cfg.evaluator().template(x) for x in vals] == values
+                                 [cfg.evaluator(shape()).template(x) for x in vals] == values
                                  for t, v, vals in conds)
                         if not ok:
                             problems.append(f"{where}: {a} on \"*\" needs condition {test} {variable} = {values}")
@@ -1025,8 +1031,8 @@ def check_backup_alarms(cfg):
             except (KeyError, ValueError) as exc:
                 problems.append(f"{where}: {exc}")
                 break
-            if (got["namespace"], got["metric_name"], got["dimensions"]) != (m["namespace"], metric, {m["dimension_cluster"]: "c1"}):
-                problems.append(f"{where}: must watch {m['namespace']}/{metric} with {m['dimension_cluster']} = the cluster")
+            if (got["namespace"], got["metric_name"], got["dimensions"]) != (metric_namespace("c1"), metric, {m["dimension_cluster"]: "c1"}):
+                problems.append(f"{where}: must watch {metric_namespace('c1')}/{metric} with {m['dimension_cluster']} = the cluster")
             if (got["statistic"], got["comparison_operator"], got["treat_missing_data"]) != (statistic, op, missing):
                 problems.append(f"{where}: want {statistic}, {op}, treat_missing_data {missing}, got "
                                 f"{got['statistic']}, {got['comparison_operator']}, {got['treat_missing_data']}")
@@ -1217,7 +1223,7 @@ def install_values(**over):
         "etcd_url": "", "etcd_s3_key": f"etcd/{SAMPLE_SHA['etcd']}/etcd-v3.5.17-linux-arm64.tar.gz",
         "etcd_sha256": SAMPLE_SHA["etcd"], "etcd_user": VOCAB["etcd_account"]["name"],
         "etcd_uid": VOCAB["etcd_account"]["uid"], "etcd_gid": VOCAB["etcd_account"]["gid"],
-        "cluster_name": "c1", "metric_namespace": VOCAB["metrics"]["namespace"],
+        "cluster_name": "c1", "metric_namespace": metric_namespace("c1"),
         "metric_refused": VOCAB["metrics"]["bootstrap_refused"],
         "metric_dimension": VOCAB["metrics"]["dimension_cluster"],
         "unit_names": STARTED_UNITS,
@@ -1347,16 +1353,23 @@ class ModuleStructure(Base):
         self.assertEqual(VOCAB["defaults"]["record_ttl"], one(self.cfg.variables["record_ttl"]["default"]))
 
     def test_every_variable_typed_described_and_in_the_readme(self):
-        with open(os.path.join(TF_DIR, "README.md"), encoding="utf-8") as fh:
+        # The module's README carries tables generated from variables.tf and outputs.tf
+        # (scripts/module-docs.py): they must be what the generator writes now.
+        out = subprocess.run(
+            [sys.executable, os.path.join(ROOT, "scripts", "module-docs.py"), "--check", MODULE_DIR],
+            capture_output=True, text=True, check=False,
+        )
+        self.assertEqual(out.returncode, 0, out.stderr)
+        with open(os.path.join(MODULE_DIR, "README.md"), encoding="utf-8") as fh:
             readme = fh.read()
         for name, var in self.cfg.variables.items():
             with self.subTest(variable=name):
                 self.assertIn("type", var)
                 self.assertTrue(one(var.get("description")))
-                self.assertTrue(f"| `{name}` |" in readme, f"variable {name} is not in terraform/README.md's inputs table")
+                self.assertTrue(f"| `{name}` |" in readme, f"variable {name} is not in the module README's inputs table")
         for name in self.cfg.outputs:
             with self.subTest(output=name):
-                self.assertTrue(f"| `{name}` |" in readme, f"output {name} is not in terraform/README.md's outputs table")
+                self.assertTrue(f"| `{name}` |" in readme, f"output {name} is not in the module README's outputs table")
 
     def eval_validation(self, variable, value):
         return self.cfg.evaluator({variable: value}).expr(self.cfg.raw_validation(variable))
@@ -1491,7 +1504,7 @@ class ModuleStructure(Base):
                 ev = self.cfg.evaluator(shape(tls_check_interval_secs=90))
                 got = {k: ev.expr(raw[k]) for k in ("namespace", "metric_name", "dimensions", "statistic",
                                                      "comparison_operator", "threshold", "treat_missing_data", "period")}
-                self.assertEqual((m["namespace"], metric, {m["dimension_cluster"]: "c1"}),
+                self.assertEqual((metric_namespace("c1"), metric, {m["dimension_cluster"]: "c1"}),
                                  (got["namespace"], got["metric_name"], got["dimensions"]))
                 self.assertEqual((statistic, op, threshold, missing),
                                  (got["statistic"], got["comparison_operator"], got["threshold"], got["treat_missing_data"]))
@@ -1596,7 +1609,7 @@ class ModuleStructure(Base):
         br = alarms["bootstrap_refused"]
         raw = self.cfg.raw_resource("aws_cloudwatch_metric_alarm", "bootstrap_refused").attrs
         ev = self.cfg.evaluator(shape())
-        self.assertEqual(VOCAB["metrics"]["namespace"], ev.expr(raw["namespace"]))
+        self.assertEqual(metric_namespace("c1"), ev.expr(raw["namespace"]))
         self.assertEqual(VOCAB["metrics"]["bootstrap_refused"], ev.expr(raw["metric_name"]))
         self.assertEqual({VOCAB["metrics"]["dimension_cluster"]: "c1"}, ev.expr(raw["dimensions"]))
         self.assertEqual(("Sum", 300, "GreaterThanOrEqualToThreshold", 1),
@@ -1954,7 +1967,10 @@ exit 2''')
         env = {"PATH": f"{self.stubs}:/usr/bin:/bin", "HOME": self.tmp,
                "AWS_EC2_METADATA_SERVICE_ENDPOINT": "http://127.0.0.1:9"}
         res = subprocess.run(["bash", path], env=env, capture_output=True, text=True, timeout=60)
-        calls = open(self.calls, encoding="utf-8").read() if os.path.exists(self.calls) else ""
+        calls = ""
+        if os.path.exists(self.calls):
+            with open(self.calls, encoding="utf-8") as fh:
+                calls = fh.read()
         return res, calls
 
     def assertAbandoned(self, res, calls, reason):
@@ -1999,7 +2015,7 @@ exit 2''')
         units, no power-off (DESIGN decision 9: no churn)."""
         self.assertEqual(3, res.returncode, res.stderr)
         m = VOCAB["metrics"]
-        self.assertIn(f"aws cloudwatch put-metric-data --namespace {m['namespace']} --metric-name "
+        self.assertIn(f"aws cloudwatch put-metric-data --namespace {metric_namespace('c1')} --metric-name "
                       f"{m['bootstrap_refused']} --dimensions {m['dimension_cluster']}=c1 --value 1", calls)
         self.assertNotIn("ABANDON", calls)
         self.assertNotIn("systemctl", calls)
@@ -2130,11 +2146,16 @@ class ExampleStructure(Base):
         self.assertTrue(endpoints)
         self.assertTrue(all(v == ["${var.moto_endpoint}"] or v == "${var.moto_endpoint}" for v in endpoints.values()))
         services = set(endpoints)
+        # servicequotas: the module's preflight reads the vCPU quota (a missing endpoint would send
+        # the provider to the real service).
         for needed in ("autoscaling", "cloudwatch", "ec2", "elbv2", "events", "iam", "kms", "lambda", "logs",
-                       "route53", "s3", "sqs", "ssm", "sts"):
+                       "route53", "s3", "servicequotas", "sqs", "ssm", "sts"):
             self.assertIn(needed, services)
+        # What `sandbox up --terraform` adopts the region from (region/terraform.rs).
         for name in ("cluster_name", "domain", "zone_id", "asg_names", "launch_template_ids", "lambda_function_name",
-                     "volume_ids", "lifecycle_hook_name", "event_rule_names", "subnet_ids"):
+                     "volume_ids", "lifecycle_hook_name", "event_rule_names", "subnet_ids", "kms_key_arn",
+                     "ca_secret_name", "client_endpoint", "required_vpc_endpoints", "backup_bucket_name",
+                     "placeholder_network", "vpc_id"):
             self.assertIn(name, self.local.outputs)
             value = norm(self.local.outputs[name]["value"])
             self.assertTrue(value.startswith(("module.etcd.", "aws_")), f"output {name} = {value} is not read from a resource")
@@ -2295,6 +2316,22 @@ class NegativeControls(Base):
     @classmethod
     def setUpClass(cls):
         cls.cfg = Config.from_string(BROKEN)
+
+    def test_a_stale_module_readme_is_caught(self):
+        gen = os.path.join(ROOT, "scripts", "module-docs.py")
+        with tempfile.TemporaryDirectory() as d:
+            for f in ("variables.tf", "outputs.tf", "README.md"):
+                shutil.copy(os.path.join(MODULE_DIR, f), d)
+            check = [sys.executable, gen, "--check", d]
+            self.assertEqual(subprocess.run(check, capture_output=True, check=False).returncode, 0)
+            with open(os.path.join(d, "variables.tf"), "a", encoding="utf-8") as fh:
+                fh.write('\nvariable "added_later" {\n  description = "New."\n  type        = bool\n  default     = false\n}\n')
+            out = subprocess.run(check, capture_output=True, text=True, check=False)
+            self.assertEqual(out.returncode, 1, out.stderr)
+            self.assertIn("out of date", out.stderr)
+            subprocess.run([sys.executable, gen, d], capture_output=True, check=True)
+            with open(os.path.join(d, "README.md"), encoding="utf-8") as fh:
+                self.assertIn("| `added_later` | `bool` | `false` | New. |", fh.read())
 
     def test_zone_mismatch_is_caught(self):
         _, problems = peers_formulas(self.cfg)

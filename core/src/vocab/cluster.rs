@@ -328,6 +328,11 @@ impl Cluster {
         fill(names::CA_SECRET, self.name.as_str(), None)
     }
 
+    /// The CloudWatch namespace this cluster's nodes publish in (`Steadfast/C`).
+    pub fn metric_namespace(&self) -> String {
+        super::metric_namespace(self.name.as_str())
+    }
+
     /// The stable client endpoint, `etcd.C.D` (vocab.json `names.client_endpoint`): the name of
     /// the client load balancer that the module's `client_endpoint` output gives users.
     pub fn client_endpoint(&self) -> String {

@@ -77,6 +77,12 @@ pub fn node_services(tls: bool, session_manager: bool) -> Vec<&'static str> {
     out
 }
 
+/// The CloudWatch namespace a cluster's nodes publish in, `Steadfast/<cluster>` (vocab.json
+/// `metrics.namespace`): the module's IAM condition pins each node to its own cluster's.
+pub fn metric_namespace(cluster: &str) -> String {
+    metrics::NAMESPACE.replace("{cluster}", cluster)
+}
+
 /// etcd's client port.
 pub const CLIENT_PORT: u16 = ports::CLIENT;
 /// etcd's peer port.

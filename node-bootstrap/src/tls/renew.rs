@@ -66,7 +66,7 @@ where
 
 async fn put<M: Metrics>(cw: &M, cluster: &Cluster, name: &'static str, value: f64) {
     let m = Metric {
-        namespace: metrics::NAMESPACE.into(),
+        namespace: cluster.metric_namespace(),
         name: name.into(),
         // One series per cluster: the alarms take the minimum over every peer's reports.
         dimensions: vec![(metrics::DIMENSION_CLUSTER.into(), cluster.name().to_string())],

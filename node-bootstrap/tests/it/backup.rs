@@ -262,7 +262,12 @@ async fn a_backup_under_write_load_is_verified_and_restores_every_acknowledged_w
     // The metrics the alarm reads were published.
     let conf = b.stage.moto.sdk_config().await;
     let cw = aws_sdk_cloudwatch::Client::new(&conf);
-    let listed = cw.list_metrics().namespace(metrics::NAMESPACE).send().await.unwrap();
+    let listed = cw
+        .list_metrics()
+        .namespace(b.stage.region.cluster.metric_namespace())
+        .send()
+        .await
+        .unwrap();
     let names: Vec<&str> = listed.metrics().iter().filter_map(|m| m.metric_name()).collect();
     for want in [
         metrics::BACKUP_NEWEST_AGE,

@@ -339,7 +339,7 @@ async fn a_refusal_keeps_the_instance_raises_the_metric_and_never_churns() {
     let cw = aws_sdk_cloudwatch::Client::new(&st.moto.sdk_config().await);
     let listed = cw
         .list_metrics()
-        .namespace(metrics::NAMESPACE)
+        .namespace(steadfast_core::vocab::metric_namespace("main"))
         .metric_name(metrics::BOOTSTRAP_REFUSED)
         .send()
         .await

@@ -77,6 +77,10 @@ resource "aws_subnet" "private" {
       condition     = length(local.azs) == 3
       error_message = "Not all of ${join(", ", local.az_names)} are available zones in ${var.region}: set availability_zones."
     }
+    precondition {
+      condition     = length(setsubtract(local.az_names, data.aws_ec2_instance_type_offerings.chosen.locations)) == 0
+      error_message = "The instance type ${var.instance_type} is not offered in ${join(", ", setsubtract(local.az_names, data.aws_ec2_instance_type_offerings.chosen.locations))} in this account (zone names map to different physical zones per account): set instance_type or availability_zones."
+    }
   }
 }
 
@@ -122,6 +126,30 @@ resource "aws_vpc_security_group_ingress_rule" "endpoints_https" {
   cidr_ipv4         = var.vpc_cidr
 }
 
+# Preflight, at plan (the module checks the instance type again in its subnets' zones, known
+# to it only once this apply has created them): each endpoint service, and the instance type,
+# in every chosen zone.
+data "aws_vpc_endpoint_service" "interface" {
+  for_each = toset(local.interface_endpoints)
+
+  service      = each.value
+  service_type = "Interface"
+}
+
+data "aws_ec2_instance_type_offerings" "chosen" {
+  location_type = "availability-zone"
+
+  filter {
+    name   = "instance-type"
+    values = [var.instance_type]
+  }
+
+  filter {
+    name   = "location"
+    values = local.az_names
+  }
+}
+
 resource "aws_vpc_endpoint" "interface" {
   for_each = toset(local.interface_endpoints)
 
@@ -132,6 +160,13 @@ resource "aws_vpc_endpoint" "interface" {
   security_group_ids  = [aws_security_group.endpoints.id]
   private_dns_enabled = true
   tags                = { Name = "${var.cluster_name}-${each.value}" }
+
+  lifecycle {
+    precondition {
+      condition     = length(setsubtract(local.az_names, data.aws_vpc_endpoint_service.interface[each.value].availability_zones)) == 0
+      error_message = "The ${each.value} endpoint service is not offered in ${join(", ", setsubtract(local.az_names, data.aws_vpc_endpoint_service.interface[each.value].availability_zones))}: the nodes there could not reach ${each.value}. Choose other availability_zones."
+    }
+  }
 }
 
 # --- VPC flow logs ------------------------------------------------------------------------------
@@ -278,6 +313,7 @@ module "etcd" {
   subnet_ids    = aws_subnet.private[*].id
   peer_count    = var.peer_count
   instance_type = var.instance_type
+  ami_id        = var.ami_id
   etcd_version  = var.etcd_version
   etcd_sha256   = var.etcd_sha256
 

@@ -50,6 +50,16 @@ variable "instance_type" {
   default     = "m7g.large"
 }
 
+variable "ami_id" {
+  description = "AMI of the peers (arm64, Amazon Linux 2023 or one with the aws CLI, curl, tar and sha256sum), pinned: bumping it is a reviewed change of this variable followed by a roll (terraform/scripts/roll-peers.sh). The newest AL2023 arm64 AMI: aws ssm get-parameter --name /aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64 --query Parameter.Value --output text."
+  type        = string
+
+  validation {
+    condition     = can(regex("^ami-[0-9a-f]{8,17}$", var.ami_id))
+    error_message = "The ami_id must look like ami-0123456789abcdef0."
+  }
+}
+
 variable "etcd_archive_path" {
   description = "Local path of the etcd linux-arm64 release tarball (etcd-v<version>-linux-arm64.tar.gz). The module checks its SHA-256 and uploads it into the cluster's artifacts bucket; nodes fetch it through the S3 gateway endpoint, so no NAT or internet access is needed."
   type        = string

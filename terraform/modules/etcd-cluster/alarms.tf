@@ -118,7 +118,7 @@ resource "aws_cloudwatch_metric_alarm" "client_healthy_hosts" {
 resource "aws_cloudwatch_metric_alarm" "bootstrap_refused" {
   alarm_name          = "${var.cluster_name}-bootstrap-refused"
   alarm_description   = "steadfast ${var.cluster_name}: a node refused to start etcd (data loss detected, foreign filesystem or wrong zone); it is kept, not replaced. Runbook: terraform/README.md, Alarms."
-  namespace           = local.vocab.metrics.namespace
+  namespace           = local.metric_namespace
   metric_name         = local.vocab.metrics.bootstrap_refused
   dimensions          = { (local.vocab.metrics.dimension_cluster) = var.cluster_name }
   statistic           = "Sum"
@@ -141,7 +141,7 @@ resource "aws_cloudwatch_metric_alarm" "backup_stale" {
 
   alarm_name          = "${var.cluster_name}-backup-stale"
   alarm_description   = "steadfast ${var.cluster_name}: the newest verified etcd snapshot in the backup bucket is older than 3 backup intervals (${3 * var.backup_interval_secs} s), or no member reported its age. Read journalctl -u steadfast-backup on the leader; take one with sudo systemctl start steadfast-backup-now. Runbook: terraform/README.md, Alarms."
-  namespace           = local.vocab.metrics.namespace
+  namespace           = local.metric_namespace
   metric_name         = local.vocab.metrics.backup_newest_age
   dimensions          = { (local.vocab.metrics.dimension_cluster) = var.cluster_name }
   statistic           = "Maximum"
@@ -162,7 +162,7 @@ resource "aws_cloudwatch_metric_alarm" "backup_failed" {
 
   alarm_name          = "${var.cluster_name}-backup-failed"
   alarm_description   = "steadfast ${var.cluster_name}: a backup run failed in the last 2 backup intervals. Read journalctl -u steadfast-backup on the leader for the cause. Runbook: terraform/README.md, Alarms."
-  namespace           = local.vocab.metrics.namespace
+  namespace           = local.metric_namespace
   metric_name         = local.vocab.metrics.backup_failed
   dimensions          = { (local.vocab.metrics.dimension_cluster) = var.cluster_name }
   statistic           = "Sum"
@@ -203,7 +203,7 @@ resource "aws_cloudwatch_metric_alarm" "tls_certificate_expiry" {
 
   alarm_name          = "${var.cluster_name}-tls-certificate-expiry"
   alarm_description   = "steadfast ${var.cluster_name}: a node's certificate expires within 7 days (renewal should have replaced it at a third of its validity), or no node reported. Read journalctl -u steadfast-tls on the nodes. Runbook: terraform/README.md, Alarms."
-  namespace           = local.vocab.metrics.namespace
+  namespace           = local.metric_namespace
   metric_name         = local.vocab.metrics.tls_cert_days_left
   dimensions          = { (local.vocab.metrics.dimension_cluster) = var.cluster_name }
   statistic           = "Minimum"
@@ -222,7 +222,7 @@ resource "aws_cloudwatch_metric_alarm" "tls_ca_expiry" {
 
   alarm_name          = "${var.cluster_name}-tls-ca-expiry"
   alarm_description   = "steadfast ${var.cluster_name}: a trusted CA expires within 90 days. Rotate it: steadfast ca rotate (README, TLS). Runbook: terraform/README.md, Alarms."
-  namespace           = local.vocab.metrics.namespace
+  namespace           = local.metric_namespace
   metric_name         = local.vocab.metrics.tls_ca_days_left
   dimensions          = { (local.vocab.metrics.dimension_cluster) = var.cluster_name }
   statistic           = "Minimum"
@@ -241,7 +241,7 @@ resource "aws_cloudwatch_metric_alarm" "tls_failed" {
 
   alarm_name          = "${var.cluster_name}-tls-failed"
   alarm_description   = "steadfast ${var.cluster_name}: a node's TLS timer run failed (renewal or a rotation's restart) in 2 of the last 3 intervals. Read journalctl -u steadfast-tls. Runbook: terraform/README.md, Alarms."
-  namespace           = local.vocab.metrics.namespace
+  namespace           = local.metric_namespace
   metric_name         = local.vocab.metrics.tls_failed
   dimensions          = { (local.vocab.metrics.dimension_cluster) = var.cluster_name }
   statistic           = "Sum"

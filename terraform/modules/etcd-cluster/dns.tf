@@ -23,6 +23,23 @@ resource "aws_route53_zone" "this" {
   }
 }
 
+# The zone's SOA, with a short negative TTL: a resolver caches "no such name" for the SOA's TTL
+# or its minimum field, whichever is lower (RFC 2308), and Route 53's defaults make that 900 s.
+# A client that asks for the client endpoint before its alias exists (the NLB takes minutes),
+# or a name that briefly does not exist, would otherwise be refused for 15 minutes. Only in a
+# zone the module creates: a given zone's SOA is its owner's.
+resource "aws_route53_record" "soa" {
+  count = var.zone_id == null ? 1 : 0
+
+  zone_id         = aws_route53_zone.this[0].zone_id
+  name            = var.domain
+  type            = "SOA"
+  ttl             = var.dns_negative_ttl
+  allow_overwrite = true
+  # primary server, contact, serial, refresh, retry, expire, minimum (the negative TTL)
+  records = ["${trimsuffix(aws_route53_zone.this[0].primary_name_server, ".")}. awsdns-hostmaster.amazon.com. 1 7200 900 1209600 ${var.dns_negative_ttl}"]
+}
+
 data "aws_route53_zone" "given" {
   count = var.zone_id == null ? 0 : 1
 

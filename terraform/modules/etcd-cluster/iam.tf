@@ -191,8 +191,9 @@ data "aws_iam_policy_document" "node" {
   }
 
   # The node's own metrics (BootstrapRefused, ...). PutMetricData supports no resource-level
-  # permissions; the condition pins it to steadfast's namespace (vocab.json metrics), so a
-  # node can write nothing into any other namespace.
+  # permissions; the condition pins it to this cluster's own namespace (Steadfast/<C>,
+  # vocab.json metrics), so a node can write nothing into any other namespace, nor into
+  # another cluster's (whose alarms it could otherwise keep green).
   statement {
     sid       = "PublishOwnMetrics"
     actions   = ["cloudwatch:PutMetricData"]
@@ -200,7 +201,7 @@ data "aws_iam_policy_document" "node" {
     condition {
       test     = "StringEquals"
       variable = "cloudwatch:namespace"
-      values   = [local.vocab.metrics.namespace]
+      values   = [local.metric_namespace]
     }
   }
 

@@ -2,6 +2,7 @@
 #
 # Layout
 #   main.tf       data sources and the vocabulary (local.peers, names, tags)
+#   preflight.tf  what the account must offer first (instance type per zone, vCPU quota)
 #   kms.tf        the customer managed key (unless kms_key_arn is given)
 #   storage.tf    one gp3 data volume per peer (the peer's identity), artifacts bucket + objects
 #   backup.tf     backup bucket (etcd snapshots), daily EBS snapshots (DLM) and their role
@@ -69,8 +70,9 @@ data "aws_subnet" "zone" {
   id    = var.subnet_ids[count.index]
 }
 
+# Only when asked for (ami_ssm_parameter, and no ami_id): a floating AMI.
 data "aws_ssm_parameter" "ami" {
-  count = var.ami_id == null ? 1 : 0
+  count = var.ami_id == null && var.ami_ssm_parameter != null ? 1 : 0
   name  = var.ami_ssm_parameter
 }
 
@@ -80,6 +82,13 @@ data "aws_ami" "node" {
   filter {
     name   = "image-id"
     values = [local.ami_id]
+  }
+
+  lifecycle {
+    precondition {
+      condition     = local.ami_id != null
+      error_message = "Set ami_id to the AMI the peers run (pinned: a new AMI is then a reviewed variable change followed by a roll). Find the newest Amazon Linux 2023 arm64 AMI with: aws ssm get-parameter --name /aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64 --query Parameter.Value --output text. (ami_ssm_parameter makes it float instead: for tests only.)"
+    }
   }
 }
 
@@ -102,6 +111,9 @@ locals {
     var.tls_enabled ? split(" ", local.vocab.node_services.tls) : [],
     var.enable_session_manager ? split(" ", local.vocab.node_services.session_manager) : [],
   )
+
+  # The cluster's own CloudWatch namespace (Steadfast/<C>): the nodes' IAM condition pins it.
+  metric_namespace = replace(local.vocab.metrics.namespace, "{cluster}", var.cluster_name)
 
   cluster        = var.cluster_name
   zone_domain    = var.domain                          # D
@@ -139,7 +151,7 @@ locals {
   lambda_function_name = var.lambda_function_name == null ? "${var.cluster_name}-peer-dns" : var.lambda_function_name
   lambda_log_group     = "/aws/lambda/${local.lambda_function_name}"
 
-  ami_id = var.ami_id == null ? nonsensitive(data.aws_ssm_parameter.ami[0].value) : var.ami_id
+  ami_id = var.ami_id != null ? var.ami_id : one([for p in data.aws_ssm_parameter.ami : nonsensitive(p.value)])
 
   # Tags
   cluster_tag_key = local.vocab.tags.cluster

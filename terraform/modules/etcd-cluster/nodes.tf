@@ -95,7 +95,7 @@ locals {
         etcd_uid              = local.etcd_account.uid
         etcd_gid              = local.etcd_account.gid
         cluster_name          = var.cluster_name
-        metric_namespace      = local.vocab.metrics.namespace
+        metric_namespace      = local.metric_namespace
         metric_refused        = local.vocab.metrics.bootstrap_refused
         metric_dimension      = local.vocab.metrics.dimension_cluster
         # The units to enable and start (cloud-init writes all of local.systemd_units).
@@ -114,7 +114,10 @@ resource "aws_launch_template" "peer" {
   instance_type          = var.instance_type
   ebs_optimized          = true
   update_default_version = true
-  user_data              = base64encode(local.user_data[each.key])
+
+  # Nothing is launched before the account is known to offer it (preflight.tf).
+  depends_on = [terraform_data.preflight]
+  user_data  = base64encode(local.user_data[each.key])
 
   # A stopped peer is useless (its volume stays attached); terminate so the ASG replaces it.
   instance_initiated_shutdown_behavior = "terminate"

@@ -83,7 +83,7 @@ variable "instance_type" {
 }
 
 variable "ami_id" {
-  description = "AMI of the peers. When null (the default), the latest Amazon Linux 2023 arm64 AMI is read from the public SSM parameter in ami_ssm_parameter. The AMI must have the aws CLI, curl, tar and sha256sum (AL2023 does)."
+  description = "AMI of the peers, pinned: a new AMI is a reviewed change of this variable followed by a roll (each launch template gets a new version; no instance is replaced until then). Required unless ami_ssm_parameter is set. The AMI must be arm64 and have the aws CLI, curl, tar and sha256sum (Amazon Linux 2023 does); the newest AL2023 arm64 AMI: `aws ssm get-parameter --name /aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64 --query Parameter.Value --output text`."
   type        = string
   default     = null
 
@@ -94,12 +94,12 @@ variable "ami_id" {
 }
 
 variable "ami_ssm_parameter" {
-  description = "Public SSM parameter holding the default AMI ID (used only when ami_id is null)."
+  description = "Opt-in floating AMI, for tests: an SSM parameter holding the AMI ID (for example /aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64), read at every plan when ami_id is null. Each new release then rewrites every launch template at the next apply, and any failure replacement boots it without a roll: production pins ami_id."
   type        = string
-  default     = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64"
+  default     = null
 
   validation {
-    condition     = can(regex("^/", var.ami_ssm_parameter))
+    condition     = var.ami_ssm_parameter == null || can(regex("^/", var.ami_ssm_parameter))
     error_message = "The ami_ssm_parameter must be an SSM parameter path starting with '/'."
   }
 }
@@ -364,6 +364,12 @@ variable "placeholder_network" {
   }
 }
 
+variable "preflight_vcpu_quota" {
+  description = "At plan time, read the account's Running On-Demand Standard instances vCPU quota (Service Quotas ec2/L-1216C47A; the applying principal needs servicequotas:GetServiceQuota and GetAWSDefaultServiceQuota) and refuse when peer_count x the instance type's vCPUs exceeds it. The quota is shared with every other instance of the account in the region, so passing is necessary, not sufficient. Set false where Service Quotas cannot be read."
+  type        = bool
+  default     = true
+}
+
 variable "enable_session_manager" {
   description = "Give the nodes the narrow Session Manager permissions (ssmmessages channel actions and ssm:UpdateInstanceInformation on this account's instances) so that `aws ssm start-session --target i-...` works without SSH. No SSM parameter, document or command access is granted. Needs the ssm and ssmmessages VPC endpoints (or a NAT) to be reachable."
   type        = bool
@@ -382,6 +388,17 @@ variable "record_ttl" {
   validation {
     condition     = var.record_ttl >= 1 && var.record_ttl <= 60 && floor(var.record_ttl) == var.record_ttl
     error_message = "The record_ttl must be a whole number between 1 and 60 seconds."
+  }
+}
+
+variable "dns_negative_ttl" {
+  description = "How long resolvers may remember that a name of the zone does not exist (the SOA record's TTL and minimum, RFC 2308), in seconds. Route 53's default is 900 s; a client that looked up the client endpoint before its alias existed would be refused that long. Applies only to a zone the module creates (zone_id null)."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.dns_negative_ttl >= 1 && var.dns_negative_ttl <= 3600 && floor(var.dns_negative_ttl) == var.dns_negative_ttl
+    error_message = "The dns_negative_ttl must be a whole number between 1 and 3600 seconds."
   }
 }
 

@@ -65,6 +65,10 @@ What it changes in moto, and why (moto is patched in this process, never forked)
      TerminateInstances), ``terminate_instance`` (TerminateInstanceInAutoScalingGroup) and
      ABANDON bring the group back to its desired capacity this long after the
      termination, instead of at once.
+   - ``ec2_vcpu_quota``: the account's "Running On-Demand Standard instances" vCPU quota
+     (Service Quotas ``ec2``/``L-1216C47A``, which moto does not know), 64 unless set: what the
+     module's preflight compares ``peer_count`` x the instance type's vCPUs with at plan time.
+     ``GetAWSDefaultServiceQuota``, which moto lacks, answers as ``GetServiceQuota``.
    Always on (moto silently moved an attached volume): AttachVolume of a volume that is
    attached anywhere fails with ``VolumeInUse``, as AWS does.
 
@@ -272,6 +276,8 @@ from moto.route53.models import FakeZone, RecordSet, Route53Backend
 from moto.route53.responses import Route53 as Route53Response
 from moto.route53.utils import validate_domain_name
 from moto.s3.models import FakeBucket
+from moto.servicequotas.models import ServiceQuotasBackend
+from moto.servicequotas.responses import ServiceQuotasResponse
 
 LOG = logging.getLogger("steadfast-moto")
 
@@ -303,6 +309,7 @@ class Knobs:
     keep_volumes_on_terminate: bool = False
     attach_delay_secs: float = 0.0
     replacement_delay_secs: float = 0.0
+    ec2_vcpu_quota: float = 64.0
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -842,6 +849,52 @@ def patch_ec2() -> None:
 
 
 # --------------------------------------------------------------------------------------
+# Service Quotas: the EC2 vCPU quota (item 2's ec2_vcpu_quota)
+# --------------------------------------------------------------------------------------
+
+EC2_VCPU_QUOTA_CODE = "L-1216C47A"
+
+
+def ec2_vcpu_quota(region: str) -> dict[str, Any]:
+    """The quota as GetServiceQuota returns it, its value the knob's."""
+    return {
+        "Adjustable": True,
+        "GlobalQuota": False,
+        "QuotaArn": f"arn:aws:servicequotas:{region}::ec2/{EC2_VCPU_QUOTA_CODE}",
+        "QuotaCode": EC2_VCPU_QUOTA_CODE,
+        "QuotaName": "Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances",
+        "ServiceCode": "ec2",
+        "ServiceName": "Amazon Elastic Compute Cloud (Amazon EC2)",
+        "Unit": "None",
+        "Value": KNOBS.ec2_vcpu_quota,
+    }
+
+
+def _wrap_get_service_quota(original: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+    def get_service_quota(self: ServiceQuotasBackend, service_code: str, quota_code: str) -> dict[str, Any]:
+        if service_code == "ec2" and quota_code == EC2_VCPU_QUOTA_CODE:
+            return ec2_vcpu_quota(self.region_name)
+        return original(self, service_code, quota_code)
+
+    return get_service_quota
+
+
+def _get_aws_default_service_quota(self: ServiceQuotasResponse) -> str:
+    """GetAWSDefaultServiceQuota, which moto lacks (Terraform's quota data source reads it too):
+    the same answer as GetServiceQuota."""
+    params = json.loads(self.body)
+    quota = self.backend.get_service_quota(
+        service_code=str(params.get("ServiceCode")), quota_code=str(params.get("QuotaCode"))
+    )
+    return json.dumps({"Quota": quota})
+
+
+def patch_servicequotas() -> None:
+    ServiceQuotasBackend.get_service_quota = _wrap_get_service_quota(ServiceQuotasBackend.get_service_quota)
+    ServiceQuotasResponse.get_aws_default_service_quota = _get_aws_default_service_quota
+
+
+# --------------------------------------------------------------------------------------
 # S3 bucket policy conditions (item 4)
 # --------------------------------------------------------------------------------------
 
@@ -1081,6 +1134,7 @@ def install_patches() -> None:
     patch_s3()
     patch_route53()
     patch_events()
+    patch_servicequotas()
 
 
 # --------------------------------------------------------------------------------------

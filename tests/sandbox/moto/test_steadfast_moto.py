@@ -42,7 +42,7 @@ REGION = "us-east-1"
 NO_RETRIES = Config(retries={"total_max_attempts": 1}, connect_timeout=5, read_timeout=30)
 LAUNCHING = "autoscaling:EC2_INSTANCE_LAUNCHING"
 DEFAULT_KNOBS = {"shutting_down_secs": 0, "guest_shutdown_secs": 0, "keep_volumes_on_terminate": False,
-                 "attach_delay_secs": 0, "replacement_delay_secs": 0}
+                 "attach_delay_secs": 0, "replacement_delay_secs": 0, "ec2_vcpu_quota": 64}
 _names = itertools.count()
 
 
@@ -482,6 +482,21 @@ class TerminationKnobTests(MotoTestCase):
             self.assertEqual(status, 400, bad)
             self.assertIn("error", body)
         self.assertEqual(self.moto.admin("GET", "config"), (200, DEFAULT_KNOBS))
+
+
+class ServiceQuotaTests(MotoTestCase):
+    def test_the_ec2_vcpu_quota_is_the_knob(self) -> None:
+        quotas = self.moto.client("service-quotas")
+        got = quotas.get_service_quota(ServiceCode="ec2", QuotaCode="L-1216C47A")["Quota"]
+        self.assertEqual((got["QuotaCode"], got["Value"]), ("L-1216C47A", 64.0))
+        self.assertEqual(self.moto.admin("POST", "config", {"ec2_vcpu_quota": 8})[0], 200)
+        got = quotas.get_service_quota(ServiceCode="ec2", QuotaCode="L-1216C47A")["Quota"]
+        self.assertEqual(got["Value"], 8.0)
+        default = quotas.get_aws_default_service_quota(ServiceCode="ec2", QuotaCode="L-1216C47A")["Quota"]
+        self.assertEqual(default["Value"], 8.0)
+        # Other quotas are moto's (it knows only the vpc ones).
+        error = error_of(lambda: quotas.get_service_quota(ServiceCode="ec2", QuotaCode="L-0000"))
+        self.assertEqual(error.response["Error"]["Code"], "NoSuchResourceException")
 
 
 class FaultTests(MotoTestCase):
