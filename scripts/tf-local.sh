@@ -30,6 +30,15 @@
 #     if anything still holds them), and stops the launcher. Prints {"seconds": {...}} on
 #     stdout. Safe to run after a failed or partial `up`, and twice.
 #
+#   scripts/tf-local.sh destroy <state-dir>
+#     `down` without stopping the launcher: what Terraform made is gone, and whatever it does
+#     not own (the CA secret the nodes created, objects in a kept bucket) stays in moto, as in
+#     an account. Prints {"seconds": {...}}.
+#
+#   scripts/tf-local.sh apply <state-dir>
+#     `up` against the launcher `up` started (after a `destroy`: the same name again, a new
+#     deployment), with the variables `up` was given. Prints the new up.json.
+#
 #   Inputs (environment):
 #     TF_VAR_<name>            any variable of terraform/examples/local, e.g.
 #                              TF_VAR_node_bootstrap_path, TF_VAR_lambda_zip_path,
@@ -39,6 +48,10 @@
 #                              TF_VAR_lifecycle_hook_heartbeat_timeout.
 #     STEADFAST_TF_PLUGIN_DIR  the provider mirror (else searched for; else the registry).
 #     STEADFAST_TERRAFORM      the terraform binary (else `terraform` on PATH; >= 1.5).
+#     STEADFAST_TF_MOTO_PORT, STEADFAST_TF_MOTO_SSL_PORT
+#                              the launcher's http and https ports (default: free ones; the
+#                              sandbox's Terraform mode puts it on its own fixed port).
+#     STEADFAST_TF_MOTO_LOG    the launcher's log (default <state-dir>/moto.log).
 #     VENV                     the Python venv with moto (default .venv of the repository).
 #
 # Measured on the 2-core machine (9 peers): see terraform/README.md, "Offline apply".
@@ -55,7 +68,7 @@ die() {
   exit 1
 }
 
-usage() { die "usage: $0 up|down <state-dir>"; }
+usage() { die "usage: $0 up|down|destroy|apply <state-dir>"; }
 [[ $# -eq 2 ]] || usage
 CMD=$1
 mkdir -p "$2"
@@ -105,8 +118,9 @@ start_launcher() {
   : >"$STATE/moto.out"
   # Its own session, so a Ctrl-C of the caller does not take it down half-way; `down` (or the
   # failure path of `up`) stops it by its recorded pid.
-  setsid "$VENV/bin/python" "$LAUNCHER" --host 127.0.0.1 --port 0 --ssl-port 0 --cert-file "$STATE/moto-cert.pem" \
-    >"$STATE/moto.out" 2>"$STATE/moto.log" </dev/null &
+  setsid "$VENV/bin/python" "$LAUNCHER" --host 127.0.0.1 --port "${STEADFAST_TF_MOTO_PORT:-0}" \
+    --ssl-port "${STEADFAST_TF_MOTO_SSL_PORT:-0}" --cert-file "$STATE/moto-cert.pem" \
+    >"$STATE/moto.out" 2>"${STEADFAST_TF_MOTO_LOG:-$STATE/moto.log}" </dev/null &
   pid=$!
   echo "$pid" >"$STATE/moto.pid"
   for ((i = 0; i < 600; i++)); do
@@ -153,7 +167,7 @@ PY
 tf() { "$TF_BIN" -chdir="$CONFIG" "$@"; }
 
 cmd_up() {
-  local t0 t1 seconds_moto seconds_init seconds_apply
+  local t0 t1 seconds_moto
   t0=$(now)
   if launcher_pid >/dev/null; then
     die "$STATE already has a running launcher (pid $(launcher_pid)): run '$0 down $STATE' first"
@@ -180,7 +194,14 @@ cmd_up() {
   t1=$(now)
   start_launcher
   seconds_moto=$(since "$t1")
+  apply_and_report "$t0" "$seconds_moto"
+  trap - EXIT
+  log "up in $(since "$t0")s; run '$0 down $STATE' to tear it down"
+}
 
+# init and apply against the running launcher ($MOTO_HTTP, $MOTO_HTTPS); up.json on stdout.
+apply_and_report() { # T0 SECONDS_MOTO
+  local t0=$1 seconds_moto=$2 t1 seconds_init seconds_apply
   t1=$(now)
   log "terraform init (examples/local, state under $STATE)"
   tf_init "$CONFIG" -backend-config="path=$STATE/terraform.tfstate" >"$STATE/init.log" 2>&1 ||
@@ -220,9 +241,23 @@ print(json.dumps({
     "seconds": {"moto": float(s_moto), "init": float(s_init), "apply": float(s_apply), "total": float(s_total)},
 }, indent=2))
 PY
-  trap - EXIT
   cat "$STATE/up.json"
-  log "up in $(since "$t0")s; run '$0 down $STATE' to tear it down"
+}
+
+# `up` again, against the launcher `up` started and with its variables.
+cmd_apply() {
+  local t0
+  t0=$(now)
+  launcher_pid >/dev/null || die "no running launcher in $STATE: run '$0 up $STATE'"
+  [[ -f "$STATE/tf-vars.env" ]] || die "$STATE has no tf-vars.env: run '$0 up $STATE'"
+  tf_find || die "cannot apply without Terraform"
+  # shellcheck disable=SC1091
+  source "$STATE/moto.env"
+  # shellcheck disable=SC1091
+  source "$STATE/tf-vars.env"
+  rm -f "$STATE/up.json"
+  apply_and_report "$t0" 0
+  log "applied again in $(since "$t0")s"
 }
 
 # DeleteVolume through the moto API, detaching first whatever still holds a volume.
@@ -252,7 +287,17 @@ PY
 }
 
 cmd_down() {
-  local t0 t1 seconds_destroy=0 volumes=()
+  destroy_all stop
+}
+
+cmd_destroy() {
+  launcher_pid >/dev/null || die "no running launcher in $STATE: nothing to destroy"
+  destroy_all keep
+}
+
+# terraform destroy of what `up` or `apply` made; $1: `stop` the launcher afterwards, or `keep` it.
+destroy_all() {
+  local launcher=$1 t0 t1 seconds_destroy=0 volumes=()
   t0=$(now)
   if ! launcher_pid >/dev/null; then
     log "no running launcher in $STATE: nothing to destroy (moto's state went with it)"
@@ -276,7 +321,9 @@ cmd_down() {
   done
   default_artifacts
   tf_find || die "cannot destroy without Terraform (the launcher is left running: pid $(launcher_pid))"
-  trap 'stop_launcher' EXIT
+  if [[ "$launcher" == stop ]]; then
+    trap 'stop_launcher' EXIT
+  fi
   if [[ -d "$CONFIG" && -f "$STATE/terraform.tfstate" ]]; then
     t1=$(now)
     # The data volumes are prevent_destroy (a real cluster's data): forget them first, destroy
@@ -310,13 +357,17 @@ cmd_down() {
     seconds_destroy=$(since "$t1")
     log "destroyed in ${seconds_destroy}s"
   fi
-  trap - EXIT
-  stop_launcher
+  if [[ "$launcher" == stop ]]; then
+    trap - EXIT
+    stop_launcher
+  fi
   printf '{"seconds": {"destroy": %s, "total": %s}}\n' "$seconds_destroy" "$(since "$t0")"
 }
 
 case "$CMD" in
   up) cmd_up ;;
   down) cmd_down ;;
+  apply) cmd_apply ;;
+  destroy) cmd_destroy ;;
   *) usage ;;
 esac

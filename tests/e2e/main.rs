@@ -10,9 +10,13 @@
 //!   certificate.
 //! - [`terraform`]: the deploy path: `terraform apply` of the module against moto, and the
 //!   binaries against what it created.
+//! - [`deploy`]: the deploy path whole: the module's region (`sandbox up --terraform`) forms a
+//!   healthy TLS cluster reached through the load balancer, and a destroy and apply of the same
+//!   name forms a new one.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on what they did not expect
 
 mod chaos;
+mod deploy;
 mod docs;
 mod restore;
 mod sandbox;

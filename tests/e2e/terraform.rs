@@ -26,6 +26,7 @@ use steadfast_core::vocab::{env, Tags, TAG_CLUSTER, TAG_INITIALIZED};
 use steadfast_sandbox::node::{Names, NodeEnv, NodeSpec};
 use steadfast_sandbox::paths::{built_bin, workspace_root};
 use steadfast_sandbox::privileges::skip_unless_block_devices;
+use steadfast_sandbox::region::terraform::{cloud_init_file, env_lines, BOOTSTRAP_ENV};
 use steadfast_sandbox::standins::http;
 use steadfast_sandbox::standins::hypervisor::{create_image, Hypervisor};
 use steadfast_sandbox::standins::imds::{Imds, InstanceIdentity};
@@ -103,7 +104,7 @@ impl Applied {
 
 /// Whether `scripts/tf-env.sh` finds a Terraform >= 1.5 (with the provider from a mirror or
 /// the registry). Without one: a loud skip, or a failure under CI.
-fn terraform_missing() -> Option<String> {
+pub(crate) fn terraform_missing() -> Option<String> {
     // tf_find prints TF_PLUGIN_DIR; without a mirror, init would need the public registry,
     // which a test never reaches for.
     let out = Command::new("bash")
@@ -143,40 +144,6 @@ fn apply() -> Applied {
         String::from_utf8_lossy(&out.stderr)
     );
     applied
-}
-
-/// The text of the file cloud-init writes at `path`: the block scalar under its `content: |`.
-fn cloud_init_file(user_data: &str, path: &str) -> Option<String> {
-    let mut lines = user_data.lines().skip_while(|l| l.trim() != format!("- path: {path}"));
-    lines.next()?;
-    let mut text = String::new();
-    let mut indent = None;
-    let mut inside = false;
-    for l in lines {
-        if !inside {
-            if l.trim_start().starts_with("- path:") {
-                return None;
-            }
-            inside = l.trim() == "content: |";
-            continue;
-        }
-        let lead = l.len() - l.trim_start().len();
-        let want = *indent.get_or_insert(lead);
-        if !l.trim().is_empty() && lead < want {
-            break;
-        }
-        text.push_str(l.get(want..).unwrap_or(""));
-        text.push('\n');
-    }
-    Some(text)
-}
-
-#[test]
-fn the_cloud_init_reader_takes_exactly_one_block() {
-    let doc = "#cloud-config\nwrite_files:\n  - path: /a\n    content: |\n      X=1\n      Y=2\n  - path: /b\n    content: |\n      Z=3\nruncmd: []\n";
-    assert_eq!(cloud_init_file(doc, "/a").unwrap(), "X=1\nY=2\n");
-    assert_eq!(cloud_init_file(doc, "/b").unwrap(), "Z=3\n");
-    assert_eq!(cloud_init_file(doc, "/c"), None);
 }
 
 /// A SigV4-shaped Authorization header for `service` (moto routes by its scope; it does not
@@ -370,13 +337,8 @@ async fn terraform_apply_of_the_module_builds_a_region_the_binaries_run_against(
             .unwrap()
             .to_string();
         let user_data = String::from_utf8(aws_smithy_types::base64::decode(user_data).unwrap()).unwrap();
-        let bootstrap_env =
-            cloud_init_file(&user_data, "/etc/steadfast/bootstrap.env").unwrap_or_else(|| panic!("{user_data}"));
-        let node_env: Vec<(String, String)> = bootstrap_env
-            .lines()
-            .filter(|l| !l.starts_with('#') && l.contains('='))
-            .filter_map(|l| l.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
-            .collect();
+        let bootstrap_env = cloud_init_file(&user_data, BOOTSTRAP_ENV).unwrap_or_else(|| panic!("{user_data}"));
+        let node_env = env_lines(&bootstrap_env);
         let get = |k: &str| node_env.iter().find(|(kk, _)| kk == k).map(|(_, v)| v.clone());
         assert_eq!(get(env::LIFECYCLE_HOOK), Some(hook.clone()), "{bootstrap_env}");
         let inst = &ec2.describe_instances(std::slice::from_ref(i0)).await.unwrap()[0];

@@ -68,6 +68,10 @@ module "etcd" {
   # Test artifacts are not real etcd releases: trust the given file's own checksum.
   etcd_sha256 = filesha256(var.etcd_archive_path)
 
+  # moto's Amazon Linux 2023 arm64 parameter: a throw-away region may float (the complete
+  # example pins ami_id, as production does).
+  ami_ssm_parameter = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64"
+
   # Seeds on loopback too, so a local etcd can tell placeholders from real peers.
   placeholder_network = "127.0.255.0/24"
 

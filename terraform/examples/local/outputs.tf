@@ -80,3 +80,28 @@ output "client_security_group_id" {
   description = "Security group whose members may reach the etcd client port."
   value       = aws_security_group.clients.id
 }
+
+output "kms_key_arn" {
+  description = "The cluster key (the backups' and the CA secret's)."
+  value       = module.etcd.kms_key_arn
+}
+
+output "ca_secret_name" {
+  description = "The CA secret's name, new with every deployment (null without TLS)."
+  value       = module.etcd.ca_secret_name
+}
+
+output "client_endpoint" {
+  description = "The client endpoint (the NLB's alias), host:port."
+  value       = module.etcd.client_endpoint
+}
+
+output "required_vpc_endpoints" {
+  description = "What the nodes may reach: the sandbox's reachability allow-list is set from it."
+  value       = module.etcd.required_vpc_endpoints
+}
+
+output "client_target_group_arn" {
+  description = "The client target group (the sandbox registers the instances in service)."
+  value       = module.etcd.client_target_group_arn
+}

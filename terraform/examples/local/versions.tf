@@ -29,22 +29,23 @@ provider "aws" {
   s3_use_path_style           = true # no bucket.<host> DNS names on 127.0.0.1
 
   endpoints {
-    autoscaling = var.moto_endpoint
-    cloudwatch  = var.moto_endpoint
-    dlm         = var.moto_endpoint
-    ec2         = var.moto_endpoint
-    elbv2       = var.moto_endpoint
-    events      = var.moto_endpoint
-    iam         = var.moto_endpoint
-    kms         = var.moto_endpoint
-    lambda      = var.moto_endpoint
-    logs        = var.moto_endpoint
-    route53     = var.moto_endpoint
-    s3          = var.moto_endpoint
-    sns         = var.moto_endpoint
-    sqs         = var.moto_endpoint
-    ssm         = var.moto_endpoint
-    sts         = var.moto_endpoint
+    autoscaling   = var.moto_endpoint
+    cloudwatch    = var.moto_endpoint
+    dlm           = var.moto_endpoint
+    ec2           = var.moto_endpoint
+    elbv2         = var.moto_endpoint
+    events        = var.moto_endpoint
+    iam           = var.moto_endpoint
+    kms           = var.moto_endpoint
+    lambda        = var.moto_endpoint
+    logs          = var.moto_endpoint
+    route53       = var.moto_endpoint
+    s3            = var.moto_endpoint
+    servicequotas = var.moto_endpoint
+    sns           = var.moto_endpoint
+    sqs           = var.moto_endpoint
+    ssm           = var.moto_endpoint
+    sts           = var.moto_endpoint
   }
 
   default_tags {

@@ -11,6 +11,8 @@ pub const CLUSTER: &str = "local";
 pub const DOMAIN: &str = "steadfast.internal";
 /// moto's port inside the region's own network namespace.
 pub const MOTO_PORT: u16 = 5000;
+/// Its https port (`--terraform`: the module's buckets refuse plain http, so nodes use it).
+pub const MOTO_SSL_PORT: u16 = 5443;
 /// dnsmasq's address inside the namespace (nodes' resolv.conf points here).
 pub const DNS_ADDR: &str = "127.0.53.1";
 /// The client load balancer's address inside the namespace (HAProxy standing in for the
@@ -58,6 +60,8 @@ pub mod env_vars {
     pub const HOOK_TIMEOUT_SECS: &str = "STEADFAST_SANDBOX_HOOK_TIMEOUT_SECS";
     /// `peer-N`: the resolver never learns that peer's name's new address.
     pub const HOLD_DNS: &str = "STEADFAST_SANDBOX_HOLD_DNS";
+    /// The region as Terraform makes it (`true`), or as the sandbox does.
+    pub const TERRAFORM: &str = "STEADFAST_SANDBOX_TERRAFORM";
     /// Where `sandbox soak` writes its report.
     pub const SOAK_OUT: &str = "STEADFAST_SOAK_OUT";
     /// Where `sandbox chaos` writes its report.

@@ -88,6 +88,7 @@ impl NodeEnv {
             .set(env::DATA_DIR, root_s("data"))
             .set(env::ENV_FILE, root_s("etcd.env"))
             .set(env::TLS_DIR, root_s("tls"))
+            .set(env::SCRATCH_DIR, root_s("scratch"))
             .set(
                 env::ETCD_RESTART_CMD,
                 format!("kill -HUP \"$(cat '{}')\"", root_s("run.pid")),
@@ -124,8 +125,10 @@ impl NodeEnv {
             .iter()
             .filter(|(k, _)| {
                 (k.starts_with("AWS_") && !k.starts_with("AWS_EC2_METADATA"))
+                    || k == "SSL_CERT_FILE"
                     || k == env::BACKUP_BUCKET
                     || k == env::BACKUP_PREFIX
+                    || k == env::TLS_CA_NAME
             })
             .cloned()
             .collect();

@@ -29,6 +29,8 @@ pub struct Operator {
     transport: Transport,
     cluster: Cluster,
     secrets: Option<SecretsManager>,
+    /// The CA secret it issues from.
+    secret: steadfast_core::tls::CaSecret,
     creds: Arc<RwLock<Option<ClientCredentials>>>,
 }
 
@@ -45,6 +47,7 @@ impl Operator {
             transport: Transport::Plain,
             cluster: cluster.clone(),
             secrets: None,
+            secret: steadfast_core::tls::CaSecret::of(cluster),
             creds: Arc::default(),
         }
     }
@@ -58,8 +61,15 @@ impl Operator {
             transport,
             cluster: cluster.clone(),
             secrets,
+            secret: steadfast_core::tls::CaSecret::of(cluster),
             creds: Arc::default(),
         }
+    }
+
+    /// Issues from the CA secret `secret` (a deployment's own name) instead of the vocabulary's.
+    pub fn with_secret(mut self, secret: steadfast_core::tls::CaSecret) -> Self {
+        self.secret = secret;
+        self
     }
 
     pub fn transport(&self) -> Transport {
@@ -74,8 +84,7 @@ impl Operator {
     /// Issues a new client certificate from the CA that signs now, with the CAs trusted now.
     pub async fn refresh(&self) -> Result<()> {
         let Some(secrets) = &self.secrets else { return Ok(()) };
-        let secret = steadfast_core::tls::CaSecret::of(&self.cluster);
-        let c = client_credentials(secrets, &secret, CLIENT_NAME, now(), DAY_SECS).await?;
+        let c = client_credentials(secrets, &self.secret, CLIENT_NAME, now(), DAY_SECS).await?;
         if let Ok(mut g) = self.creds.write() {
             *g = Some(c);
         }
@@ -143,14 +152,16 @@ pub async fn current() -> Result<Operator> {
     static CURRENT: std::sync::Mutex<Option<(String, Operator)>> = std::sync::Mutex::new(None);
     let st = crate::state::read_state()
         .ok_or_else(|| SandboxError::Setup("no running region (its state file is missing)".into()))?;
-    let key = format!("{}/{}", st.supervisor_pid, st.started_at);
+    let key = format!("{}/{}/{}", st.supervisor_pid, st.started_at, st.zone_id);
     if let Some((k, op)) = CURRENT.lock().ok().and_then(|g| g.clone()) {
         if k == key {
             return Ok(op);
         }
     }
     let conf = crate::standins::moto::supervisor_sdk_config().await;
-    let op = Operator::new(Transport::from_flag(st.tls), &crate::config::cluster()?, &conf);
+    let cluster = crate::config::cluster()?;
+    let secret = steadfast_core::tls::CaSecret::from_setting(&cluster, st.ca_secret.as_deref())?;
+    let op = Operator::new(Transport::from_flag(st.tls), &cluster, &conf).with_secret(secret);
     if let Ok(mut g) = CURRENT.lock() {
         *g = Some((key, op.clone()));
     }

@@ -90,6 +90,13 @@ pub struct State {
     /// etcd talks mutual TLS (the default); false: plain http.
     #[serde(default)]
     pub tls: bool,
+    /// The CA secret's name, when the deployment names it (Terraform's `ca_secret_name`: one
+    /// per deployment); else the vocabulary's.
+    #[serde(default)]
+    pub ca_secret: Option<String>,
+    /// The region was made by `terraform apply` (`sandbox up --terraform`).
+    #[serde(default)]
+    pub terraform: bool,
 }
 
 /// One node (an instance's processes).

@@ -14,7 +14,8 @@ use crate::error::{Result, SandboxError};
 use crate::standins::hypervisor::loops_under;
 use crate::state;
 
-fn alive(pid: u32) -> bool {
+/// Whether process `pid` runs (exists and is not a zombie).
+pub fn alive(pid: u32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()
         && std::fs::read_to_string(format!("/proc/{pid}/stat"))
             .map(|s| !s.contains(") Z "))

@@ -49,6 +49,11 @@ pub fn run(a: &ChaosArgs) -> Result<ExitCode> {
         a.scenarios.iter().map(|n| scenarios::parse(n)).collect::<Result<_>>()?
     };
     let p = crate::profile::Profile::named(&a.region.profile)?;
+    if a.region.terraform {
+        return Err(SandboxError::Setup(
+            "--terraform is for `sandbox up`: the chaos suite runs on the sandbox's own region (its checks read the backup bucket over plain http, which the module's bucket policy refuses)".into(),
+        ));
+    }
     if let Some(s) = picked.iter().find(|s| s.needs_tls && !a.region.tls) {
         return Err(SandboxError::Setup(format!("{} needs TLS (drop --tls false)", s.name)));
     }

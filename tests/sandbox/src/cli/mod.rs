@@ -7,6 +7,7 @@
 //! - [`status`]: core's cluster view of the region;
 //! - [`verbs`]: `kill`, `backup`, `wipe` (the region's verbs, as the chaos suite uses them);
 //! - [`exec`]: a command inside the region, with the operator's credentials;
+//! - `redeploy`: a `--terraform` region destroyed and applied again (in [`verbs`]);
 //! - `down`: tear everything down, even after a crash.
 
 pub mod chaos;
@@ -69,6 +70,14 @@ pub enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
         command: Vec<String>,
     },
+    /// A region made with `up --terraform`: `terraform destroy`, then `terraform apply` again
+    /// with the same name (a new deployment: new volumes, a new CA secret; what Terraform does not
+    /// own stays, as in an account), and wait until the new cluster is healthy.
+    Redeploy {
+        /// How long to wait for the new cluster, after the apply.
+        #[arg(long, default_value_t = 240)]
+        timeout_secs: u64,
+    },
     /// Tear down processes, loop devices, mounts, namespaces and files, even after a crash.
     Down,
     /// The supervisor itself (started by `up`).
@@ -96,6 +105,7 @@ pub fn main() -> ExitCode {
         Cmd::Backup { peer } => in_region(|| verbs::backup(peer.as_deref())),
         Cmd::Wipe { peer } => in_region(|| verbs::wipe(&peer)),
         Cmd::Exec { command } => in_region(|| exec::run(&command)),
+        Cmd::Redeploy { timeout_secs } => in_region(|| verbs::redeploy(std::time::Duration::from_secs(timeout_secs))),
         Cmd::Down => down(),
         Cmd::Supervise(a) => up::supervise(&a),
     };

@@ -51,6 +51,11 @@ pub struct Soak {
 
 pub fn run(a: &SoakArgs) -> Result<ExitCode> {
     let p = crate::profile::Profile::named(&a.region.profile)?;
+    if a.region.terraform {
+        return Err(SandboxError::Setup(
+            "--terraform is for `sandbox up`: the soak's rounds run kill-one with the chaos suite's checks, on the sandbox's own region".into(),
+        ));
+    }
     let out = a
         .out
         .clone()

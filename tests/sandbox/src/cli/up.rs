@@ -58,6 +58,13 @@ pub struct RegionArgs {
     /// that never propagates), so its node waits on it: how a stall looks, on purpose.
     #[arg(long, env = env_vars::HOLD_DNS)]
     pub hold_dns: Option<String>,
+    /// The region as the Terraform module makes it: `terraform apply` of
+    /// terraform/examples/local (TLS on) against the region's moto (scripts/tf-local.sh), the
+    /// nodes configured by the launch template's user-data and held to the module's
+    /// required_vpc_endpoints. About two minutes longer to come up; `sandbox redeploy` destroys
+    /// it and applies it again.
+    #[arg(long, env = env_vars::TERRAFORM, default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub terraform: bool,
 }
 
 impl RegionArgs {
@@ -99,6 +106,8 @@ pub struct SuperviseArgs {
     pub hook_timeout_secs: u32,
     #[arg(long)]
     pub hold_dns: Option<String>,
+    #[arg(long)]
+    pub terraform: bool,
 }
 
 /// `__supervise`: runs the region's supervisor until SIGTERM.
@@ -127,6 +136,7 @@ pub fn supervise(a: &SuperviseArgs) -> Result<ExitCode> {
         cert_validity_secs: a.cert_validity_secs,
         hook_timeout_secs: a.hook_timeout_secs,
         hold_dns,
+        terraform: a.terraform,
     }))?;
     Ok(ExitCode::SUCCESS)
 }
@@ -192,6 +202,9 @@ fn start_supervisor(dir: &std::path::Path, sweep_secs: u64, region: &RegionArgs)
     ]);
     if let Some(p) = &region.hold_dns {
         cmd.args(["--hold-dns", p]);
+    }
+    if region.terraform {
+        cmd.arg("--terraform");
     }
     cmd.process_group(0)
         .stdin(Stdio::null())
@@ -271,6 +284,7 @@ async fn wait_healthy(
     stall: Duration,
 ) -> Result<ClusterStatus, NotUp> {
     let cluster = config::cluster().map_err(|e| NotUp::Failed(e.to_string()))?;
+    wait_created(sup, stop, stall).await?;
     let t0 = Instant::now();
     let mut last = String::new();
     let mut seen: (Vec<String>, Instant) = (vec![], Instant::now());
@@ -320,6 +334,58 @@ async fn wait_healthy(
             why = stop.recv() => return Err(NotUp::Stopped(why)),
         }
     }
+}
+
+/// Waits until the supervisor has made (or, with `--terraform`, Terraform has applied) the
+/// region: until then nothing else can progress. Progress meanwhile is the event log and
+/// Terraform's own log growing ("Still creating..." every 10 s); neither for the stall bound is
+/// a stall.
+async fn wait_created(sup: &mut std::process::Child, stop: &mut Stop, stall: Duration) -> Result<(), NotUp> {
+    let dir = state::state_dir();
+    let size = |p: &std::path::Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    let progress = || {
+        (
+            size(&dir.join("events.jsonl")),
+            size(&dir.join("terraform").join("apply.log")),
+            size(&dir.join("terraform").join("tf-local.log")),
+        )
+    };
+    let t0 = Instant::now();
+    let mut seen = (progress(), Instant::now());
+    let mut said = false;
+    while state::read_state().is_none() {
+        if let Ok(Some(st)) = sup.try_wait() {
+            return Err(NotUp::Failed(format!(
+                "the supervisor exited ({st}) before the region was made; its log: {}",
+                dir.join("supervisor.log").display()
+            )));
+        }
+        if !said && dir.join("terraform").exists() {
+            eprintln!(
+                "sandbox: terraform apply of terraform/examples/local (log: {})",
+                dir.join("terraform").join("apply.log").display()
+            );
+            said = true;
+        }
+        let now = progress();
+        if now != seen.0 {
+            seen = (now, Instant::now());
+        } else if seen.1.elapsed() >= stall {
+            return Err(NotUp::Stalled(format!(
+                "the region was not made, and nothing moved for {} s (after {:.1} s)",
+                stall.as_secs(),
+                t0.elapsed().as_secs_f64()
+            )));
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            why = stop.recv() => return Err(NotUp::Stopped(why)),
+        }
+    }
+    if said {
+        eprintln!("sandbox: applied after {:.1}s", t0.elapsed().as_secs_f64());
+    }
+    Ok(())
 }
 
 /// The live table every 2 s until a signal, or the supervisor exits; says which.

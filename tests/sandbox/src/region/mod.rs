@@ -21,6 +21,7 @@ use steadfast_core::vocab::{
 use steadfast_core::{Cluster, Error as CoreError, PeerIndex};
 
 pub mod health;
+pub mod terraform;
 pub mod verbs;
 
 use crate::error::{Result, SandboxError};

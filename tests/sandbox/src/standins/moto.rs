@@ -22,7 +22,9 @@ pub const REGION: &str = "us-east-1";
 
 #[derive(Debug)]
 pub struct Moto {
-    child: Child,
+    /// The launcher this process started, or (`attach`) one started by another (its pid).
+    child: Option<Child>,
+    attached: Option<u32>,
     pub port: u16,
     /// The https port (same state), when one was asked for.
     pub ssl_port: Option<u16>,
@@ -90,7 +92,12 @@ impl Moto {
         let line = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_default();
         let ready = parse_ready(&line);
         match ready {
-            Some((port, ssl_port)) => Ok(Self { child, port, ssl_port }),
+            Some((port, ssl_port)) => Ok(Self {
+                child: Some(child),
+                attached: None,
+                port,
+                ssl_port,
+            }),
             None => {
                 let status = child.try_wait().ok().flatten();
                 let _ = child.kill();
@@ -102,12 +109,27 @@ impl Moto {
         }
     }
 
+    /// A launcher that another process started (`scripts/tf-local.sh up`), on `port` (http)
+    /// and `ssl_port`, as process `pid`: stopped (SIGTERM) when this is dropped, as one this
+    /// process started would be.
+    pub fn attach(port: u16, ssl_port: Option<u16>, pid: u32) -> Self {
+        Self {
+            child: None,
+            attached: Some(pid),
+            port,
+            ssl_port,
+        }
+    }
+
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        match &self.child {
+            Some(c) => c.id(),
+            None => self.attached.unwrap_or_default(),
+        }
     }
 
     /// Environment a process needs to talk to this moto (endpoint, region, dummy credentials).
@@ -221,8 +243,16 @@ pub async fn supervisor_sdk_config() -> SdkConfig {
 
 impl Drop for Moto {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(c) = self.child.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        if let Some(pid) = self.attached.filter(|p| *p > 1) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+        }
     }
 }
 

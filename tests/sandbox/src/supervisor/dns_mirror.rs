@@ -36,6 +36,9 @@ pub struct DnsMirror {
     /// Names whose changes never reach the resolver: it keeps answering what it answered when
     /// the hold began (a change that never propagates; `STEADFAST_SANDBOX_HOLD_DNS`).
     held: BTreeMap<String, Option<Vec<String>>>,
+    /// Alias records (no values of their own in Route 53) and the addresses they resolve to
+    /// while the zone holds them: the client endpoint's alias of the load balancer.
+    aliases: BTreeMap<String, Vec<String>>,
 }
 
 fn server() -> SocketAddr {
@@ -74,6 +77,7 @@ impl DnsMirror {
             delay,
             pending: VecDeque::new(),
             held: BTreeMap::new(),
+            aliases: BTreeMap::new(),
         })
     }
 
@@ -87,9 +91,21 @@ impl DnsMirror {
         self.held.insert(name.to_string(), now);
     }
 
-    /// `route53` as the resolver may see it: held names keep their held answer.
+    /// While the zone holds the alias record `name` (with its trailing dot), it resolves to
+    /// `values` (a Route 53 alias answers with its target's addresses).
+    pub fn alias(&mut self, name: &str, values: Vec<String>) {
+        self.aliases.insert(name.to_string(), values);
+    }
+
+    /// `route53` as the resolver may see it: aliases answer their target's addresses, held
+    /// names keep their held answer.
     fn unheld(&self, route53: &Records) -> Records {
         let mut out = route53.clone();
+        for (name, values) in &self.aliases {
+            if let Some(v) = out.get_mut(name) {
+                *v = values.clone();
+            }
+        }
         for (name, held) in &self.held {
             match held {
                 Some(v) => out.insert(name.clone(), v.clone()),

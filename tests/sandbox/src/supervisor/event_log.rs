@@ -112,6 +112,16 @@ pub enum Event {
     DnsmasqExited {
         status: Option<i32>,
     },
+    /// `scripts/tf-local.sh <command>` started (`--terraform`: up, destroy, apply).
+    TerraformStarted {
+        command: String,
+    },
+    TerraformDone {
+        command: String,
+        secs: f64,
+    },
+    /// SIGUSR1 (`sandbox redeploy`): the deployment is destroyed and applied again.
+    Redeploying {},
     /// The client load balancer (HAProxy, the module's NLB) runs.
     ClientLbStarted {
         listen: String,
