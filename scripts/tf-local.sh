@@ -199,6 +199,37 @@ cmd_up() {
   log "up in $(since "$t0")s; run '$0 down $STATE' to tear it down"
 }
 
+# Whether every error in the log $1 is an AWS API call that failed (`operation error ...`): what
+# a second run heals, as an operator would re-run it. The one seen: under load the provider
+# retried a CreateInstanceProfile whose first try had succeeded, and got EntityAlreadyExists for
+# its own name_prefix'd name (the failed create is not in the state; the next run makes a new
+# name). A configuration error (a precondition, a bad reference) is never retried.
+api_errors_only() {
+  local errors api
+  errors=$(grep -c '^Error: ' "$1" || true)
+  api=$(grep -c '^Error: .*operation error ' "$1" || true)
+  ((errors > 0 && errors == api))
+}
+
+# terraform $1 (apply or destroy) against the running launcher, run again (at most twice more)
+# when it failed on AWS API errors only; the log of a failed run is kept as $1-<n>.log.
+tf_converge() {
+  local what=$1 n
+  for n in 1 2 3; do
+    log "terraform $what against https://127.0.0.1:$MOTO_HTTPS (log: $STATE/$what.log)"
+    if tf "$what" -auto-approve -input=false -no-color -var "moto_endpoint=https://127.0.0.1:$MOTO_HTTPS" \
+      >"$STATE/$what.log" 2>&1; then
+      return 0
+    fi
+    tail -n 40 "$STATE/$what.log" >&2
+    if ((n == 3)) || ! api_errors_only "$STATE/$what.log"; then
+      die "terraform $what failed: see $STATE/$what.log"
+    fi
+    cp "$STATE/$what.log" "$STATE/$what-$n.log"
+    log "!!! terraform $what failed on AWS API errors only (kept: $STATE/$what-$n.log); running it again !!!"
+  done
+}
+
 # init and apply against the running launcher ($MOTO_HTTP, $MOTO_HTTPS); up.json on stdout.
 apply_and_report() { # T0 SECONDS_MOTO
   local t0=$1 seconds_moto=$2 t1 seconds_init seconds_apply
@@ -209,12 +240,7 @@ apply_and_report() { # T0 SECONDS_MOTO
   seconds_init=$(since "$t1")
 
   t1=$(now)
-  log "terraform apply against https://127.0.0.1:$MOTO_HTTPS (log: $STATE/apply.log)"
-  if ! tf apply -auto-approve -input=false -no-color -var "moto_endpoint=https://127.0.0.1:$MOTO_HTTPS" \
-    >"$STATE/apply.log" 2>&1; then
-    tail -n 40 "$STATE/apply.log" >&2
-    die "terraform apply failed: see $STATE/apply.log"
-  fi
+  tf_converge apply
   seconds_apply=$(since "$t1")
   log "applied in ${seconds_apply}s"
 
@@ -345,12 +371,7 @@ destroy_all() {
       log "terraform state rm module.etcd.aws_ebs_volume.peer (prevent_destroy; ${#volumes[@]} volumes deleted through moto afterwards)"
       tf state rm -no-color 'module.etcd.aws_ebs_volume.peer' >"$STATE/state-rm.log" 2>&1
     fi
-    log "terraform destroy (log: $STATE/destroy.log)"
-    if ! tf destroy -auto-approve -input=false -no-color -var "moto_endpoint=https://127.0.0.1:$MOTO_HTTPS" \
-      >"$STATE/destroy.log" 2>&1; then
-      tail -n 40 "$STATE/destroy.log" >&2
-      die "terraform destroy failed: see $STATE/destroy.log"
-    fi
+    tf_converge destroy
     if ((${#volumes[@]})); then
       delete_volumes "${volumes[@]}"
     fi

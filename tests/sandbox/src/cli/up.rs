@@ -241,7 +241,7 @@ fn fingerprint(s: &ClusterStatus) -> Vec<String> {
 
 /// One line per peer that is not healthy: its lifecycle state, the last step its node finished
 /// (from the event log) and its node's last log line.
-fn stall_report(s: &ClusterStatus) -> String {
+pub(crate) fn stall_report(s: &ClusterStatus) -> String {
     let dir = state::state_dir();
     let events = std::fs::read_to_string(dir.join("events.jsonl")).unwrap_or_default();
     let events = Logged::parse_all(&events);
@@ -409,7 +409,7 @@ async fn live_view(sup: &mut std::process::Child, stop: &mut Stop) -> String {
 
 /// Copies the region's evidence into `<evidence>/bring-up-<time>/` and says where (before a
 /// teardown deletes the state directory).
-fn keep_evidence(evidence: &std::path::Path) {
+pub(crate) fn keep_evidence(evidence: &std::path::Path) {
     let at = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
     match crate::evidence::keep(&evidence.join(format!("bring-up-{at}"))) {
         Ok(d) => eprintln!(

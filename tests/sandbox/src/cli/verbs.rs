@@ -75,23 +75,28 @@ pub fn redeploy(timeout: std::time::Duration) -> Result<ExitCode> {
     eprintln!("sandbox: terraform destroy, then apply again (the same name: a new deployment)");
     let t0 = Instant::now();
     // Destroy and apply take a few minutes; the supervisor's state file names the new zone after.
+    let failed = |why: String| {
+        eprintln!("sandbox: {why}");
+        super::up::keep_evidence(&crate::paths::target_dir().join("evidence"));
+        SandboxError::Setup(why)
+    };
     let applied = loop {
         match crate::state::read_state() {
             Some(s) if s.zone_id != before.zone_id => break s,
             Some(s) if s.supervisor_pid != before.supervisor_pid => {
-                return Err(SandboxError::Setup("the supervisor changed under the redeploy".into()))
+                return Err(failed("the supervisor changed under the redeploy".into()))
             }
-            None => return Err(SandboxError::Setup("the region stopped during the redeploy".into())),
+            None => return Err(failed("the region stopped during the redeploy".into())),
             Some(_) => {}
         }
         if !crate::teardown::alive(before.supervisor_pid) {
-            return Err(SandboxError::Setup(format!(
+            return Err(failed(format!(
                 "the supervisor exited during the redeploy: see {}",
                 crate::state::state_dir().join("supervisor.log").display()
             )));
         }
         if t0.elapsed() > Duration::from_secs(900) {
-            return Err(SandboxError::Setup("no new deployment after 900 s".into()));
+            return Err(failed("no new deployment after 900 s".into()));
         }
         std::thread::sleep(Duration::from_millis(500));
     };
@@ -114,7 +119,12 @@ pub fn redeploy(timeout: std::time::Duration) -> Result<ExitCode> {
     });
     println!("{}", status.table());
     if !status.healthy {
-        eprintln!("sandbox: the new cluster was not healthy after {timeout:?}");
+        eprintln!(
+            "sandbox: the new cluster was not healthy after {timeout:?}; who waits on what:\n{}",
+            super::up::stall_report(&status)
+        );
+        // The region stays up (`sandbox down` ends it); its evidence is kept now all the same.
+        super::up::keep_evidence(&crate::paths::target_dir().join("evidence"));
         return Ok(ExitCode::from(3));
     }
     eprintln!(
