@@ -29,14 +29,27 @@ enum Reply {
     Quorum { me: MemberSeen, join_pending: bool },
 }
 
-/// How this peer's member appears in `members`, found by its peer URL (an unstarted member has
-/// no name yet).
+/// How this peer's member appears in `members`, found by its peer URL.
 pub fn seen(members: &[etcd_client::Member], url: &str) -> MemberSeen {
     match members.iter().find(|m| m.peer_urls().iter().any(|u| u == url)) {
         None => MemberSeen::Absent,
-        Some(m) if m.is_learner() => MemberSeen::Learner { id: m.id() },
-        Some(m) if m.name().is_empty() => MemberSeen::Unstarted { id: m.id() },
-        Some(m) => MemberSeen::Started { id: m.id() },
+        Some(m) => classify(m.id(), m.is_learner(), m.name(), m.client_urls()),
+    }
+}
+
+/// A listed member has started once it published its attributes: its name AND its client
+/// URLs. A member added by `member add` has neither before it starts; a member of the first
+/// bootstrap's initial cluster has a name from the start (the name in `--initial-cluster`, or
+/// a number with SRV discovery) but no client URL until it runs. Judging by the name alone took
+/// a first bootstrap's late member for a started one whose data was lost: it removed itself
+/// and tried to join as a learner, and the bring-up stalled (issue 32's hang).
+pub fn classify(id: u64, is_learner: bool, name: &str, client_urls: &[String]) -> MemberSeen {
+    if is_learner {
+        MemberSeen::Learner { id }
+    } else if name.is_empty() || client_urls.is_empty() {
+        MemberSeen::Unstarted { id }
+    } else {
+        MemberSeen::Started { id }
     }
 }
 
@@ -99,5 +112,29 @@ pub async fn answer(access: &Access, cluster: &Cluster, me: PeerIndex, timeout: 
             ClusterAnswer::NoQuorum { answered }
         },
         endpoint: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_member_has_started_only_once_it_has_a_name_and_a_client_url() {
+        let url = vec!["https://peer-3.main.etcd.internal:2379".to_string()];
+        // (learner, name, client URLs, expected)
+        let rows: [(bool, &str, &[String], MemberSeen); 5] = [
+            (false, "peer-3", &url, MemberSeen::Started { id: 7 }),
+            // The first bootstrap's late member: named by --initial-cluster (or SRV discovery's
+            // number), no client URL yet.
+            (false, "3", &[], MemberSeen::Unstarted { id: 7 }),
+            (false, "peer-3", &[], MemberSeen::Unstarted { id: 7 }),
+            // Added by `member add` and not started yet.
+            (false, "", &[], MemberSeen::Unstarted { id: 7 }),
+            (true, "", &[], MemberSeen::Learner { id: 7 }),
+        ];
+        for (learner, name, urls, want) in rows {
+            assert_eq!(classify(7, learner, name, urls), want, "{learner} {name:?} {urls:?}");
+        }
     }
 }

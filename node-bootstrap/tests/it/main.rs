@@ -60,6 +60,11 @@ pub fn start_etcd_with(ip: Ipv4Addr, extra: &[&str]) -> Etcd {
 
 /// A one-member etcd named `name` on `ip` over `data_dir` (fresh, or restored).
 pub fn start_etcd_on(ip: Ipv4Addr, name: &str, data_dir: &Path, extra: &[&str]) -> Etcd {
+    start_member(ip, name, data_dir, &format!("{name}=http://{ip}:2380"), extra)
+}
+
+/// A member named `name` on `ip` over `data_dir`, of the initial cluster `initial`.
+pub fn start_member(ip: Ipv4Addr, name: &str, data_dir: &Path, initial: &str, extra: &[&str]) -> Etcd {
     let bin = paths::etcd_bin_dir().expect("etcd (make deps)").join("etcd");
     let child = Command::new(bin)
         .env("ETCD_NAME", name)
@@ -68,7 +73,7 @@ pub fn start_etcd_on(ip: Ipv4Addr, name: &str, data_dir: &Path, extra: &[&str]) 
         .env("ETCD_ADVERTISE_CLIENT_URLS", format!("http://{ip}:2379"))
         .env("ETCD_LISTEN_PEER_URLS", format!("http://{ip}:2380"))
         .env("ETCD_INITIAL_ADVERTISE_PEER_URLS", format!("http://{ip}:2380"))
-        .env("ETCD_INITIAL_CLUSTER", format!("{name}=http://{ip}:2380"))
+        .env("ETCD_INITIAL_CLUSTER", initial)
         .env("ETCD_INITIAL_CLUSTER_TOKEN", "test")
         .args(extra)
         .stdout(Stdio::null())

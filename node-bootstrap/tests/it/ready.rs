@@ -221,3 +221,65 @@ async fn ready_completes_a_waiting_action_and_a_reboot_completes_nothing() {
         rebooted.calls()
     );
 }
+
+/// A first bootstrap's late member, as a real etcd lists it: two of a three-member initial
+/// cluster run, the third never started. It is listed with its name from the initial cluster
+/// but no client URL, and must be seen as unstarted (so its node bootstraps with the others'
+/// cluster instead of removing itself as a member whose data was lost). The started ones are
+/// started.
+#[tokio::test]
+async fn a_first_bootstraps_late_member_is_seen_as_unstarted() {
+    let ips = ["127.0.92.1", "127.0.92.2", "127.0.92.3"];
+    let initial = ips
+        .iter()
+        .enumerate()
+        .map(|(i, ip)| format!("m{i}=http://{ip}:2380"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let dir = tempfile::tempdir().unwrap();
+    let _running: Vec<_> = ips[..2]
+        .iter()
+        .enumerate()
+        .map(|(i, ip)| {
+            crate::start_member(
+                ip.parse().unwrap(),
+                &format!("m{i}"),
+                &dir.path().join(format!("m{i}")),
+                &initial,
+                &[],
+            )
+        })
+        .collect();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let members = loop {
+        let listed = async {
+            let mut c = etcd_client::Client::connect(["http://127.0.92.1:2379"], None)
+                .await
+                .ok()?;
+            c.member_list().await.ok().map(|l| l.members().to_vec())
+        }
+        .await;
+        match listed {
+            Some(m) if m.len() == 3 && m.iter().filter(|m| !m.client_urls().is_empty()).count() == 2 => break m,
+            _ if std::time::Instant::now() > deadline => panic!("two of three members never came up: {listed:?}"),
+            _ => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    };
+    let late = members
+        .iter()
+        .find(|m| m.peer_urls().iter().any(|u| u.contains("127.0.92.3")))
+        .unwrap();
+    assert_eq!(
+        late.name(),
+        "m2",
+        "etcd lists the late member with its initial-cluster name"
+    );
+    assert!(matches!(
+        node_bootstrap::recovery::cluster::seen(&members, "http://127.0.92.3:2380"),
+        steadfast_core::backup::MemberSeen::Unstarted { .. }
+    ));
+    assert!(matches!(
+        node_bootstrap::recovery::cluster::seen(&members, "http://127.0.92.1:2380"),
+        steadfast_core::backup::MemberSeen::Started { .. }
+    ));
+}
