@@ -138,7 +138,14 @@ pub fn plan_restore(f: &RestoreFacts) -> RestorePlan {
     // A restore under way: every peer without data follows it.
     if let Some(snapshot) = &f.planned {
         return match quorum_me {
-            Some((MemberSeen::Started { id }, _)) => RestorePlan::Join { remove: Some(id) },
+            // A member the restored cluster lists but that never started in it joins too (its
+            // old member removed). Restoring the same snapshot beside a restored cluster that
+            // has moved on left the cluster unhealthy in the chaos suite's restore-snapshot
+            // once members were told apart by their client URLs (issue 25 keeps the why);
+            // joining is what every restore did while they were told apart by name.
+            Some((MemberSeen::Started { id } | MemberSeen::Unstarted { id }, _)) => {
+                RestorePlan::Join { remove: Some(id) }
+            }
             Some((MemberSeen::Learner { .. }, _)) => RestorePlan::Join { remove: None },
             _ => RestorePlan::Restore {
                 snapshot: snapshot.clone(),
@@ -586,7 +593,7 @@ mod tests {
                 restore("s1", false),
             ),
             (
-                "a restored cluster formed without this member: restore the same snapshot",
+                "a restored cluster formed without this member: join it",
                 facts(
                     New,
                     quorum(Unstarted { id: 3 }),
@@ -594,7 +601,7 @@ mod tests {
                     Some("s2"),
                     Some("s1"),
                 ),
-                restore("s1", false),
+                RestorePlan::Join { remove: Some(3) },
             ),
             (
                 "this member ran in the restored cluster and lost its data again: join",
