@@ -124,19 +124,12 @@ fn boot_in_background(
     })
 }
 
-/// A holder that is shutting down lets go of the volume only after twice the attach deadline.
-/// The node waits for it (retrying past the attach deadline, a heartbeat keeping its launch
-/// alive: the hook's default here is ABANDON after 3 s) and never yanks the disk from the clean
-/// shutdown. Waiting within the holder's shutdown grace is no stall, though it outlasts the
-/// stall bound (2 s here).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_holder_that_lets_go_late_is_waited_for_with_heartbeats_and_never_yanked() {
-    if skip_unless_block_devices("a_holder_that_lets_go_late_is_waited_for_with_heartbeats_and_never_yanked") {
-        return;
-    }
+/// A region whose peer 1 has a new instance while its volume is still attached to the old one,
+/// which is terminated and stays shutting down for `secs`: the stage, the new instance and its
+/// node.
+async fn held_by_a_holder_shutting_down(secs: u64) -> (Stage, String, Node) {
     let st = stage(3, LifecycleResult::Abandon).await;
-    let c = st.region.cluster.clone();
-    let p1 = c.peer(1).unwrap();
+    let p1 = st.region.cluster.peer(1).unwrap();
     let new = st.region.live_instance(p1).await.unwrap().unwrap();
     let old = old_instance(&st, p1).await;
     st.region
@@ -150,7 +143,7 @@ async fn a_holder_that_lets_go_late_is_waited_for_with_heartbeats_and_never_yank
         .await
         .unwrap();
     st.moto
-        .admin("config", Some(&json!({"shutting_down_secs": 6})))
+        .admin("config", Some(&json!({"shutting_down_secs": secs})))
         .await
         .unwrap();
     st.region
@@ -162,6 +155,20 @@ async fn a_holder_that_lets_go_late_is_waited_for_with_heartbeats_and_never_yank
         .await
         .unwrap();
     let node = st.node(&new, &zone_name(1), Some(p1)).await.unwrap();
+    (st, new, node)
+}
+
+/// A holder that is shutting down lets go of the volume only after twice the attach deadline.
+/// The node waits for it (retrying past the attach deadline, a heartbeat keeping its launch
+/// alive: the hook's default here is ABANDON after 3 s) and never yanks the disk from the clean
+/// shutdown. Waiting within the holder's shutdown grace is no stall, though it outlasts the
+/// stall bound (2 s here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_holder_that_lets_go_late_is_waited_for_with_heartbeats_and_never_yanked() {
+    if skip_unless_block_devices("a_holder_that_lets_go_late_is_waited_for_with_heartbeats_and_never_yanked") {
+        return;
+    }
+    let (st, new, node) = held_by_a_holder_shutting_down(6).await;
     let env = hooked(
         &st,
         3,
@@ -199,34 +206,7 @@ async fn a_holder_stuck_shutting_down_is_forced_once_its_grace_runs_out_across_a
     if skip_unless_block_devices("a_holder_stuck_shutting_down_is_forced_once_its_grace_runs_out_across_attempts") {
         return;
     }
-    let st = stage(3, LifecycleResult::Abandon).await;
-    let c = st.region.cluster.clone();
-    let p1 = c.peer(1).unwrap();
-    let new = st.region.live_instance(p1).await.unwrap().unwrap();
-    let old = old_instance(&st, p1).await;
-    st.region
-        .clients
-        .ec2
-        .attach_volume()
-        .volume_id(&st.region.volumes[1])
-        .instance_id(&old)
-        .device("/dev/sdf")
-        .send()
-        .await
-        .unwrap();
-    st.moto
-        .admin("config", Some(&json!({"shutting_down_secs": 120})))
-        .await
-        .unwrap();
-    st.region
-        .clients
-        .ec2
-        .terminate_instances()
-        .instance_ids(&old)
-        .send()
-        .await
-        .unwrap();
-    let node = st.node(&new, &zone_name(1), Some(p1)).await.unwrap();
+    let (st, new, node) = held_by_a_holder_shutting_down(120).await;
     let env = hooked(
         &st,
         3,
