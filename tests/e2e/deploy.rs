@@ -9,27 +9,15 @@
 //! Needs root, loop devices, namespaces, dnsmasq and Terraform with the AWS provider: skips
 //! loudly without them, fails under CI.
 
-use std::process::Command;
-
 use serde_json::Value;
 use steadfast_sandbox::config::NODE_KEY;
-use steadfast_sandbox::paths::built_bin;
 use steadfast_sandbox::privileges::skip_unless_block_devices;
 use steadfast_sandbox::state;
 
 const NAME: &str = "steadfast-tf";
 
 fn sandbox(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(built_bin("sandbox").expect("the sandbox binary (cargo test --workspace builds it)"))
-        .args(args)
-        .env("STEADFAST_SANDBOX_NAME", NAME)
-        .output()
-        .expect("run sandbox");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
+    crate::sandbox::sandbox_as(NAME, args)
 }
 
 /// `sandbox exec -- sh -c <script>`: success and what it printed.
@@ -39,8 +27,7 @@ fn exec(script: &str) -> (bool, String) {
 }
 
 fn status() -> Value {
-    let (_, out, err) = sandbox(&["status", "--json"]);
-    serde_json::from_str(&out).unwrap_or_else(|e| panic!("status --json: {e}\n{out}\n{err}"))
+    crate::sandbox::status_as(NAME)
 }
 
 /// What the launcher says the nodes called and were refused (its reach report).
@@ -84,14 +71,6 @@ fn cluster_id_through_the_load_balancer(key: &str) -> String {
     v[0]["Status"]["header"]["cluster_id"].to_string()
 }
 
-struct Down;
-
-impl Drop for Down {
-    fn drop(&mut self) {
-        let _ = sandbox(&["down"]);
-    }
-}
-
 #[test]
 fn the_modules_region_forms_a_tls_cluster_and_a_new_deployment_of_the_same_name_forms_another() {
     let name = "the_modules_region_forms_a_tls_cluster_and_a_new_deployment_of_the_same_name_forms_another";
@@ -109,7 +88,7 @@ fn the_modules_region_forms_a_tls_cluster_and_a_new_deployment_of_the_same_name_
     let _one = crate::one_region_at_a_time();
     std::env::set_var("STEADFAST_SANDBOX_NAME", NAME);
     let _ = sandbox(&["down"]);
-    let _guard = Down;
+    let _guard = crate::sandbox::Down(NAME);
 
     // The first deployment.
     let (ok, out, err) = sandbox(&["up", "--terraform", "--detach", "--timeout-secs", "300"]);

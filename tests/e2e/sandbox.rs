@@ -17,9 +17,15 @@ fn sb() -> std::path::PathBuf {
 }
 
 fn sandbox(args: &[&str]) -> (bool, String, String) {
+    sandbox_as(NAME, args)
+}
+
+/// `sandbox <args>` on the region named `name`: success, stdout, stderr (the deploy test's
+/// region has its own name).
+pub(crate) fn sandbox_as(name: &str, args: &[&str]) -> (bool, String, String) {
     let out = Command::new(sb())
         .args(args)
-        .env("STEADFAST_SANDBOX_NAME", NAME)
+        .env("STEADFAST_SANDBOX_NAME", name)
         .output()
         .expect("run sandbox");
     (
@@ -30,7 +36,12 @@ fn sandbox(args: &[&str]) -> (bool, String, String) {
 }
 
 fn status() -> Value {
-    let (_, out, err) = sandbox(&["status", "--json"]);
+    status_as(NAME)
+}
+
+/// `sandbox status --json` of the region named `name`.
+pub(crate) fn status_as(name: &str) -> Value {
+    let (_, out, err) = sandbox_as(name, &["status", "--json"]);
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("status --json: {e}\n{out}\n{err}"))
 }
 
@@ -38,11 +49,12 @@ fn peer(s: &Value, n: usize) -> &Value {
     &s["peers"][n]
 }
 
-struct Down;
+/// Tears the named region down when the test ends, however it ends.
+pub(crate) struct Down(pub(crate) &'static str);
 
 impl Drop for Down {
     fn drop(&mut self) {
-        let _ = sandbox(&["down"]);
+        let _ = sandbox_as(self.0, &["down"]);
     }
 }
 
@@ -65,7 +77,7 @@ fn region_comes_up_serves_survives_a_replacement_and_tears_down_clean() {
     // SAFETY of intent: this test process reads the same state paths as the CLI.
     std::env::set_var("STEADFAST_SANDBOX_NAME", NAME);
     let _ = sandbox(&["down"]);
-    let _guard = Down;
+    let _guard = Down(NAME);
     // Live processes only: a killed node's etcd may linger a moment as a zombie until PID 1
     // reaps it; it holds nothing.
     let count = |name: &str| -> usize {
